@@ -1,0 +1,1 @@
+"""Train the bmm-attention GRU seq2seq: `python -m training --help`."""

@@ -1,0 +1,69 @@
+"""Train a translation model.
+
+    python -m training --data-dir ../shared/data/multi30k --src en --tgt de --out runs/en-de
+    python -m training --out runs/en-de --resume          # continue a stopped run exactly
+    python -m training --dataset bentrevett/multi30k --src de --tgt en --out runs/de-en   # from the Hub
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from training.checkpoint import CheckpointError
+from training.data import DEFAULT_DATASET, DataError
+from training.model import SCORE_FUNCTIONS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", default=DEFAULT_DATASET, help="Hugging Face Hub dataset name (default: %(default)s)")
+    data.add_argument("--dataset-config", default=None, help="Hub dataset configuration name, when it has several")
+    data.add_argument("--data-dir", default=None,
+                      help="folder with train/validation/test .jsonl or .parquet in the Hub schema; overrides --dataset")
+    data.add_argument("--src", default="en", help="source language column (default: %(default)s)")
+    data.add_argument("--tgt", default="de", help="target language column (default: %(default)s)")
+    data.add_argument("--vocab-size", type=int, default=6000,
+                      help="shared subword vocabulary size; 6000 keeps a shipped fp16 checkpoint under 10 MB (default: %(default)s)")
+    data.add_argument("--tokenizer", choices=("bpe", "unigram"), default="bpe", help="subword model (default: %(default)s)")
+    data.add_argument("--max-len", type=int, default=64, help="truncate sentences to this many tokens (default: %(default)s)")
+    model = p.add_argument_group("model")
+    model.add_argument("--embed-dim", type=int, default=256, help="embedding size E (default: %(default)s)")
+    model.add_argument("--hidden-dim", type=int, default=256, help="encoder GRU size H per direction; decoder has 2H (default: %(default)s)")
+    model.add_argument("--attention", choices=SCORE_FUNCTIONS, default="general",
+                       help="score function: dot/general (Luong, scores by bmm) or additive (Bahdanau) (default: %(default)s)")
+    model.add_argument("--attention-dim", type=int, default=256, help="hidden size of additive attention (default: %(default)s)")
+    model.add_argument("--dropout", type=float, default=0.3, help="dropout probability (default: %(default)s)")
+    opt = p.add_argument_group("optimisation")
+    opt.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default: %(default)s)")
+    opt.add_argument("--lr-patience", type=int, default=1, help="halve the LR after this many epochs without a better validation BLEU (default: %(default)s)")
+    opt.add_argument("--batch-size", type=int, default=128, help="sentences per batch (default: %(default)s)")
+    opt.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing (default: %(default)s)")
+    opt.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping (default: %(default)s)")
+    opt.add_argument("--seed", type=int, default=1, help="random seed; same seed and data give the same model on CPU (default: %(default)s)")
+    run = p.add_argument_group("run")
+    run.add_argument("--out", required=True, help="run folder for last.pt and best.pt")
+    run.add_argument("--epochs", type=int, default=20, help="number of epochs (default: %(default)s)")
+    run.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this many training minutes (checkpoint saved)")
+    run.add_argument("--max-steps", type=int, default=None, help="stop cleanly after this many optimizer steps in total (checkpoint saved)")
+    run.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly where it stopped")
+    run.add_argument("--threads", type=int, default=os.cpu_count(), help="torch intra-op threads (default: all cores, %(default)s)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from training.train import train  # imported late so --help is instant
+    try:
+        train(args)
+    except (DataError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Checkpoints: one file holds the config, the weights and the tokenizers, so it alone rebuilds the model."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer
+
+from training.model import ModelConfig, Seq2Seq
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or not ours; reported as one line."""
+
+
+def atomic_save(obj, path: str | os.PathLike) -> None:
+    """torch.save to a temp file in the same folder, then rename: a crash never leaves half a checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist (train one with `python -m training`)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
+                              "is it a file written by `python -m training`?") from None
+    if not isinstance(state, dict) or not {"config", "model", "src_tokenizer", "tgt_tokenizer"} <= set(state):
+        raise CheckpointError(f"{path} is not a checkpoint of this project (needs config, model and tokenizers)")
+    return state
+
+
+def model_from_checkpoint(state: dict) -> tuple[Seq2Seq, Tokenizer, Tokenizer]:
+    """Rebuilds the fp32 model in eval mode and both tokenizers from a loaded checkpoint."""
+    config = ModelConfig(**state["config"])
+    model = Seq2Seq(config)
+    model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+    model.eval()
+    return model, Tokenizer.from_str(state["src_tokenizer"]), Tokenizer.from_str(state["tgt_tokenizer"])
+
+
+def strip_for_release(state: dict, half: bool = True) -> dict:
+    """What ships beside a bundle: weights (fp16 if asked), config, tokenizers, run facts; no optimizer."""
+    keep = {k: v for k, v in state.items() if k not in ("optimizer", "rng", "python_rng")}
+    if half:
+        keep["model"] = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    keep["weights_dtype"] = "float16" if half else "float32"
+    return keep

@@ -1,0 +1,170 @@
+"""Load a parallel corpus with `datasets`, train a shared subword tokenizer, and make length-bucketed batches."""
+from __future__ import annotations
+
+import os
+import random
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+DEFAULT_DATASET = "bentrevett/multi30k"
+SPLITS = ("train", "validation", "test")
+SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>"]  # ids 0..3: pad, unk, bos, eos
+# Every Latin letter the supported languages use is in the vocabulary even if training data lacks it,
+# so encode/decode stays lossless for them.
+LATIN_ALPHABET = list(string.printable.strip()) + [chr(c) for c in range(0xA1, 0x180) if chr(c).isprintable()]
+
+
+class DataError(ValueError):
+    """A problem with the user's data or flags, reported as one clear line (no stack trace)."""
+
+
+@dataclass
+class Pair:
+    src: str
+    tgt: str
+
+
+def _data_files(data_dir: Path) -> tuple[str, dict[str, str]]:
+    if not data_dir.is_dir():
+        raise DataError(f"--data-dir {data_dir} is not a folder; it must hold train/validation/test .jsonl or .parquet files")
+    for ext, builder in ((".jsonl", "json"), (".json", "json"), (".parquet", "parquet")):
+        files = {split: str(data_dir / f"{split}{ext}") for split in SPLITS if (data_dir / f"{split}{ext}").is_file()}
+        if "train" in files:
+            return builder, files
+    raise DataError(f"no train.jsonl or train.parquet in {data_dir}; expected train/validation/test files there")
+
+
+def load_splits(src: str, tgt: str, dataset: str = DEFAULT_DATASET, dataset_config: str | None = None,
+                data_dir: str | os.PathLike | None = None) -> tuple[dict[str, list[Pair]], dict]:
+    """Returns {split: [Pair]} and a small report (source, dropped pair counts).
+
+    `data_dir` wins over `dataset`: local files in the Hub dataset's schema, so the same code path
+    (`datasets.load_dataset`) serves both.
+    """
+    import datasets
+
+    if data_dir is not None:
+        builder, files = _data_files(Path(data_dir))
+        raw = datasets.load_dataset(builder, data_files=files)
+        origin = str(data_dir)
+    else:
+        try:
+            raw = datasets.load_dataset(dataset, dataset_config)
+        except Exception as error:  # offline, unknown name, gated...: one actionable line
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise DataError(
+                f"could not load the dataset {dataset!r} from the Hugging Face Hub ({reason}). "
+                "If this machine is offline, pass --data-dir with local train/validation/test .jsonl or .parquet files "
+                "(for example --data-dir ../shared/data/multi30k)."
+            ) from None
+        origin = dataset if dataset_config is None else f"{dataset}:{dataset_config}"
+    splits, dropped = {}, {}
+    for split in SPLITS:
+        if split not in raw:
+            continue
+        table = raw[split]
+        columns = table.column_names
+        if src in columns and tgt in columns:
+            sources, targets = table[src], table[tgt]
+        elif "translation" in columns:  # {"translation": {"en": ..., "de": ...}}
+            first = table[0]["translation"] if len(table) else {}
+            missing = [lang for lang in (src, tgt) if lang not in first]
+            if missing:
+                raise DataError(f"split {split!r} has no language {missing[0]!r} under 'translation'; "
+                                f"languages there: {', '.join(sorted(first))}")
+            sources = [row[src] for row in table["translation"]]
+            targets = [row[tgt] for row in table["translation"]]
+        else:
+            missing = src if src not in columns else tgt
+            raise DataError(f"split {split!r} has no column {missing!r}; columns there: {', '.join(columns)} "
+                            "(choose them with --src and --tgt)")
+        pairs = [Pair(s.strip(), t.strip()) for s, t in zip(sources, targets)
+                 if isinstance(s, str) and isinstance(t, str) and s.strip() and t.strip()]
+        dropped[split] = len(sources) - len(pairs)
+        splits[split] = pairs
+    if "train" not in splits or not splits["train"]:
+        raise DataError(f"{origin} has no usable train split")
+    if "validation" not in splits:
+        raise DataError(f"{origin} has no validation split; it is needed to pick the best checkpoint")
+    report = {"dataset": origin, "src": src, "tgt": tgt,
+              "sizes": {k: len(v) for k, v in splits.items()}, "dropped_empty": dropped}
+    return splits, report
+
+
+def train_tokenizer(texts, vocab_size: int, kind: str = "bpe") -> Tokenizer:
+    """A lossless subword tokenizer: NFKC, then Metaspace (spaces become ▁, so decode restores them)."""
+    if kind == "bpe":
+        tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                      initial_alphabet=LATIN_ALPHABET + ["▁"], show_progress=False)
+    elif kind == "unigram":
+        tokenizer = Tokenizer(models.Unigram())
+        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>",
+                                          initial_alphabet=LATIN_ALPHABET + ["▁"], show_progress=False)
+    else:
+        raise DataError(f"unknown tokenizer {kind!r}; choose bpe or unigram")
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    for index, token in enumerate(SPECIAL_TOKENS):
+        if tokenizer.token_to_id(token) != index:
+            raise RuntimeError(f"special token {token} did not get id {index}")
+    return tokenizer
+
+
+def encode_pairs(pairs: list[Pair], tokenizer: Tokenizer, eos_id: int, max_len: int) -> list[tuple[list[int], list[int]]]:
+    """Token ids for each pair (EOS appended to both sides), truncated to max_len tokens."""
+    src = tokenizer.encode_batch([p.src for p in pairs], add_special_tokens=False)
+    tgt = tokenizer.encode_batch([p.tgt for p in pairs], add_special_tokens=False)
+    return [(s.ids[: max_len - 1] + [eos_id], t.ids[: max_len - 1] + [eos_id]) for s, t in zip(src, tgt)]
+
+
+def make_batches(examples, batch_size: int, seed: int, shuffle: bool = True) -> list[list[int]]:
+    """Indices grouped into batches of similar length, so padding stays small.
+
+    Shuffle, cut into pools of 50 batches, sort each pool by length, split it, shuffle the batch order.
+    Deterministic for a given seed, which is what lets `--resume` skip the batches already done.
+    """
+    order = list(range(len(examples)))
+    rng = random.Random(seed)
+    if shuffle:
+        rng.shuffle(order)
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start:start + pool], key=lambda i: len(examples[i][0]) + len(examples[i][1]))
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+def collate(examples, indices, pad_id: int, bos_id: int):
+    """Pads one batch. Returns src_ids (B, S), src_mask (B, S), tgt_in (B, T), tgt_out (B, T)."""
+    src = [examples[i][0] for i in indices]
+    tgt = [examples[i][1] for i in indices]
+    src_len, tgt_len = max(map(len, src)), max(map(len, tgt)) + 1
+    src_ids = torch.full((len(src), src_len), pad_id, dtype=torch.long)
+    tgt_in = torch.full((len(tgt), tgt_len - 1), pad_id, dtype=torch.long)
+    tgt_out = torch.full((len(tgt), tgt_len - 1), pad_id, dtype=torch.long)
+    for row, (s, t) in enumerate(zip(src, tgt)):
+        src_ids[row, : len(s)] = torch.tensor(s)
+        tgt_in[row, : len(t)] = torch.tensor([bos_id] + t[:-1])
+        tgt_out[row, : len(t)] = torch.tensor(t)
+    return src_ids, src_ids != pad_id, tgt_in, tgt_out
+
+
+def padding_fraction(examples, batches) -> float:
+    """Share of padded positions over source and target in the given batches."""
+    real = padded = 0
+    for batch in batches:
+        for side in (0, 1):
+            lengths = [len(examples[i][side]) for i in batch]
+            real += sum(lengths)
+            padded += max(lengths) * len(lengths)
+    return 1.0 - real / max(padded, 1)

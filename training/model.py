@@ -1,0 +1,208 @@
+"""A GRU encoder-decoder whose attention is two `torch.bmm` calls.
+
+Read it top to bottom: config, attention, encoder, decoder, the full model.
+
+Letters used in shape comments, defined once:
+    B  batch size            S  source length          T  target length
+    E  embedding size        H  encoder hidden size per direction (decoder hidden is 2H)
+    A  additive-attention size                         V  (shared) vocabulary size
+
+Why `bmm`? Attention for a whole batch is a batch of small matrix products: for every sentence b,
+scores[b] = keys[b] @ query[b] (S×2H times 2H×1) and context[b] = weights[b] @ enc_out[b]
+(1×S times S×2H). `torch.bmm` does exactly "one matmul per batch element" in one kernel call, with
+`batch_first=True` tensors and no permutes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SCORE_FUNCTIONS = ("dot", "general", "additive")
+MASKED_SCORE = -1e9  # added to padded positions before softmax; finite so ONNX and fp16 stay NaN-free
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 6000  # one vocabulary shared by source and target (tied embeddings)
+    embed_dim: int = 256  # E
+    hidden_dim: int = 256  # H, per encoder direction; the decoder GRU has 2H so `dot` needs no projection
+    attention: str = "general"  # dot | general (Luong) | additive (Bahdanau)
+    attention_dim: int = 256  # A, only used by `additive`
+    dropout: float = 0.3
+    pad_id: int = 0
+    unk_id: int = 1
+    bos_id: int = 2
+    eos_id: int = 3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Attention(nn.Module):
+    """Scores every source position for every decoder query, then averages enc_out by those weights.
+
+    Works for T queries at once (teacher forcing) and for T = 1 (one decoding step, the ONNX export),
+    with the same code, so training and inference compute exactly the same function.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.kind = config.attention
+        if self.kind not in SCORE_FUNCTIONS:
+            raise ValueError(f"unknown attention {self.kind!r}; choose one of {', '.join(SCORE_FUNCTIONS)}")
+        two_h = 2 * config.hidden_dim
+        if self.kind == "general":
+            self.key_proj = nn.Linear(two_h, two_h, bias=False)  # W_a in Luong et al.
+        elif self.kind == "additive":
+            self.key_proj = nn.Linear(two_h, config.attention_dim, bias=False)  # W_k
+            self.query_proj = nn.Linear(two_h, config.attention_dim, bias=True)  # W_q
+            self.energy = nn.Linear(config.attention_dim, 1, bias=False)  # v
+
+    def keys(self, enc_out: torch.Tensor) -> torch.Tensor:
+        """What the queries are compared with; computed once per sentence, not once per step."""
+        if self.kind == "dot":
+            return enc_out  # (B, S, 2H)
+        return self.key_proj(enc_out)  # (B, S, 2H) general, (B, S, A) additive
+
+    def forward(self, query, keys, enc_out, src_mask):
+        # query (B, T, 2H), keys (B, S, 2H|A), enc_out (B, S, 2H), src_mask (B, S) bool, True = real token
+        if self.kind == "additive":
+            q = self.query_proj(query)  # (B, T, A)
+            energy = torch.tanh(keys.unsqueeze(2) + q.unsqueeze(1))  # (B, S, T, A)
+            scores = self.energy(energy).squeeze(3)  # (B, S, T)
+        else:
+            # The classic line: one matmul per sentence, (S×2H) @ (2H×T). With T = 1 this is
+            # bmm(enc_out, query.unsqueeze(2)) -> (B, S, 1).
+            scores = torch.bmm(keys, query.transpose(1, 2))  # (B, S, T)
+        scores = scores.masked_fill(~src_mask.unsqueeze(2), MASKED_SCORE)  # padding gets ~0 weight
+        weights = torch.softmax(scores, dim=1)  # (B, S, T), sums to 1 over the source
+        # The second bmm: (T×S) @ (S×2H) per sentence. With T = 1: bmm(weights.unsqueeze(1), enc_out).
+        context = torch.bmm(weights.transpose(1, 2), enc_out)  # (B, T, 2H)
+        return context, weights.transpose(1, 2)  # (B, T, 2H), (B, T, S)
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence's real tokens in place, leaving padding at the end.
+
+    Lets the backward GRU read real tokens first, so right-padding cannot change its outputs; pure
+    tensor ops (no packing), so it exports to ONNX. Applying it twice gives the input back.
+    """
+    positions = torch.arange(x.size(1), device=x.device).unsqueeze(0)  # (1, S)
+    last = lengths.unsqueeze(1) - 1  # (B, 1)
+    index = torch.where(positions <= last, last - positions, positions)  # (B, S)
+    return torch.gather(x, 1, index.unsqueeze(2).expand(-1, -1, x.size(2)))
+
+
+class Encoder(nn.Module):
+    """Bidirectional GRU, written as two one-way GRUs so padding never leaks into real positions."""
+
+    def __init__(self, config: ModelConfig, embedding: nn.Embedding):
+        super().__init__()
+        self.embedding = embedding
+        self.dropout = nn.Dropout(config.dropout)
+        self.forward_gru = nn.GRU(config.embed_dim, config.hidden_dim, batch_first=True)
+        self.backward_gru = nn.GRU(config.embed_dim, config.hidden_dim, batch_first=True)
+        self.bridge = nn.Linear(2 * config.hidden_dim, 2 * config.hidden_dim)  # encoder summary -> decoder h0
+
+    def forward(self, src_ids, src_mask):
+        # src_ids (B, S) int64, src_mask (B, S) bool
+        lengths = src_mask.long().sum(1)  # (B,)
+        embedded = self.dropout(self.embedding(src_ids))  # (B, S, E)
+        fwd_out, _ = self.forward_gru(embedded)  # (B, S, H)
+        bwd_out, _ = self.backward_gru(reverse_padded(embedded, lengths))  # (B, S, H), reversed order
+        bwd_out = reverse_padded(bwd_out, lengths)  # back to source order
+        enc_out = torch.cat([fwd_out, bwd_out], dim=2)  # (B, S, 2H)
+        enc_out = enc_out * src_mask.unsqueeze(2).to(enc_out.dtype)  # zero padding positions
+        # Forward GRU's state after the last real token, backward GRU's state after the first one.
+        last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, fwd_out.size(2))  # (B, 1, H)
+        summary = torch.cat([fwd_out.gather(1, last).squeeze(1), bwd_out[:, 0]], dim=1)  # (B, 2H)
+        hidden = torch.tanh(self.bridge(summary))  # (B, 2H), the decoder's initial state
+        return self.dropout(enc_out), hidden
+
+
+class Decoder(nn.Module):
+    """Luong-style: GRU first, then attention on its output (no input feeding).
+
+    Without input feeding the GRU does not depend on attention, so teacher forcing runs it over the whole
+    target in one call and attends for all T steps with the same two bmm calls.
+    """
+
+    def __init__(self, config: ModelConfig, embedding: nn.Embedding):
+        super().__init__()
+        self.embedding = embedding
+        self.dropout = nn.Dropout(config.dropout)
+        self.gru = nn.GRU(config.embed_dim, 2 * config.hidden_dim, batch_first=True)
+        self.attention = Attention(config)
+        # Pre-output layer: [GRU output; context] -> E, so the vocabulary projection is E×V, not 4H×V,
+        # and can reuse the embedding matrix (tied weights).
+        self.pre_output = nn.Linear(4 * config.hidden_dim, config.embed_dim)
+
+    def output_logits(self, gru_out, context):
+        pre = torch.tanh(self.pre_output(torch.cat([gru_out, context], dim=2)))  # (B, T, E)
+        return F.linear(self.dropout(pre), self.embedding.weight)  # (B, T, V), tied to the embedding
+
+    def forward(self, tgt_in, hidden, keys, enc_out, src_mask):
+        """Teacher forcing over a whole target prefix: tgt_in (B, T), hidden (B, 2H)."""
+        embedded = self.dropout(self.embedding(tgt_in))  # (B, T, E)
+        gru_out, last_hidden = self.gru(embedded, hidden.unsqueeze(0))  # (B, T, 2H), (1, B, 2H)
+        context, weights = self.attention(gru_out, keys, enc_out, src_mask)  # (B, T, 2H), (B, T, S)
+        return self.output_logits(gru_out, context), last_hidden.squeeze(0), weights
+
+    def step(self, prev_token, hidden, keys, enc_out, src_mask):
+        """One decoding step, the ONNX export boundary: prev_token (B,), hidden (B, 2H).
+
+        Returns log_probs (B, V), the new hidden (B, 2H) and the attention weights (B, S).
+        """
+        logits, hidden, weights = self.forward(prev_token.unsqueeze(1), hidden, keys, enc_out, src_mask)
+        return torch.log_softmax(logits.squeeze(1), dim=-1), hidden, weights.squeeze(1)
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.pad_id)
+        nn.init.normal_(self.embedding.weight, std=config.embed_dim ** -0.5)
+        with torch.no_grad():
+            self.embedding.weight[config.pad_id].zero_()
+        self.encoder = Encoder(config, self.embedding)
+        self.decoder = Decoder(config, self.embedding)
+
+    def encode(self, src_ids, src_mask):
+        """Returns enc_out (B, S, 2H), attention keys (B, S, 2H|A) and the decoder's first hidden (B, 2H)."""
+        enc_out, hidden = self.encoder(src_ids, src_mask)
+        return enc_out, self.decoder.attention.keys(enc_out), hidden
+
+    def forward(self, src_ids, src_mask, tgt_in):
+        """Teacher-forced logits (B, T, V) for target inputs tgt_in (B, T) that start with BOS."""
+        enc_out, keys, hidden = self.encode(src_ids, src_mask)
+        logits, _, _ = self.decoder(tgt_in, hidden, keys, enc_out, src_mask)
+        return logits
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def greedy(self, src_ids, src_mask, max_len: int):
+        """Batched greedy decoding, used for validation BLEU during training. Returns (B, <=max_len) ids."""
+        enc_out, keys, hidden = self.encode(src_ids, src_mask)
+        batch = src_ids.size(0)
+        token = torch.full((batch,), self.config.bos_id, dtype=torch.long)
+        finished = torch.zeros(batch, dtype=torch.bool)
+        out = []
+        for _ in range(max_len):
+            log_probs, hidden, _ = self.decoder.step(token, hidden, keys, enc_out, src_mask)
+            token = log_probs.argmax(-1).masked_fill(finished, self.config.pad_id)
+            out.append(token)
+            finished |= token == self.config.eos_id
+            if bool(finished.all()):
+                break
+        return torch.stack(out, 1)
+
+
+def perplexity(loss: float) -> float:
+    return math.exp(min(loss, 50.0))
