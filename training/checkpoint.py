@@ -1,6 +1,7 @@
 """Checkpoints: one file holds the config, the weights and the tokenizers, so it alone rebuilds the model."""
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -16,13 +17,22 @@ class CheckpointError(ValueError):
 
 
 def atomic_save(obj, path: str | os.PathLike) -> None:
-    """torch.save to a temp file in the same folder, then rename: a crash never leaves half a checkpoint."""
+    """torch.save to a temp file in the same folder, then rename: a crash never leaves half a checkpoint.
+
+    Serialised through memory so the archive's inner folder name is fixed (torch uses the file name),
+    which makes the same state give the same bytes.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -56,6 +66,13 @@ def strip_for_release(state: dict, half: bool = True) -> dict:
     """What ships beside a bundle: weights (fp16 if asked), config, tokenizers, run facts; no optimizer."""
     keep = {k: v for k, v in state.items() if k not in ("optimizer", "rng", "python_rng")}
     if half:
-        keep["model"] = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+        converted = {}  # tied weights appear under several keys: convert each storage once so it is saved once
+        keep["model"] = {}
+        for name, value in state["model"].items():
+            if value.is_floating_point():
+                if value.data_ptr() not in converted:
+                    converted[value.data_ptr()] = value.half()
+                value = converted[value.data_ptr()]
+            keep["model"][name] = value
     keep["weights_dtype"] = "float16" if half else "float32"
     return keep

@@ -1,0 +1,1 @@
+"""Checkpoint -> ONNX bundle with verification: `python -m export --help`."""

@@ -1,0 +1,57 @@
+"""Export a training checkpoint to a self-contained, verified onnxruntime bundle.
+
+    python -m export runs/en-de/best.pt --out assets/en-de --quantize int8
+    python -m export assets/en-de/checkpoint.pt --out assets/en-de --quantize int8   # re-export, same sha256
+
+The bundle holds encoder.onnx, decoder.onnx (one Decoder.step), source.json and target.json
+(tokenizers), checkpoint.pt (the weights it came from, so anyone can re-export) and manifest.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from training.checkpoint import CheckpointError
+
+QUANTIZE = ("none", "int8")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="a checkpoint written by `python -m training` (best.pt) or a bundle's checkpoint.pt")
+    p.add_argument("--out", required=True, help="bundle folder to write (replaced atomically only after every check passes)")
+    p.add_argument("--quantize", choices=QUANTIZE, default="none",
+                   help="int8: dynamic int8 weights (onnxruntime.quantization) for the shipped graphs (default: %(default)s)")
+    p.add_argument("--checkpoint-dtype", choices=("float16", "float32"), default="float16",
+                   help="precision of the checkpoint.pt copied into the bundle; the graphs are exported from exactly "
+                        "these weights (default: %(default)s)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {out} is a file; give a folder path for the bundle", file=sys.stderr)
+        return 2
+    from export.bundle import export_bundle  # torch is slow to import; keep --help and errors instant
+    from export.verify import ExportError
+    try:
+        manifest = export_bundle(Path(args.checkpoint), out, quantize=args.quantize,
+                                 checkpoint_dtype=args.checkpoint_dtype, command=" ".join(["python -m export"] + sys.argv[1:] if argv is None else ["python -m export"] + list(argv)))
+    except (CheckpointError, ExportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    sizes = ", ".join(f"{name} {facts['bytes'] / 1e6:.2f} MB" for name, facts in manifest["files"].items())
+    print(f"wrote {out}: {sizes}")
+    print(json.dumps(manifest["verification"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""A model bundle on disk: manifest.json, two ONNX graphs and two tokenizers, checked before use."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+BUNDLE_FORMAT = "bmm-seq2seq-onnx"
+REQUIRED_KEYS = ("format", "pair", "model_config", "special_tokens", "files", "graphs", "tokenizers")
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be used; the message names the file and what to do."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class Bundle:
+    path: Path
+    manifest: dict
+
+    @property
+    def name(self) -> str:
+        return f"{self.manifest['pair']['src']}-{self.manifest['pair']['tgt']}"
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+
+def load_bundle(path, verify_hashes: bool = True) -> Bundle:
+    """Reads and validates a bundle folder: manifest keys, every listed file present with its sha256."""
+    path = Path(path)
+    manifest_path = path / "manifest.json"
+    if not path.is_dir():
+        raise BundleError(f"model folder {path} does not exist; export one with `python -m export CHECKPOINT --out {path}`")
+    if not manifest_path.is_file():
+        raise BundleError(f"{manifest_path} is missing; re-export the bundle with `python -m export`")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BundleError(f"{manifest_path} is not valid JSON ({error}); re-export the bundle") from None
+    missing = [key for key in REQUIRED_KEYS if key not in manifest]
+    if missing or manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{manifest_path} is not a {BUNDLE_FORMAT} manifest (missing: {', '.join(missing) or 'format'})")
+    for name, facts in manifest["files"].items():
+        file = path / name
+        if not file.is_file():
+            raise BundleError(f"{file} is missing (listed in manifest.json); restore it or re-export the bundle")
+        if file.stat().st_size != facts["bytes"] or (verify_hashes and sha256_of(file) != facts["sha256"]):
+            raise BundleError(f"{file} does not match the sha256 in manifest.json (changed or corrupt); "
+                              "restore it or re-export the bundle")
+    for role in ("encoder", "decoder"):
+        if manifest["graphs"].get(role, {}).get("file") not in manifest["files"]:
+            raise BundleError(f"{manifest_path} lists no {role} graph file")
+    for role in ("source", "target"):
+        if manifest["tokenizers"].get(role) not in manifest["files"]:
+            raise BundleError(f"{manifest_path} lists no {role} tokenizer file")
+    return Bundle(path, manifest)
+
+
+def find_bundles(root) -> dict[str, Path]:
+    """{"en-de": Path(...), ...} for every folder under root that has a manifest.json, sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        return {}
+    found = {}
+    for manifest in sorted(root.glob("*/manifest.json")):
+        found[manifest.parent.name] = manifest.parent
+    return found

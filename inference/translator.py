@@ -1,0 +1,203 @@
+"""Translator: a bundle's ONNX encoder and decoder step driven by the decoding algorithms.
+
+    from inference import Translator
+    result = Translator("assets/en-de").translate("A dog runs on the beach.", beam_size=5)
+    result.text, result.target_tokens, result.attention   # (T × S) weights, one row per target token
+"""
+from __future__ import annotations
+
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from inference.bundle import load_bundle
+from inference.decoding import Hypothesis, beam_search, greedy_batch
+from inference.runtime import open_sessions
+
+MAX_CHARS = 300  # longer inputs are refused: Multi30k sentences are short captions
+MAX_TOKENS = 100
+
+
+class InputError(ValueError):
+    """Text the model cannot translate; the message says what was wrong and what to do."""
+
+
+@dataclass
+class Translation:
+    text: str
+    source_tokens: list[str]
+    target_tokens: list[str]
+    target_ids: list[int]
+    attention: list[list[float]]  # (T, S): row t is the attention of target token t over the source
+    token_probs: list[float]  # probability of each target token when it was chosen (or forced)
+    alternatives: list[list[tuple[str, float]]]  # per target step: the top-k tokens and their probabilities
+    score: float  # sum of log-probabilities
+    normalized_score: float
+    finished: bool
+    nbest: list[dict] = field(default_factory=list)  # [{"text", "score", "normalized_score"}], beam search
+    timing_ms: dict = field(default_factory=dict)
+    decoding: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _control_chars(text: str) -> list[str]:
+    return [c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") and c not in "\t\n"]
+
+
+class Translator:
+    def __init__(self, path, device: str = "auto", threads: int | None = None, verify: bool = True):
+        self.bundle = load_bundle(path, verify_hashes=verify)
+        manifest = self.bundle.manifest
+        self.config = manifest["model_config"]
+        special = manifest["special_tokens"]
+        self.pad_id, self.unk_id, self.bos_id, self.eos_id = (special[k] for k in ("pad", "unk", "bos", "eos"))
+        self.source_tokenizer = Tokenizer.from_file(str(self.bundle.file(manifest["tokenizers"]["source"])))
+        self.target_tokenizer = Tokenizer.from_file(str(self.bundle.file(manifest["tokenizers"]["target"])))
+        self.encoder, self.decoder, self.providers, self.warnings = open_sessions(
+            self.bundle.file(manifest["graphs"]["encoder"]["file"]),
+            self.bundle.file(manifest["graphs"]["decoder"]["file"]), device, threads)
+        self.decoder_outputs = [o.name for o in self.decoder.get_outputs()]
+        self.last_latency_ms: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.bundle.name
+
+    # ---- text <-> ids -------------------------------------------------------------------------------
+    def source_ids(self, text: str) -> list[int]:
+        """Validated source ids with EOS appended; raises InputError with a helpful message."""
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("The input is empty: type a sentence to translate.")
+        if len(text) > MAX_CHARS:
+            raise InputError(f"The input has {len(text)} characters; the limit is {MAX_CHARS}. Translate one sentence at a time.")
+        bad = _control_chars(text)
+        if bad:
+            raise InputError(f"The input contains control characters ({', '.join(repr(c) for c in bad[:3])}); remove them and try again.")
+        text = " ".join(text.split())
+        encoding = self.source_tokenizer.encode(text, add_special_tokens=False)
+        unknown = sorted({text[s:e] for tid, (s, e) in zip(encoding.ids, encoding.offsets) if tid == self.unk_id})
+        if unknown:
+            raise InputError(f"The model has never seen {', '.join(repr(u) for u in unknown[:3])}: it translates "
+                             f"{self.bundle.manifest['pair']['src']} text written in the Latin alphabet.")
+        if len(encoding.ids) + 1 > MAX_TOKENS:
+            raise InputError(f"The input is {len(encoding.ids)} tokens long; the limit is {MAX_TOKENS - 1}. Shorten it.")
+        return encoding.ids + [self.eos_id]
+
+    def target_ids(self, text: str) -> list[int]:
+        return self.target_tokenizer.encode(" ".join(text.split()), add_special_tokens=False).ids
+
+    def source_tokens(self, ids) -> list[str]:
+        return [self.source_tokenizer.id_to_token(int(i)) for i in ids]
+
+    def target_tokens(self, ids) -> list[str]:
+        return [self.target_tokenizer.id_to_token(int(i)) for i in ids]
+
+    def detokenize(self, ids) -> str:
+        return self.target_tokenizer.decode([int(i) for i in ids if i != self.eos_id])
+
+    # ---- the two graphs -----------------------------------------------------------------------------
+    def encode(self, batch_ids: list[list[int]]):
+        """Pads a batch and runs encoder.onnx. Returns enc_out (B, S, 2H), keys, hidden (B, 2H), mask (B, S)."""
+        width = max(map(len, batch_ids))
+        src_ids = np.full((len(batch_ids), width), self.pad_id, dtype=np.int64)
+        for row, ids in enumerate(batch_ids):
+            src_ids[row, : len(ids)] = ids
+        mask = src_ids != self.pad_id
+        enc_out, keys, hidden = self.encoder.run(None, {"src_ids": src_ids, "src_mask": mask})
+        return enc_out, keys, hidden, mask
+
+    def step_function(self, enc_out, keys, mask):
+        """The decoder.onnx step as the decoding algorithms want it (rows pick each row's sentence)."""
+        cache = {}
+
+        def step(prev, hidden, rows):
+            key = rows.tobytes()
+            if key not in cache:  # beams of one sentence keep the same rows for many steps
+                cache.clear()
+                cache[key] = (np.ascontiguousarray(keys[rows]), np.ascontiguousarray(enc_out[rows]), mask[rows])
+            k, e, m = cache[key]
+            log_probs, new_hidden, attention = self.decoder.run(
+                None, {"prev_token": prev, "hidden": hidden, "keys": k, "enc_out": e, "src_mask": m})
+            return log_probs, new_hidden, attention
+
+        return step
+
+    # ---- public API ---------------------------------------------------------------------------------
+    def translate(self, text: str, beam_size: int = 1, length_penalty: float = 0.6, n_best: int = 1,
+                  max_len: int | None = None, max_len_ratio: float = 2.0, top_k: int = 5,
+                  prefix: list[int] | None = None, reference: str | None = None) -> Translation:
+        """Greedy (beam_size 1) or beam search; `prefix` forces the first target ids, then decodes freely;
+        `reference` forces a whole target (forced decoding: how likely is this reference?)."""
+        start = time.perf_counter()
+        src = self.source_ids(text)
+        enc_out, keys, hidden, mask = self.encode([src])
+        encoded = time.perf_counter()
+        limit = max_len or int(max_len_ratio * len(src)) + 10
+        step = self.step_function(enc_out, keys, mask)
+        if reference is not None:
+            forced = self.target_ids(reference) + [self.eos_id]
+            hyps = greedy_batch(step, hidden, self.bos_id, self.eos_id, len(forced), top_k, [forced])
+            mode = "forced"
+        elif prefix:
+            hyps = greedy_batch(step, hidden, self.bos_id, self.eos_id, max(limit, len(prefix) + 1), top_k, [list(prefix)])
+            mode = "prefix+greedy"
+        elif beam_size > 1:
+            hyps = beam_search(step, hidden, self.bos_id, self.eos_id, limit, beam_size, length_penalty,
+                               max(n_best, 1), top_k)
+            mode = "beam"
+        else:
+            hyps = greedy_batch(step, hidden, self.bos_id, self.eos_id, limit, top_k)
+            mode = "greedy"
+        done = time.perf_counter()
+        result = self._result(src, hyps[0], hyps if mode == "beam" else [])
+        result.timing_ms = {"encode": (encoded - start) * 1e3, "decode": (done - encoded) * 1e3,
+                            "total": (done - start) * 1e3}
+        result.decoding = {"mode": mode, "beam_size": beam_size if mode == "beam" else 1,
+                           "length_penalty": length_penalty if mode == "beam" else 0.0, "max_len": limit}
+        self.last_latency_ms = result.timing_ms["total"]
+        return result
+
+    def score_reference(self, text: str, reference: str, top_k: int = 5) -> Translation:
+        """Forced decoding of `reference`: per-token probabilities and attention under the model."""
+        if not isinstance(reference, str) or not reference.strip():
+            raise InputError("The reference is empty: paste a translation to score.")
+        if len(reference) > MAX_CHARS:
+            raise InputError(f"The reference has {len(reference)} characters; the limit is {MAX_CHARS}.")
+        return self.translate(text, reference=reference, top_k=top_k)
+
+    def translate_batch(self, texts: list[str], beam_size: int = 1, length_penalty: float = 0.6,
+                        batch_size: int = 32, max_len_ratio: float = 2.0, progress=None) -> list[str]:
+        """Many sentences: greedy in batches of `batch_size` (sorted by length), or beam one by one."""
+        if beam_size > 1:
+            iterator = texts if progress is None else progress(texts)
+            return [self.translate(t, beam_size=beam_size, length_penalty=length_penalty,
+                                   max_len_ratio=max_len_ratio).text for t in iterator]
+        ids = [self.source_ids(t) for t in texts]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        out: list[str | None] = [None] * len(texts)
+        for chunk in (chunks if progress is None else progress(chunks)):
+            batch = [ids[i] for i in chunk]
+            enc_out, keys, hidden, mask = self.encode(batch)
+            limits = [int(max_len_ratio * len(s)) + 10 for s in batch]
+            hyps = greedy_batch(self.step_function(enc_out, keys, mask), hidden, self.bos_id, self.eos_id, limits, 1)
+            for i, hyp in zip(chunk, hyps):
+                out[i] = self.detokenize(hyp.ids)
+        return out
+
+    def _result(self, src: list[int], best: Hypothesis, nbest: list[Hypothesis]) -> Translation:
+        alternatives = [[(self.target_tokenizer.id_to_token(int(i)), float(np.exp(lp))) for i, lp in zip(ids, lps)]
+                        for ids, lps in zip(best.top_ids, best.top_log_probs)]
+        return Translation(
+            text=self.detokenize(best.ids), source_tokens=self.source_tokens(src),
+            target_tokens=self.target_tokens(best.ids), target_ids=best.ids,
+            attention=np.round(best.attention[:, : len(src)], 6).tolist(),
+            token_probs=[float(np.exp(lp)) for lp in best.token_log_probs], alternatives=alternatives,
+            score=best.score, normalized_score=best.normalized_score, finished=best.finished,
+            nbest=[{"text": self.detokenize(h.ids), "score": h.score, "normalized_score": h.normalized_score}
+                   for h in nbest])
