@@ -53,6 +53,7 @@ class Translator:
     def __init__(self, path, device: str = "auto", threads: int | None = None, verify: bool = True):
         self.bundle = load_bundle(path, verify_hashes=verify)
         manifest = self.bundle.manifest
+        self.src_lang, self.tgt_lang = manifest["pair"]["src"], manifest["pair"]["tgt"]
         self.config = manifest["model_config"]
         special = manifest["special_tokens"]
         self.pad_id, self.unk_id, self.bos_id, self.eos_id = (special[k] for k in ("pad", "unk", "bos", "eos"))
@@ -66,7 +67,7 @@ class Translator:
 
     @property
     def name(self) -> str:
-        return self.bundle.name
+        return f"{self.src_lang}-{self.tgt_lang}"
 
     # ---- text <-> ids -------------------------------------------------------------------------------
     def source_ids(self, text: str) -> list[int]:
@@ -83,7 +84,7 @@ class Translator:
         unknown = sorted({text[s:e] for tid, (s, e) in zip(encoding.ids, encoding.offsets) if tid == self.unk_id})
         if unknown:
             raise InputError(f"The model has never seen {', '.join(repr(u) for u in unknown[:3])}: it translates "
-                             f"{self.bundle.manifest['pair']['src']} text written in the Latin alphabet.")
+                             f"{self.src_lang} text written in the Latin alphabet.")
         if len(encoding.ids) + 1 > MAX_TOKENS:
             raise InputError(f"The input is {len(encoding.ids)} tokens long; the limit is {MAX_TOKENS - 1}. Shorten it.")
         return encoding.ids + [self.eos_id]

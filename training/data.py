@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 DEFAULT_DATASET = "bentrevett/multi30k"
 SPLITS = ("train", "validation", "test")
@@ -96,7 +96,7 @@ def load_splits(src: str, tgt: str, dataset: str = DEFAULT_DATASET, dataset_conf
 
 
 def train_tokenizer(texts, vocab_size: int, kind: str = "bpe") -> Tokenizer:
-    """A lossless subword tokenizer: NFKC, then Metaspace (spaces become ▁, so decode restores them)."""
+    """A lossless subword tokenizer: normalise, then Metaspace (spaces become ▁, so decode restores them)."""
     if kind == "bpe":
         tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
@@ -107,7 +107,10 @@ def train_tokenizer(texts, vocab_size: int, kind: str = "bpe") -> Tokenizer:
                                           initial_alphabet=LATIN_ALPHABET + ["▁"], show_progress=False)
     else:
         raise DataError(f"unknown tokenizer {kind!r}; choose bpe or unigram")
-    tokenizer.normalizer = normalizers.NFKC()
+    # NFKC, then any run of whitespace becomes one space and the ends are stripped, so
+    # decode(encode(s)) == normalize(s) holds for every s the tokenizer knows the characters of.
+    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " "),
+                                                 normalizers.Strip()])
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.train_from_iterator(texts, trainer=trainer)

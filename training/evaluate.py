@@ -1,0 +1,154 @@
+"""Score a checkpoint (torch) or an exported bundle (onnxruntime) on a split, greedy and beam.
+
+    python -m training.evaluate runs/en-de/best.pt --split test
+    python -m training.evaluate assets/en-de --split test --write-manifest   # the shipped ONNX path
+
+Prints sacreBLEU (cased, detokenised, with its signature), chrF, and the lowercased, tokenised BLEU
+papers report for Multi30k (sacreBLEU with lowercase=True and the 13a tokenizer).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import sacrebleu
+import torch
+from tqdm import tqdm
+
+from inference.translator import Translator
+from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from training.data import DataError, load_splits
+
+
+class TorchTranslator(Translator):
+    """Translator whose encoder and decoder step run in PyTorch eager mode: same decoding loop as ONNX."""
+
+    def __init__(self, checkpoint, threads: int | None = None):
+        state = load_checkpoint(checkpoint)
+        if threads:
+            torch.set_num_threads(threads)
+        self.model, self.source_tokenizer, self.target_tokenizer = model_from_checkpoint(state)
+        self.config = state["config"]
+        self.src_lang, self.tgt_lang = state["args"]["src"], state["args"]["tgt"]
+        self.pad_id, self.unk_id, self.bos_id, self.eos_id = (self.config[k] for k in ("pad_id", "unk_id", "bos_id", "eos_id"))
+        self.providers, self.warnings, self.last_latency_ms, self.state = ["torch"], [], None, state
+
+    @torch.no_grad()
+    def encode(self, batch_ids):
+        width = max(map(len, batch_ids))
+        src_ids = torch.full((len(batch_ids), width), self.pad_id, dtype=torch.long)
+        for row, ids in enumerate(batch_ids):
+            src_ids[row, : len(ids)] = torch.tensor(ids)
+        mask = src_ids != self.pad_id
+        enc_out, keys, hidden = self.model.encode(src_ids, mask)
+        return enc_out, keys, hidden.numpy(), mask
+
+    def step_function(self, enc_out, keys, mask):
+        step_fn = self.model.decoder.step
+
+        @torch.no_grad()
+        def step(prev, hidden, rows):
+            index = torch.from_numpy(rows)
+            log_probs, new_hidden, attention = step_fn(torch.from_numpy(prev), torch.from_numpy(hidden),
+                                                       keys[index], enc_out[index], mask[index])
+            return log_probs.numpy(), new_hidden.numpy(), attention.numpy()
+
+        return step
+
+
+def scores(hypotheses: list[str], references: list[str]) -> dict:
+    bleu = sacrebleu.metrics.BLEU()
+    chrf = sacrebleu.metrics.CHRF()
+    bleu_lc = sacrebleu.metrics.BLEU(lowercase=True, tokenize="13a")
+    b, c, l = bleu.corpus_score(hypotheses, [references]), chrf.corpus_score(hypotheses, [references]), \
+        bleu_lc.corpus_score(hypotheses, [references])
+    return {"sacrebleu": round(b.score, 2), "chrf": round(c.score, 2), "bleu_lowercase_tokenized": round(l.score, 2),
+            "signatures": {"sacrebleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature()),
+                           "bleu_lowercase_tokenized": str(bleu_lc.get_signature())}}
+
+
+def evaluate(translator: Translator, sources: list[str], references: list[str], beams=(1, 5),
+             length_penalty: float = 0.6, hyps_prefix: str | None = None) -> dict:
+    results = {}
+    for beam in beams:
+        start = time.perf_counter()
+        bar = lambda items: tqdm(items, desc=f"{'greedy' if beam == 1 else f'beam {beam}'}", leave=False)  # noqa: E731
+        hyps = translator.translate_batch(sources, beam_size=beam, length_penalty=length_penalty, progress=bar)
+        seconds = time.perf_counter() - start
+        key = "greedy" if beam == 1 else f"beam{beam}"
+        results[key] = {**scores(hyps, references), "seconds": round(seconds, 1),
+                        "beam_size": beam, "length_penalty": length_penalty if beam > 1 else None}
+        if hyps_prefix:
+            path = Path(f"{hyps_prefix}.{key}.txt")
+            path.write_text("\n".join(hyps) + "\n", encoding="utf-8")
+    return results
+
+
+def load_model(path: str, threads: int | None):
+    """A bundle folder -> onnxruntime Translator; a .pt file -> TorchTranslator. Returns (translator, run args)."""
+    if os.path.isdir(path):
+        translator = Translator(path, device="cpu", threads=threads)
+        return translator, translator.bundle.manifest["training"]["args"]
+    translator = TorchTranslator(path, threads)
+    return translator, translator.state["args"]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="checkpoint (.pt, decoded with torch) or bundle folder (decoded with onnxruntime)")
+    p.add_argument("--split", default="test", help="dataset split (default: %(default)s)")
+    p.add_argument("--data-dir", default=None, help="local data folder (default: the one the model was trained on)")
+    p.add_argument("--dataset", default=None, help="Hub dataset name (default: the one the model was trained on)")
+    p.add_argument("--beams", default="1,5", help="comma-separated beam sizes; 1 is greedy (default: %(default)s)")
+    p.add_argument("--length-penalty", type=float, default=0.6, help="beam length penalty alpha (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N sentences")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads")
+    p.add_argument("--hyps", default=None, help="write hypotheses to HYPS.greedy.txt / HYPS.beam5.txt")
+    p.add_argument("--write-manifest", action="store_true", help="store the metrics in the bundle's manifest.json")
+    args = p.parse_args(argv)
+    try:
+        translator, run = load_model(args.model, args.threads)
+        data_dir = args.data_dir or (None if args.dataset else run.get("data_dir"))
+        splits, _ = load_splits(run["src"], run["tgt"], args.dataset or run.get("dataset"), run.get("dataset_config"), data_dir)
+    except (CheckpointError, DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.split not in splits:
+        print(f"error: no split {args.split!r}; splits: {', '.join(splits)}", file=sys.stderr)
+        return 2
+    pairs = splits[args.split][: args.limit]
+    beams = tuple(int(b) for b in args.beams.split(","))
+    results = evaluate(translator, [p.src for p in pairs], [p.tgt for p in pairs], beams, args.length_penalty, args.hyps)
+    print(f"{args.split} ({len(pairs)} sentences) {run['src']}->{run['tgt']}  {args.model}  [{', '.join(translator.providers)}]")
+    print(f"{'decoding':<10} {'sacreBLEU':>9} {'chrF':>6} {'BLEU lc-tok':>11} {'seconds':>8}")
+    for key, r in results.items():
+        print(f"{key:<10} {r['sacrebleu']:>9.2f} {r['chrf']:>6.2f} {r['bleu_lowercase_tokenized']:>11.2f} {r['seconds']:>8.1f}")
+    first = next(iter(results.values()))["signatures"]
+    for name, signature in first.items():
+        print(f"{name}: {signature}")
+    if args.write_manifest:
+        if not os.path.isdir(args.model):
+            print("error: --write-manifest needs a bundle folder", file=sys.stderr)
+            return 2
+        from export.bundle import write_json
+        manifest_path = Path(args.model) / "manifest.json"
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest["metrics"] = {"split": args.split, "sentences": len(pairs), "backend": "onnxruntime",
+                               "command": "python -m training.evaluate " + " ".join(sys.argv[1:] if argv is None else argv),
+                               **results}
+        tmp = manifest_path.with_suffix(".json.tmp")
+        write_json(tmp, manifest)
+        os.replace(tmp, manifest_path)
+        print(f"metrics written to {manifest_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())
