@@ -15,7 +15,8 @@ SPLITS = ("train", "validation", "test")
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>"]  # ids 0..3: pad, unk, bos, eos
 # Every Latin letter the supported languages use is in the vocabulary even if training data lacks it,
 # so encode/decode stays lossless for them.
-LATIN_ALPHABET = list(string.printable.strip()) + [chr(c) for c in range(0xA1, 0x180) if chr(c).isprintable()]
+LATIN_ALPHABET = (list(string.printable.strip()) + [chr(c) for c in range(0xA1, 0x180) if chr(c).isprintable()]
+                  + [chr(c) for c in range(0x2010, 0x2027)] + ["€"])  # dashes, quotes, ellipsis
 
 
 class DataError(ValueError):

@@ -1,0 +1,248 @@
+"""Pure formatting for app.py: the attention heatmap, the "how bmm computes this" panel, downloads, model card.
+
+Nothing here runs a model. Tokens come from user input, so every token is rendered as text: escaped for
+plotly (whose labels understand a few HTML tags) and entity-encoded for Markdown (which understands HTML,
+Markdown syntax and `$` maths).
+"""
+from __future__ import annotations
+
+import csv
+import html
+import json
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+
+SAFE_MARKDOWN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ▁")
+LICENCE = ("Multi30k is distributed for **non-commercial research and education only**; this model was "
+           "trained on it, so the same restriction applies to the model and its translations.")
+CITATION = ("Desmond Elliott, Stella Frank, Khalil Sima'an, Lucia Specia (2016). *Multi30K: Multilingual "
+            "English-German Image Descriptions.* Proceedings of the 5th Workshop on Vision and Language. "
+            "French (and Czech): Elliott et al. (2017), *Findings of the Second Shared Task on Multimodal "
+            "Machine Translation and Multilingual Image Description.*")
+
+
+# ---- escaping -----------------------------------------------------------------------------------------
+def md_text(text) -> str:
+    """Any text as literal Markdown: every character that could be syntax becomes a numeric entity."""
+    return "".join(c if c in SAFE_MARKDOWN or c.isalnum() else f"&#{ord(c)};" for c in str(text))
+
+
+def md_token(token) -> str:
+    return f"**{md_text(token)}**"
+
+
+def plot_text(text) -> str:
+    """Text for plotly labels and hover boxes: `<`, `>` and `&` escaped so tags show literally."""
+    return html.escape(str(text), quote=False)
+
+
+def step_label(index: int, token: str) -> str:
+    return f"{index}: {token}"
+
+
+# ---- heatmap ------------------------------------------------------------------------------------------
+def attention_figure(source_tokens, target_tokens, attention, selected: int | None = None, title: str = ""):
+    """Target × source heatmap; numeric axes with token tick labels, so repeated tokens stay separate rows."""
+    weights = np.asarray(attention, dtype=float).reshape(len(target_tokens), len(source_tokens))
+    src = [plot_text(t) for t in source_tokens]
+    tgt = [plot_text(t) for t in target_tokens]
+    custom = [[[tgt[t], src[s]] for s in range(len(src))] for t in range(len(tgt))]
+    small = weights.size <= 400
+    heatmap = go.Heatmap(
+        z=weights, x=list(range(len(src))), y=list(range(len(tgt))), customdata=custom, zmin=0.0,
+        zmax=max(float(weights.max(initial=0.0)), 1e-6), colorscale="Blues", colorbar=dict(title="weight"),
+        hovertemplate=("target %{y}: <b>%{customdata[0]}</b><br>source %{x}: <b>%{customdata[1]}</b>"
+                       "<br>weight %{z:.3f}<extra></extra>"),
+        texttemplate="%{z:.2f}" if small else None, textfont=dict(size=10))
+    figure = go.Figure(heatmap)
+    figure.update_layout(
+        title=dict(text=plot_text(title), font=dict(size=14)), height=min(900, 170 + 30 * len(tgt)),
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10), plot_bgcolor="white",
+        xaxis=dict(title="source tokens (keys)", tickmode="array", tickvals=list(range(len(src))), ticktext=src,
+                   side="top", tickangle=-45 if len(src) > 12 else 0),
+        yaxis=dict(title="target tokens (queries)", tickmode="array", tickvals=list(range(len(tgt))),
+                   ticktext=tgt, autorange="reversed"))
+    if selected is not None and 0 <= selected < len(tgt):
+        figure.add_shape(type="rect", x0=-0.5, x1=len(src) - 0.5, y0=selected - 0.5, y1=selected + 0.5,
+                         line=dict(color="#f97316", width=3))
+    return figure
+
+
+def highlighted(tokens, values, scale: bool = True):
+    """[(token, value)] for gr.HighlightedText; values scaled to 0..1 so the strongest is fully coloured."""
+    top = max(values, default=0.0) if scale else 1.0
+    return [(token, round(float(v) / top, 4) if top > 0 else 0.0) for token, v in zip(tokens, values)]
+
+
+# ---- the bmm walkthrough ------------------------------------------------------------------------------
+def _vector(values, n: int = 4) -> str:
+    return "[" + ", ".join(f"{v:+.3f}" for v in values[:n]) + (", …]" if len(values) > n else "]")
+
+
+def bmm_markdown(config: dict, source_tokens, target_tokens, step: int, weights, enc_out, chosen_prob: float,
+                 top: int = 5) -> str:
+    """The two bmm calls of training/model.py's Attention for this sentence and this step, with real numbers.
+
+    `weights` is the attention row of this step (S,), `enc_out` the encoder output for this sentence (S, 2H).
+    The query itself is not an output of decoder.onnx, so scores are shown relative to the best one:
+    softmax is shift-invariant, and score_s - score_max = ln(w_s / w_max) exactly.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    enc_out = np.asarray(enc_out, dtype=np.float64)
+    S, two_h = enc_out.shape
+    H, E, V, kind = config["hidden_dim"], config["embed_dim"], config["vocab_size"], config["attention"]
+    A = config.get("attention_dim", two_h)
+    previous = "BOS" if step == 0 else md_token(target_tokens[step - 1])
+    context = weights @ enc_out  # (2H,): the second bmm, recomputed from the real numbers
+    lines = [f"#### Step {step}: the decoder chose {md_token(target_tokens[step])} (p = {chosen_prob:.3f})",
+             f"Score function: **{kind}**. One sentence, so batch B = 1; S = {S} source tokens "
+             f"(including `</s>`), hidden H = {H}, so the bi-GRU gives 2H = {two_h} numbers per token.", ""]
+    if kind == "additive":
+        score_row = (f"| scores | `v · tanh(keys + W_q·query)`: **not a bmm** (the tanh sits between query and "
+                     f"keys) | (1, {S}, 1, {A}) → (1, {S}, 1) |")
+        key_row = f"| keys | `enc_out @ W_kᵀ`, once per sentence (in encoder.onnx) | (1, {S}, {two_h}) → (1, {S}, {A}) |"
+    else:
+        score_row = (f"| scores | `torch.bmm(keys, query.transpose(1, 2))`: one dot product per source token "
+                     f"| (1, {S}, {two_h}) bmm (1, {two_h}, 1) → **(1, {S}, 1)** |")
+        key_row = (f"| keys | `enc_out` itself (dot score) | (1, {S}, {two_h}) |" if kind == "dot" else
+                   f"| keys | `enc_out @ W_aᵀ` (Luong's W_a), once per sentence (in encoder.onnx) "
+                   f"| (1, {S}, {two_h}) → (1, {S}, {two_h}) |")
+    lines += ["| tensor | computed as | shape for this sentence |", "|---|---|---|",
+              f"| enc_out | bi-GRU over the {S} source tokens | (1, {S}, {two_h}) |", key_row,
+              f"| query | decoder GRU output after reading {previous} | (1, 1, {two_h}) |", score_row,
+              f"| weights | `softmax(scores, dim=1)`, padding masked to -1e9 | (1, {S}, 1), sums to {weights.sum():.3f} |",
+              f"| context | `torch.bmm(weights.transpose(1, 2), enc_out)` | (1, 1, {S}) bmm (1, {S}, {two_h}) → **(1, 1, {two_h})** |",
+              f"| log-probs | `[query; context]` → tanh(Linear {2 * two_h}→{E}) → tied embedding {E}→{V} | (1, {V}) |",
+              "", f"**The weights of this step** (top {min(top, S)} of {S}; score − best score = ln(w / w_max), "
+              "exact because softmax ignores a shared offset):", "",
+              "| source token | position | weight | score − best | enc_out row (first 4 of " f"{two_h}) |",
+              "|---|---:|---:|---:|---|"]
+    best = weights.max()
+    for s in np.argsort(-weights, kind="stable")[:top]:
+        lines.append(f"| {md_token(source_tokens[s])} | {s} | {weights[s]:.3f} | "
+                     f"{np.log(max(weights[s], 1e-12) / best):+.2f} | `{_vector(enc_out[s])}` |")
+    share = weights[np.argsort(-weights)[:top]].sum()
+    lines += ["", f"**context = Σₛ weightₛ · enc_outₛ** (the second bmm, recomputed here from the numbers above): "
+              f"`{_vector(context, 6)}`, norm {np.linalg.norm(context):.3f}. The top {min(top, S)} tokens carry "
+              f"{share:.0%} of the weight, so the context vector is mostly their enc_out rows.",
+              "", "*Why bmm:* with B sentences in a batch, `torch.bmm` does B independent (S×2H)·(2H×1) products "
+              "in one call; `batch_first=True` tensors need no permutes."]
+    return "\n".join(lines)
+
+
+# ---- reference scoring --------------------------------------------------------------------------------
+def reference_markdown(reference_result: dict, hypothesis: str, reference: str, metrics: dict | None) -> str:
+    probs = np.asarray(reference_result["token_probs"], dtype=np.float64)
+    mean_lp = float(np.mean(np.log(np.maximum(probs, 1e-12))))
+    weakest = np.argsort(probs)[:3]
+    lines = [f"Under the model, the reference has average log-probability {mean_lp:.2f} per token "
+             f"(perplexity {np.exp(-mean_lp):.1f}) over {len(probs)} tokens. Least expected: " +
+             ", ".join(f"{md_token(reference_result['target_tokens'][i])} ({probs[i]:.3f})" for i in weakest) + "."]
+    if metrics is None:
+        lines.append("Sentence BLEU/chrF need `sacrebleu` (pip install sacrebleu).")
+    else:
+        lines.append(f"Model output vs reference: sentence **BLEU {metrics['bleu']:.1f}**, **chrF {metrics['chrf']:.1f}** "
+                     f"(sacreBLEU defaults; one sentence is a noisy measure).")
+    return "\n\n".join(lines)
+
+
+def sentence_metrics(hypothesis: str, reference: str) -> dict | None:
+    try:
+        import sacrebleu
+    except ImportError:
+        return None
+    return {"bleu": sacrebleu.sentence_bleu(hypothesis, [reference]).score,
+            "chrf": sacrebleu.sentence_chrf(hypothesis, [reference]).score}
+
+
+# ---- downloads ----------------------------------------------------------------------------------------
+def export_payload(state: dict) -> dict:
+    """What the API returns and the JSON download holds: translation, tokens, attention, alternatives, n-best."""
+    r = state["result"]
+    return {"pair": state["pair"], "source": state["text"], "translation": r["text"],
+            "source_tokens": r["source_tokens"], "target_tokens": r["target_tokens"], "target_ids": r["target_ids"],
+            "attention": r["attention"], "token_probs": r["token_probs"],
+            "alternatives": [[{"token": tok, "prob": p} for tok, p in step] for step in r["alternatives"]],
+            "nbest": r["nbest"], "score": r["score"], "normalized_score": r["normalized_score"],
+            "finished": r["finished"], "decoding": r["decoding"], "timing_ms": r["timing_ms"]}
+
+
+def _csv_cell(text: str) -> str:
+    """Keeps spreadsheets from running tokens such as `=cmd|…` as formulas."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+_DOWNLOADS = Path(tempfile.gettempdir()) / "bmm-attention-downloads"
+
+
+def write_downloads(payload: dict, keep_seconds: int = 3600) -> tuple[str, str]:
+    """attention.json and attention.csv in a fresh folder under the temp dir; old folders are removed."""
+    _DOWNLOADS.mkdir(exist_ok=True)
+    now = time.time()
+    for old in _DOWNLOADS.iterdir():
+        if now - old.stat().st_mtime > keep_seconds:
+            shutil.rmtree(old, ignore_errors=True)
+    folder = _DOWNLOADS / uuid.uuid4().hex
+    folder.mkdir()
+    stem = f"attention-{payload['pair']}"
+    json_path, csv_path = folder / f"{stem}.json", folder / f"{stem}.csv"
+    json_path.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "target_token", "probability"] +
+                        [_csv_cell(f"{s}:{tok}") for s, tok in enumerate(payload["source_tokens"])])
+        for t, (token, prob, row) in enumerate(zip(payload["target_tokens"], payload["token_probs"], payload["attention"])):
+            writer.writerow([t, _csv_cell(token), f"{prob:.6f}"] + [f"{w:.6f}" for w in row])
+    return str(json_path), str(csv_path)
+
+
+# ---- model card ---------------------------------------------------------------------------------------
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _metrics_markdown(metrics: dict | None) -> list[str]:
+    if not metrics:
+        return ["**Metrics:** not evaluated (run `python -m training.evaluate assets/<pair> --write-manifest`)."]
+    rows = {k: v for k, v in metrics.items() if isinstance(v, dict) and "sacrebleu" in v}
+    lines = [f"**Metrics** on the {metrics.get('split', '?')} split ({metrics.get('sentences', '?')} sentences, "
+             f"{metrics.get('backend', '?')}):", "", "| decoding | sacreBLEU | chrF | BLEU (lowercased, tokenised) |",
+             "|---|---:|---:|---:|"]
+    for key, r in rows.items():
+        lines.append(f"| {md_text(key)} | {r['sacrebleu']:.2f} | {r.get('chrf', float('nan')):.2f} | "
+                     f"{r.get('bleu_lowercase_tokenized', float('nan')):.2f} |")
+    signatures = next(iter(rows.values()), {}).get("signatures", {})
+    if signatures:
+        lines += ["", "Signatures:", "", "```"] + [f"{name}: {sig}" for name, sig in signatures.items()] + ["```"]
+    return lines
+
+
+def model_card_markdown(name: str, manifest: dict, providers, warnings, last_latency_ms) -> str:
+    cfg, train = manifest["model_config"], manifest.get("training") or {}
+    data, args = train.get("data", {}), train.get("args", {})
+    sizes = data.get("sizes", {})
+    files = manifest.get("files", {})
+    graph_bytes = sum(files[g["file"]]["bytes"] for g in manifest["graphs"].values() if g.get("file") in files)
+    latency = "no translation yet" if last_latency_ms is None else f"{last_latency_ms:.1f} ms (encode + decode)"
+    lines = [f"### {md_text(name)}",
+             f"**Data:** Multi30k task 1 (`{md_text(args.get('dataset', 'bentrevett/multi30k'))}`), "
+             f"{md_text(data.get('src', '?'))}→{md_text(data.get('tgt', '?'))}; sentence pairs used: "
+             + ", ".join(f"{k} {v:,}" for k, v in sizes.items()) + ".", "",
+             f"**Licence:** {LICENCE}", "", f"**Citation:** {CITATION}", "",
+             f"**Model:** bi-GRU encoder and GRU decoder, **{cfg['attention']}** attention computed with `torch.bmm`; "
+             f"embedding E = {cfg['embed_dim']}, hidden H = {cfg['hidden_dim']} (decoder 2H = {2 * cfg['hidden_dim']}), "
+             f"shared vocabulary V = {cfg['vocab_size']:,}; {manifest.get('num_parameters', 0):,} parameters; "
+             f"trained {train.get('epochs', '?')} epochs (best validation BLEU {train.get('best_val_bleu', '?')}).", "",
+             f"**Files:** ONNX graphs {_megabytes(graph_bytes)} in all ("
+             + ", ".join(f"{md_text(n)} {_megabytes(f['bytes'])}" for n, f in files.items()) + ").", "",
+             f"**Precision:** {md_text(manifest.get('precision', 'fp32'))}.", ""]
+    lines += _metrics_markdown(manifest.get("metrics"))
+    lines += ["", f"**Runtime:** onnxruntime with {md_text(', '.join(providers))}; last latency {latency}."]
+    lines += [f"> ⚠️ {md_text(w)}" for w in warnings]
+    return "\n".join(lines)

@@ -1,0 +1,185 @@
+"""The training package: data loading errors, tokenizer, model invariants, training, resume, BLEU."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import sacrebleu
+import torch
+
+from conftest import ROOT, train_tiny
+from training.checkpoint import load_checkpoint
+from training.data import DataError, load_splits, train_tokenizer
+from training.model import SCORE_FUNCTIONS, ModelConfig, Seq2Seq
+
+
+# ---- data -------------------------------------------------------------------------------------------
+def test_offline_hub_name_says_to_use_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(DataError) as caught:
+        load_splits("en", "de", dataset="bentrevett/multi30k")
+    message = str(caught.value)
+    assert "bentrevett/multi30k" in message and "--data-dir" in message
+    assert "\n" not in message
+
+
+def test_offline_hub_cli_prints_one_line_without_traceback(tmp_path):
+    env = {"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "training", "--src", "en", "--tgt", "de", "--out", str(tmp_path / "r")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: could not load the dataset 'bentrevett/multi30k'")
+
+
+def test_missing_column_lists_the_columns(tiny_corpus):
+    with pytest.raises(DataError, match=r"no column 'fr'; columns there: en, de"):
+        load_splits("en", "fr", data_dir=tiny_corpus)
+
+
+def test_translation_layout_and_empty_pairs_are_dropped_and_counted(tmp_path):
+    rows = [{"translation": {"en": "A dog.", "de": "Ein Hund."}}, {"translation": {"en": "  ", "de": "Leer."}},
+            {"translation": {"en": "Two cats.", "de": ""}}, {"translation": {"en": "A bird.", "de": "Ein Vogel."}}]
+    for split in ("train", "validation"):
+        (tmp_path / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    splits, report = load_splits("en", "de", data_dir=tmp_path)
+    assert [(p.src, p.tgt) for p in splits["train"]] == [("A dog.", "Ein Hund."), ("A bird.", "Ein Vogel.")]
+    assert report["dropped_empty"] == {"train": 2, "validation": 2}
+    with pytest.raises(DataError, match="no language 'fr' under 'translation'; languages there: de, en"):
+        load_splits("en", "fr", data_dir=tmp_path)
+
+
+def test_missing_data_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="is not a folder"):
+        load_splits("en", "de", data_dir=tmp_path / "nope")
+
+
+@pytest.mark.parametrize("kind", ["bpe", "unigram"])
+def test_tokenizer_round_trip_is_lossless(kind):
+    texts = ["Ein kleiner Hund läuft über die Straße.", "Une fille mange une crêpe à Noël !",
+             "Two men, (one old) climb 3 rocks; why?"] * 20
+    tokenizer = train_tokenizer(texts, 400, kind)
+    for text in ["Ein Mädchen isst Äpfel.", "  Spaces   and\ttabs ", "Ça coûte 5 € — vraiment ?", "ﬁne Œuvre", "x"]:
+        ids = tokenizer.encode(text, add_special_tokens=False).ids
+        assert tokenizer.token_to_id("<unk>") not in ids, text
+        assert tokenizer.decode(ids) == tokenizer.normalizer.normalize_str(text)
+    assert [tokenizer.token_to_id(t) for t in ("<pad>", "<unk>", "<s>", "</s>")] == [0, 1, 2, 3]
+
+
+# ---- model ------------------------------------------------------------------------------------------
+def small_model(attention: str, seed: int = 0) -> Seq2Seq:
+    torch.manual_seed(seed)
+    model = Seq2Seq(ModelConfig(vocab_size=50, embed_dim=16, hidden_dim=12, attention=attention, attention_dim=10))
+    return model.eval()
+
+
+@pytest.mark.parametrize("attention", SCORE_FUNCTIONS)
+def test_padding_never_changes_a_result(attention):
+    model = small_model(attention)
+    sentence = torch.tensor([[7, 8, 9, 10, 3]])
+    batch = torch.tensor([[7, 8, 9, 10, 3, 0, 0, 0], [11, 12, 13, 14, 15, 16, 17, 3], [20, 3, 0, 0, 0, 0, 0, 0]])
+    with torch.no_grad():
+        alone = model.encode(sentence, sentence != 0)
+        padded = model.encode(batch, batch != 0)
+        for a, p in zip(alone, padded):
+            assert torch.allclose(a[0], p[0, : a.size(1)] if a.dim() == 3 else p[0], atol=1e-5)
+        prev = torch.tensor([2])
+        step_alone = model.decoder.step(prev, alone[2], alone[1], alone[0], sentence != 0)
+        step_padded = model.decoder.step(torch.tensor([2, 2, 2]), padded[2], padded[1], padded[0], batch != 0)
+    assert torch.allclose(step_alone[0][0], step_padded[0][0], atol=1e-5)  # log-probs
+    assert torch.allclose(step_alone[1][0], step_padded[1][0], atol=1e-5)  # hidden
+    assert torch.allclose(step_alone[2][0], step_padded[2][0, :5], atol=1e-5)  # attention on real tokens
+    assert float(step_padded[2][0, 5:].sum()) < 1e-6  # and none on padding
+
+
+@pytest.mark.parametrize("attention", SCORE_FUNCTIONS)
+def test_bmm_shapes_in_one_decoder_step(attention, monkeypatch):
+    model = small_model(attention)
+    calls = []
+    real_bmm = torch.bmm
+
+    def recording_bmm(a, b):
+        out = real_bmm(a, b)
+        calls.append((tuple(a.shape), tuple(b.shape), tuple(out.shape)))
+        return out
+
+    src = torch.tensor([[5, 6, 7, 3], [8, 9, 3, 0]])
+    with torch.no_grad():
+        enc_out, keys, hidden = model.encode(src, src != 0)
+        monkeypatch.setattr(torch, "bmm", recording_bmm)
+        model.decoder.step(torch.tensor([2, 2]), hidden, keys, enc_out, src != 0)
+    B, S, two_h = 2, 4, 24
+    context_call = ((B, 1, S), (B, S, two_h), (B, 1, two_h))  # bmm(weights.unsqueeze(1), enc_out)
+    if attention == "additive":
+        assert calls == [context_call]  # Bahdanau scores come from tanh and v, not from bmm
+    else:
+        score_call = ((B, S, two_h), (B, two_h, 1), (B, S, 1))  # bmm(keys, query.unsqueeze(2))
+        assert calls == [score_call, context_call]
+
+
+def test_teacher_forcing_equals_step_by_step():
+    """The exported step computes exactly what training optimises."""
+    model = small_model("general")
+    src, tgt_in = torch.tensor([[5, 6, 7, 3]]), torch.tensor([[2, 9, 10, 11]])
+    with torch.no_grad():
+        logits = model(src, src != 0, tgt_in)
+        enc_out, keys, hidden = model.encode(src, src != 0)
+        for t in range(tgt_in.size(1)):
+            log_probs, hidden, _ = model.decoder.step(tgt_in[:, t], hidden, keys, enc_out, src != 0)
+            assert torch.allclose(log_probs, torch.log_softmax(logits[:, t], -1), atol=1e-5)
+
+
+# ---- training ---------------------------------------------------------------------------------------
+def test_training_lowers_loss_and_keeps_best_and_last(tiny_run):
+    state = load_checkpoint(tiny_run / "last.pt")
+    history = state["progress"]["history"]
+    assert len(history) == 6
+    assert history[-1]["val_loss"] < history[0]["val_loss"] * 0.5
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    best = load_checkpoint(tiny_run / "best.pt")
+    assert round(best["progress"]["best_bleu"], 2) == max(r["val_bleu"] for r in history)
+    assert "optimizer" in state and state["src_tokenizer"]
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_corpus, tmp_path):
+    straight = train_tiny(tiny_corpus, tmp_path / "straight", "--epochs", "2", "--seed", "3")
+    stopped = train_tiny(tiny_corpus, tmp_path / "stopped", "--epochs", "2", "--seed", "3", "--max-steps", "25")
+    mid = load_checkpoint(stopped / "last.pt")["progress"]
+    assert (mid["epoch"], mid["step_in_epoch"]) == (1, 6)  # 19 batches per epoch: stopped inside epoch 2
+    train_tiny(tiny_corpus, stopped, "--epochs", "2", "--resume")
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(stopped / "last.pt")
+    assert a["model"].keys() == b["model"].keys()
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
+    assert [r["val_bleu"] for r in a["progress"]["history"]] == [r["val_bleu"] for r in b["progress"]["history"]]
+
+
+def test_same_seed_same_model(tiny_corpus, tmp_path):
+    one = load_checkpoint(train_tiny(tiny_corpus, tmp_path / "a", "--epochs", "1") / "last.pt")
+    two = load_checkpoint(train_tiny(tiny_corpus, tmp_path / "b", "--epochs", "1") / "last.pt")
+    assert all(torch.equal(one["model"][k], two["model"][k]) for k in one["model"])
+
+
+# ---- evaluation -------------------------------------------------------------------------------------
+def test_evaluate_bleu_equals_sacrebleu_command_line(tiny_run, tiny_corpus, tmp_path):
+    from training.evaluate import main
+
+    hyps = tmp_path / "hyps"
+    assert main([str(tiny_run / "best.pt"), "--split", "test", "--beams", "1", "--hyps", str(hyps)]) == 0
+    refs = tmp_path / "refs.txt"
+    refs.write_text("\n".join(json.loads(l)["de"] for l in open(tiny_corpus / "test.jsonl", encoding="utf-8")) + "\n",
+                    encoding="utf-8")
+    from training.evaluate import scores
+
+    hypotheses = (tmp_path / "hyps.greedy.txt").read_text(encoding="utf-8").splitlines()
+    ours = scores(hypotheses, refs.read_text(encoding="utf-8").splitlines())
+    for flags, key in (([], "sacrebleu"), (["-lc"], "bleu_lowercase_tokenized")):
+        cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(refs), "-i", str(tmp_path / "hyps.greedy.txt"),
+                              "-b", *flags], capture_output=True, text=True, check=True)
+        assert float(cli.stdout.strip()) == pytest.approx(ours[key], abs=0.01)
+    chrf = subprocess.run([sys.executable, "-m", "sacrebleu", str(refs), "-i", str(tmp_path / "hyps.greedy.txt"),
+                           "-b", "-m", "chrf"], capture_output=True, text=True, check=True)
+    assert float(chrf.stdout.strip()) == pytest.approx(ours["chrf"], abs=0.01)
+    assert ours["sacrebleu"] > 20  # the tiny model really learned the tiny language
