@@ -74,9 +74,9 @@ def attention_figure(source_tokens, target_tokens, attention, selected: int | No
     return figure
 
 
-def highlighted(tokens, values, scale: bool = True):
+def highlighted(tokens, values):
     """[(token, value)] for gr.HighlightedText; values scaled to 0..1 so the strongest is fully coloured."""
-    top = max(values, default=0.0) if scale else 1.0
+    top = max(values, default=0.0)
     return [(token, round(float(v) / top, 4) if top > 0 else 0.0) for token, v in zip(tokens, values)]
 
 
@@ -137,7 +137,8 @@ def bmm_markdown(config: dict, source_tokens, target_tokens, step: int, weights,
 
 
 # ---- reference scoring --------------------------------------------------------------------------------
-def reference_markdown(reference_result: dict, hypothesis: str, reference: str, metrics: dict | None) -> str:
+def reference_markdown(reference_result: dict, metrics: dict | None) -> str:
+    """Summary of a forced decoding of the reference, and sentence BLEU/chrF of the model's output against it."""
     probs = np.asarray(reference_result["token_probs"], dtype=np.float64)
     mean_lp = float(np.mean(np.log(np.maximum(probs, 1e-12))))
     weakest = np.argsort(probs)[:3]
@@ -150,6 +151,12 @@ def reference_markdown(reference_result: dict, hypothesis: str, reference: str, 
         lines.append(f"Model output vs reference: sentence **BLEU {metrics['bleu']:.1f}**, **chrF {metrics['chrf']:.1f}** "
                      f"(sacreBLEU defaults; one sentence is a noisy measure).")
     return "\n\n".join(lines)
+
+
+def reference_rows(scored: dict) -> list[list]:
+    """One row per reference token: its probability and the token the model would have picked instead."""
+    return [[t, token, f"{prob:.4f}", alts[0][0], f"{alts[0][1]:.4f}"] for t, (token, prob, alts)
+            in enumerate(zip(scored["target_tokens"], scored["token_probs"], scored["alternatives"]))]
 
 
 def sentence_metrics(hypothesis: str, reference: str) -> dict | None:
@@ -204,7 +211,7 @@ def write_downloads(payload: dict, keep_seconds: int = 3600) -> tuple[str, str]:
 
 # ---- model card ---------------------------------------------------------------------------------------
 def _megabytes(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
 
 
 def _metrics_markdown(metrics: dict | None) -> list[str]:
@@ -231,16 +238,16 @@ def model_card_markdown(name: str, manifest: dict, providers, warnings, last_lat
     graph_bytes = sum(files[g["file"]]["bytes"] for g in manifest["graphs"].values() if g.get("file") in files)
     latency = "no translation yet" if last_latency_ms is None else f"{last_latency_ms:.1f} ms (encode + decode)"
     lines = [f"### {md_text(name)}",
-             f"**Data:** Multi30k task 1 (`{md_text(args.get('dataset', 'bentrevett/multi30k'))}`), "
+             f"**Data:** Multi30k task 1 ({md_text(args.get('dataset', 'bentrevett/multi30k'))}), "
              f"{md_text(data.get('src', '?'))}→{md_text(data.get('tgt', '?'))}; sentence pairs used: "
              + ", ".join(f"{k} {v:,}" for k, v in sizes.items()) + ".", "",
              f"**Licence:** {LICENCE}", "", f"**Citation:** {CITATION}", "",
              f"**Model:** bi-GRU encoder and GRU decoder, **{cfg['attention']}** attention computed with `torch.bmm`; "
              f"embedding E = {cfg['embed_dim']}, hidden H = {cfg['hidden_dim']} (decoder 2H = {2 * cfg['hidden_dim']}), "
              f"shared vocabulary V = {cfg['vocab_size']:,}; {manifest.get('num_parameters', 0):,} parameters; "
-             f"trained {train.get('epochs', '?')} epochs (best validation BLEU {train.get('best_val_bleu', '?')}).", "",
-             f"**Files:** ONNX graphs {_megabytes(graph_bytes)} in all ("
-             + ", ".join(f"{md_text(n)} {_megabytes(f['bytes'])}" for n, f in files.items()) + ").", "",
+             f"epochs trained: {train.get('epochs', '?')} (best validation BLEU {train.get('best_val_bleu', '?')}).", "",
+             f"**Files:** ONNX graphs (encoder + decoder) {_megabytes(graph_bytes)}; bundle files: "
+             + ", ".join(f"{md_text(n)} {_megabytes(f['bytes'])}" for n, f in files.items()) + ".", "",
              f"**Precision:** {md_text(manifest.get('precision', 'fp32'))}.", ""]
     lines += _metrics_markdown(manifest.get("metrics"))
     lines += ["", f"**Runtime:** onnxruntime with {md_text(', '.join(providers))}; last latency {latency}."]

@@ -9,6 +9,7 @@ from pathlib import Path
 import onnx
 import torch
 
+from export.verify import ExportError
 from training.model import Seq2Seq
 
 OPSET = 18
@@ -70,6 +71,42 @@ def _name_dynamic_axes(model_proto: onnx.ModelProto) -> None:
     del model_proto.graph.value_info[:]
 
 
+def _strip_metadata(model_proto: onnx.ModelProto) -> None:
+    """Drop per-node stack traces and names scopes: they hold file paths, so they would make the bytes
+    depend on where the repository is checked out."""
+    graphs = [model_proto.graph] + [f for f in model_proto.functions]
+    for graph in graphs:
+        for node in graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+    del model_proto.metadata_props[:]
+    del model_proto.graph.metadata_props[:]
+    model_proto.graph.doc_string = ""
+
+
+def _canonical_names(model_proto: onnx.ModelProto) -> None:
+    """Rename nodes and intermediate values in graph order (n0, v0, ...): the exporter's own counters
+    depend on what ran before in the process, and the bytes must not."""
+    graph = model_proto.graph
+    keep = {v.name for v in list(graph.input) + list(graph.output)}
+    renamed = {}
+    for index, tensor in enumerate(graph.initializer):  # weights keep their torch names; constants get c0, c1, ...
+        if tensor.name.startswith("val_"):
+            renamed[tensor.name] = tensor.name = f"c{index}"
+        keep.add(tensor.name)
+    for index, node in enumerate(graph.node):
+        node.name = f"n{index}_{node.op_type}"
+        for i, name in enumerate(node.input):
+            node.input[i] = renamed.get(name, name)
+        for i, name in enumerate(node.output):
+            if name and name not in keep:
+                renamed[name] = f"v{index}_{i}"
+                node.output[i] = renamed[name]
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                raise ExportError(f"unexpected subgraph in {node.op_type}; the renaming pass handles flat graphs only")
+
+
 def export_graph(module: torch.nn.Module, args: tuple, path: Path, input_names, output_names, dynamic_shapes) -> None:
     """One torch.onnx.export (dynamo), weights inside the file, then symbolic batch/source axes."""
     buffer = io.StringIO()
@@ -80,6 +117,8 @@ def export_graph(module: torch.nn.Module, args: tuple, path: Path, input_names, 
                                     external_data=False, verbose=False)
     proto = program.model_proto
     _name_dynamic_axes(proto)
+    _strip_metadata(proto)
+    _canonical_names(proto)
     proto.producer_name, proto.producer_version = "bmm-seq2seq export", torch.__version__
     onnx.save_model(proto, str(path), save_as_external_data=False)
 

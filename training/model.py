@@ -91,7 +91,9 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     Lets the backward GRU read real tokens first, so right-padding cannot change its outputs; pure
     tensor ops (no packing), so it exports to ONNX. Applying it twice gives the input back.
     """
-    positions = torch.arange(x.size(1), device=x.device).unsqueeze(0)  # (1, S)
+    # Positions from a cumulative sum rather than arange(S): a data op, so the exporter can never bake
+    # the example's source length into the graph.
+    positions = torch.ones_like(x[:, :, 0], dtype=torch.long).cumsum(1) - 1  # (B, S)
     last = lengths.unsqueeze(1) - 1  # (B, 1)
     index = torch.where(positions <= last, last - positions, positions)  # (B, S)
     return torch.gather(x, 1, index.unsqueeze(2).expand(-1, -1, x.size(2)))

@@ -1,0 +1,283 @@
+"""The Gradio app: handlers called directly, formatting helpers, startup failures, and a launched server
+queried with gradio_client (the `translate` API, an error through the API, the app still serving after it)."""
+from __future__ import annotations
+
+import ast
+import contextlib
+import csv
+import html
+import json
+import math
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import app
+import app_views as views
+from inference import BundleError, InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---- fixtures and helpers (also used by test_browser.py) ---------------------------------------------
+def assets_with(bundle_dir: Path, folder: Path) -> Path:
+    """An assets folder holding only this bundle (a symlink named like the bundle's folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / bundle_dir.name).symlink_to(bundle_dir.resolve(), target_is_directory=True)
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(assets_dir: Path):
+    """The real app (same queue and launch settings as `python app.py`) on 127.0.0.1 and a free port."""
+    demo_app = app.DemoApp(app.load_translators(assets_dir, "cpu", threads=1))
+    demo = demo_app.build()
+    _, url, _ = app.launch(demo, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        yield url, demo_app, demo
+    finally:
+        demo.close()
+
+
+def sentence_for(translator) -> str:
+    """One of our example sentences that this bundle's tokenizer accepts (the test bundle may be tiny)."""
+    from inference.examples import examples_for
+
+    for text in examples_for(translator.bundle.manifest["pair"]["src"]) + ["The dog runs in the park."]:
+        try:
+            translator.source_ids(text)
+            return text
+        except InputError:
+            continue
+    raise AssertionError("the test bundle accepts none of the example sentences")
+
+
+@pytest.fixture(scope="module")
+def app_assets(app_bundle_dir, tmp_path_factory) -> Path:
+    return assets_with(app_bundle_dir, tmp_path_factory.mktemp("app_assets"))
+
+
+@pytest.fixture(scope="module")
+def demo_app(app_assets) -> app.DemoApp:
+    return app.DemoApp(app.load_translators(app_assets, "cpu", threads=1))
+
+
+@pytest.fixture(scope="module")
+def pair_and_text(demo_app) -> tuple[str, str]:
+    return demo_app.default, sentence_for(demo_app.translators[demo_app.default])
+
+
+# ---- handlers ----------------------------------------------------------------------------------------
+def test_translate_fills_every_view(demo_app, pair_and_text):
+    pair, text = pair_and_text
+    out = app_outputs(demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0))
+    r = out["state"]["result"]
+    config = demo_app.translators[pair].config
+    S, T, two_h = len(r["source_tokens"]), len(r["target_tokens"]), 2 * config["hidden_dim"]
+    assert out["translation"] == r["text"] and T >= 1 and r["decoding"]["mode"] == "greedy"
+    assert np.asarray(out["heatmap"].data[0].z).shape == (T, S)
+    assert [c[1] for c in out["steps"].choices] == list(range(T)) and out["steps"].value == 0
+    assert len(out["source_view"]) == S and max(v for _, v in out["source_view"]) == pytest.approx(1.0)
+    assert len(out["alternatives"].choices) == len(r["alternatives"][0]) > 1
+    bmm = out["bmm"]
+    assert f"(1, {S}, {two_h})" in bmm and f"**(1, 1, {two_h})**" in bmm
+    if config["attention"] == "additive":
+        assert "not a bmm" in bmm
+    else:
+        assert f"(1, {S}, {two_h}) bmm (1, {two_h}, 1) → **(1, {S}, 1)**" in bmm
+    json_path, csv_path = out["json"].value["path"], out["csv"].value["path"]
+    assert json.loads(Path(json_path).read_text(encoding="utf-8"))["attention"] == r["attention"]
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) == T + 1 and all(len(row) == S + 3 for row in rows)
+
+
+def test_beam_search_shows_nbest(demo_app, pair_and_text):
+    out = app_outputs(demo_app.on_translate(*pair_and_text, "beam search", 3, 0.6, 0))
+    assert out["state"]["result"]["decoding"]["mode"] == "beam"
+    assert out["nbest"].visible and 1 <= len(out["nbest"].value["data"]) <= 3
+
+
+def test_selecting_a_step_updates_the_step_views(demo_app, pair_and_text):
+    state = demo_app.run(*pair_and_text)
+    r = state["result"]
+    step = len(r["target_tokens"]) - 1
+    heatmap, source_view, alternatives, bmm = demo_app.on_select(state, step)
+    assert f"Step {step}:" in bmm
+    assert heatmap.layout.shapes and heatmap.layout.shapes[0].y0 == step - 0.5  # the selected row is framed
+    weights = r["attention"][step]
+    assert [v for _, v in source_view] == pytest.approx([w / max(weights) for w in weights], abs=1e-3)
+    assert f"step {step}" in alternatives.label
+
+
+def test_continue_from_an_alternative_forces_it(demo_app, pair_and_text):
+    state = demo_app.run(*pair_and_text)
+    r = state["result"]
+    step = 0
+    alternative = next(j for j, (tok, _) in enumerate(r["alternatives"][step]) if tok != r["target_tokens"][step])
+    token = r["alternatives"][step][alternative][0]
+    out = app_outputs(demo_app.on_continue(state, step, alternative))
+    new = out["state"]["result"]
+    assert new["target_tokens"][step] == token and new["decoding"]["mode"] == "prefix+greedy"
+    assert out["steps"].value == step and "Continued from" in out["status"]
+
+
+def test_bad_input_gives_a_friendly_message_and_clears(demo_app):
+    pair = demo_app.default
+    for text, words in [("   ", "empty"), ("a" * 400, "limit"), ("a\x00b", "control"), ("犬が走る", "never seen")]:
+        out = app_outputs(demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0))
+        assert out["state"] is None and out["translation"] == "" and out["status"].startswith("⚠️")
+        assert words in views_plain(out["status"]), out["status"]
+    for bad in [dict(beam_size=0), dict(beam_size=99), dict(max_len=-1), dict(max_len=10_000)]:
+        with pytest.raises(InputError):
+            demo_app.run(pair, "x", **bad)
+
+
+def test_reference_scoring(demo_app, pair_and_text):
+    state = demo_app.run(*pair_and_text)
+    summary, rows, figure = demo_app.on_reference(state, state["result"]["text"] or "x")
+    assert "log-probability" in summary
+    pytest.importorskip("sacrebleu")
+    assert "BLEU" in summary and "chrF" in summary
+    assert len(rows) == len(figure.data[0].z) and float(rows[0][2]) > 0
+    summary, rows, figure = demo_app.on_reference(state, "  ")
+    assert summary.startswith("⚠️") and rows == [] and figure is None
+
+
+def test_model_card(demo_app):
+    card = demo_app.model_card()
+    assert "non-commercial research and education" in card and "Elliott" in card and "2016" in card
+    assert "CPUExecutionProvider" in card and "Precision" in card
+    manifest = dict(demo_app.translators[demo_app.default].bundle.manifest)
+    signature = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
+    manifest["metrics"] = {"split": "test", "sentences": 1000, "backend": "onnxruntime",
+                           "greedy": {"sacrebleu": 33.3, "chrf": 60.1, "bleu_lowercase_tokenized": 35.0,
+                                      "signatures": {"sacrebleu": signature}}}
+    card = views.model_card_markdown("en-de", manifest, ["CPUExecutionProvider"], [], 12.5)
+    assert "33.30" in card and signature in card and "12.5 ms" in card
+    manifest["metrics"] = None
+    assert "not evaluated" in views.model_card_markdown("en-de", manifest, ["CPUExecutionProvider"], [], None)
+
+
+# ---- rendering never turns tokens into markup --------------------------------------------------------
+def test_tokens_are_escaped_everywhere():
+    tokens = ["<script>", "<img", "onerror=x>", "${7*7}", "&amp;", "**b**", "$$x$$", "[a](javascript:x)"]
+    markdown = views.md_text("".join(tokens))
+    assert html.unescape(markdown) == "".join(tokens) and not any(c in markdown for c in "<>$*[]()`")
+    figure = views.attention_figure(tokens, tokens[:3], np.full((3, len(tokens)), 1 / len(tokens)), selected=1)
+    ticks = list(figure.layout.xaxis.ticktext) + list(figure.layout.yaxis.ticktext)
+    assert "&lt;script&gt;" in ticks and not any("<" in t or ">" in t for t in ticks)
+    assert not any("<" in cell for row in figure.data[0].customdata for pair in row for cell in pair)
+    assert views._csv_cell("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0" and views._csv_cell("▁dog") == "▁dog"
+
+
+def test_bmm_walkthrough_numbers():
+    rng = np.random.default_rng(0)
+    enc_out = rng.normal(size=(4, 6))
+    weights = np.array([0.1, 0.6, 0.25, 0.05])
+    tokens = ["▁a", "<b>", "▁c", "</s>"]
+    for kind in ("dot", "general", "additive"):
+        config = {"hidden_dim": 3, "embed_dim": 5, "vocab_size": 50, "attention": kind, "attention_dim": 7}
+        text = views.bmm_markdown(config, tokens, ["▁x", "</s>"], 1, weights, enc_out, 0.42)
+        assert "(1, 4, 6)" in text and "**(1, 1, 6)**" in text and "p = 0.420" in text
+        assert ("not a bmm" in text) == (kind == "additive") and ("(1, 4, 1, 7)" in text) == (kind == "additive")
+        context = weights @ enc_out
+        assert views._vector(context, 6).strip("`") in text  # the context really is weights @ enc_out
+        assert f"{math.log(0.25 / 0.6):+.2f}" in text  # score − best = ln(w / w_max)
+        assert "<b>" not in text
+
+
+# ---- startup -----------------------------------------------------------------------------------------
+def test_missing_or_corrupt_assets_refuse_to_start(app_bundle_dir, tmp_path):
+    with pytest.raises(BundleError, match="no model bundles"):
+        app.load_translators(tmp_path / "empty")
+    broken = tmp_path / "assets" / app_bundle_dir.name
+    shutil.copytree(app_bundle_dir, broken)
+    (broken / "decoder.onnx").unlink()
+    with pytest.raises(BundleError, match="decoder.onnx"):
+        app.load_translators(tmp_path / "assets")
+    done = subprocess.run([sys.executable, str(ROOT / "app.py"), "--assets", str(tmp_path / "assets")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "decoder.onnx" in done.stderr, done.stderr
+    (broken / "manifest.json").unlink()
+    with pytest.raises(BundleError, match="manifest.json is missing"):
+        app.load_translators(tmp_path / "assets")
+
+
+def test_host_and_port_defaults(monkeypatch):
+    for name in ("SYSTEM", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT", "APP_ASSETS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    args = app.parse_args([])
+    assert (args.host, args.port, args.device) == ("127.0.0.1", 7860, "auto")
+    assert Path(args.assets) == ROOT / "assets"
+    monkeypatch.setenv("SYSTEM", "spaces")
+    assert app.parse_args([]).host == "0.0.0.0"
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "10.0.0.1")
+    monkeypatch.setenv("APP_ASSETS_DIR", "/somewhere")
+    assert (app.parse_args([]).host, app.parse_args([]).assets) == ("10.0.0.1", "/somewhere")
+    assert app.parse_args(["--host", "::1", "--port", "9"]).port == 9
+
+
+def test_the_app_needs_neither_torch_nor_onnxruntime_directly():
+    for name in ("app.py", "app_views.py"):
+        tree = ast.parse((ROOT / name).read_text(encoding="utf-8"))
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not imported & {"torch", "onnxruntime", "training", "export"}, (name, imported)
+    code = "import sys, app; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+# ---- a launched server -------------------------------------------------------------------------------
+def test_server_api_translate_and_errors(app_assets, pair_and_text):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    pair, text = pair_and_text
+    with running_app(app_assets) as (url, demo_app, demo):
+        assert demo._queue.max_size == app.QUEUE_SIZE and demo._queue.default_concurrency_limit == app.CONCURRENCY
+        client = Client(url, verbose=False)
+        assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/translate"]
+        result = client.predict(text, pair, 3, 0.6, 0, api_name="/translate")
+        S, T = len(result["source_tokens"]), len(result["target_tokens"])
+        assert result["translation"] and result["pair"] == pair and result["decoding"]["mode"] == "beam"
+        assert np.asarray(result["attention"]).shape == (T, S)
+        assert len(result["alternatives"]) == T and {"token", "prob"} <= set(result["alternatives"][0][0])
+        assert 1 <= len(result["nbest"]) <= 3
+        with pytest.raises(AppError) as error:
+            client.predict("   ", api_name="/translate")
+        assert "empty" in str(error.value) and "Traceback" not in str(error.value)
+        with pytest.raises(AppError) as error:
+            client.predict(text, "xx-yy", api_name="/translate")
+        assert "Unknown language pair" in str(error.value)
+        again = client.predict(text, api_name="/translate")  # still serving, greedy by default
+        assert again["decoding"]["mode"] == "greedy" and again["translation"]
+
+
+# ---- helpers for reading handler outputs -------------------------------------------------------------
+RESULT_NAMES = ["state", "translation", "status", "nbest", "steps", "json", "csv",
+                "heatmap", "source_view", "alternatives", "bmm"]
+
+
+def app_outputs(values) -> dict:
+    assert len(values) == len(RESULT_NAMES)
+    return dict(zip(RESULT_NAMES, values))
+
+
+def views_plain(markdown: str) -> str:
+    """Markdown made by md_text back to plain text (numeric entities decoded)."""
+    return html.unescape(markdown)

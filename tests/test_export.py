@@ -1,0 +1,134 @@
+"""Export: ONNX vs torch parity, structure checks, determinism, atomic writes and clear errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from conftest import ROOT
+from export.__main__ import main as export_main
+from inference import Translator
+from inference.bundle import sha256_of
+from training.checkpoint import load_checkpoint, model_from_checkpoint
+
+
+def test_bundle_contents_and_manifest(tiny_bundle):
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(manifest["files"]) == ["checkpoint.pt", "decoder.onnx", "encoder.onnx", "source.json", "target.json"]
+    assert not list(tiny_bundle.glob("*.data"))  # weights live inside the .onnx files
+    for name, facts in manifest["files"].items():
+        assert facts["sha256"] == sha256_of(tiny_bundle / name)
+        assert facts["bytes"] < 10_000_000
+    decoder = manifest["graphs"]["decoder"]
+    assert [i["name"] for i in decoder["inputs"]] == ["prev_token", "hidden", "keys", "enc_out", "src_mask"]
+    assert [o["name"] for o in decoder["outputs"]] == ["log_probs", "new_hidden", "attention"]
+    assert decoder["inputs"][3]["shape"][:2] == ["batch", "src_len"]
+    assert manifest["pair"] == {"src": "en", "tgt": "de"}
+    assert manifest["training"]["epochs"] == 6 and manifest["model_config"]["attention"] == "general"
+    assert manifest["verification"]["greedy_fp32_vs_torch"]["identical"] == manifest["verification"]["greedy_fp32_vs_torch"]["sentences"]
+
+
+def test_every_gru_node_uses_linear_before_reset(tiny_bundle):
+    for name in ("encoder.onnx", "decoder.onnx"):
+        model = onnx.load(str(tiny_bundle / name))
+        grus = [n for n in model.graph.node if n.op_type == "GRU"]
+        assert len(grus) == (2 if name == "encoder.onnx" else 1)
+        for node in grus:
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            assert attrs["linear_before_reset"] == 1
+
+
+def test_onnx_matches_torch_at_new_shapes(tiny_bundle):
+    """Values within 1e-4 at batch sizes and lengths unlike the export example (2, 7)."""
+    model, _, _ = model_from_checkpoint(load_checkpoint(tiny_bundle / "checkpoint.pt"))
+    translator = Translator(tiny_bundle, device="cpu")
+    rng = np.random.default_rng(0)
+    for batch, length in ((1, 2), (4, 13), (6, 31)):
+        rows = [list(rng.integers(4, model.config.vocab_size, rng.integers(1, length))) + [3] for _ in range(batch)]
+        enc_out, keys, hidden, mask = translator.encode(rows)
+        src = torch.zeros(mask.shape, dtype=torch.long)
+        for i, r in enumerate(rows):
+            src[i, : len(r)] = torch.tensor(r)
+        with torch.no_grad():
+            t_enc, t_keys, t_hidden = model.encode(src, torch.from_numpy(mask))
+            prev = torch.from_numpy(rng.integers(4, model.config.vocab_size, batch))
+            t_step = model.decoder.step(prev, t_hidden, t_keys, t_enc, torch.from_numpy(mask))
+        o_step = translator.step_function(enc_out, keys, mask)(prev.numpy(), hidden, np.arange(batch))
+        for ours, theirs in zip((enc_out, keys, hidden, *o_step), (t_enc, t_keys, t_hidden, *t_step)):
+            np.testing.assert_allclose(ours, theirs.numpy(), atol=1e-4)
+
+
+def test_greedy_ids_identical_to_torch(tiny_bundle, tiny_corpus):
+    from export.verify import torch_greedy
+
+    model, _, _ = model_from_checkpoint(load_checkpoint(tiny_bundle / "checkpoint.pt"))
+    translator = Translator(tiny_bundle, device="cpu")
+    lines = [json.loads(l)["en"] for l in open(tiny_corpus / "test.jsonl", encoding="utf-8")][:20]
+    for line in lines:
+        result = translator.translate(line)
+        assert result.target_ids == torch_greedy(model, translator.source_ids(line), result.decoding["max_len"])
+
+
+def test_export_is_deterministic_and_reexport_from_bundle_checkpoint_matches(tiny_bundle, tmp_path):
+    again = tmp_path / "again" / "en-de"
+    assert export_main([str(tiny_bundle / "checkpoint.pt"), "--out", str(again)]) == 0
+    first = json.loads((tiny_bundle / "manifest.json").read_text())["files"]
+    second = json.loads((again / "manifest.json").read_text())["files"]
+    assert first == second  # same sha256 for every file, checkpoint.pt included
+
+
+def test_int8_export_reports_agreement_and_size(tiny_run, tmp_path):
+    out = tmp_path / "int8" / "en-de"
+    assert export_main([str(tiny_run / "best.pt"), "--out", str(out), "--quantize", "int8"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    report = manifest["verification"]["int8_vs_fp32"]
+    assert manifest["quantization"] == "int8"
+    assert 0 <= report["identical_greedy"] <= report["sentences"] == 12
+    assert report["graph_bytes"]["int8"] < report["graph_bytes"]["fp32"]
+    assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeLinear", "DequantizeLinear")
+               for n in onnx.load(str(out / "decoder.onnx")).graph.node)
+    assert Translator(out, device="cpu").translate("The dog runs.").text
+
+
+def test_failed_export_leaves_previous_bundle_untouched(tiny_bundle, tmp_path, monkeypatch):
+    import shutil
+
+    import export.bundle as bundle_module
+    from export.verify import ExportError
+
+    out = tmp_path / "assets" / "en-de"
+    shutil.copytree(tiny_bundle, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise ExportError("simulated parity failure")
+
+    monkeypatch.setattr(bundle_module, "check_parity", broken)
+    assert export_main([str(tiny_bundle / "checkpoint.pt"), "--out", str(out)]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in out.parent.iterdir()] == ["en-de"]  # no temp folders left behind
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "out_is_file"])
+def test_bad_export_input_is_one_clear_line(case, tiny_bundle, tmp_path):
+    checkpoint, out = tiny_bundle / "checkpoint.pt", tmp_path / "out"
+    if case == "missing":
+        checkpoint = tmp_path / "nope.pt"
+    elif case == "corrupt":
+        checkpoint = tmp_path / "bad.pt"
+        checkpoint.write_bytes(b"not a checkpoint")
+    else:
+        out.write_text("I am a file")
+    done = subprocess.run([sys.executable, "-m", "export", str(checkpoint), "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    expected = {"missing": "does not exist", "corrupt": "cannot be read", "out_is_file": "is a file"}[case]
+    assert expected in lines[0]
