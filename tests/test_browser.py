@@ -87,8 +87,8 @@ def test_translate_inspect_and_continue(page, served_app, tmp_path):
     source_len = len(translator.source_ids(example))
 
     # An example fills the box; Translate fills the translation and draws the heatmap.
-    page.locator(".gallery-item, button").get_by_text(example, exact=True).first.click()  # on the first page
-    assert page.locator("#source textarea").input_value() == example
+    page.get_by_text(example, exact=True).first.click()
+    page.wait_for_function("text => document.querySelector('#source textarea').value === text", arg=example)
     page.locator("#translate").click()
     page.wait_for_function("() => document.querySelector('#translation textarea').value.length > 0")
     page.locator("#heatmap .js-plotly-plot .heatmaplayer").wait_for()
@@ -100,7 +100,8 @@ def test_translate_inspect_and_continue(page, served_app, tmp_path):
     page.mouse.move(box["x"] + box["width"] * 0.5 / source_len, box["y"] + box["height"] * 0.5 / steps.count())
     hover = page.locator("#heatmap .hoverlayer .hovertext")
     hover.wait_for()
-    assert re.search(r"target 0: .+\s+source 0: .+\s+weight \d\.\d{3}", hover.inner_text()), hover.inner_text()
+    hover_text = hover.text_content()  # SVG text, one <tspan> per line
+    assert re.search(r"target 0: .+source 0: .+weight \d\.\d{3}", hover_text), hover_text
 
     # Selecting a target token: its step's source colouring, alternatives and the bmm walkthrough.
     step = 1 if steps.count() > 1 else 0

@@ -1,0 +1,205 @@
+"""inference/: decoding algorithms against references, bundle validation, providers, no torch."""
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from inference import BundleError, InputError, ProviderWarning, Translator, select_providers
+from inference.decoding import beam_search, greedy_batch, length_penalty
+
+SENTENCES = ["The dog runs.", "The small cat sleeps in the garden.", "The old man waits in the street.",
+             "The happy child jumps."]
+
+
+@pytest.fixture(scope="module")
+def translator(tiny_bundle):
+    return Translator(tiny_bundle, device="cpu")
+
+
+# ---- algorithms on a toy step function --------------------------------------------------------------
+def toy_step(vocab: int, seed: int):
+    """A deterministic 'decoder': next-token log-probs depend on the previous token and the hidden state."""
+    rng = np.random.default_rng(seed)
+    table = rng.normal(size=(vocab, vocab)) * 2
+    mix = rng.normal(size=(vocab, vocab)) * 0.5
+
+    def step(prev, hidden, rows):
+        logits = table[prev] + hidden @ mix
+        log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        new_hidden = np.tanh(hidden + np.eye(vocab)[prev])
+        return log_probs, new_hidden, np.ones((len(prev), 3)) / 3
+
+    return step
+
+
+def exhaustive_best(step, vocab, bos, eos, max_len, alpha):
+    """Score every sequence up to max_len (ending in EOS, or cut at max_len) by brute force."""
+    best = (-np.inf, None)
+    for length in range(1, max_len + 1):
+        for body in itertools.product([t for t in range(vocab) if t != eos], repeat=length - 1):
+            for last in range(vocab):
+                seq = list(body) + [last]
+                if last != eos and length < max_len:
+                    continue
+                hidden, prev, score = np.zeros((1, vocab)), np.array([bos]), 0.0
+                for token in seq:
+                    log_probs, hidden, _ = step(prev, hidden, np.zeros(1, dtype=int))
+                    score += log_probs[0, token]
+                    prev = np.array([token])
+                normalized = score / length_penalty(len(seq), alpha)
+                if normalized > best[0]:
+                    best = (normalized, seq)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_beam_search_finds_the_exact_best_on_a_tiny_vocabulary(seed, alpha):
+    vocab, bos, eos, max_len = 4, 0, 1, 4
+    step = toy_step(vocab, seed)
+    expected_score, expected = exhaustive_best(step, vocab, bos, eos, max_len, alpha)
+    # A beam wide enough to keep every prefix is exhaustive search.
+    best = beam_search(step, np.zeros((1, vocab)), bos, eos, max_len, beam_size=vocab ** max_len, alpha=alpha)[0]
+    assert best.ids == expected
+    assert best.normalized_score == pytest.approx(expected_score)
+
+
+def test_beam_one_equals_greedy_on_the_toy_model():
+    for seed in range(10):
+        step = toy_step(5, seed)
+        greedy = greedy_batch(step, np.zeros((1, 5)), 0, 1, 6)[0]
+        beam = beam_search(step, np.zeros((1, 5)), 0, 1, 6, beam_size=1, alpha=0.0)[0]
+        assert beam.ids == greedy.ids and beam.score == pytest.approx(greedy.score)
+
+
+# ---- the real (tiny) bundle -------------------------------------------------------------------------
+def test_beam_one_equals_greedy(translator):
+    for sentence in SENTENCES:
+        greedy = translator.translate(sentence)
+        beam = translator.translate(sentence, beam_size=1)
+        assert beam.target_ids == greedy.target_ids and beam.score == pytest.approx(greedy.score)
+
+
+def test_forced_decoding_of_greedy_output_reproduces_its_score(translator):
+    for sentence in SENTENCES:
+        greedy = translator.translate(sentence)
+        forced = translator.score_reference(sentence, greedy.text)
+        assert forced.target_ids == greedy.target_ids
+        assert forced.score == pytest.approx(greedy.score, abs=1e-4)
+        np.testing.assert_allclose(forced.attention, greedy.attention, atol=1e-5)
+
+
+def test_beam_search_nbest_is_sorted_and_batched_translation_matches_single(translator):
+    result = translator.translate(SENTENCES[1], beam_size=4, n_best=3)
+    scores = [h["normalized_score"] for h in result.nbest]
+    assert len(result.nbest) == 3 and scores == sorted(scores, reverse=True)
+    assert result.text == result.nbest[0]["text"]
+    singles = [translator.translate(s).text for s in SENTENCES]
+    assert translator.translate_batch(SENTENCES, batch_size=3) == singles
+
+
+def test_prefix_forces_the_start_then_continues(translator):
+    base = translator.translate(SENTENCES[0])
+    step = 1
+    alternative = next(tok for tok, _ in base.alternatives[step] if tok != base.target_tokens[step])
+    alt_id = translator.target_tokenizer.token_to_id(alternative)
+    result = translator.translate(SENTENCES[0], prefix=base.target_ids[:step] + [alt_id])
+    assert result.target_ids[: step + 1] == base.target_ids[:step] + [alt_id]
+    assert result.decoding["mode"] == "prefix+greedy"
+
+
+def test_result_shapes_alternatives_and_json(translator):
+    result = translator.translate(SENTENCES[2], top_k=4)
+    T, S = len(result.target_tokens), len(result.source_tokens)
+    assert result.source_tokens[-1] == "</s>" and result.target_tokens[-1] == "</s>"
+    assert np.asarray(result.attention).shape == (T, S)
+    np.testing.assert_allclose(np.asarray(result.attention).sum(1), 1.0, atol=1e-4)
+    assert len(result.alternatives) == T and all(len(a) == 4 for a in result.alternatives)
+    for chosen, alternatives, prob in zip(result.target_tokens, result.alternatives, result.token_probs):
+        assert alternatives[0][0] == chosen and alternatives[0][1] == pytest.approx(prob, rel=1e-5)
+    assert result.timing_ms["total"] > 0
+    json.dumps(result.to_dict())
+
+
+@pytest.mark.parametrize("text, message", [
+    ("   ", "empty"), ("x" * 400, "limit is 300"), ("The dog\x00 runs.", "control characters"),
+    ("Собака бежит.", "never seen"),
+])
+def test_bad_input_is_a_clear_error(translator, text, message):
+    with pytest.raises(InputError, match=message):
+        translator.translate(text)
+
+
+# ---- bundle validation and providers ----------------------------------------------------------------
+def test_tampered_file_is_named(bundle_copy):
+    data = bytearray((bundle_copy / "decoder.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bundle_copy / "decoder.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"decoder\.onnx does not match the sha256"):
+        Translator(bundle_copy)
+
+
+def test_missing_file_and_bad_manifest_are_named(bundle_copy):
+    (bundle_copy / "target.json").unlink()
+    with pytest.raises(BundleError, match=r"target\.json is missing"):
+        Translator(bundle_copy)
+    (bundle_copy / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match=r"manifest\.json is not valid JSON"):
+        Translator(bundle_copy)
+
+
+def test_provider_selection():
+    cpu, cuda = "CPUExecutionProvider", "CUDAExecutionProvider"
+    assert select_providers("auto", [cpu]) == ([cpu], [])
+    assert select_providers("auto", [cuda, cpu]) == ([cuda, cpu], [])
+    assert select_providers("cpu", [cuda, cpu]) == ([cpu], [])
+    assert select_providers("cuda", [cuda, cpu]) == ([cuda, cpu], [])
+    providers, notes = select_providers("cuda", [cpu])
+    assert providers == [cpu] and "onnxruntime-gpu" in notes[0]
+    with pytest.raises(ValueError, match="device must be one of"):
+        select_providers("tpu", [cpu])
+
+
+def test_cuda_requested_without_onnxruntime_gpu_warns_and_runs_on_cpu(tiny_bundle):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has onnxruntime-gpu; the fallback path is what is tested here")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        translator = Translator(tiny_bundle, device="cuda")
+    assert translator.providers == ["CPUExecutionProvider"]
+    assert any(issubclass(w.category, ProviderWarning) and "CUDA was requested" in str(w.message) for w in caught)
+    assert translator.warnings and translator.translate("The dog runs.").text
+
+
+def test_inference_never_imports_torch(tiny_bundle):
+    code = ("import sys; sys.modules['torch'] = None\n"  # any torch import now raises ImportError
+            "import inference\n"
+            f"t = inference.Translator({str(tiny_bundle)!r}, device='cpu')\n"
+            "print(t.translate('The dog runs.', beam_size=3).text)\n"
+            "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+
+
+def test_cli_translates_json_and_stdin(tiny_bundle):
+    run = lambda *args, **kw: subprocess.run([sys.executable, "-m", "inference", "--model", str(tiny_bundle), *args],  # noqa: E731
+                                             cwd=ROOT, capture_output=True, text=True, timeout=120, **kw)
+    single = run("The dog runs.")
+    assert single.returncode == 0 and single.stdout.strip()
+    as_json = json.loads(run("--json", "--beam", "3", "--n-best", "2", "The dog runs.").stdout)
+    assert len(as_json["nbest"]) == 2 and len(as_json["attention"]) == len(as_json["target_tokens"])
+    batch = run(input="The dog runs.\nThe cat sleeps.\n")
+    assert batch.returncode == 0 and len(batch.stdout.strip().splitlines()) == 2
+    assert batch.stdout.splitlines()[0] == single.stdout.strip()
+    bad = run("   ")
+    assert bad.returncode == 2 and bad.stderr.strip().endswith("type a sentence to translate.")
