@@ -96,7 +96,8 @@ class DemoApp:
         result = self.translator(pair).translate(text, beam_size=int(beam_size), length_penalty=float(length_penalty),
                                                  n_best=int(beam_size), max_len=int(max_len) or None, top_k=TOP_K,
                                                  prefix=prefix)
-        return {"pair": pair, "text": text, "max_len": int(max_len), "result": result.to_dict()}
+        return {"pair": pair, "text": text, "max_len": int(max_len), "forced": len(prefix or []),
+                "result": result.to_dict()}
 
     # ---- UI handlers ------------------------------------------------------------------------------
     def on_translate(self, pair, text, mode, beam_size, length_penalty, max_len):
@@ -184,15 +185,16 @@ class DemoApp:
         step = min(max(step, 0), len(r["target_tokens"]) - 1)
         weights = r["attention"][step]
         enc_out = translator.encode([translator.source_ids(state["text"])])[0][0]  # (S, 2H), ~1 ms
-        chosen = r["target_tokens"][step]
+        chosen, forced = r["target_tokens"][step], step < state.get("forced", 0)
         alternatives = r["alternatives"][step]
         pick = next((j for j, (tok, _) in enumerate(alternatives) if tok != chosen), 0)
         return (views.attention_figure(r["source_tokens"], r["target_tokens"], r["attention"], selected=step),
                 views.highlighted(r["source_tokens"], weights),
                 gr.Radio(choices=[(f"{tok}  {p:.1%}", j) for j, (tok, p) in enumerate(alternatives)], value=pick,
-                         label=f"Top-{len(alternatives)} tokens at step {step} (the decoder chose {chosen})"),
+                         label=f"Top-{len(alternatives)} tokens at step {step} "
+                               f"({'forced' if forced else 'the decoder chose'}: {chosen})"),
                 views.bmm_markdown(translator.config, r["source_tokens"], r["target_tokens"], step, weights,
-                                   enc_out, r["token_probs"][step]))
+                                   enc_out, r["token_probs"][step], forced))
 
     # ---- layout -----------------------------------------------------------------------------------
     def build(self) -> gr.Blocks:

@@ -52,12 +52,13 @@ def attention_figure(source_tokens, target_tokens, attention, selected: int | No
     weights = np.asarray(attention, dtype=float).reshape(len(target_tokens), len(source_tokens))
     src = [plot_text(t) for t in source_tokens]
     tgt = [plot_text(t) for t in target_tokens]
-    custom = [[[tgt[t], src[s]] for s in range(len(src))] for t in range(len(tgt))]
-    small = weights.size <= 400
+    custom = [[[t, tgt[t], s, src[s]] for s in range(len(src))] for t in range(len(tgt))]
+    small = len(src) <= 14 and len(tgt) <= 30  # numbers in the cells only while they fit
     heatmap = go.Heatmap(
         z=weights, x=list(range(len(src))), y=list(range(len(tgt))), customdata=custom, zmin=0.0,
         zmax=max(float(weights.max(initial=0.0)), 1e-6), colorscale="Blues", colorbar=dict(title="weight"),
-        hovertemplate=("target %{y}: <b>%{customdata[0]}</b><br>source %{x}: <b>%{customdata[1]}</b>"
+        hovertemplate=("target %{customdata[0]}: <b>%{customdata[1]}</b><br>"
+                       "source %{customdata[2]}: <b>%{customdata[3]}</b>"
                        "<br>weight %{z:.3f}<extra></extra>"),
         texttemplate="%{z:.2f}" if small else None, textfont=dict(size=10))
     figure = go.Figure(heatmap)
@@ -65,7 +66,8 @@ def attention_figure(source_tokens, target_tokens, attention, selected: int | No
         title=dict(text=plot_text(title), font=dict(size=14)), height=min(900, 170 + 30 * len(tgt)),
         margin=dict(l=10, r=10, t=40 if title else 10, b=10), plot_bgcolor="white",
         xaxis=dict(title="source tokens (keys)", tickmode="array", tickvals=list(range(len(src))), ticktext=src,
-                   side="top", tickangle=-45 if len(src) > 12 else 0),
+                   side="top", tickangle=0 if len(src) <= 12 else -45 if len(src) <= 30 else -90,
+                   tickfont=dict(size=12 if len(src) <= 30 else 9)),
         yaxis=dict(title="target tokens (queries)", tickmode="array", tickvals=list(range(len(tgt))),
                    ticktext=tgt, autorange="reversed"))
     if selected is not None and 0 <= selected < len(tgt):
@@ -86,7 +88,7 @@ def _vector(values, n: int = 4) -> str:
 
 
 def bmm_markdown(config: dict, source_tokens, target_tokens, step: int, weights, enc_out, chosen_prob: float,
-                 top: int = 5) -> str:
+                 forced: bool = False, top: int = 5) -> str:
     """The two bmm calls of training/model.py's Attention for this sentence and this step, with real numbers.
 
     `weights` is the attention row of this step (S,), `enc_out` the encoder output for this sentence (S, 2H).
@@ -100,7 +102,8 @@ def bmm_markdown(config: dict, source_tokens, target_tokens, step: int, weights,
     A = config.get("attention_dim", two_h)
     previous = "BOS" if step == 0 else md_token(target_tokens[step - 1])
     context = weights @ enc_out  # (2H,): the second bmm, recomputed from the real numbers
-    lines = [f"#### Step {step}: the decoder chose {md_token(target_tokens[step])} (p = {chosen_prob:.3f})",
+    how = "forced to (you picked it)" if forced else "the decoder chose"
+    lines = [f"#### Step {step}: {how} {md_token(target_tokens[step])} (p = {chosen_prob:.3f})",
              f"Score function: **{kind}**. One sentence, so batch B = 1; S = {S} source tokens "
              f"(including `</s>`), hidden H = {H}, so the bi-GRU gives 2H = {two_h} numbers per token.", ""]
     if kind == "additive":

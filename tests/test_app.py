@@ -130,7 +130,9 @@ def test_continue_from_an_alternative_forces_it(demo_app, pair_and_text):
     out = app_outputs(demo_app.on_continue(state, step, alternative))
     new = out["state"]["result"]
     assert new["target_tokens"][step] == token and new["decoding"]["mode"] == "prefix+greedy"
-    assert out["steps"].value == step and "Continued from" in out["status"]
+    assert out["steps"].value == step and "Continued from" in out["status"] and "forced to" in out["bmm"]
+    later = demo_app.on_select(out["state"], len(new["target_tokens"]) - 1)[3]
+    assert "forced" not in later or len(new["target_tokens"]) == 1
 
 
 def test_bad_input_gives_a_friendly_message_and_clears(demo_app):
@@ -178,7 +180,7 @@ def test_tokens_are_escaped_everywhere():
     figure = views.attention_figure(tokens, tokens[:3], np.full((3, len(tokens)), 1 / len(tokens)), selected=1)
     ticks = list(figure.layout.xaxis.ticktext) + list(figure.layout.yaxis.ticktext)
     assert "&lt;script&gt;" in ticks and not any("<" in t or ">" in t for t in ticks)
-    assert not any("<" in cell for row in figure.data[0].customdata for pair in row for cell in pair)
+    assert not any("<" in str(item) for row in figure.data[0].customdata for cell in row for item in cell)
     assert views._csv_cell("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0" and views._csv_cell("▁dog") == "▁dog"
 
 
@@ -250,6 +252,7 @@ def test_server_api_translate_and_errors(app_assets, pair_and_text):
     pair, text = pair_and_text
     with running_app(app_assets) as (url, demo_app, demo):
         assert demo._queue.max_size == app.QUEUE_SIZE and demo._queue.default_concurrency_limit == app.CONCURRENCY
+        assert demo.ssr_mode is False and demo.analytics_enabled is False
         client = Client(url, verbose=False)
         assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/translate"]
         result = client.predict(text, pair, 3, 0.6, 0, api_name="/translate")

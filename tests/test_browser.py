@@ -120,7 +120,7 @@ def test_translate_inspect_and_continue(page, served_app, tmp_path):
     page.locator("#continue").click()
     page.locator("#status").get_by_text("Continued from").wait_for()
     assert page.locator("#steps input:checked").locator("xpath=..").inner_text().strip() == f"{step}: {alternative_token}"
-    bmm.get_by_text(f"Step {step}: the decoder chose {alternative_token}").wait_for()
+    bmm.get_by_text(f"Step {step}: forced to (you picked it) {alternative_token}").wait_for()
     page.locator("#heatmap .js-plotly-plot .heatmaplayer").wait_for()
     assert translation_text(page)
 

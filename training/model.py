@@ -126,6 +126,23 @@ class Encoder(nn.Module):
         return self.dropout(enc_out), hidden
 
 
+def gru_cell(gru: nn.GRU, x, hidden):
+    """One time step of a one-layer nn.GRU, as plain matmuls: x (B, E), hidden (B, D) -> (B, D).
+
+    Same equations and weights as nn.GRU (PyTorch applies the reset gate after the hidden matmul). Written
+    out so the exported decoder step is MatMuls that int8 quantization can reach; ONNX Runtime has no
+    int8 GRU kernel, and the GRU is most of a step's weights.
+    """
+    gates_x = F.linear(x, gru.weight_ih_l0, gru.bias_ih_l0)  # (B, 3D): reset, update, new
+    gates_h = F.linear(hidden, gru.weight_hh_l0, gru.bias_hh_l0)  # (B, 3D)
+    x_r, x_z, x_n = gates_x.chunk(3, dim=1)
+    h_r, h_z, h_n = gates_h.chunk(3, dim=1)
+    reset = torch.sigmoid(x_r + h_r)
+    update = torch.sigmoid(x_z + h_z)
+    new = torch.tanh(x_n + reset * h_n)
+    return (1 - update) * new + update * hidden  # (B, D)
+
+
 class Decoder(nn.Module):
     """Luong-style: GRU first, then attention on its output (no input feeding).
 
@@ -144,8 +161,10 @@ class Decoder(nn.Module):
         self.pre_output = nn.Linear(4 * config.hidden_dim, config.embed_dim)
 
     def output_logits(self, gru_out, context):
-        pre = torch.tanh(self.pre_output(torch.cat([gru_out, context], dim=2)))  # (B, T, E)
-        return F.linear(self.dropout(pre), self.embedding.weight)  # (B, T, V), tied to the embedding
+        # gru_out, context (B, T, 2H) in training, (B, 2H) in a step (2-D keeps every weight a plain Gemm
+        # operand in ONNX, which int8 quantization needs)
+        pre = torch.tanh(self.pre_output(torch.cat([gru_out, context], dim=-1)))  # (B, [T,] E)
+        return F.linear(self.dropout(pre), self.embedding.weight)  # (B, [T,] V), tied to the embedding
 
     def forward(self, tgt_in, hidden, keys, enc_out, src_mask):
         """Teacher forcing over a whole target prefix: tgt_in (B, T), hidden (B, 2H)."""
@@ -158,9 +177,14 @@ class Decoder(nn.Module):
         """One decoding step, the ONNX export boundary: prev_token (B,), hidden (B, 2H).
 
         Returns log_probs (B, V), the new hidden (B, 2H) and the attention weights (B, S).
+        Same function as `forward` with T = 1; the GRU step is written as two matmuls (see gru_cell).
         """
-        logits, hidden, weights = self.forward(prev_token.unsqueeze(1), hidden, keys, enc_out, src_mask)
-        return torch.log_softmax(logits.squeeze(1), dim=-1), hidden, weights.squeeze(1)
+        embedded = self.dropout(self.embedding(prev_token))  # (B, E)
+        hidden = gru_cell(self.gru, embedded, hidden)  # (B, 2H)
+        query = hidden.unsqueeze(1)  # (B, 1, 2H)
+        context, weights = self.attention(query, keys, enc_out, src_mask)  # (B, 1, 2H), (B, 1, S)
+        logits = self.output_logits(hidden, context.squeeze(1))  # (B, V)
+        return torch.log_softmax(logits, dim=-1), hidden, weights.squeeze(1)
 
 
 class Seq2Seq(nn.Module):
