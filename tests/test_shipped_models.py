@@ -1,0 +1,59 @@
+"""The bundles shipped in assets/: valid, small, good, and reproducible from their own checkpoint."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import ROOT
+from inference import Translator, find_bundles
+from inference.bundle import sha256_of
+from inference.examples import examples_for
+
+ASSETS = ROOT / "assets"
+SHIPPED = find_bundles(ASSETS)
+# One sentence per source language with a word any decent model must get right.
+PROBES = {"en-de": ("A dog runs on the beach.", "Hund"), "de-en": ("Ein Hund rennt am Strand.", "dog"),
+          "en-fr": ("A dog runs on the beach.", "chien")}
+
+
+def test_the_default_pair_is_shipped():
+    assert "en-de" in SHIPPED, "assets/en-de is the app's default model"
+
+
+@pytest.mark.parametrize("pair", sorted(SHIPPED))
+def test_bundle_is_valid_small_and_evaluated(pair):
+    translator = Translator(SHIPPED[pair], device="cpu")  # checks every file's sha256
+    manifest = translator.bundle.manifest
+    assert translator.name == pair
+    for name, facts in manifest["files"].items():
+        assert (SHIPPED[pair] / name).stat().st_size == facts["bytes"] < 10 * 1024 * 1024, name
+    metrics = manifest["metrics"]
+    assert metrics["split"] == "test" and metrics["sentences"] == 1000 and metrics["backend"] == "onnxruntime"
+    for decoding in ("greedy", "beam5"):
+        assert metrics[decoding]["signatures"]["sacrebleu"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+        assert metrics[decoding]["sacrebleu"] > 25
+    assert "non-commercial" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("pair", sorted(SHIPPED))
+def test_bundle_translates_our_sentences(pair):
+    translator = Translator(SHIPPED[pair], device="cpu")
+    for sentence in examples_for(pair.split("-")[0])[:4]:
+        greedy = translator.translate(sentence)
+        beam = translator.translate(sentence, beam_size=5, n_best=3)
+        assert greedy.finished and beam.finished and greedy.text and beam.text
+        assert len(beam.nbest) == 3
+    if pair in PROBES:
+        sentence, word = PROBES[pair]
+        assert word in translator.translate(sentence, beam_size=5).text
+
+
+@pytest.mark.parametrize("pair", sorted(SHIPPED))
+def test_reexport_from_shipped_checkpoint_matches_shipped_hashes(pair, tmp_path):
+    from export.bundle import export_bundle
+
+    shipped = json.loads((SHIPPED[pair] / "manifest.json").read_text(encoding="utf-8"))
+    manifest = export_bundle(SHIPPED[pair] / "checkpoint.pt", tmp_path / pair, quantize=shipped["quantization"] or "none")
+    assert manifest["files"] == shipped["files"]
+    assert all(sha256_of(tmp_path / pair / n) == f["sha256"] for n, f in shipped["files"].items())
