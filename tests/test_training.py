@@ -183,3 +183,27 @@ def test_evaluate_bleu_equals_sacrebleu_command_line(tiny_run, tiny_corpus, tmp_
                            "-b", "-w", "4", "-m", "chrf"], capture_output=True, text=True, check=True)
     assert float(chrf.stdout.strip()) == pytest.approx(ours["chrf"], abs=0.006)
     assert ours["sacrebleu"] > 20  # the tiny model really learned the tiny language
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(tiny_corpus, tmp_path):
+    import os
+    import signal
+    import time
+
+    from conftest import TINY_MODEL_FLAGS
+
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "training", "--data-dir", str(tiny_corpus), "--out", str(out),
+                             *TINY_MODEL_FLAGS, "--epochs", "500"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 120
+    while not (out / "last.pt").exists() and time.monotonic() < deadline:  # wait for the first epoch
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "continue with --resume" in stdout and "Traceback" not in stderr
+    state = load_checkpoint(out / "last.pt")
+    assert state["saved_because"] == "interrupted" and state["progress"]["global_step"] > 0
+    resumed = train_tiny(tiny_corpus, out, "--resume", "--epochs", str(state["progress"]["epoch"] + 1))
+    assert load_checkpoint(resumed / "last.pt")["progress"]["epoch"] == state["progress"]["epoch"] + 1
