@@ -1,0 +1,54 @@
+"""The repository's promises to a new user: README commands, Space front matter, requirements, CI."""
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT
+
+
+def pins(path) -> dict[str, str]:
+    found = {}
+    for line in (ROOT / path).read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)", line.strip())
+        if match:
+            found[match.group(1).lower()] = match.group(2)
+    return found
+
+
+def front_matter() -> dict[str, str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("---\n"), "README.md must start with the Space's YAML front matter"
+    block = text.split("---\n", 2)[1]
+    return {k.strip(): v.strip().strip('"') for k, v in (line.split(":", 1) for line in block.splitlines() if ":" in line)}
+
+
+def test_space_front_matter_matches_the_pinned_versions():
+    meta = front_matter()
+    import gradio
+    import platform
+
+    assert meta["sdk"] == "gradio"
+    assert meta["sdk_version"] == pins("requirements.txt")["gradio"] == gradio.__version__
+    assert meta["python_version"] == "3.11" == ".".join(platform.python_version_tuple()[:2])
+    assert meta["app_file"] == "app.py" and (ROOT / "app.py").is_file()
+    assert meta["license"] and meta["short_description"] and len(meta["short_description"]) <= 60
+
+
+def test_space_requirements_have_no_torch_and_are_pinned():
+    app = pins("requirements.txt")
+    assert {"gradio", "onnxruntime", "numpy", "tokenizers", "plotly"} <= set(app)
+    assert not any(name.startswith("torch") for name in app)
+    lines = [l for l in (ROOT / "requirements.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    assert all("==" in l for l in lines), "every app requirement is pinned"
+    dev = pins("requirements-dev.txt")
+    assert dev["torch"] == "2.13.0" and "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
+
+
+def test_readme_commands_and_ci_agree():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install -r requirements.txt && python app.py" in readme
+    test_command = "apt-get update && apt-get install -y chromium && pip install -r requirements-dev.txt && python -m pytest"
+    assert test_command in readme
+    for step in ("apt-get install", "chromium", "requirements-dev.txt", "python -m pytest"):
+        assert step in ci
