@@ -35,7 +35,7 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange",
                        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
 CSS = """
 .status p { margin: 0.2em 0; }
-#bmm-panel table { font-size: 0.88em; }
+#bmm-panel table { font-size: 0.88em; display: block; overflow-x: auto; }
 #bmm-panel code { font-size: 0.85em; }
 #bmm-panel td:first-child, #bmm-panel td:last-child { white-space: nowrap; }
 #steps label, #alternatives label { font-family: ui-monospace, Menlo, Consolas, monospace; }
@@ -87,17 +87,19 @@ class DemoApp:
     def run(self, pair: str, text: str, beam_size: int = 1, length_penalty: float = 0.6, max_len: int = 0,
             prefix: list[int] | None = None) -> dict:
         """Translate and return the session state: pair, text, settings and the Translation as a dict."""
-        if not 1 <= int(beam_size) <= MAX_BEAM:
+        try:
+            beam_size, max_len, length_penalty = int(beam_size), int(max_len), float(length_penalty)
+        except (TypeError, ValueError):
+            raise InputError("beam_size and max_len must be whole numbers, length_penalty a number.") from None
+        if not 1 <= beam_size <= MAX_BEAM:
             raise InputError(f"beam_size must be between 1 and {MAX_BEAM}.")
-        if not 0 <= int(max_len) <= MAX_LEN:
+        if not 0 <= max_len <= MAX_LEN:
             raise InputError(f"max_len must be between 0 (automatic) and {MAX_LEN}.")
-        if not 0.0 <= float(length_penalty) <= 5.0:
+        if not 0.0 <= length_penalty <= 5.0:
             raise InputError("length_penalty must be between 0 and 5.")
-        result = self.translator(pair).translate(text, beam_size=int(beam_size), length_penalty=float(length_penalty),
-                                                 n_best=int(beam_size), max_len=int(max_len) or None, top_k=TOP_K,
-                                                 prefix=prefix)
-        return {"pair": pair, "text": text, "max_len": int(max_len), "forced": len(prefix or []),
-                "result": result.to_dict()}
+        result = self.translator(pair).translate(text, beam_size=beam_size, length_penalty=length_penalty,
+                                                 n_best=beam_size, max_len=max_len or None, top_k=TOP_K, prefix=prefix)
+        return {"pair": pair, "text": text, "max_len": max_len, "forced": len(prefix or []), "result": result.to_dict()}
 
     # ---- UI handlers ------------------------------------------------------------------------------
     def on_translate(self, pair, text, mode, beam_size, length_penalty, max_len):
@@ -109,11 +111,13 @@ class DemoApp:
         return self.render(state, 0)
 
     def on_continue(self, state, step, alternative):
-        if not state or step is None or alternative is None:
-            return self.render(state, step or 0, "Select a target token and one of its alternatives first.") \
-                if state else self.cleared("Translate a sentence first.")
-        step, alternative = int(step), int(alternative)
+        if not state:
+            return self.cleared("Translate a sentence first.")
         result = state["result"]
+        if step is None or alternative is None or not (0 <= int(step) < len(result["alternatives"])
+                                                       and 0 <= int(alternative) < len(result["alternatives"][int(step)])):
+            return self.render(state, 0, "Select a target token and one of its alternatives first.")
+        step, alternative = int(step), int(alternative)
         token = result["alternatives"][step][alternative][0]
         token_id = self.translator(state["pair"]).target_tokenizer.token_to_id(token)
         new = self.run(state["pair"], state["text"], max_len=state["max_len"],
@@ -159,7 +163,7 @@ class DemoApp:
 
     # ---- rendering --------------------------------------------------------------------------------
     def render(self, state: dict, step: int, status: str | None = None) -> tuple:
-        """Values for RESULT_OUTPUTS: state, translation, status, n-best, target steps, downloads, step views."""
+        """Values for build()'s result_outputs: state, translation, status, n-best, target steps, downloads, step views."""
         r = state["result"]
         d = r["decoding"]
         if status is None:
@@ -179,7 +183,7 @@ class DemoApp:
                 "Translate a sentence, then click a target token.")
 
     def step_views(self, state: dict, step: int) -> tuple:
-        """Values for STEP_OUTPUTS: heatmap (row marked), source colouring, alternatives, bmm walkthrough."""
+        """Values for build()'s step_outputs: heatmap (row marked), source colouring, alternatives, bmm walkthrough."""
         r = state["result"]
         translator = self.translator(state["pair"])
         step = min(max(step, 0), len(r["target_tokens"]) - 1)

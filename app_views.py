@@ -196,8 +196,11 @@ def write_downloads(payload: dict, keep_seconds: int = 3600) -> tuple[str, str]:
     _DOWNLOADS.mkdir(exist_ok=True)
     now = time.time()
     for old in _DOWNLOADS.iterdir():
-        if now - old.stat().st_mtime > keep_seconds:
-            shutil.rmtree(old, ignore_errors=True)
+        try:
+            if now - old.stat().st_mtime > keep_seconds:
+                shutil.rmtree(old, ignore_errors=True)
+        except FileNotFoundError:  # another request removed it first
+            pass
     folder = _DOWNLOADS / uuid.uuid4().hex
     folder.mkdir()
     stem = f"attention-{payload['pair']}"

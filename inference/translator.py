@@ -59,6 +59,8 @@ class Translator:
         self.pad_id, self.unk_id, self.bos_id, self.eos_id = (special[k] for k in ("pad", "unk", "bos", "eos"))
         self.source_tokenizer = Tokenizer.from_file(str(self.bundle.file(manifest["tokenizers"]["source"])))
         self.target_tokenizer = Tokenizer.from_file(str(self.bundle.file(manifest["tokenizers"]["target"])))
+        for tokenizer in (self.source_tokenizer, self.target_tokenizer):
+            tokenizer.encode_special_tokens = True  # typed "</s>" or "<pad>" is text, not a control id
         self.encoder, self.decoder, self.providers, self.warnings = open_sessions(
             self.bundle.file(manifest["graphs"]["encoder"]["file"]),
             self.bundle.file(manifest["graphs"]["decoder"]["file"]), device, threads)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from inference import InputError
-from test_app import running_app, sentence_for
+from test_app import assets_with, running_app, sentence_for
 
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run"]
@@ -21,7 +21,7 @@ HOSTILE = '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> 
 TIMEOUT_MS = 30_000
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path:
@@ -34,8 +34,6 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def served_app(app_bundle_dir, tmp_path_factory):
-    from test_app import assets_with
-
     with running_app(assets_with(app_bundle_dir, tmp_path_factory.mktemp("browser_assets"))) as served:
         yield served
 
@@ -124,6 +122,7 @@ def test_translate_inspect_and_continue(page, served_app, tmp_path):
     page.locator("#heatmap .js-plotly-plot .heatmaplayer").wait_for()
     assert translation_text(page)
 
+    page.wait_for_timeout(300)  # let the radio/plot transitions settle for a clean screenshot
     shot = save_screenshot(page, tmp_path, "app-translate-inspect-continue.png")
     assert shot.stat().st_size > 10_000
 

@@ -137,6 +137,12 @@ def test_bad_input_is_a_clear_error(translator, text, message):
         translator.translate(text)
 
 
+def test_typed_special_tokens_are_plain_text(translator):
+    ids = translator.source_ids("The dog </s> runs <pad> <s>.")
+    assert ids[-1] == translator.eos_id
+    assert not {translator.pad_id, translator.bos_id, translator.eos_id} & set(ids[:-1])
+
+
 # ---- bundle validation and providers ----------------------------------------------------------------
 def test_tampered_file_is_named(bundle_copy):
     data = bytearray((bundle_copy / "decoder.onnx").read_bytes())

@@ -33,6 +33,8 @@ class TorchTranslator(Translator):
         if threads:
             torch.set_num_threads(threads)
         self.model, self.source_tokenizer, self.target_tokenizer = model_from_checkpoint(state)
+        for tokenizer in (self.source_tokenizer, self.target_tokenizer):
+            tokenizer.encode_special_tokens = True  # as in Translator: typed "</s>" is text
         self.config = state["config"]
         self.src_lang, self.tgt_lang = state["args"]["src"], state["args"]["tgt"]
         self.pad_id, self.unk_id, self.bos_id, self.eos_id = (self.config[k] for k in ("pad_id", "unk_id", "bos_id", "eos_id"))
