@@ -35,11 +35,14 @@ def length_penalty(length: int, alpha: float) -> float:
 
 
 def _top_k(log_probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (ids, log-probs) of each row of an (N, V) array, best first. Runs once per step, so no
+    V-sized copies: argpartition on the array itself, then only k values are sorted."""
     k = min(k, log_probs.shape[-1])
-    idx = np.argpartition(-log_probs, k - 1, axis=-1)[..., :k]
-    vals = np.take_along_axis(log_probs, idx, -1)
+    rows = np.arange(log_probs.shape[0])[:, None]
+    idx = np.argpartition(log_probs, -k, axis=-1)[:, -k:]  # (N, k), unordered
+    vals = log_probs[rows, idx]
     order = np.argsort(-vals, axis=-1, kind="stable")
-    return np.take_along_axis(idx, order, -1), np.take_along_axis(vals, order, -1)
+    return idx[rows, order], vals[rows, order]
 
 
 def _hypothesis(ids, log_probs, attention, top_ids, top_lp, alpha, finished=True) -> Hypothesis:

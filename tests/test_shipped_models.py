@@ -57,3 +57,10 @@ def test_reexport_from_shipped_checkpoint_matches_shipped_hashes(pair, tmp_path)
     manifest = export_bundle(SHIPPED[pair] / "checkpoint.pt", tmp_path / pair, quantize=shipped["quantization"] or "none")
     assert manifest["files"] == shipped["files"]
     assert all(sha256_of(tmp_path / pair / n) == f["sha256"] for n, f in shipped["files"].items())
+
+
+def test_readme_model_table_is_the_one_the_manifests_give():
+    from export.table import markdown
+
+    assert markdown(ASSETS) in (ROOT / "README.md").read_text(encoding="utf-8"), \
+        "README's model table is stale: paste the output of `python -m export.table assets`"

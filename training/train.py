@@ -53,6 +53,20 @@ def validate(model: Seq2Seq, examples, pairs, tokenizer, batch_size: int) -> dic
     return {"loss": loss, "ppl": perplexity(loss), "bleu": bleu.score}
 
 
+def train_step(model: Seq2Seq, optimizer, examples, batch, label_smoothing: float, clip: float) -> tuple[float, int]:
+    """One optimizer step on one batch (teacher forcing). Returns the loss and the tokens it covered."""
+    cfg = model.config
+    src_ids, src_mask, tgt_in, tgt_out = collate(examples, batch, cfg.pad_id, cfg.bos_id)
+    logits = model(src_ids, src_mask, tgt_in)  # (B, T, V)
+    loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=cfg.pad_id,
+                           label_smoothing=label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss.item(), int((tgt_out != cfg.pad_id).sum()) + int(src_mask.sum())
+
+
 def _setup(args):
     """Loads data, and either a fresh model and tokenizer or the state of a checkpoint to resume."""
     out = Path(args.out)
@@ -117,20 +131,12 @@ def train(args) -> dict:
             epoch_loss = epoch_tokens = 0.0
             tick = time.monotonic()
             for batch in bar:
-                src_ids, src_mask, tgt_in, tgt_out = collate(train_examples, batch, config.pad_id, config.bos_id)
-                logits = model(src_ids, src_mask, tgt_in)
-                loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=config.pad_id,
-                                       label_smoothing=args.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-                optimizer.step()
+                loss, tokens = train_step(model, optimizer, train_examples, batch, args.label_smoothing, args.clip)
                 progress["step_in_epoch"] += 1
                 progress["global_step"] += 1
-                tokens = int((tgt_out != config.pad_id).sum()) + int(src_mask.sum())
-                epoch_loss += loss.item() * tokens
+                epoch_loss += loss * tokens
                 epoch_tokens += tokens
-                bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{epoch_tokens / (time.monotonic() - tick):.0f}")
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{epoch_tokens / (time.monotonic() - tick):.0f}")
                 progress["minutes"] = minutes_before + (time.monotonic() - start) / 60
                 if args.max_steps and progress["global_step"] >= args.max_steps:
                     stop_reason = f"--max-steps {args.max_steps}"
@@ -180,4 +186,4 @@ def train(args) -> dict:
     return progress
 
 
-__all__ = ["train", "validate", "decode_ids", "DataError", "CheckpointError"]
+__all__ = ["train", "train_step", "validate", "decode_ids", "DataError", "CheckpointError"]

@@ -1,0 +1,1 @@
+"""Reproducible speed and quality measurements that print tables: `python -m benchmarks --help`."""
