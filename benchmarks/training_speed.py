@@ -45,7 +45,9 @@ def training_section(bundle_dir, data_dir=None, steps: int = 20, warmup: int = 2
     step_seconds, step_tokens = [], []
     for index, batch in enumerate(tqdm(picked, desc="training steps", leave=False)):
         tick = time.perf_counter()
-        _, tokens = train_step(model, optimizer, examples, batch, args.get("label_smoothing", 0.1), args.get("clip", 1.0))
+        _, target_tokens, source_tokens = train_step(model, optimizer, examples, batch,
+                                                     args.get("label_smoothing", 0.1), args.get("clip", 1.0))
+        tokens = target_tokens + source_tokens
         if index >= warmup:
             step_seconds.append(time.perf_counter() - tick)
             step_tokens.append(tokens)

@@ -1,6 +1,7 @@
 """The training loop: teacher forcing, validation loss and BLEU, best/last checkpoints, exact resume."""
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def validate(model: Seq2Seq, examples, pairs, tokenizer, batch_size: int) -> dic
 
 
 def train_step(model: Seq2Seq, optimizer, examples, batch, label_smoothing: float, clip: float) -> tuple[float, int]:
-    """One optimizer step on one batch (teacher forcing). Returns the loss and the tokens it covered."""
+    """One optimizer step on one batch (teacher forcing). Returns the loss, target and source token counts."""
     cfg = model.config
     src_ids, src_mask, tgt_in, tgt_out = collate(examples, batch, cfg.pad_id, cfg.bos_id)
     logits = model(src_ids, src_mask, tgt_in)  # (B, T, V)
@@ -64,7 +65,7 @@ def train_step(model: Seq2Seq, optimizer, examples, batch, label_smoothing: floa
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
-    return loss.item(), int((tgt_out != cfg.pad_id).sum()) + int(src_mask.sum())
+    return loss.item(), int((tgt_out != cfg.pad_id).sum()), int(src_mask.sum())
 
 
 def _setup(args):
@@ -119,6 +120,22 @@ def train(args) -> dict:
     start = time.monotonic()
     minutes_before = progress["minutes"]
     stop_reason = None
+    interrupted = []
+
+    def on_ctrl_c(signum, frame):  # finish the current step, then save; a second Ctrl-C aborts at once
+        interrupted.append(True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def stop_requested():
+        if interrupted:
+            return "interrupted"
+        if args.max_steps and progress["global_step"] >= args.max_steps:
+            return f"--max-steps {args.max_steps}"
+        if args.max_minutes and minutes_before + (time.monotonic() - start) / 60 >= args.max_minutes:
+            return f"--max-minutes {args.max_minutes}"
+        return None
+
+    previous_handler = signal.signal(signal.SIGINT, on_ctrl_c)
     model.train()
     try:
         while progress["epoch"] < args.epochs and stop_reason is None:
@@ -128,22 +145,21 @@ def train(args) -> dict:
                       f"padding {padding_fraction(train_examples, batches):.1%}")
             bar = tqdm(batches[progress["step_in_epoch"]:], desc=f"epoch {progress['epoch'] + 1}",
                        initial=progress["step_in_epoch"], total=len(batches), leave=False, disable=args.quiet)
-            epoch_loss = epoch_tokens = 0.0
+            epoch_loss = epoch_target_tokens = epoch_tokens = 0.0
             tick = time.monotonic()
             for batch in bar:
-                loss, tokens = train_step(model, optimizer, train_examples, batch, args.label_smoothing, args.clip)
-                progress["step_in_epoch"] += 1
-                progress["global_step"] += 1
-                epoch_loss += loss * tokens
-                epoch_tokens += tokens
-                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{epoch_tokens / (time.monotonic() - tick):.0f}")
-                progress["minutes"] = minutes_before + (time.monotonic() - start) / 60
-                if args.max_steps and progress["global_step"] >= args.max_steps:
-                    stop_reason = f"--max-steps {args.max_steps}"
-                elif args.max_minutes and progress["minutes"] >= args.max_minutes:
-                    stop_reason = f"--max-minutes {args.max_minutes}"
+                stop_reason = stop_requested()  # checked between steps, so a saved state is always whole
                 if stop_reason:
                     break
+                loss, target_tokens, source_tokens = train_step(model, optimizer, train_examples, batch,
+                                                                args.label_smoothing, args.clip)
+                progress["step_in_epoch"] += 1
+                progress["global_step"] += 1
+                progress["minutes"] = minutes_before + (time.monotonic() - start) / 60
+                epoch_loss += loss * target_tokens  # the loss is a mean over target tokens
+                epoch_target_tokens += target_tokens
+                epoch_tokens += target_tokens + source_tokens
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{epoch_tokens / (time.monotonic() - tick):.0f}")
             if progress["step_in_epoch"] < len(batches):  # stopped inside the epoch: save the position
                 save(out / "last.pt", stop_reason)
                 break
@@ -152,7 +168,7 @@ def train(args) -> dict:
             progress["epoch"] += 1
             progress["step_in_epoch"] = 0
             progress["minutes"] = minutes_before + (time.monotonic() - start) / 60
-            train_loss = epoch_loss / max(epoch_tokens, 1) if epoch_tokens else float("nan")
+            train_loss = epoch_loss / epoch_target_tokens if epoch_target_tokens else float("nan")
             record = {"epoch": progress["epoch"], "train_loss": round(train_loss, 4),
                       "val_loss": round(metrics["loss"], 4), "val_ppl": round(metrics["ppl"], 2),
                       "val_bleu": round(metrics["bleu"], 2), "lr": progress["lr"],
@@ -175,9 +191,9 @@ def train(args) -> dict:
             if improved:
                 save(out / "best.pt", f"best validation BLEU {metrics['bleu']:.2f}")
             save(out / "last.pt", f"end of epoch {progress['epoch']}")
-    except KeyboardInterrupt:
-        progress["minutes"] = minutes_before + (time.monotonic() - start) / 60
-        save(out / "last.pt", "interrupted")
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    if stop_reason == "interrupted":
         print(f"\ninterrupted: saved {out / 'last.pt'}; continue with --resume")
         raise SystemExit(130)
     if stop_reason:
