@@ -14,15 +14,11 @@ import torch
 
 from export.graphs import OPSET, export_graphs
 from export.verify import ExportError, check_greedy, check_parity, check_structure, compare_translators
-from inference.bundle import BUNDLE_FORMAT, sha256_of
+from inference.bundle import BUNDLE_FORMAT, sha256_of, write_json_atomic
 from inference.examples import examples_for
 from training.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint, strip_for_release
 
 GRAPHS = ("encoder.onnx", "decoder.onnx")
-
-
-def write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
 
 
 def quantize_int8(folder: Path) -> None:
@@ -85,7 +81,7 @@ def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoin
         for name in GRAPHS:
             check_structure(work / name)
         verification = {"parity_fp32": check_parity(model, work)}
-        write_json(work / "manifest.json", _manifest(state, work, graphs, "none", command, verification))
+        write_json_atomic(work / "manifest.json", _manifest(state, work, graphs, "none", command, verification))
 
         from inference.translator import Translator
         fp32 = Translator(work, device="cpu")
@@ -100,7 +96,7 @@ def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoin
                 quantize_int8(work)
                 for name in GRAPHS:
                     check_structure(work / name)
-                write_json(work / "manifest.json", _manifest(state, work, graphs, quantize, command, verification))
+                write_json_atomic(work / "manifest.json", _manifest(state, work, graphs, quantize, command, verification))
                 int8 = Translator(work, device="cpu")
                 verification["int8_vs_fp32"] = compare_translators(fp32, int8, sentences)
                 verification["int8_vs_fp32"]["graph_bytes"] = {"fp32": fp32_bytes,
@@ -109,7 +105,7 @@ def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoin
                 shutil.rmtree(fp32_dir, ignore_errors=True)
         manifest = _manifest(state, work, graphs, quantize, command, verification)
         manifest["metrics"] = _kept_metrics(out, manifest)
-        write_json(work / "manifest.json", manifest)
+        write_json_atomic(work / "manifest.json", manifest)
         _swap_in(work, out)
         return manifest
     except BaseException:

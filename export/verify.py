@@ -87,7 +87,21 @@ def check_greedy(model: Seq2Seq, translator, sentences: list[str]) -> dict:
     return {"sentences": len(sentences), "identical": len(sentences)}
 
 
+INT8_MIN_AGREEMENT = 0.5  # below this share of identical greedy outputs, quantization broke the model
+
+
 def compare_translators(reference, candidate, sentences: list[str]) -> dict:
-    """How often `candidate` (e.g. int8) picks the same greedy tokens as `reference` (fp32)."""
-    same = sum(reference.translate(s).target_ids == candidate.translate(s).target_ids for s in sentences)
-    return {"sentences": len(sentences), "identical_greedy": int(same)}
+    """How often `candidate` (int8) picks the same greedy tokens as `reference` (fp32), and how far its
+    log-probabilities drift along the fp32 output; raises when fewer than half the outputs agree."""
+    same, drift = 0, 0.0
+    for sentence in sentences:
+        ours = reference.translate(sentence)
+        theirs = candidate.translate(sentence, prefix=ours.target_ids)  # forced along the fp32 output
+        same += candidate.translate(sentence).target_ids == ours.target_ids
+        n = len(ours.token_probs)
+        drift = max(drift, float(np.max(np.abs(np.log(theirs.token_probs[:n]) - np.log(ours.token_probs)))))
+    if same < INT8_MIN_AGREEMENT * len(sentences):
+        raise ExportError(f"int8 graphs agree with fp32 on only {same}/{len(sentences)} greedy outputs; "
+                          "quantization broke the model (export without --quantize)")
+    return {"sentences": len(sentences), "identical_greedy": int(same),
+            "max_abs_token_log_prob_diff": round(drift, 4)}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,5 +74,14 @@ def find_bundles(root) -> dict[str, Path]:
         return {}
     found = {}
     for manifest in sorted(root.glob("*/manifest.json")):
-        found[manifest.parent.name] = manifest.parent
+        if not manifest.parent.name.startswith("."):  # .en-de.export-*: an export in progress or abandoned
+            found[manifest.parent.name] = manifest.parent
     return found
+
+
+def write_json_atomic(path, data) -> None:
+    """JSON to a temp file beside `path`, then rename: readers never see half a manifest."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -99,7 +99,8 @@ def beam_search(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_len: int
     """Beam search for one sentence (hidden is (1, D)); all live beams share one decoder call per step.
 
     Keeps `beam_size` live prefixes; a prefix that emits EOS becomes a finished hypothesis. Stops when
-    `beam_size` hypotheses are finished or at max_len (live prefixes are then kept as unfinished).
+    `beam_size` hypotheses are finished and no live prefix scores above the best of them, or at max_len
+    (live prefixes are then kept as unfinished).
     Returns the `n_best` best by normalized score.
     """
     tokens = np.full((1, 0), bos_id, dtype=np.int64)  # (n, t) ids so far
@@ -128,11 +129,17 @@ def beam_search(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_len: int
                 keep_beam.append((beam, token, record))
             if len(keep_beam) == beam_size:
                 break
-        if len(finished) >= beam_size or not keep_beam:
+        if not keep_beam:
             break
         beams = np.array([b for b, _, _ in keep_beam])
         tokens = np.concatenate([tokens[beams], np.array([[tok] for _, tok, _ in keep_beam])], axis=1)
         scores = np.array([sum(rec[0]) for _, _, rec in keep_beam])
+        # Stop once beam_size hypotheses are finished and none of the live prefixes, ended now, would
+        # rank above the best of them. Log-probs are <= 0, so with alpha = 0 this is exact: a live
+        # prefix can only lose score.
+        if len(finished) >= beam_size and max(h.normalized_score for h in finished) >= \
+                scores.max() / length_penalty(tokens.shape[1], alpha):
+            break
         history = [dict(lp=r[0], attn=r[1], top_ids=r[2], top_lp=r[3]) for _, _, r in keep_beam]
         prev = tokens[:, -1].copy()
         hidden = new_hidden[beams]

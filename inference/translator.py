@@ -74,25 +74,28 @@ class Translator:
     # ---- text <-> ids -------------------------------------------------------------------------------
     def source_ids(self, text: str) -> list[int]:
         """Validated source ids with EOS appended; raises InputError with a helpful message."""
+        return self._checked_ids(text, self.source_tokenizer, "input", self.src_lang) + [self.eos_id]
+
+    def _checked_ids(self, text: str, tokenizer: Tokenizer, what: str, language: str) -> list[int]:
+        """Token ids of `text`, refusing what the model cannot read: empty, too long, control characters,
+        characters the tokenizer never saw (other scripts)."""
         if not isinstance(text, str) or not text.strip():
-            raise InputError("The input is empty: type a sentence to translate.")
+            raise InputError(f"The {what} is empty: type a sentence to translate." if what == "input"
+                             else f"The {what} is empty: paste a sentence.")
         if len(text) > MAX_CHARS:
-            raise InputError(f"The input has {len(text)} characters; the limit is {MAX_CHARS}. Translate one sentence at a time.")
+            raise InputError(f"The {what} has {len(text)} characters; the limit is {MAX_CHARS}. Translate one sentence at a time.")
         bad = _control_chars(text)
         if bad:
-            raise InputError(f"The input contains control characters ({', '.join(repr(c) for c in bad[:3])}); remove them and try again.")
+            raise InputError(f"The {what} contains control characters ({', '.join(repr(c) for c in bad[:3])}); remove them and try again.")
         text = " ".join(text.split())
-        encoding = self.source_tokenizer.encode(text, add_special_tokens=False)
+        encoding = tokenizer.encode(text, add_special_tokens=False)
         unknown = sorted({text[s:e] for tid, (s, e) in zip(encoding.ids, encoding.offsets) if tid == self.unk_id})
         if unknown:
-            raise InputError(f"The model has never seen {', '.join(repr(u) for u in unknown[:3])}: it translates "
-                             f"{self.src_lang} text written in the Latin alphabet.")
+            raise InputError(f"The model has never seen {', '.join(repr(u) for u in unknown[:3])}: it reads "
+                             f"{language} text written in the Latin alphabet.")
         if len(encoding.ids) + 1 > MAX_TOKENS:
-            raise InputError(f"The input is {len(encoding.ids)} tokens long; the limit is {MAX_TOKENS - 1}. Shorten it.")
-        return encoding.ids + [self.eos_id]
-
-    def target_ids(self, text: str) -> list[int]:
-        return self.target_tokenizer.encode(" ".join(text.split()), add_special_tokens=False).ids
+            raise InputError(f"The {what} is {len(encoding.ids)} tokens long; the limit is {MAX_TOKENS - 1}. Shorten it.")
+        return encoding.ids
 
     def source_tokens(self, ids) -> list[str]:
         return [self.source_tokenizer.id_to_token(int(i)) for i in ids]
@@ -143,7 +146,7 @@ class Translator:
         limit = max_len or int(max_len_ratio * len(src)) + 10
         step = self.step_function(enc_out, keys, mask)
         if reference is not None:
-            forced = self.target_ids(reference) + [self.eos_id]
+            forced = self._checked_ids(reference, self.target_tokenizer, "reference", self.tgt_lang) + [self.eos_id]
             hyps = greedy_batch(step, hidden, self.bos_id, self.eos_id, len(forced), top_k, [forced])
             mode = "forced"
         elif prefix:
@@ -167,11 +170,7 @@ class Translator:
 
     def score_reference(self, text: str, reference: str, top_k: int = 5) -> Translation:
         """Forced decoding of `reference`: per-token probabilities and attention under the model."""
-        if not isinstance(reference, str) or not reference.strip():
-            raise InputError("The reference is empty: paste a translation to score.")
-        if len(reference) > MAX_CHARS:
-            raise InputError(f"The reference has {len(reference)} characters; the limit is {MAX_CHARS}.")
-        return self.translate(text, reference=reference, top_k=top_k)
+        return self.translate(text, reference=reference or "", top_k=top_k)
 
     def translate_batch(self, texts: list[str], beam_size: int = 1, length_penalty: float = 0.6,
                         batch_size: int = 32, max_len_ratio: float = 2.0, progress=None) -> list[str]:

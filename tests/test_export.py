@@ -89,7 +89,8 @@ def test_int8_export_reports_agreement_and_size(tiny_run, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     report = manifest["verification"]["int8_vs_fp32"]
     assert manifest["quantization"] == "int8"
-    assert 0 <= report["identical_greedy"] <= report["sentences"] == 12
+    assert report["sentences"] == 12 and report["identical_greedy"] >= 6  # export refuses below half
+    assert 0 <= report["max_abs_token_log_prob_diff"] < 1.0
     assert report["graph_bytes"]["int8"] < report["graph_bytes"]["fp32"]
     decoder = onnx.load(str(out / "decoder.onnx")).graph
     # every weight matrix of a step is int8: GRU gates (2), pre-output, tied output projection

@@ -71,6 +71,23 @@ def test_beam_search_finds_the_exact_best_on_a_tiny_vocabulary(seed, alpha):
     assert best.normalized_score == pytest.approx(expected_score)
 
 
+def test_beam_search_does_not_stop_while_a_live_prefix_can_still_win():
+    """Two finished hypotheses are not enough when a live prefix already scores better than both."""
+    bos, eos, a, b = 0, 1, 2, 3
+    table = {1: [-50, -0.15, -0.1, -0.2],  # after BOS: ending now costs 0.15, 'a' 0.1, 'b' 0.2
+             13: [-50, -5, -0.01, -5],  # after 'a': 'a' again is nearly free
+             14: [-50, -0.01, -5, -5],  # after 'b': ending is nearly free (the second finished hypothesis)
+             133: [-50, -0.01, -5, -5]}  # after 'a a': end; total -0.12 beats -0.15
+
+    def step(prev, hidden, rows):
+        code = hidden[:, 0] * 10 + prev + 1  # the hidden state spells the prefix
+        log_probs = np.array([table.get(int(c), [-50, -1, -5, -5]) for c in code], dtype=float)
+        return log_probs, code[:, None], np.ones((len(prev), 2)) / 2
+
+    best = beam_search(step, np.zeros((1, 1), dtype=np.int64), bos, eos, 6, beam_size=2, alpha=0.0)[0]
+    assert best.ids == [a, a, eos] and best.score == pytest.approx(-0.12)
+
+
 def test_beam_one_equals_greedy_on_the_toy_model():
     for seed in range(10):
         step = toy_step(5, seed)
@@ -83,8 +100,10 @@ def test_beam_one_equals_greedy_on_the_toy_model():
 def test_beam_one_equals_greedy(translator):
     for sentence in SENTENCES:
         greedy = translator.translate(sentence)
-        beam = translator.translate(sentence, beam_size=1)
-        assert beam.target_ids == greedy.target_ids and beam.score == pytest.approx(greedy.score)
+        enc_out, keys, hidden, mask = translator.encode([translator.source_ids(sentence)])
+        beam = beam_search(translator.step_function(enc_out, keys, mask), hidden, translator.bos_id,
+                           translator.eos_id, greedy.decoding["max_len"], beam_size=1, alpha=0.0)[0]
+        assert beam.ids == greedy.target_ids and beam.score == pytest.approx(greedy.score, abs=1e-5)
 
 
 def test_forced_decoding_of_greedy_output_reproduces_its_score(translator):
@@ -135,6 +154,13 @@ def test_result_shapes_alternatives_and_json(translator):
 def test_bad_input_is_a_clear_error(translator, text, message):
     with pytest.raises(InputError, match=message):
         translator.translate(text)
+
+
+@pytest.mark.parametrize("reference, message", [("", "reference is empty"), ("Собака.", "never seen"),
+                                                ("Der hund\x07.", "control characters")])
+def test_bad_reference_is_a_clear_error(translator, reference, message):
+    with pytest.raises(InputError, match=message):
+        translator.score_reference("The dog runs.", reference)
 
 
 def test_typed_special_tokens_are_plain_text(translator):
@@ -209,3 +235,13 @@ def test_cli_translates_json_and_stdin(tiny_bundle):
     assert batch.stdout.splitlines()[0] == single.stdout.strip()
     bad = run("   ")
     assert bad.returncode == 2 and bad.stderr.strip().endswith("type a sentence to translate.")
+
+
+def test_find_bundles_ignores_exports_in_progress(tiny_bundle, tmp_path):
+    import shutil
+
+    from inference import find_bundles
+
+    shutil.copytree(tiny_bundle, tmp_path / "en-de")
+    shutil.copytree(tiny_bundle, tmp_path / ".en-de.export-abc123")  # what a killed export leaves behind
+    assert list(find_bundles(tmp_path)) == ["en-de"]

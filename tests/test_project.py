@@ -52,3 +52,41 @@ def test_readme_commands_and_ci_agree():
     assert test_command in readme
     for step in ("apt-get install", "chromium", "requirements-dev.txt", "python -m pytest"):
         assert step in ci
+
+
+def test_every_entry_point_has_help_on_every_flag():
+    import argparse
+    import subprocess
+    import sys
+
+    captured = []
+    real_parse = argparse.ArgumentParser.parse_args
+
+    def capture(self, args=None, namespace=None):
+        captured.append(self)
+        raise SystemExit(0)
+
+    argparse.ArgumentParser.parse_args = capture
+    try:
+        import app
+        from benchmarks.__main__ import main as benchmarks_main
+        from export.__main__ import main as export_main
+        from inference.__main__ import main as inference_main
+        from training.__main__ import main as training_main
+        from training.evaluate import main as evaluate_main
+
+        for entry in (training_main, evaluate_main, export_main, inference_main, benchmarks_main, app.parse_args):
+            try:
+                entry([])
+            except SystemExit:
+                pass
+    finally:
+        argparse.ArgumentParser.parse_args = real_parse
+    assert len(captured) == 6
+    for parser in captured:
+        for action in parser._actions:
+            assert action.help, f"{parser.prog}: {action.option_strings or action.dest} has no help"
+    for module in ("training", "training.evaluate", "export", "inference", "benchmarks", "export.table"):
+        done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0 and "usage:" in done.stdout, module

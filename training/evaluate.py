@@ -20,7 +20,8 @@ import sacrebleu
 import torch
 from tqdm import tqdm
 
-from inference.translator import Translator
+from inference.bundle import write_json_atomic
+from inference.translator import InputError, Translator
 from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from training.data import DataError, load_splits
 
@@ -77,13 +78,24 @@ def scores(hypotheses: list[str], references: list[str]) -> dict:
 def evaluate(translator: Translator, sources: list[str], references: list[str], beams=(1, 5),
              length_penalty: float = 0.6, hyps_prefix: str | None = None) -> dict:
     results = {}
+    readable = []  # sentences the model refuses (unknown script, too long) count as empty translations
+    for index, sentence in enumerate(sources):
+        try:
+            translator.source_ids(sentence)
+            readable.append(index)
+        except InputError:
+            pass
     for beam in beams:
         start = time.perf_counter()
         bar = lambda items: tqdm(items, desc=f"{'greedy' if beam == 1 else f'beam {beam}'}", leave=False)  # noqa: E731
-        hyps = translator.translate_batch(sources, beam_size=beam, length_penalty=length_penalty, progress=bar)
+        hyps = [""] * len(sources)
+        outputs = translator.translate_batch([sources[i] for i in readable], beam_size=beam,
+                                             length_penalty=length_penalty, progress=bar)
+        for index, text in zip(readable, outputs):
+            hyps[index] = text
         seconds = time.perf_counter() - start
         key = "greedy" if beam == 1 else f"beam{beam}"
-        results[key] = {**scores(hyps, references), "seconds": round(seconds, 1),
+        results[key] = {**scores(hyps, references), "seconds": round(seconds, 1), "refused": len(sources) - len(readable),
                         "beam_size": beam, "length_penalty": length_penalty if beam > 1 else None}
         if hyps_prefix:
             path = Path(f"{hyps_prefix}.{key}.txt")
@@ -138,15 +150,12 @@ def main(argv=None) -> int:
         if not os.path.isdir(args.model):
             print("error: --write-manifest needs a bundle folder", file=sys.stderr)
             return 2
-        from export.bundle import write_json
         manifest_path = Path(args.model) / "manifest.json"
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         manifest["metrics"] = {"split": args.split, "sentences": len(pairs), "backend": "onnxruntime",
                                "command": "python -m training.evaluate " + " ".join(sys.argv[1:] if argv is None else argv),
                                **results}
-        tmp = manifest_path.with_suffix(".json.tmp")
-        write_json(tmp, manifest)
-        os.replace(tmp, manifest_path)
+        write_json_atomic(manifest_path, manifest)
         print(f"metrics written to {manifest_path}")
     return 0
 
