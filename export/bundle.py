@@ -72,6 +72,7 @@ def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoin
     state = strip_for_release(load_checkpoint(checkpoint), half=checkpoint_dtype == "float16")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; the bundle is meant to be read by anyone
     try:
         atomic_save(state, work / "checkpoint.pt")
         model, src_tok, tgt_tok = model_from_checkpoint(state)  # fp32 model with exactly the shipped weights
