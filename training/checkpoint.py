@@ -64,7 +64,7 @@ def model_from_checkpoint(state: dict) -> tuple[Seq2Seq, Tokenizer, Tokenizer]:
 
 def strip_for_release(state: dict, half: bool = True) -> dict:
     """What ships beside a bundle: weights (fp16 if asked), config, tokenizers, run facts; no optimizer."""
-    keep = {k: v for k, v in state.items() if k not in ("optimizer", "rng", "python_rng")}
+    keep = {k: v for k, v in state.items() if k not in ("optimizer", "rng")}
     if half:
         converted = {}  # tied weights appear under several keys: convert each storage once so it is saved once
         keep["model"] = {}
