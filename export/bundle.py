@@ -41,7 +41,7 @@ def _manifest(state: dict, folder: Path, graphs: dict, quantize: str, command: s
     for name in sorted(p.name for p in folder.iterdir() if p.name != "manifest.json"):
         files[name] = {"sha256": sha256_of(folder / name), "bytes": (folder / name).stat().st_size}
     history = progress.get("history", [])
-    best = max(history, key=lambda r: r["val_bleu"]) if history else {}
+    best = progress.get("best") or (max(history, key=lambda r: r["val_bleu"]) if history else {})
     return {
         "format": BUNDLE_FORMAT,
         "format_version": 1,
@@ -60,7 +60,8 @@ def _manifest(state: dict, folder: Path, graphs: dict, quantize: str, command: s
                      "python": platform.python_version()},
         "training": {"data": state.get("data"), "args": args, "epochs": progress.get("epoch"),
                      "minutes": round(progress.get("minutes", 0.0), 1), "best_epoch": best.get("epoch"),
-                     "best_val_bleu": best.get("val_bleu"), "history": history},
+                     "best_val_bleu": best.get("val_bleu"), "averaged_epochs": best.get("averaged_epochs"),
+                     "history": history},
         "verification": verification,
         "metrics": None,
         "export_command": command,

@@ -10,7 +10,7 @@ import sacrebleu
 import torch
 
 from conftest import ROOT, train_tiny
-from training.checkpoint import load_checkpoint
+from training.checkpoint import average_weights, load_checkpoint
 from training.data import DataError, load_splits, train_tokenizer
 from training.model import SCORE_FUNCTIONS, ModelConfig, Seq2Seq
 
@@ -139,8 +139,27 @@ def test_training_lowers_loss_and_keeps_best_and_last(tiny_run):
     assert history[-1]["val_loss"] < history[0]["val_loss"] * 0.5
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     best = load_checkpoint(tiny_run / "best.pt")
-    assert round(best["progress"]["best_bleu"], 2) == max(r["val_bleu"] for r in history)
+    scores = [r["val_bleu"] for r in history] + [r["val_bleu_avg"] for r in history if "val_bleu_avg" in r]
+    assert round(best["progress"]["best_bleu"], 2) == max(scores)
+    assert best["progress"]["best"]["val_bleu"] == max(scores)
     assert "optimizer" in state and state["src_tokenizer"]
+
+
+def test_checkpoint_averaging_keeps_the_last_epochs_and_saves_their_mean(tiny_run):
+    history = load_checkpoint(tiny_run / "last.pt")["progress"]["history"]
+    assert "val_bleu_avg" not in history[0]  # one snapshot is nothing to average
+    assert all("val_bleu_avg" in r for r in history[1:])
+    kept = sorted(p.name for p in (tiny_run / "epochs").iterdir())
+    assert kept == [f"epoch-{e:03d}.pt" for e in range(2, 7)]  # default --average 5 of 6 epochs
+    snapshots = [torch.load(tiny_run / "epochs" / name)["model"] for name in kept]
+    averaged = average_weights(snapshots)
+    name = "decoder.gru.weight_hh_l0"
+    assert torch.allclose(averaged[name], sum(s[name] for s in snapshots) / len(snapshots))
+    assert not torch.equal(averaged[name], snapshots[-1][name])
+    best = load_checkpoint(tiny_run / "best.pt")  # holds exactly the weights its record names
+    chosen = best["progress"]["best"]["averaged_epochs"]
+    expected = average_weights([torch.load(tiny_run / "epochs" / f"epoch-{e:03d}.pt")["model"] for e in chosen])
+    assert torch.equal(best["model"][name], expected[name])
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_corpus, tmp_path):

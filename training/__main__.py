@@ -38,7 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--dropout", type=float, default=0.3, help="dropout probability (default: %(default)s)")
     opt = p.add_argument_group("optimisation")
     opt.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default: %(default)s)")
-    opt.add_argument("--lr-patience", type=int, default=1, help="halve the LR after this many epochs without a better validation BLEU (default: %(default)s)")
+    opt.add_argument("--lr-patience", type=int, default=2, help="halve the LR after this many epochs without a better validation BLEU (default: %(default)s)")
+    opt.add_argument("--average", type=int, default=5,
+                     help="also validate the average of the last N epochs' weights and keep it as best.pt when it "
+                          "scores higher (checkpoint averaging; 1 turns it off; default: %(default)s)")
     opt.add_argument("--batch-size", type=int, default=128, help="sentences per batch (default: %(default)s)")
     opt.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing (default: %(default)s)")
     opt.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping (default: %(default)s)")

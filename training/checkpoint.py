@@ -62,6 +62,26 @@ def model_from_checkpoint(state: dict) -> tuple[Seq2Seq, Tokenizer, Tokenizer]:
     return model, Tokenizer.from_str(state["src_tokenizer"]), Tokenizer.from_str(state["tgt_tokenizer"])
 
 
+def average_weights(states: list[dict]) -> dict:
+    """The element-wise mean of several state dicts of one model (checkpoint averaging).
+
+    Averaging the last few epochs' weights smooths out the noise of the final Adam steps; on small
+    data it usually beats every single checkpoint it was made from. Tied tensors stay tied.
+    """
+    if not states:
+        raise ValueError("average_weights needs at least one state dict")
+    averaged, seen = {}, {}
+    for name, value in states[0].items():
+        if not value.is_floating_point():
+            averaged[name] = value.clone()
+            continue
+        key = value.data_ptr()
+        if key not in seen:
+            seen[key] = torch.stack([s[name].float() for s in states]).mean(0).to(value.dtype)
+        averaged[name] = seen[key]
+    return averaged
+
+
 def strip_for_release(state: dict, half: bool = True) -> dict:
     """What ships beside a bundle: weights (fp16 if asked), config, tokenizers, run facts; no optimizer."""
     keep = {k: v for k, v in state.items() if k not in ("optimizer", "rng")}

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
-from training.checkpoint import CheckpointError, atomic_save, load_checkpoint
+from training.checkpoint import CheckpointError, atomic_save, average_weights, load_checkpoint
 from training.data import (DataError, collate, encode_pairs, load_splits, make_batches, padding_fraction,
                            train_tokenizer)
 from training.model import ModelConfig, Seq2Seq, perplexity
@@ -19,7 +19,7 @@ from training.model import ModelConfig, Seq2Seq, perplexity
 # Flags that define the run; on --resume they come from the checkpoint, not the command line.
 RUN_FLAGS = ("dataset", "dataset_config", "data_dir", "src", "tgt", "vocab_size", "tokenizer", "embed_dim",
              "hidden_dim", "attention", "attention_dim", "dropout", "label_smoothing", "lr", "batch_size",
-             "clip", "seed", "max_len", "lr_patience")
+             "clip", "seed", "max_len", "lr_patience", "average")
 
 
 def decode_ids(tokenizer, rows, eos_id: int) -> list[str]:
@@ -75,7 +75,8 @@ def _setup(args):
     if args.resume:
         state = load_checkpoint(out / "last.pt")
         for name in RUN_FLAGS:  # the run is defined by its checkpoint
-            setattr(args, name, state["args"][name])
+            if name in state["args"]:  # flags added later keep the command line's value
+                setattr(args, name, state["args"][name])
     splits, report = load_splits(args.src, args.tgt, args.dataset, args.dataset_config, args.data_dir)
     if state is None:
         texts = [p.src for p in splits["train"]] + [p.tgt for p in splits["train"]]
@@ -89,6 +90,24 @@ def _setup(args):
     return out, state, splits, report, tokenizer, config
 
 
+def _snapshot_and_average(model: Seq2Seq, out: Path, epoch: int, keep: int):
+    """Saves this epoch's weights under OUT/epochs/, keeps the last `keep`, and returns their average.
+
+    The snapshots live on disk so --resume averages the same epochs. Returns (epochs, None) while
+    there is only one snapshot.
+    """
+    folder = out / "epochs"
+    atomic_save({"model": model.state_dict()}, folder / f"epoch-{epoch:03d}.pt")
+    snapshots = sorted(folder.glob("epoch-*.pt"))
+    for old in snapshots[:-keep]:
+        old.unlink()
+    snapshots = [p for p in snapshots[-keep:] if int(p.stem.split("-")[1]) <= epoch]
+    epochs = [int(p.stem.split("-")[1]) for p in snapshots]
+    if len(snapshots) < 2:
+        return epochs, None
+    return epochs, average_weights([torch.load(p, map_location="cpu")["model"] for p in snapshots])
+
+
 def train(args) -> dict:
     torch.set_num_threads(args.threads)
     out, state, splits, report, tokenizer, config = _setup(args)
@@ -98,11 +117,13 @@ def train(args) -> dict:
     train_examples = encode_pairs(splits["train"], tokenizer, config.eos_id, args.max_len)
     val_examples = encode_pairs(splits["validation"], tokenizer, config.eos_id, args.max_len)
     progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "minutes": 0.0, "best_bleu": -1.0,
-                "history": [], "lr": args.lr, "bad_epochs": 0}
+                "history": [], "lr": args.lr, "bad_epochs": 0, "best_single_bleu": -1.0, "best": None}
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         progress = state["progress"]
+        progress.setdefault("best_single_bleu", progress["best_bleu"])
+        progress.setdefault("best", None)
         torch.set_rng_state(state["rng"])
         print(f"resuming {out / 'last.pt'} at epoch {progress['epoch'] + 1}, step {progress['step_in_epoch']}")
     for group in optimizer.param_groups:
@@ -111,8 +132,9 @@ def train(args) -> dict:
           f"dropped empty {report['dropped_empty']}")
     print(f"model: {model.num_parameters():,} parameters, attention={config.attention}, vocab={config.vocab_size}")
 
-    def save(path, reason):
-        atomic_save({"config": config.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+    def save(path, reason, weights=None):
+        weights = model.state_dict() if weights is None else weights
+        atomic_save({"config": config.to_dict(), "model": weights, "optimizer": optimizer.state_dict(),
                      "rng": torch.get_rng_state(), "progress": progress, "args": vars(args), "data": report,
                      "src_tokenizer": tokenizer.to_str(), "tgt_tokenizer": tokenizer.to_str(),
                      "num_parameters": model.num_parameters(), "saved_because": reason}, path)
@@ -174,9 +196,9 @@ def train(args) -> dict:
                       "val_bleu": round(metrics["bleu"], 2), "lr": progress["lr"],
                       "minutes": round(progress["minutes"], 2)}
             progress["history"].append(record)
-            improved = metrics["bleu"] > progress["best_bleu"]
-            if improved:
-                progress["best_bleu"] = metrics["bleu"]
+            # The LR schedule follows the model being trained; best.pt is the best of it and its averages.
+            if metrics["bleu"] > progress["best_single_bleu"]:
+                progress["best_single_bleu"] = metrics["bleu"]
                 progress["bad_epochs"] = 0
             else:
                 progress["bad_epochs"] += 1
@@ -185,11 +207,29 @@ def train(args) -> dict:
                     progress["bad_epochs"] = 0
                     for group in optimizer.param_groups:
                         group["lr"] = progress["lr"]
+            candidates = [(metrics["bleu"], [progress["epoch"]], None)]
+            if args.average > 1:
+                snapshot_epochs, averaged = _snapshot_and_average(model, out, progress["epoch"], args.average)
+                if averaged is not None:
+                    trained = {k: v.clone() for k, v in model.state_dict().items()}
+                    model.load_state_dict(averaged)
+                    avg_bleu = validate(model, val_examples, splits["validation"], tokenizer, args.batch_size)["bleu"]
+                    model.load_state_dict(trained)
+                    record["val_bleu_avg"] = round(avg_bleu, 2)
+                    candidates.append((avg_bleu, snapshot_epochs, averaged))
+            bleu, epochs, weights = max(candidates, key=lambda c: c[0])
+            improved = bleu > progress["best_bleu"]
+            if improved:
+                progress["best_bleu"] = bleu
+                progress["best"] = {"epoch": progress["epoch"], "val_bleu": round(bleu, 2), "averaged_epochs": epochs}
+            progress["minutes"] = record["minutes"] = round(minutes_before + (time.monotonic() - start) / 60, 2)
+            averaged_note = f" | avg of last {len(snapshot_epochs)} {record['val_bleu_avg']:.2f}" if "val_bleu_avg" in record else ""
             tqdm.write(f"epoch {record['epoch']} | train loss {train_loss:.3f} | val loss {metrics['loss']:.3f} "
-                       f"ppl {metrics['ppl']:.1f} | val BLEU {metrics['bleu']:.2f}{' *' if improved else ''} "
+                       f"ppl {metrics['ppl']:.1f} | val BLEU {metrics['bleu']:.2f}{averaged_note}{' *' if improved else ''} "
                        f"| lr {record['lr']:.2g} | {progress['minutes']:.1f} min")
             if improved:
-                save(out / "best.pt", f"best validation BLEU {metrics['bleu']:.2f}")
+                what = f"average of epochs {epochs[0]}-{epochs[-1]}" if weights is not None else f"epoch {epochs[0]}"
+                save(out / "best.pt", f"best validation BLEU {bleu:.2f} ({what})", weights)
             save(out / "last.pt", f"end of epoch {progress['epoch']}")
     finally:
         signal.signal(signal.SIGINT, previous_handler)
