@@ -223,9 +223,11 @@ def train(args) -> dict:
                 progress["best_bleu"] = bleu
                 progress["best"] = {"epoch": progress["epoch"], "val_bleu": round(bleu, 2), "averaged_epochs": epochs}
             progress["minutes"] = record["minutes"] = round(minutes_before + (time.monotonic() - start) / 60, 2)
-            averaged_note = f" | avg of last {len(snapshot_epochs)} {record['val_bleu_avg']:.2f}" if "val_bleu_avg" in record else ""
+            star = " *" if improved else ""  # marks the new best.pt: this epoch's weights or the average
+            averaged_note = (f" | avg of last {len(snapshot_epochs)} {record['val_bleu_avg']:.2f}{star if weights is not None else ''}"
+                             if "val_bleu_avg" in record else "")
             tqdm.write(f"epoch {record['epoch']} | train loss {train_loss:.3f} | val loss {metrics['loss']:.3f} "
-                       f"ppl {metrics['ppl']:.1f} | val BLEU {metrics['bleu']:.2f}{averaged_note}{' *' if improved else ''} "
+                       f"ppl {metrics['ppl']:.1f} | val BLEU {metrics['bleu']:.2f}{star if weights is None else ''}{averaged_note} "
                        f"| lr {record['lr']:.2g} | {progress['minutes']:.1f} min")
             if improved:
                 what = f"average of epochs {epochs[0]}-{epochs[-1]}" if weights is not None else f"epoch {epochs[0]}"
