@@ -29,8 +29,25 @@ def test_bundle_contents_and_manifest(tiny_bundle):
     assert [o["name"] for o in decoder["outputs"]] == ["log_probs", "new_hidden", "attention"]
     assert decoder["inputs"][3]["shape"][:2] == ["batch", "src_len"]
     assert manifest["pair"] == {"src": "en", "tgt": "de"}
-    assert manifest["training"]["epochs"] == 6 and manifest["model_config"]["attention"] == "general"
+    assert manifest["training"]["epochs"] == 6 and manifest["model_config"]["attention"] == "dot"
     assert manifest["verification"]["greedy_fp32_vs_torch"]["identical"] == manifest["verification"]["greedy_fp32_vs_torch"]["sentences"]
+
+
+@pytest.mark.parametrize("attention", ["dot", "general", "additive"])
+def test_every_score_function_exports_with_parity(attention, tmp_path):
+    """Each score function's graphs match torch at unseen shapes (the shipped models use dot and general)."""
+    from export.graphs import export_graphs
+    from export.verify import check_parity, check_structure
+    from training.model import ModelConfig, Seq2Seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(ModelConfig(vocab_size=60, embed_dim=8, hidden_dim=6, attention=attention, attention_dim=5)).eval()
+    graphs = export_graphs(model, tmp_path)
+    for name in ("encoder.onnx", "decoder.onnx"):
+        check_structure(tmp_path / name)
+    report = check_parity(model, tmp_path)
+    assert max(report["max_abs_diff"].values()) <= 1e-4
+    assert [o["name"] for o in graphs["decoder"]["outputs"]] == ["log_probs", "new_hidden", "attention"]
 
 
 def test_every_gru_node_uses_linear_before_reset(tiny_bundle):

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     model = p.add_argument_group("model")
     model.add_argument("--embed-dim", type=int, default=256, help="embedding size E (default: %(default)s)")
     model.add_argument("--hidden-dim", type=int, default=256, help="encoder GRU size H per direction; decoder has 2H (default: %(default)s)")
-    model.add_argument("--attention", choices=SCORE_FUNCTIONS, default="general",
+    model.add_argument("--attention", choices=SCORE_FUNCTIONS, default="dot",
                        help="score function: dot/general (Luong, scores by bmm) or additive (Bahdanau) (default: %(default)s)")
     model.add_argument("--attention-dim", type=int, default=256, help="hidden size of additive attention (default: %(default)s)")
     model.add_argument("--dropout", type=float, default=0.3, help="dropout probability (default: %(default)s)")

@@ -30,7 +30,7 @@ class ModelConfig:
     vocab_size: int = 6000  # one vocabulary shared by source and target (tied embeddings)
     embed_dim: int = 256  # E
     hidden_dim: int = 256  # H, per encoder direction; the decoder GRU has 2H so `dot` needs no projection
-    attention: str = "general"  # dot | general (Luong) | additive (Bahdanau)
+    attention: str = "dot"  # dot | general (Luong) | additive (Bahdanau)
     attention_dim: int = 256  # A, only used by `additive`
     dropout: float = 0.3
     pad_id: int = 0
