@@ -84,9 +84,12 @@ class DemoApp:
             raise InputError(f"Unknown language pair {pair!r}; choose one of {', '.join(self.translators)}.")
         return self.translators[pair]
 
-    def run(self, pair: str, text: str, beam_size: int = 1, length_penalty: float = 0.6, max_len: int = 0,
+    def run(self, pair: str, text: str, beam_size: int = 1, length_penalty: float | None = None, max_len: int = 0,
             prefix: list[int] | None = None) -> dict:
-        """Translate and return the session state: pair, text, settings and the Translation as a dict."""
+        """Translate and return the session state: pair, text, settings and the Translation as a dict.
+        A length_penalty of None is the bundle's own (tuned on validation)."""
+        if length_penalty is None:
+            length_penalty = self.translator(pair).length_penalty
         try:
             beam_size, max_len, length_penalty = int(beam_size), int(max_len), float(length_penalty)
         except (TypeError, ValueError):
@@ -143,8 +146,9 @@ class DemoApp:
                 views.attention_figure(scored["source_tokens"], scored["target_tokens"], scored["attention"]))
 
     def on_pair(self, pair):
-        src = self.translators[pair].bundle.manifest["pair"]["src"]
-        return gr.Dataset(samples=[[s] for s in examples_for(src)])
+        translator = self.translators[pair]
+        return (gr.Dataset(samples=[[s] for s in examples_for(translator.bundle.manifest["pair"]["src"])]),
+                gr.Slider(value=translator.length_penalty))
 
     def model_card(self) -> str:
         return "\n\n---\n\n".join(
@@ -152,9 +156,9 @@ class DemoApp:
             for name, t in self.translators.items())
 
     # ---- API --------------------------------------------------------------------------------------
-    def api_translate(self, text: str, pair: str = "", beam_size: int = 1, length_penalty: float = 0.6,
+    def api_translate(self, text: str, pair: str = "", beam_size: int = 1, length_penalty: float | None = None,
                       max_len: int = 0) -> dict:
-        """Translate `text` (pair "" = the default). Returns translation, source/target tokens, attention
+        """Translate `text` (pair "" = the default; length_penalty None = the model's tuned one). Returns translation, source/target tokens, attention
         (target × source), top-5 alternatives per step with probabilities, and the n-best list (beam search)."""
         try:
             return views.export_payload(self.run(pair or self.default, text, beam_size, length_penalty, max_len))
@@ -217,7 +221,8 @@ class DemoApp:
                             max_len = gr.Slider(0, MAX_LEN, value=0, step=1, label="Max target tokens (0 = auto)")
                         with gr.Row(visible=False) as beam_row:
                             beam = gr.Slider(2, MAX_BEAM, value=5, step=1, label="Beam size")
-                            penalty = gr.Slider(0.0, 2.0, value=0.6, step=0.1, label="Length penalty α")
+                            penalty = gr.Slider(0.0, 3.0, value=self.translators[self.default].length_penalty,
+                                                step=0.1, label="Length penalty α (default: tuned on validation)")
                         button = gr.Button("Translate", variant="primary", elem_id="translate")
                         examples = gr.Examples([[s] for s in examples_for(src)], inputs=[source],
                                                label="Examples (written for this demo)", examples_per_page=6)
@@ -265,7 +270,7 @@ class DemoApp:
             reference_button.click(self.on_reference, [state, reference],
                                    [reference_summary, reference_probs, reference_heatmap], api_visibility="private")
             mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, api_visibility="private")
-            pair.change(self.on_pair, pair, examples.dataset, api_visibility="private")
+            pair.change(self.on_pair, pair, [examples.dataset, penalty], api_visibility="private")
             card_tab.select(self.model_card, None, card, api_visibility="private")
             gr.api(self.api_translate, api_name="translate")
         return demo

@@ -101,7 +101,7 @@ def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoin
             verification["int8_vs_fp32"]["graph_bytes"] = {"fp32": fp32_bytes,
                                                            "int8": sum((work / n).stat().st_size for n in GRAPHS)}
         manifest = _manifest(state, work, graphs, quantize, command, verification)
-        manifest["metrics"] = _kept_metrics(out, manifest)
+        manifest.update(_kept_measurements(out, manifest))
         write_json_atomic(work / "manifest.json", manifest)
         _swap_in(work, out)
         return manifest
@@ -110,13 +110,16 @@ def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoin
         raise
 
 
-def _kept_metrics(out: Path, manifest: dict):
-    """Evaluation metrics of the bundle being replaced, when the new files are the same files."""
+def _kept_measurements(out: Path, manifest: dict) -> dict:
+    """Test metrics and the tuned length penalty of the bundle being replaced, when the new files are the
+    same files (re-exporting a shipped bundle must not lose them); otherwise none."""
     try:
         old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    return old.get("metrics") if old.get("files") == manifest["files"] else None
+        return {"metrics": None}
+    if old.get("files") != manifest["files"]:
+        return {"metrics": None}
+    return {key: old[key] for key in ("metrics", "decoding") if old.get(key) is not None} | {"metrics": old.get("metrics")}
 
 
 def _swap_in(work: Path, out: Path) -> None:

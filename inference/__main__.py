@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: CUDA when onnxruntime-gpu offers it, else CPU (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: up to 4)")
     p.add_argument("--beam", type=int, default=1, help="beam size; 1 is greedy (default: %(default)s)")
-    p.add_argument("--length-penalty", type=float, default=0.6, help="beam length penalty alpha (default: %(default)s)")
+    p.add_argument("--length-penalty", type=float, default=None,
+                   help="beam length penalty alpha (default: the bundle's, tuned on validation, else 0.6)")
     p.add_argument("--n-best", type=int, default=1, help="hypotheses to show with --beam (default: %(default)s)")
     p.add_argument("--max-len-ratio", type=float, default=2.0, help="max target tokens = ratio × source tokens + 10 (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=32, help="sentences per encoder/decoder call for stdin input (default: %(default)s)")

@@ -19,6 +19,7 @@ from inference.runtime import open_sessions
 
 MAX_CHARS = 300  # longer inputs are refused: Multi30k sentences are short captions
 MAX_TOKENS = 100
+DEFAULT_LENGTH_PENALTY = 0.6  # GNMT's alpha; a bundle's manifest may carry one tuned on validation
 
 
 class InputError(ValueError):
@@ -55,6 +56,7 @@ class Translator:
         manifest = self.bundle.manifest
         self.src_lang, self.tgt_lang = manifest["pair"]["src"], manifest["pair"]["tgt"]
         self.config = manifest["model_config"]
+        self.length_penalty = float((manifest.get("decoding") or {}).get("length_penalty", DEFAULT_LENGTH_PENALTY))
         special = manifest["special_tokens"]
         self.pad_id, self.unk_id, self.bos_id, self.eos_id = (special[k] for k in ("pad", "unk", "bos", "eos"))
         self.source_tokenizer = Tokenizer.from_file(str(self.bundle.file(manifest["tokenizers"]["source"])))
@@ -134,12 +136,14 @@ class Translator:
         return step
 
     # ---- public API ---------------------------------------------------------------------------------
-    def translate(self, text: str, beam_size: int = 1, length_penalty: float = 0.6, n_best: int = 1,
+    def translate(self, text: str, beam_size: int = 1, length_penalty: float | None = None, n_best: int = 1,
                   max_len: int | None = None, max_len_ratio: float = 2.0, top_k: int = 5,
                   prefix: list[int] | None = None, reference: str | None = None) -> Translation:
         """Greedy (beam_size 1) or beam search; `prefix` forces the first target ids, then decodes freely;
-        `reference` forces a whole target (forced decoding: how likely is this reference?)."""
+        `reference` forces a whole target (forced decoding: how likely is this reference?). A length_penalty
+        of None is the bundle's own (tuned on validation when its manifest has one)."""
         start = time.perf_counter()
+        length_penalty = self.length_penalty if length_penalty is None else length_penalty
         src = self.source_ids(text)
         enc_out, keys, hidden, mask = self.encode([src])
         encoded = time.perf_counter()
@@ -172,7 +176,7 @@ class Translator:
         """Forced decoding of `reference`: per-token probabilities and attention under the model."""
         return self.translate(text, reference=reference or "", top_k=top_k)
 
-    def translate_batch(self, texts: list[str], beam_size: int = 1, length_penalty: float = 0.6,
+    def translate_batch(self, texts: list[str], beam_size: int = 1, length_penalty: float | None = None,
                         batch_size: int = 32, max_len_ratio: float = 2.0, progress=None) -> list[str]:
         """Many sentences: greedy in batches of `batch_size` (sorted by length), or beam one by one."""
         if beam_size > 1:

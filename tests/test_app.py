@@ -142,7 +142,7 @@ def test_bad_input_gives_a_friendly_message_and_clears(demo_app):
         assert out["state"] is None and out["translation"] == "" and out["status"].startswith("⚠️")
         assert words in views_plain(out["status"]), out["status"]
     for bad in [dict(beam_size=0), dict(beam_size=99), dict(max_len=-1), dict(max_len=10_000),
-                dict(beam_size="two"), dict(length_penalty=None)]:
+                dict(beam_size="two"), dict(length_penalty="long"), dict(length_penalty=9)]:
         with pytest.raises(InputError):
             demo_app.run(pair, "x", **bad)
 
@@ -159,7 +159,9 @@ def test_reference_scoring(demo_app, pair_and_text):
 
 
 def test_model_card(demo_app):
-    assert demo_app.on_pair(demo_app.default).samples  # examples follow the source language of the pair
+    dataset, slider = demo_app.on_pair(demo_app.default)
+    assert dataset.samples  # examples follow the source language of the pair
+    assert slider.value == demo_app.translators[demo_app.default].length_penalty  # and α the pair's tuned one
     card = demo_app.model_card()
     assert "non-commercial research and education" in card and "Elliott" in card and "2016" in card
     assert "CPUExecutionProvider" in card and "Precision" in card

@@ -153,3 +153,22 @@ def test_bad_export_input_is_one_clear_line(case, tiny_bundle, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ")
     expected = {"missing": "does not exist", "corrupt": "cannot be read", "out_is_file": "is a file"}[case]
     assert expected in lines[0]
+
+
+def test_tuned_length_penalty_becomes_the_bundle_default_and_survives_reexport(bundle_copy, tiny_corpus, capsys):
+    from training.evaluate import main as evaluate_main
+
+    args = [str(bundle_copy), "--data-dir", str(tiny_corpus), "--beams", "3", "--limit", "12"]
+    assert evaluate_main([*args, "--split", "test", "--tune-length-penalty", "0,1"]) == 2
+    assert "--split validation" in capsys.readouterr().err  # never tuned on the test split
+    assert evaluate_main([*args, "--split", "validation", "--tune-length-penalty", "0,2.5", "--write-manifest"]) == 0
+    decoding = json.loads((bundle_copy / "manifest.json").read_text(encoding="utf-8"))["decoding"]
+    assert set(decoding["sweep"]) == {"0", "2.5"} and decoding["length_penalty"] in (0.0, 2.5)
+    assert decoding["sacrebleu"] == max(decoding["sweep"].values()) and decoding["split"] == "validation"
+    translator = Translator(bundle_copy, device="cpu")
+    assert translator.length_penalty == decoding["length_penalty"]
+    sentence = json.loads((tiny_corpus / "test.jsonl").read_text(encoding="utf-8").splitlines()[0])["en"]
+    assert translator.translate(sentence, beam_size=3).decoding["length_penalty"] == decoding["length_penalty"]
+    assert translator.translate(sentence, beam_size=3, length_penalty=1.7).decoding["length_penalty"] == 1.7
+    assert export_main([str(bundle_copy / "checkpoint.pt"), "--out", str(bundle_copy)]) == 0  # same files again
+    assert json.loads((bundle_copy / "manifest.json").read_text(encoding="utf-8"))["decoding"] == decoding

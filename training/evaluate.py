@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from inference.bundle import write_json_atomic
-from inference.translator import InputError, Translator
+from inference.translator import DEFAULT_LENGTH_PENALTY, InputError, Translator
 from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from training.data import DataError, load_splits
 
@@ -40,6 +40,7 @@ class TorchTranslator(Translator):
         self.src_lang, self.tgt_lang = state["args"]["src"], state["args"]["tgt"]
         self.pad_id, self.unk_id, self.bos_id, self.eos_id = (self.config[k] for k in ("pad_id", "unk_id", "bos_id", "eos_id"))
         self.providers, self.warnings, self.last_latency_ms, self.state = ["torch"], [], None, state
+        self.length_penalty = DEFAULT_LENGTH_PENALTY
 
     @torch.no_grad()
     def encode(self, batch_ids):
@@ -76,7 +77,8 @@ def scores(hypotheses: list[str], references: list[str]) -> dict:
 
 
 def evaluate(translator: Translator, sources: list[str], references: list[str], beams=(1, 5),
-             length_penalty: float = 0.6, hyps_prefix: str | None = None) -> dict:
+             length_penalty: float | None = None, hyps_prefix: str | None = None) -> dict:
+    length_penalty = translator.length_penalty if length_penalty is None else length_penalty
     results = {}
     readable = []  # sentences the model refuses (unknown script, too long) count as empty translations
     for index, sentence in enumerate(sources):
@@ -103,6 +105,17 @@ def evaluate(translator: Translator, sources: list[str], references: list[str], 
     return results
 
 
+def tune_length_penalty(translator: Translator, sources: list[str], references: list[str], alphas, beam: int) -> dict:
+    """Beam search at each alpha; the best sacreBLEU wins (ties go to the alpha nearest the default)."""
+    sweep = {}
+    for alpha in alphas:
+        sweep[alpha] = evaluate(translator, sources, references, (beam,), alpha)[f"beam{beam}"]["sacrebleu"]
+        print(f"length penalty {alpha:g}: beam {beam} sacreBLEU {sweep[alpha]:.2f}", flush=True)
+    best = max(alphas, key=lambda a: (sweep[a], -abs(a - DEFAULT_LENGTH_PENALTY)))
+    return {"length_penalty": best, "beam_size": beam, "sacrebleu": sweep[best],
+            "sweep": {f"{a:g}": score for a, score in sweep.items()}}
+
+
 def load_model(path: str, threads: int | None):
     """A bundle folder -> onnxruntime Translator; a .pt file -> TorchTranslator. Returns (translator, run args)."""
     if os.path.isdir(path):
@@ -120,7 +133,11 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None, help="local data folder (default: the one the model was trained on)")
     p.add_argument("--dataset", default=None, help="Hub dataset name (default: the one the model was trained on)")
     p.add_argument("--beams", default="1,5", help="comma-separated beam sizes; 1 is greedy (default: %(default)s)")
-    p.add_argument("--length-penalty", type=float, default=0.6, help="beam length penalty alpha (default: %(default)s)")
+    p.add_argument("--length-penalty", type=float, default=None,
+                   help="beam length penalty alpha (default: the bundle's tuned one, else %g)" % DEFAULT_LENGTH_PENALTY)
+    p.add_argument("--tune-length-penalty", default=None, metavar="ALPHAS",
+                   help="comma-separated alphas to try with the largest of --beams on --split (use validation); "
+                        "with --write-manifest the best becomes the bundle's default")
     p.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads")
     p.add_argument("--hyps", default=None, help="write hypotheses to HYPS.greedy.txt / HYPS.beam5.txt")
@@ -137,7 +154,14 @@ def main(argv=None) -> int:
         print(f"error: no split {args.split!r}; splits: {', '.join(splits)}", file=sys.stderr)
         return 2
     pairs = splits[args.split][: args.limit]
-    beams = tuple(int(b) for b in args.beams.split(","))
+    try:
+        beams = tuple(int(b) for b in args.beams.split(","))
+        alphas = [float(a) for a in args.tune_length_penalty.split(",")] if args.tune_length_penalty else []
+    except ValueError:
+        print("error: --beams takes whole numbers and --tune-length-penalty numbers, comma-separated", file=sys.stderr)
+        return 2
+    if alphas:
+        return _tune(translator, pairs, args, argv, alphas, max(beams))
     results = evaluate(translator, [p.src for p in pairs], [p.tgt for p in pairs], beams, args.length_penalty, args.hyps)
     print(f"{args.split} ({len(pairs)} sentences) {run['src']}->{run['tgt']}  {args.model}  [{', '.join(translator.providers)}]")
     print(f"{'decoding':<10} {'sacreBLEU':>9} {'chrF':>6} {'BLEU lc-tok':>11} {'seconds':>8}")
@@ -157,6 +181,30 @@ def main(argv=None) -> int:
                                **results}
         write_json_atomic(manifest_path, manifest)
         print(f"metrics written to {manifest_path}")
+    return 0
+
+
+def _tune(translator, pairs, args, argv, alphas: list[float], beam: int) -> int:
+    if args.split == "test":
+        print("error: tune the length penalty on the validation split (--split validation); "
+              "the test split is for reporting", file=sys.stderr)
+        return 2
+    if beam < 2:
+        print("error: the length penalty only matters for beam search; pass --beams 5", file=sys.stderr)
+        return 2
+    if args.write_manifest and not os.path.isdir(args.model):
+        print("error: --write-manifest needs a bundle folder", file=sys.stderr)
+        return 2
+    tuned = tune_length_penalty(translator, [p.src for p in pairs], [p.tgt for p in pairs], alphas, beam)
+    print(f"best length penalty on {args.split} ({len(pairs)} sentences): {tuned['length_penalty']:g} "
+          f"(beam {beam} sacreBLEU {tuned['sacrebleu']:.2f})")
+    if args.write_manifest:
+        manifest_path = Path(args.model) / "manifest.json"
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest["decoding"] = {**tuned, "split": args.split, "sentences": len(pairs),
+                                "command": "python -m training.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)}
+        write_json_atomic(manifest_path, manifest)
+        print(f"length penalty written to {manifest_path}; the app and `python -m inference` use it by default")
     return 0
 
 
