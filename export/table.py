@@ -31,6 +31,8 @@ def markdown(assets: Path) -> str:
             if key not in m:
                 continue
             r = m[key]
+            if r.get("length_penalty") is not None:
+                label += f", α {r['length_penalty']:g}"
             lines.append(f"| {row['pair']} | {label} | {r['sacrebleu']:.1f} | {r['chrf']:.1f} | "
                          f"{r['bleu_lowercase_tokenized']:.1f} | {manifest['num_parameters'] / 1e6:.1f}M | "
                          f"{row['graph_mb']:.1f} | {manifest['quantization'] or 'fp32'} | "

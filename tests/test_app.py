@@ -271,6 +271,8 @@ def test_server_api_translate_and_errors(app_assets, pair_and_text):
         with pytest.raises(AppError) as error:
             client.predict(text, "xx-yy", api_name="/translate")
         assert "Unknown language pair" in str(error.value)
+        tuned = client.predict(text=text, pair=pair, beam_size=3, api_name="/translate")  # α left out
+        assert tuned["decoding"]["length_penalty"] == demo_app.translators[pair].length_penalty
         again = client.predict(text, api_name="/translate")  # still serving, greedy by default
         assert again["decoding"]["mode"] == "greedy" and again["translation"]
 

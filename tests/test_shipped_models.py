@@ -33,6 +33,9 @@ def test_bundle_is_valid_small_and_evaluated(pair):
     for decoding in ("greedy", "beam5"):
         assert metrics[decoding]["signatures"]["sacrebleu"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
         assert metrics[decoding]["sacrebleu"] > 25
+    tuned = manifest["decoding"]  # the beam length penalty was chosen on validation, and the test used it
+    assert tuned["split"] == "validation" and tuned["sacrebleu"] == max(tuned["sweep"].values())
+    assert translator.length_penalty == tuned["length_penalty"] == metrics["beam5"]["length_penalty"]
     assert "non-commercial" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
