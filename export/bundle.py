@@ -116,10 +116,10 @@ def _kept_measurements(out: Path, manifest: dict) -> dict:
     try:
         old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {"metrics": None}
+        old = {}
     if old.get("files") != manifest["files"]:
         return {"metrics": None}
-    return {key: old[key] for key in ("metrics", "decoding") if old.get(key) is not None} | {"metrics": old.get("metrics")}
+    return {"metrics": old.get("metrics"), **({"decoding": old["decoding"]} if old.get("decoding") else {})}
 
 
 def _swap_in(work: Path, out: Path) -> None:

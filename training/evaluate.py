@@ -153,6 +153,9 @@ def main(argv=None) -> int:
     if args.split not in splits:
         print(f"error: no split {args.split!r}; splits: {', '.join(splits)}", file=sys.stderr)
         return 2
+    if args.write_manifest and not os.path.isdir(args.model):
+        print("error: --write-manifest needs a bundle folder", file=sys.stderr)
+        return 2
     pairs = splits[args.split][: args.limit]
     try:
         beams = tuple(int(b) for b in args.beams.split(","))
@@ -171,17 +174,20 @@ def main(argv=None) -> int:
     for name, signature in first.items():
         print(f"{name}: {signature}")
     if args.write_manifest:
-        if not os.path.isdir(args.model):
-            print("error: --write-manifest needs a bundle folder", file=sys.stderr)
-            return 2
-        manifest_path = Path(args.model) / "manifest.json"
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        manifest["metrics"] = {"split": args.split, "sentences": len(pairs), "backend": "onnxruntime",
-                               "command": "python -m training.evaluate " + " ".join(sys.argv[1:] if argv is None else argv),
-                               **results}
-        write_json_atomic(manifest_path, manifest)
-        print(f"metrics written to {manifest_path}")
+        path = _store_in_manifest(args.model, "metrics", {"split": args.split, "sentences": len(pairs),
+                                                          "backend": "onnxruntime", **results}, argv)
+        print(f"metrics written to {path}")
     return 0
+
+
+def _store_in_manifest(bundle: str, key: str, value: dict, argv) -> Path:
+    """Sets manifest[key] = value plus the command that measured it; written atomically."""
+    path = Path(bundle) / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    command = "python -m training.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
+    manifest[key] = {**value, "command": command}
+    write_json_atomic(path, manifest)
+    return path
 
 
 def _tune(translator, pairs, args, argv, alphas: list[float], beam: int) -> int:
@@ -192,19 +198,12 @@ def _tune(translator, pairs, args, argv, alphas: list[float], beam: int) -> int:
     if beam < 2:
         print("error: the length penalty only matters for beam search; pass --beams 5", file=sys.stderr)
         return 2
-    if args.write_manifest and not os.path.isdir(args.model):
-        print("error: --write-manifest needs a bundle folder", file=sys.stderr)
-        return 2
     tuned = tune_length_penalty(translator, [p.src for p in pairs], [p.tgt for p in pairs], alphas, beam)
     print(f"best length penalty on {args.split} ({len(pairs)} sentences): {tuned['length_penalty']:g} "
           f"(beam {beam} sacreBLEU {tuned['sacrebleu']:.2f})")
     if args.write_manifest:
-        manifest_path = Path(args.model) / "manifest.json"
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        manifest["decoding"] = {**tuned, "split": args.split, "sentences": len(pairs),
-                                "command": "python -m training.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)}
-        write_json_atomic(manifest_path, manifest)
-        print(f"length penalty written to {manifest_path}; the app and `python -m inference` use it by default")
+        path = _store_in_manifest(args.model, "decoding", {**tuned, "split": args.split, "sentences": len(pairs)}, argv)
+        print(f"length penalty written to {path}; the app and `python -m inference` use it by default")
     return 0
 
 
