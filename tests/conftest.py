@@ -111,3 +111,14 @@ def bundle_copy(tiny_bundle, tmp_path) -> Path:
     target = tmp_path / "en-de"
     shutil.copytree(tiny_bundle, target)
     return target
+
+
+# Whole modules that start browsers, several processes, or re-export the shipped bundles. CI runs them all;
+# `python -m pytest -m "not slow"` leaves them out for a quick run while editing.
+SLOW_MODULES = {"test_browser.py", "test_heatmap_browser.py", "test_distributed.py", "test_shipped_models.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
