@@ -115,13 +115,14 @@ def test_bmm_shapes_in_one_decoder_step(attention, monkeypatch):
     if attention == "additive":
         assert calls == [context_call]  # Bahdanau scores come from tanh and v, not from bmm
     else:
-        score_call = ((B, S, two_h), (B, two_h, 1), (B, S, 1))  # bmm(keys, query.unsqueeze(2))
+        score_call = ((B, 1, two_h), (B, two_h, S), (B, 1, S))  # bmm(query, keys.transpose(1, 2))
         assert calls == [score_call, context_call]
 
 
-def test_teacher_forcing_equals_step_by_step():
-    """The exported step computes exactly what training optimises."""
-    model = small_model("general")
+@pytest.mark.parametrize("attention", SCORE_FUNCTIONS)
+def test_teacher_forcing_equals_step_by_step(attention):
+    """The exported step computes exactly what training optimises, for every score function."""
+    model = small_model(attention)
     src, tgt_in = torch.tensor([[5, 6, 7, 3]]), torch.tensor([[2, 9, 10, 11]])
     with torch.no_grad():
         logits = model(src, src != 0, tgt_in)
