@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
-import sacrebleu
 import torch
 
 from conftest import ROOT, train_tiny
-from training.checkpoint import average_weights, load_checkpoint
+from training.checkpoint import CheckpointError, average_weights, load_checkpoint
 from training.data import DataError, load_splits, train_tokenizer
 from training.model import SCORE_FUNCTIONS, ModelConfig, Seq2Seq
+
+
+def child_env(**extra) -> dict:
+    """The caller's environment for a subprocess, without .pyc files landing in the source tree."""
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **extra}
 
 
 # ---- data -------------------------------------------------------------------------------------------
@@ -26,7 +31,7 @@ def test_offline_hub_name_says_to_use_data_dir(tmp_path, monkeypatch):
 
 
 def test_offline_hub_cli_prints_one_line_without_traceback(tmp_path):
-    env = {"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    env = child_env(HF_HOME=str(tmp_path), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     done = subprocess.run([sys.executable, "-m", "training", "--src", "en", "--tgt", "de", "--out", str(tmp_path / "r")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
@@ -174,6 +179,9 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_corpus, tmp_
     for name in a["model"]:
         assert torch.equal(a["model"][name], b["model"][name]), name
     assert [r["val_bleu"] for r in a["progress"]["history"]] == [r["val_bleu"] for r in b["progress"]["history"]]
+    # The resumed epoch's train loss covers all 19 of its batches, not only the 13 after the restart.
+    assert [r["train_loss"] for r in a["progress"]["history"]] == [r["train_loss"] for r in b["progress"]["history"]]
+    assert mid["epoch_target_tokens"] > 0
 
 
 def test_same_seed_same_model(tiny_corpus, tmp_path):
@@ -197,16 +205,16 @@ def test_evaluate_bleu_equals_sacrebleu_command_line(tiny_run, tiny_corpus, tmp_
     ours = scores(hypotheses, refs.read_text(encoding="utf-8").splitlines())
     for flags, key in (([], "sacrebleu"), (["-lc"], "bleu_lowercase_tokenized")):
         cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(refs), "-i", str(tmp_path / "hyps.greedy.txt"),
-                              "-b", "-w", "4", *flags], capture_output=True, text=True, check=True)
+                              "-b", "-w", "4", *flags], capture_output=True, text=True, check=True, env=child_env())
         assert float(cli.stdout.strip()) == pytest.approx(ours[key], abs=0.006)
     chrf = subprocess.run([sys.executable, "-m", "sacrebleu", str(refs), "-i", str(tmp_path / "hyps.greedy.txt"),
-                           "-b", "-w", "4", "-m", "chrf"], capture_output=True, text=True, check=True)
+                           "-b", "-w", "4", "-m", "chrf"], capture_output=True, text=True, check=True,
+                          env=child_env())
     assert float(chrf.stdout.strip()) == pytest.approx(ours["chrf"], abs=0.006)
     assert ours["sacrebleu"] > 20  # the tiny model really learned the tiny language
 
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes(tiny_corpus, tmp_path):
-    import os
     import signal
     import time
 
@@ -215,7 +223,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tiny_corpus, tmp_path):
     out = tmp_path / "interrupted"
     proc = subprocess.Popen([sys.executable, "-m", "training", "--data-dir", str(tiny_corpus), "--out", str(out),
                              *TINY_MODEL_FLAGS, "--epochs", "500"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.PIPE, text=True, env=child_env(PYTHONUNBUFFERED="1"))
     deadline = time.monotonic() + 120
     while not (out / "last.pt").exists() and time.monotonic() < deadline:  # wait for the first epoch
         time.sleep(0.2)
@@ -231,3 +239,62 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tiny_corpus, tmp_path):
     assert resumed["progress"]["epoch"] == int(epochs)
     for name in straight["model"]:  # stopping between steps makes the interrupted run exact
         assert torch.equal(resumed["model"][name], straight["model"][name]), name
+
+
+# ---- command line and checkpoints -------------------------------------------------------------------
+def test_help_does_not_import_torch():
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "training", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=child_env())
+    assert done.returncode == 0 and "--batch-size" in done.stdout
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "training.constants" in imported  # the import log was read
+    assert not {name for name in imported if name == "torch" or name.startswith("torch.")}
+
+
+def test_lr_schedule_halves_like_the_documented_patience():
+    """--lr-patience P: the P-th epoch in a row without a better BLEU halves the LR, then the count restarts."""
+    import random
+
+    from training.train import make_scheduler
+
+    rng = random.Random(0)
+    for patience in (1, 2, 3):
+        optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        scheduler = make_scheduler(optimizer, patience)
+        lr, best, bad = 1.0, float("-inf"), 0
+        for step in range(60):
+            bleu = rng.uniform(0, 40) if step == 0 else rng.choice([rng.uniform(0, 40), best])  # a tie is not better
+            if bleu > best:
+                best, bad = bleu, 0
+            else:
+                bad += 1
+                if bad >= patience:
+                    lr, bad = lr / 2, 0
+            scheduler.step(bleu)
+            assert optimizer.param_groups[0]["lr"] == lr
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "ran"
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"config": {}, "model": {}, "src_tokenizer": "", "tgt_tokenizer": "",
+                "payload": RunsCodeWhenUnpickled(str(marker))}, hostile)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(hostile)
+    message = str(caught.value)
+    assert "refusing to load" in message and "\n" not in message
+    assert not marker.exists()
+    done = subprocess.run([sys.executable, "-m", "export", str(hostile), "--out", str(tmp_path / "bundle")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=child_env())
+    assert done.returncode != 0 and "refusing to load" in done.stderr and "Traceback" not in done.stderr
+    assert not marker.exists()
+
+
+class RunsCodeWhenUnpickled:
+    """Unpickling this calls exec(), which writes a marker file: what a hostile checkpoint would do."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')",))

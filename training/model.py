@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SCORE_FUNCTIONS = ("dot", "general", "additive")
+from training.constants import SCORE_FUNCTIONS
 MASKED_SCORE = -1e9  # added to padded positions before softmax; finite so ONNX and fp16 stay NaN-free
 
 
@@ -217,8 +217,8 @@ class Seq2Seq(nn.Module):
         """Batched greedy decoding, used for validation BLEU during training. Returns (B, <=max_len) ids."""
         enc_out, keys, hidden = self.encode(src_ids, src_mask)
         batch = src_ids.size(0)
-        token = torch.full((batch,), self.config.bos_id, dtype=torch.long)
-        finished = torch.zeros(batch, dtype=torch.bool)
+        token = torch.full((batch,), self.config.bos_id, dtype=torch.long, device=src_ids.device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=src_ids.device)
         out = []
         for _ in range(max_len):
             log_probs, hidden, _ = self.decoder.step(token, hidden, keys, enc_out, src_mask)
