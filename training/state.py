@@ -1,11 +1,19 @@
-"""What a run remembers between steps and between sessions: position, history, best, clock, stop requests."""
+"""What a run remembers between steps and sessions: position, history, best, clock, stop requests, resume."""
 from __future__ import annotations
 
 import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import torch
+
+from training.checkpoint import CheckpointError, load_checkpoint
+
+# Flags that define the run; on --resume they come from the checkpoint, not the command line.
+RUN_FLAGS = ("dataset", "dataset_config", "data_dir", "src", "tgt", "vocab_size", "tokenizer", "embed_dim",
+             "hidden_dim", "attention", "attention_dim", "dropout", "label_smoothing", "lr", "batch_size",
+             "clip", "seed", "max_len", "lr_patience", "average", "streaming", "tokenizer_sample")
 
 # Why a run stops early, as codes so that all ranks can agree on one with a max all-reduce.
 MAX_MINUTES, MAX_STEPS, INTERRUPTED = 1, 2, 3
@@ -114,3 +122,42 @@ def restore_rng(saved, rank: int, world_size: int, device: torch.device) -> bool
     if device.type == "cuda" and "cuda" in saved[rank]:
         torch.cuda.set_rng_state(saved[rank]["cuda"], device)
     return True
+
+
+def resume_point(args, out: Path, cluster: Cluster) -> dict | None:
+    """OUT/last.pt when resuming, with the run-defining flags taken from it."""
+    if not args.resume:
+        return None
+    saved = load_checkpoint(out / "last.pt")
+    for name in RUN_FLAGS:  # the run is defined by its checkpoint
+        if name in saved["args"]:  # flags added later keep the command line's value
+            setattr(args, name, saved["args"][name])
+    saved_world = saved.get("world_size", 1)
+    if saved["progress"].get("step_in_epoch", 0) and saved_world != cluster.world_size:
+        raise CheckpointError(f"{out / 'last.pt'} stopped inside an epoch with {saved_world} process(es); resume it "
+                              f"with the same number (torchrun --nproc_per_node {saved_world}), not {cluster.world_size}")
+    return saved
+
+
+def restore(run, saved: dict) -> TrainState:
+    """Puts the weights, optimizer, LR schedule, loss scale and random generators back where they were."""
+    run.model.load_state_dict(saved["model"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    progress = saved["progress"]
+    if "scheduler" in saved:
+        run.scheduler.load_state_dict(saved["scheduler"])
+    else:  # written before the LR schedule was a torch scheduler: the LR and its plateau counter lived in progress
+        for group in run.optimizer.param_groups:
+            group["lr"] = progress["lr"]
+        run.scheduler.best = progress.get("best_single_bleu", progress["best_bleu"])
+        run.scheduler.num_bad_epochs = progress.get("bad_epochs", 0)
+    if saved.get("scaler"):
+        run.precision.scaler.load_state_dict(saved["scaler"])
+    if not restore_rng(saved["rng"], run.cluster.rank, run.cluster.world_size, run.cluster.device):
+        run.log(f"note: last.pt was saved by {len(saved['rng'])} process(es), not {run.cluster.world_size}: "
+                "dropout draws differ from an uninterrupted run")
+    state = TrainState.from_dict(progress)
+    if not run.cluster.is_main:  # the saved running loss is the sum over all ranks: count it once
+        state.epoch_loss_sum, state.epoch_target_tokens = 0.0, 0
+    run.log(f"resuming {run.out / 'last.pt'} at epoch {state.epoch + 1}, step {state.step_in_epoch}")
+    return state

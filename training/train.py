@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +22,15 @@ from tokenizers import Tokenizer
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from training.checkpoint import CheckpointError, atomic_save, load_checkpoint, to_cpu
-from training.data import collate, encode_pairs
+from training.checkpoint import atomic_save, to_cpu
+from training.data import collate
 from training.distributed import Cluster, MixedPrecision, start
 from training.model import ModelConfig, Seq2Seq
 from training.sources import load_training_data
-from training.state import INTERRUPTED, Clock, StopRequests, TrainState, restore_rng, rng_states, stop_reason
+from training.state import (INTERRUPTED, Clock, StopRequests, TrainState, restore, resume_point, rng_states,
+                            stop_reason)
 from training.validation import snapshot_and_average, validate
 
-# Flags that define the run; on --resume they come from the checkpoint, not the command line.
-RUN_FLAGS = ("dataset", "dataset_config", "data_dir", "src", "tgt", "vocab_size", "tokenizer", "embed_dim",
-             "hidden_dim", "attention", "attention_dim", "dropout", "label_smoothing", "lr", "batch_size",
-             "clip", "seed", "max_len", "lr_patience", "average", "streaming", "tokenizer_sample")
 
 
 @dataclass
@@ -211,45 +207,6 @@ def make_scheduler(optimizer, lr_patience: int) -> torch.optim.lr_scheduler.Redu
                                                       threshold=0, eps=0)
 
 
-def _resume_point(args, out: Path, cluster: Cluster) -> dict | None:
-    """OUT/last.pt when resuming, with the run-defining flags taken from it."""
-    if not args.resume:
-        return None
-    saved = load_checkpoint(out / "last.pt")
-    for name in RUN_FLAGS:  # the run is defined by its checkpoint
-        if name in saved["args"]:  # flags added later keep the command line's value
-            setattr(args, name, saved["args"][name])
-    saved_world = saved.get("world_size", 1)
-    if saved["progress"].get("step_in_epoch", 0) and saved_world != cluster.world_size:
-        raise CheckpointError(f"{out / 'last.pt'} stopped inside an epoch with {saved_world} process(es); resume it "
-                              f"with the same number (torchrun --nproc_per_node {saved_world}), not {cluster.world_size}")
-    return saved
-
-
-def _restore(run: Run, saved: dict) -> TrainState:
-    """Puts the weights, optimizer, LR schedule, loss scale and random generators back where they were."""
-    run.model.load_state_dict(saved["model"])
-    run.optimizer.load_state_dict(saved["optimizer"])
-    progress = saved["progress"]
-    if "scheduler" in saved:
-        run.scheduler.load_state_dict(saved["scheduler"])
-    else:  # written before the LR schedule was a torch scheduler: the LR and its plateau counter lived in progress
-        for group in run.optimizer.param_groups:
-            group["lr"] = progress["lr"]
-        run.scheduler.best = progress.get("best_single_bleu", progress["best_bleu"])
-        run.scheduler.num_bad_epochs = progress.get("bad_epochs", 0)
-    if saved.get("scaler"):
-        run.precision.scaler.load_state_dict(saved["scaler"])
-    if not restore_rng(saved["rng"], run.cluster.rank, run.cluster.world_size, run.cluster.device):
-        run.log(f"note: last.pt was saved by {len(saved['rng'])} process(es), not {run.cluster.world_size}: "
-                "dropout draws differ from an uninterrupted run")
-    state = TrainState.from_dict(progress)
-    if not run.cluster.is_main:  # the saved running loss is the sum over all ranks: count it once
-        state.epoch_loss_sum, state.epoch_target_tokens = 0.0, 0
-    run.log(f"resuming {run.out / 'last.pt'} at epoch {state.epoch + 1}, step {state.step_in_epoch}")
-    return state
-
-
 def _build(args, cluster: Cluster, saved: dict | None) -> Run:
     data = load_training_data(args, cluster, ModelConfig.eos_id, saved and saved["src_tokenizer"])
     if saved is None:
@@ -277,13 +234,16 @@ def train(args) -> TrainState:
     torch.set_num_threads(args.threads)
     cluster = start(args.device, args.dist_backend)
     try:
-        saved = _resume_point(args, Path(args.out), cluster)
+        saved = resume_point(args, Path(args.out), cluster)
         run = _build(args, cluster, saved)
-        state = _restore(run, saved) if saved is not None else TrainState()
+        state = restore(run, saved) if saved is not None else TrainState()
         run.clock = Clock(state.minutes)
         report = run.data.report
         run.log(f"data: {report['dataset']} {args.src}->{args.tgt} sizes {report['sizes']} "
                 f"dropped empty {report['dropped_empty']}")
+        if "tokenizer_sample" in report:
+            run.log(f"tokenizer: trained on the first {report['tokenizer_sample']:,} streamed training pairs "
+                    "(--tokenizer-sample)")
         run.log(f"model: {run.model.num_parameters():,} parameters, attention={run.model.config.attention}, "
                 f"vocab={run.model.config.vocab_size}")
         run.log(f"device: {cluster.device} ({run.precision.describe()}), {cluster.world_size} process(es), "
