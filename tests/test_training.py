@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import ROOT, train_tiny
-from training.checkpoint import CheckpointError, average_weights, load_checkpoint
+from training.checkpoint import CheckpointError, average_weights, load_checkpoint, load_weights
 from training.data import DataError, load_splits, train_tokenizer
 from training.model import SCORE_FUNCTIONS, ModelConfig, Seq2Seq
 
@@ -157,14 +157,14 @@ def test_checkpoint_averaging_keeps_the_last_epochs_and_saves_their_mean(tiny_ru
     assert all("val_bleu_avg" in r for r in history[1:])
     kept = sorted(p.name for p in (tiny_run / "epochs").iterdir())
     assert kept == [f"epoch-{e:03d}.pt" for e in range(2, 7)]  # default --average 5 of 6 epochs
-    snapshots = [torch.load(tiny_run / "epochs" / name)["model"] for name in kept]
+    snapshots = [load_weights(tiny_run / "epochs" / name) for name in kept]
     averaged = average_weights(snapshots)
     name = "decoder.gru.weight_hh_l0"
     assert torch.allclose(averaged[name], sum(s[name] for s in snapshots) / len(snapshots))
     assert not torch.equal(averaged[name], snapshots[-1][name])
     best = load_checkpoint(tiny_run / "best.pt")  # holds exactly the weights its record names
     chosen = best["progress"]["best"]["averaged_epochs"]
-    expected = average_weights([torch.load(tiny_run / "epochs" / f"epoch-{e:03d}.pt")["model"] for e in chosen])
+    expected = average_weights([load_weights(tiny_run / "epochs" / f"epoch-{e:03d}.pt") for e in chosen])
     assert torch.equal(best["model"][name], expected[name])
 
 
