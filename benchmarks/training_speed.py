@@ -103,12 +103,12 @@ def _worker(data_dir, steps: int, warmup: int, threads: int, result_path: str) -
 
     import torch
 
-    from training.__main__ import build_parser
+    from training.__main__ import parse_args
     from training.distributed import start
     from training.train import _build, train_step
 
     with tempfile.TemporaryDirectory() as out:
-        args = build_parser().parse_args(["--data-dir", str(data_dir), "--out", out, "--threads", str(threads), "--quiet"])
+        args = parse_args(["--data-dir", str(data_dir), "--out", out, "--threads", str(threads), "--quiet"])
         torch.set_num_threads(threads)
         cluster = start(args.device, args.dist_backend)
         run = _build(args, cluster, None)

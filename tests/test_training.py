@@ -298,3 +298,66 @@ class RunsCodeWhenUnpickled:
 
     def __reduce__(self):
         return (exec, (f"open({self.marker!r}, 'w').write('ran')",))
+
+
+# ---- several datasets -------------------------------------------------------------------------------
+def exclaiming_corpus(folder):
+    """A second tiny dataset, told apart from the first by its sentences ending in "!"."""
+    from conftest import write_corpus
+
+    write_corpus(folder, seed=7)
+    for path in folder.glob("*.jsonl"):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        rows = [{k: v[:-1] + " !" for k, v in row.items()} for row in rows]
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return folder
+
+
+def test_mixed_datasets_give_batches_in_the_stated_proportion(tiny_corpus, tmp_path):
+    from training.__main__ import parse_args
+    from training.distributed import Cluster
+    from training.sources import load_training_data
+
+    second = exclaiming_corpus(tmp_path / "second")
+    args = parse_args(["--data-dir", str(tiny_corpus), "--data-dir", str(second), "--mix-weights", "3,1",
+                       "--out", str(tmp_path / "r"), "--vocab-size", "400", "--batch-size", "32"])
+    assert args.mix_weights == [0.75, 0.25] and args.data_dir == str(tiny_corpus)
+    data = load_training_data(args, Cluster(), eos_id=3)
+    assert list(data.validations) == [tiny_corpus.name, "second"]
+    batches, count, _ = data.epoch_batches(0)
+    sources = [data.tokenizer.decode(examples[i][0][:-1]) for examples, batch in batches for i in batch]
+    share = sum(text.endswith("!") for text in sources) / len(sources)
+    assert len(sources) > 1200 and abs(share - 0.25) < 0.03  # drawn 3:1 until both sets were used up
+    mixed = [batch for examples, batch in batches
+             if len({data.tokenizer.decode(examples[i][0][:-1]).endswith("!") for i in batch}) == 2]
+    assert mixed  # the datasets are interleaved, not one after the other
+
+
+def test_each_dataset_is_validated_and_best_is_chosen_on_the_mean(tiny_corpus, tmp_path, capsys):
+    second = exclaiming_corpus(tmp_path / "second")
+    out = train_tiny(tiny_corpus, tmp_path / "mixed", "--data-dir", str(second), "--epochs", "2", "--average", "1")
+    log = capsys.readouterr().out
+    for epoch in (1, 2):
+        assert f"epoch {epoch} | {tiny_corpus.name}: val loss" in log and f"epoch {epoch} | second: val loss" in log
+    assert "val BLEU (mean)" in log
+    history = load_checkpoint(out / "last.pt")["progress"]["history"]
+    for record in history:
+        by_dataset = record["val_bleu_by_dataset"]
+        assert set(by_dataset) == {tiny_corpus.name, "second"}
+        assert abs(record["val_bleu"] - sum(by_dataset.values()) / 2) <= 0.011
+    best = load_checkpoint(out / "best.pt")["progress"]["best"]
+    assert best["val_bleu"] == max(r["val_bleu"] for r in history)
+
+
+def test_a_dataset_without_the_columns_is_named(tiny_corpus, tmp_path, capsys):
+    from training.__main__ import main
+
+    french = tmp_path / "french"
+    french.mkdir()
+    for split in ("train", "validation"):
+        (french / f"{split}.jsonl").write_text(json.dumps({"en": "A dog.", "fr": "Un chien."}) + "\n", encoding="utf-8")
+    code = main(["--data-dir", str(tiny_corpus), "--data-dir", str(french), "--out", str(tmp_path / "r"), "--quiet"])
+    stderr = capsys.readouterr().err  # above the error: the datasets library's own progress lines
+    error = stderr.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in stderr and error.startswith("error: ")
+    assert str(french) in error and "no column 'de'; columns there: en, fr" in error

@@ -25,8 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
     data = p.add_argument_group("data")
     data.add_argument("--dataset", default=DEFAULT_DATASET, help="Hugging Face Hub dataset name (default: %(default)s)")
     data.add_argument("--dataset-config", default=None, help="Hub dataset configuration name, when it has several")
-    data.add_argument("--data-dir", default=None,
-                      help="folder with train/validation/test .jsonl or .parquet in the Hub schema; overrides --dataset")
+    data.add_argument("--data-dir", dest="data_dirs", action="append", default=None,
+                      help="folder with train/validation/test .jsonl or .parquet in the Hub schema; overrides --dataset. "
+                           "Repeat it to train on several datasets mixed by --mix-weights: the tokenizer is trained on "
+                           "the mix, validation BLEU is reported per dataset and best.pt is chosen on their mean")
+    data.add_argument("--mix-weights", default=None,
+                      help="with several --data-dir, the share of training pairs drawn from each, e.g. 0.7,0.3 "
+                           "(datasets.interleave_datasets; smaller datasets are repeated until every one is used up; "
+                           "default: equal shares)")
     data.add_argument("--src", default="en", help="source language column (default: %(default)s)")
     data.add_argument("--tgt", default="de", help="target language column (default: %(default)s)")
     data.add_argument("--vocab-size", type=int, default=6000,
@@ -74,11 +80,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
+def _mix_weights(parser, text: str | None, datasets: int) -> list[float] | None:
+    """--mix-weights as shares that sum to 1, one per --data-dir; None for a single dataset."""
+    if text is None:
+        return [1 / datasets] * datasets if datasets > 1 else None
+    try:
+        weights = [float(part) for part in text.split(",")]
+    except ValueError:
+        parser.error(f"--mix-weights {text!r}: give comma-separated numbers, e.g. 0.7,0.3")
+    if len(weights) != datasets or min(weights) <= 0:
+        parser.error(f"--mix-weights {text!r}: give one positive weight per --data-dir ({datasets} here)")
+    return [w / sum(weights) for w in weights]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line, checked, with `data_dir` (the first folder) and the mix weights filled in."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.lr_patience < 1:
         parser.error("--lr-patience must be at least 1")
+    args.data_dir = args.data_dirs[0] if args.data_dirs else None  # the first folder: what evaluation reads by default
+    args.mix_weights = _mix_weights(parser, args.mix_weights, len(args.data_dirs or [None]))
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     from training.checkpoint import CheckpointError
     from training.data import DataError
     from training.distributed import DeviceError

@@ -79,13 +79,13 @@ def load_splits(src: str, tgt: str, dataset: str = DEFAULT_DATASET, dataset_conf
             first = table[0]["translation"] if len(table) else {}
             missing = [lang for lang in (src, tgt) if lang not in first]
             if missing:
-                raise DataError(f"split {split!r} has no language {missing[0]!r} under 'translation'; "
+                raise DataError(f"{origin}: split {split!r} has no language {missing[0]!r} under 'translation'; "
                                 f"languages there: {', '.join(sorted(first))}")
             sources = [row[src] for row in table["translation"]]
             targets = [row[tgt] for row in table["translation"]]
         else:
             missing = src if src not in columns else tgt
-            raise DataError(f"split {split!r} has no column {missing!r}; columns there: {', '.join(columns)} "
+            raise DataError(f"{origin}: split {split!r} has no column {missing!r}; columns there: {', '.join(columns)} "
                             "(choose them with --src and --tgt)")
         pairs = [Pair(s.strip(), t.strip()) for s, t in zip(sources, targets)
                  if isinstance(s, str) and isinstance(t, str) and s.strip() and t.strip()]
@@ -98,6 +98,19 @@ def load_splits(src: str, tgt: str, dataset: str = DEFAULT_DATASET, dataset_conf
     report = {"dataset": origin, "src": src, "tgt": tgt,
               "sizes": {k: len(v) for k, v in loaded.items()}, "dropped_empty": dropped}
     return loaded, report
+
+
+def mix_pairs(train_sets: list[list[Pair]], weights: list[float], seed: int) -> list[Pair]:
+    """Several training sets drawn into one list with the given shares (datasets.interleave_datasets).
+
+    "all_exhausted": drawing goes on until every set has been used up once, so smaller sets repeat.
+    """
+    import datasets
+
+    tables = [datasets.Dataset.from_dict({"src": [p.src for p in pairs], "tgt": [p.tgt for p in pairs]})
+              for pairs in train_sets]
+    mixed = datasets.interleave_datasets(tables, probabilities=weights, seed=seed, stopping_strategy="all_exhausted")
+    return [Pair(s, t) for s, t in zip(mixed["src"], mixed["tgt"])]
 
 
 def train_tokenizer(texts, vocab_size: int, kind: str = "bpe") -> Tokenizer:

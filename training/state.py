@@ -13,7 +13,7 @@ from training.checkpoint import CheckpointError, load_checkpoint
 # Flags that define the run; on --resume they come from the checkpoint, not the command line.
 RUN_FLAGS = ("dataset", "dataset_config", "data_dir", "src", "tgt", "vocab_size", "tokenizer", "embed_dim",
              "hidden_dim", "attention", "attention_dim", "dropout", "label_smoothing", "lr", "batch_size",
-             "clip", "seed", "max_len", "lr_patience", "average", "streaming", "tokenizer_sample")
+             "clip", "seed", "max_len", "lr_patience", "average", "streaming", "tokenizer_sample", "data_dirs", "mix_weights")
 
 # Why a run stops early, as codes so that all ranks can agree on one with a max all-reduce.
 MAX_MINUTES, MAX_STEPS, INTERRUPTED = 1, 2, 3
@@ -132,6 +132,8 @@ def resume_point(args, out: Path, cluster: Cluster) -> dict | None:
     for name in RUN_FLAGS:  # the run is defined by its checkpoint
         if name in saved["args"]:  # flags added later keep the command line's value
             setattr(args, name, saved["args"][name])
+    if not args.data_dirs and args.data_dir:  # a run from before several folders could be mixed
+        args.data_dirs = [args.data_dir]
     saved_world = saved.get("world_size", 1)
     if saved["progress"].get("step_in_epoch", 0) and saved_world != cluster.world_size:
         raise CheckpointError(f"{out / 'last.pt'} stopped inside an epoch with {saved_world} process(es); resume it "

@@ -29,7 +29,7 @@ from training.model import ModelConfig, Seq2Seq
 from training.sources import load_training_data
 from training.state import (INTERRUPTED, Clock, StopRequests, TrainState, restore, resume_point, rng_states,
                             stop_reason)
-from training.validation import snapshot_and_average, validate
+from training.validation import snapshot_and_average, validate_sets
 
 
 
@@ -119,15 +119,19 @@ def _validate_epoch(run: Run, state: TrainState, train_loss: float):
     best.pt with the reason, or None when neither candidate beat best.pt.
     """
     args, model = run.args, run.model
-    val = run.data.validation
 
     def bleu_of_model():
-        return validate(model, val.examples, val.pairs, run.tokenizer, args.batch_size, run.precision.autocast)
+        return validate_sets(model, run.data.validations, run.tokenizer, args.batch_size, run.precision.autocast)
 
     metrics = bleu_of_model()
     record = {"epoch": state.epoch, "train_loss": round(train_loss, 4), "val_loss": round(metrics["loss"], 4),
               "val_ppl": round(metrics["ppl"], 2), "val_bleu": round(metrics["bleu"], 2),
               "lr": run.optimizer.param_groups[0]["lr"], "minutes": round(run.clock.minutes(), 2)}
+    several = len(metrics["per_dataset"]) > 1
+    if several:  # one line per dataset; the epoch's line then shows their mean, on which best.pt is chosen
+        record["val_bleu_by_dataset"] = {name: round(m["bleu"], 2) for name, m in metrics["per_dataset"].items()}
+        for name, m in metrics["per_dataset"].items():
+            run.log(f"epoch {state.epoch} | {name}: val loss {m['loss']:.3f} ppl {m['ppl']:.1f} | val BLEU {m['bleu']:.2f}")
     candidates = [(metrics["bleu"], [state.epoch], None)]  # (BLEU, epochs, weights; None = the model's own)
     if args.average > 1:
         epochs, averaged = snapshot_and_average(model, run.out, state.epoch, args.average)
@@ -152,7 +156,8 @@ def _validate_epoch(run: Run, state: TrainState, train_loss: float):
     average_note = (f" | avg of last {len(candidates[1][1])} {record['val_bleu_avg']:.2f}{star(candidates[1])}"
                     if len(candidates) > 1 else "")
     run.log(f"epoch {state.epoch} | train loss {train_loss:.3f} | val loss {metrics['loss']:.3f} "
-            f"ppl {metrics['ppl']:.1f} | val BLEU {metrics['bleu']:.2f}{star(candidates[0])}{average_note} "
+            f"ppl {metrics['ppl']:.1f} | val BLEU{' (mean)' if several else ''} {metrics['bleu']:.2f}{star(candidates[0])}"
+            f"{average_note} "
             f"| lr {record['lr']:.2g} | {state.minutes:.1f} min")
     if not improved:
         return metrics["bleu"], None

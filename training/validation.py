@@ -63,3 +63,13 @@ def snapshot_and_average(model: Seq2Seq, out: Path, epoch: int, keep: int):
     if len(snapshots) < 2:
         return epochs, None
     return epochs, average_weights([load_weights(p) for p in snapshots])
+
+
+def validate_sets(model: Seq2Seq, validations: dict, tokenizer, batch_size: int, autocast=contextlib.nullcontext) -> dict:
+    """`validate` on every validation set; loss and BLEU are the plain means over the sets (best.pt is chosen
+    on that mean BLEU), and `per_dataset` keeps each set's own numbers."""
+    per_dataset = {name: validate(model, v.examples, v.pairs, tokenizer, batch_size, autocast)
+                   for name, v in validations.items()}
+    loss = sum(m["loss"] for m in per_dataset.values()) / len(per_dataset)
+    bleu = sum(m["bleu"] for m in per_dataset.values()) / len(per_dataset)
+    return {"loss": loss, "ppl": perplexity(loss), "bleu": bleu, "per_dataset": per_dataset}
