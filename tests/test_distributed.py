@@ -161,3 +161,14 @@ def test_a_ddp_style_checkpoint_loads_and_exports(tiny_run, tmp_path):
     assert set(loaded["model"]) == set(load_checkpoint(tiny_run / "best.pt")["model"])
     manifest = export_bundle(wrapped, tmp_path / "bundle")
     assert (tmp_path / "bundle" / "decoder.onnx").is_file() and manifest["model_config"] == state["config"]
+
+
+def test_threads_default_shares_the_cores_among_torchrun_processes(monkeypatch):
+    from training.__main__ import parse_args
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert parse_args(["--out", "x"]).threads == 16
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # set by torchrun for the processes of one machine
+    assert parse_args(["--out", "x"]).threads == 4
+    assert parse_args(["--out", "x", "--threads", "3"]).threads == 3

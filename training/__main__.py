@@ -69,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this many training minutes (checkpoint saved)")
     run.add_argument("--max-steps", type=int, default=None, help="stop cleanly after this many optimizer steps in total (checkpoint saved)")
     run.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly where it stopped")
-    run.add_argument("--threads", type=int, default=os.cpu_count(),
-                     help="torch intra-op threads per process (default: all cores, %(default)s)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="torch intra-op threads per process (default: this machine's cores shared out among its "
+                          f"torchrun processes; all {os.cpu_count()} for a single process)")
     run.add_argument("--device", choices=DEVICES, default="auto",
                      help="auto: the GPU when torch can use one, else the CPU; on a GPU training uses bf16 autocast "
                           "(fp16 with loss scaling where bf16 is missing) (default: %(default)s)")
@@ -99,6 +100,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.lr_patience < 1:
         parser.error("--lr-patience must be at least 1")
+    if args.threads is None:  # torchrun says how many processes share this machine
+        args.threads = max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     args.data_dir = args.data_dirs[0] if args.data_dirs else None  # the first folder: what evaluation reads by default
     args.mix_weights = _mix_weights(parser, args.mix_weights, len(args.data_dirs or [None]))
     return args
