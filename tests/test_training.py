@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
-import sacrebleu
 import torch
 
 from conftest import ROOT, train_tiny
-from training.checkpoint import average_weights, load_checkpoint
+from training.checkpoint import CheckpointError, average_weights, load_checkpoint, load_weights
 from training.data import DataError, load_splits, train_tokenizer
 from training.model import SCORE_FUNCTIONS, ModelConfig, Seq2Seq
+
+
+def child_env(**extra) -> dict:
+    """The caller's environment for a subprocess, without .pyc files landing in the source tree."""
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **extra}
 
 
 # ---- data -------------------------------------------------------------------------------------------
@@ -26,7 +31,7 @@ def test_offline_hub_name_says_to_use_data_dir(tmp_path, monkeypatch):
 
 
 def test_offline_hub_cli_prints_one_line_without_traceback(tmp_path):
-    env = {"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    env = child_env(HF_HOME=str(tmp_path), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     done = subprocess.run([sys.executable, "-m", "training", "--src", "en", "--tgt", "de", "--out", str(tmp_path / "r")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
@@ -115,13 +120,14 @@ def test_bmm_shapes_in_one_decoder_step(attention, monkeypatch):
     if attention == "additive":
         assert calls == [context_call]  # Bahdanau scores come from tanh and v, not from bmm
     else:
-        score_call = ((B, S, two_h), (B, two_h, 1), (B, S, 1))  # bmm(keys, query.unsqueeze(2))
+        score_call = ((B, 1, two_h), (B, two_h, S), (B, 1, S))  # bmm(query, keys.transpose(1, 2))
         assert calls == [score_call, context_call]
 
 
-def test_teacher_forcing_equals_step_by_step():
-    """The exported step computes exactly what training optimises."""
-    model = small_model("general")
+@pytest.mark.parametrize("attention", SCORE_FUNCTIONS)
+def test_teacher_forcing_equals_step_by_step(attention):
+    """The exported step computes exactly what training optimises, for every score function."""
+    model = small_model(attention)
     src, tgt_in = torch.tensor([[5, 6, 7, 3]]), torch.tensor([[2, 9, 10, 11]])
     with torch.no_grad():
         logits = model(src, src != 0, tgt_in)
@@ -151,14 +157,14 @@ def test_checkpoint_averaging_keeps_the_last_epochs_and_saves_their_mean(tiny_ru
     assert all("val_bleu_avg" in r for r in history[1:])
     kept = sorted(p.name for p in (tiny_run / "epochs").iterdir())
     assert kept == [f"epoch-{e:03d}.pt" for e in range(2, 7)]  # default --average 5 of 6 epochs
-    snapshots = [torch.load(tiny_run / "epochs" / name)["model"] for name in kept]
+    snapshots = [load_weights(tiny_run / "epochs" / name) for name in kept]
     averaged = average_weights(snapshots)
     name = "decoder.gru.weight_hh_l0"
     assert torch.allclose(averaged[name], sum(s[name] for s in snapshots) / len(snapshots))
     assert not torch.equal(averaged[name], snapshots[-1][name])
     best = load_checkpoint(tiny_run / "best.pt")  # holds exactly the weights its record names
     chosen = best["progress"]["best"]["averaged_epochs"]
-    expected = average_weights([torch.load(tiny_run / "epochs" / f"epoch-{e:03d}.pt")["model"] for e in chosen])
+    expected = average_weights([load_weights(tiny_run / "epochs" / f"epoch-{e:03d}.pt") for e in chosen])
     assert torch.equal(best["model"][name], expected[name])
 
 
@@ -173,6 +179,9 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_corpus, tmp_
     for name in a["model"]:
         assert torch.equal(a["model"][name], b["model"][name]), name
     assert [r["val_bleu"] for r in a["progress"]["history"]] == [r["val_bleu"] for r in b["progress"]["history"]]
+    # The resumed epoch's train loss covers all 19 of its batches, not only the 13 after the restart.
+    assert [r["train_loss"] for r in a["progress"]["history"]] == [r["train_loss"] for r in b["progress"]["history"]]
+    assert mid["epoch_target_tokens"] > 0
 
 
 def test_same_seed_same_model(tiny_corpus, tmp_path):
@@ -196,16 +205,16 @@ def test_evaluate_bleu_equals_sacrebleu_command_line(tiny_run, tiny_corpus, tmp_
     ours = scores(hypotheses, refs.read_text(encoding="utf-8").splitlines())
     for flags, key in (([], "sacrebleu"), (["-lc"], "bleu_lowercase_tokenized")):
         cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(refs), "-i", str(tmp_path / "hyps.greedy.txt"),
-                              "-b", "-w", "4", *flags], capture_output=True, text=True, check=True)
+                              "-b", "-w", "4", *flags], capture_output=True, text=True, check=True, env=child_env())
         assert float(cli.stdout.strip()) == pytest.approx(ours[key], abs=0.006)
     chrf = subprocess.run([sys.executable, "-m", "sacrebleu", str(refs), "-i", str(tmp_path / "hyps.greedy.txt"),
-                           "-b", "-w", "4", "-m", "chrf"], capture_output=True, text=True, check=True)
+                           "-b", "-w", "4", "-m", "chrf"], capture_output=True, text=True, check=True,
+                          env=child_env())
     assert float(chrf.stdout.strip()) == pytest.approx(ours["chrf"], abs=0.006)
     assert ours["sacrebleu"] > 20  # the tiny model really learned the tiny language
 
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes(tiny_corpus, tmp_path):
-    import os
     import signal
     import time
 
@@ -214,7 +223,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tiny_corpus, tmp_path):
     out = tmp_path / "interrupted"
     proc = subprocess.Popen([sys.executable, "-m", "training", "--data-dir", str(tiny_corpus), "--out", str(out),
                              *TINY_MODEL_FLAGS, "--epochs", "500"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.PIPE, text=True, env=child_env(PYTHONUNBUFFERED="1"))
     deadline = time.monotonic() + 120
     while not (out / "last.pt").exists() and time.monotonic() < deadline:  # wait for the first epoch
         time.sleep(0.2)
@@ -230,3 +239,125 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tiny_corpus, tmp_path):
     assert resumed["progress"]["epoch"] == int(epochs)
     for name in straight["model"]:  # stopping between steps makes the interrupted run exact
         assert torch.equal(resumed["model"][name], straight["model"][name]), name
+
+
+# ---- command line and checkpoints -------------------------------------------------------------------
+def test_help_does_not_import_torch():
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "training", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=child_env())
+    assert done.returncode == 0 and "--batch-size" in done.stdout
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "training.constants" in imported  # the import log was read
+    assert not {name for name in imported if name == "torch" or name.startswith("torch.")}
+
+
+def test_lr_schedule_halves_like_the_documented_patience():
+    """--lr-patience P: the P-th epoch in a row without a better BLEU halves the LR, then the count restarts."""
+    import random
+
+    from training.train import make_scheduler
+
+    rng = random.Random(0)
+    for patience in (1, 2, 3):
+        optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        scheduler = make_scheduler(optimizer, patience)
+        lr, best, bad = 1.0, float("-inf"), 0
+        for step in range(60):
+            bleu = rng.uniform(0, 40) if step == 0 else rng.choice([rng.uniform(0, 40), best])  # a tie is not better
+            if bleu > best:
+                best, bad = bleu, 0
+            else:
+                bad += 1
+                if bad >= patience:
+                    lr, bad = lr / 2, 0
+            scheduler.step(bleu)
+            assert optimizer.param_groups[0]["lr"] == lr
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "ran"
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"config": {}, "model": {}, "src_tokenizer": "", "tgt_tokenizer": "",
+                "payload": RunsCodeWhenUnpickled(str(marker))}, hostile)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(hostile)
+    message = str(caught.value)
+    assert "refusing to load" in message and "\n" not in message
+    assert not marker.exists()
+    done = subprocess.run([sys.executable, "-m", "export", str(hostile), "--out", str(tmp_path / "bundle")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=child_env())
+    assert done.returncode != 0 and "refusing to load" in done.stderr and "Traceback" not in done.stderr
+    assert not marker.exists()
+
+
+class RunsCodeWhenUnpickled:
+    """Unpickling this calls exec(), which writes a marker file: what a hostile checkpoint would do."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')",))
+
+
+# ---- several datasets -------------------------------------------------------------------------------
+def exclaiming_corpus(folder):
+    """A second tiny dataset, told apart from the first by its sentences ending in "!"."""
+    from conftest import write_corpus
+
+    write_corpus(folder, seed=7)
+    for path in folder.glob("*.jsonl"):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        rows = [{k: v[:-1] + " !" for k, v in row.items()} for row in rows]
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return folder
+
+
+def test_mixed_datasets_give_batches_in_the_stated_proportion(tiny_corpus, tmp_path):
+    from training.__main__ import parse_args
+    from training.distributed import Cluster
+    from training.sources import load_training_data
+
+    second = exclaiming_corpus(tmp_path / "second")
+    args = parse_args(["--data-dir", str(tiny_corpus), "--data-dir", str(second), "--mix-weights", "3,1",
+                       "--out", str(tmp_path / "r"), "--vocab-size", "400", "--batch-size", "32"])
+    assert args.mix_weights == [0.75, 0.25] and args.data_dir == str(tiny_corpus)
+    data = load_training_data(args, Cluster(), eos_id=3)
+    assert list(data.validations) == [tiny_corpus.name, "second"]
+    batches, count, _ = data.epoch_batches(0)
+    sources = [data.tokenizer.decode(examples[i][0][:-1]) for examples, batch in batches for i in batch]
+    share = sum(text.endswith("!") for text in sources) / len(sources)
+    assert len(sources) > 1200 and abs(share - 0.25) < 0.03  # drawn 3:1 until both sets were used up
+    mixed = [batch for examples, batch in batches
+             if len({data.tokenizer.decode(examples[i][0][:-1]).endswith("!") for i in batch}) == 2]
+    assert mixed  # the datasets are interleaved, not one after the other
+
+
+def test_each_dataset_is_validated_and_best_is_chosen_on_the_mean(tiny_corpus, tmp_path, capsys):
+    second = exclaiming_corpus(tmp_path / "second")
+    out = train_tiny(tiny_corpus, tmp_path / "mixed", "--data-dir", str(second), "--epochs", "2", "--average", "1")
+    log = capsys.readouterr().out
+    for epoch in (1, 2):
+        assert f"epoch {epoch} | {tiny_corpus.name}: val loss" in log and f"epoch {epoch} | second: val loss" in log
+    assert "val BLEU (mean)" in log
+    history = load_checkpoint(out / "last.pt")["progress"]["history"]
+    for record in history:
+        by_dataset = record["val_bleu_by_dataset"]
+        assert set(by_dataset) == {tiny_corpus.name, "second"}
+        assert abs(record["val_bleu"] - sum(by_dataset.values()) / 2) <= 0.011
+    best = load_checkpoint(out / "best.pt")["progress"]["best"]
+    assert best["val_bleu"] == max(r["val_bleu"] for r in history)
+
+
+def test_a_dataset_without_the_columns_is_named(tiny_corpus, tmp_path, capsys):
+    from training.__main__ import main
+
+    french = tmp_path / "french"
+    french.mkdir()
+    for split in ("train", "validation"):
+        (french / f"{split}.jsonl").write_text(json.dumps({"en": "A dog.", "fr": "Un chien."}) + "\n", encoding="utf-8")
+    code = main(["--data-dir", str(tiny_corpus), "--data-dir", str(french), "--out", str(tmp_path / "r"), "--quiet"])
+    stderr = capsys.readouterr().err  # above the error: the datasets library's own progress lines
+    error = stderr.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in stderr and error.startswith("error: ")
+    assert str(french) in error and "no column 'de'; columns there: en, fr" in error

@@ -1,8 +1,15 @@
-"""Checkpoints: one file holds the config, the weights and the tokenizers, so it alone rebuilds the model."""
+"""Checkpoints: one file holds the config, the weights and the tokenizers, so it alone rebuilds the model.
+
+Everything in a checkpoint is plain data: tensors, numbers, strings, lists and dicts (the tokenizers as
+their JSON text, the config and the training history as dicts). So every load uses
+`torch.load(weights_only=True)`, which refuses any other pickled object instead of running its code:
+opening a checkpoint from the internet cannot execute anything.
+"""
 from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -39,18 +46,66 @@ def atomic_save(obj, path: str | os.PathLike) -> None:
             os.unlink(tmp)
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
+def to_cpu(value, _moved: dict | None = None):
+    """The same nested dicts/lists with every tensor on the CPU, so a file saved on a GPU loads anywhere.
+
+    Tensors that share memory (the tied embedding appears under three names) stay shared, so they are saved once.
+    """
+    moved = {} if _moved is None else _moved
+    if isinstance(value, torch.Tensor):
+        key = (value.device, value.data_ptr(), value.dtype, tuple(value.shape), value.stride())
+        if key not in moved:
+            moved[key] = value.detach().cpu()
+        return moved[key]
+    if isinstance(value, dict):
+        return type(value)((k, to_cpu(v, moved)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_cpu(v, moved) for v in value)
+    return value
+
+
+def safe_load(path: str | os.PathLike):
+    """torch.load of plain data and tensors only, onto the CPU; anything else is a one-line CheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist (train one with `python -m training`)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if refused:  # a pickle that would build an arbitrary object (and could run code while doing so)
+            raise CheckpointError(f"refusing to load {path}: it holds a pickled {refused.group(1)}, not just tensors and "
+                                  "plain data; only files written by `python -m training` are accepted") from None
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(error).__name__}: {first_line}); "
                               "is it a file written by `python -m training`?") from None
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """A whole checkpoint (weights, config, tokenizers, training state), loaded safely onto the CPU.
+
+    Weights saved from a DistributedDataParallel wrapper (`module.` before every name) load too.
+    """
+    state = safe_load(path)
     if not isinstance(state, dict) or not {"config", "model", "src_tokenizer", "tgt_tokenizer"} <= set(state):
         raise CheckpointError(f"{path} is not a checkpoint of this project (needs config, model and tokenizers)")
+    state["model"] = unwrapped_names(state["model"])
     return state
+
+
+def load_weights(path: str | os.PathLike) -> dict:
+    """Only the state dict of a weights snapshot (OUT/epochs/epoch-NNN.pt)."""
+    state = safe_load(path)
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise CheckpointError(f"{path} is not a weights snapshot of this project (needs a 'model' state dict)")
+    return unwrapped_names(state["model"])
+
+
+def unwrapped_names(weights: dict) -> dict:
+    """Parameter names without the `module.` prefix that DistributedDataParallel adds."""
+    if weights and all(name.startswith("module.") for name in weights):
+        return type(weights)((name[len("module."):], value) for name, value in weights.items())
+    return weights
 
 
 def model_from_checkpoint(state: dict) -> tuple[Seq2Seq, Tokenizer, Tokenizer]:

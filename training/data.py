@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-DEFAULT_DATASET = "bentrevett/multi30k"
+from training.constants import DEFAULT_DATASET
 SPLITS = ("train", "validation", "test")
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>"]  # ids 0..3: pad, unk, bos, eos
 # Every Latin letter the supported languages use is in the vocabulary even if training data lacks it,
@@ -39,32 +39,36 @@ def _data_files(data_dir: Path) -> tuple[str, dict[str, str]]:
     raise DataError(f"no train.jsonl or train.parquet in {data_dir}; expected train/validation/test files there")
 
 
-def load_splits(src: str, tgt: str, dataset: str = DEFAULT_DATASET, dataset_config: str | None = None,
-                data_dir: str | os.PathLike | None = None) -> tuple[dict[str, list[Pair]], dict]:
-    """Returns {split: [Pair]} and a small report (source, dropped pair counts).
+def open_dataset(dataset: str, dataset_config: str | None, data_dir, splits=SPLITS, streaming: bool = False):
+    """datasets.load_dataset of local files (`data_dir` wins) or a Hub name; returns ({split: table}, origin).
 
-    `data_dir` wins over `dataset`: local files in the Hub dataset's schema, so the same code path
-    (`datasets.load_dataset`) serves both.
+    Local files are in the Hub dataset's schema, so the same code path serves both.
     """
     import datasets
 
     if data_dir is not None:
         builder, files = _data_files(Path(data_dir))
-        raw = datasets.load_dataset(builder, data_files=files)
-        origin = str(data_dir)
-    else:
-        try:
-            raw = datasets.load_dataset(dataset, dataset_config)
-        except Exception as error:  # offline, unknown name, gated...: one actionable line
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise DataError(
-                f"could not load the dataset {dataset!r} from the Hugging Face Hub ({reason}). "
-                "If this machine is offline, pass --data-dir with local train/validation/test .jsonl or .parquet files "
-                "(for example --data-dir ../shared/data/multi30k)."
-            ) from None
-        origin = dataset if dataset_config is None else f"{dataset}:{dataset_config}"
-    splits, dropped = {}, {}
-    for split in SPLITS:
+        files = {split: path for split, path in files.items() if split in splits}
+        raw = datasets.load_dataset(builder, data_files=files, streaming=streaming)
+        return raw, str(data_dir)
+    try:
+        raw = datasets.load_dataset(dataset, dataset_config, streaming=streaming)
+    except Exception as error:  # offline, unknown name, gated...: one actionable line
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(
+            f"could not load the dataset {dataset!r} from the Hugging Face Hub ({reason}). "
+            "If this machine is offline, pass --data-dir with local train/validation/test .jsonl or .parquet files "
+            "(for example --data-dir ../shared/data/multi30k)."
+        ) from None
+    return raw, dataset if dataset_config is None else f"{dataset}:{dataset_config}"
+
+
+def load_splits(src: str, tgt: str, dataset: str = DEFAULT_DATASET, dataset_config: str | None = None,
+                data_dir: str | os.PathLike | None = None, splits=SPLITS) -> tuple[dict[str, list[Pair]], dict]:
+    """Returns {split: [Pair]} of the wanted splits and a small report (source, dropped pair counts)."""
+    raw, origin = open_dataset(dataset, dataset_config, data_dir, splits)
+    loaded, dropped = {}, {}
+    for split in splits:
         if split not in raw:
             continue
         table = raw[split]
@@ -75,25 +79,38 @@ def load_splits(src: str, tgt: str, dataset: str = DEFAULT_DATASET, dataset_conf
             first = table[0]["translation"] if len(table) else {}
             missing = [lang for lang in (src, tgt) if lang not in first]
             if missing:
-                raise DataError(f"split {split!r} has no language {missing[0]!r} under 'translation'; "
+                raise DataError(f"{origin}: split {split!r} has no language {missing[0]!r} under 'translation'; "
                                 f"languages there: {', '.join(sorted(first))}")
             sources = [row[src] for row in table["translation"]]
             targets = [row[tgt] for row in table["translation"]]
         else:
             missing = src if src not in columns else tgt
-            raise DataError(f"split {split!r} has no column {missing!r}; columns there: {', '.join(columns)} "
+            raise DataError(f"{origin}: split {split!r} has no column {missing!r}; columns there: {', '.join(columns)} "
                             "(choose them with --src and --tgt)")
         pairs = [Pair(s.strip(), t.strip()) for s, t in zip(sources, targets)
                  if isinstance(s, str) and isinstance(t, str) and s.strip() and t.strip()]
         dropped[split] = len(sources) - len(pairs)
-        splits[split] = pairs
-    if "train" not in splits or not splits["train"]:
+        loaded[split] = pairs
+    if "train" in splits and not loaded.get("train"):
         raise DataError(f"{origin} has no usable train split")
-    if "validation" not in splits:
+    if "validation" not in loaded:
         raise DataError(f"{origin} has no validation split; it is needed to pick the best checkpoint")
     report = {"dataset": origin, "src": src, "tgt": tgt,
-              "sizes": {k: len(v) for k, v in splits.items()}, "dropped_empty": dropped}
-    return splits, report
+              "sizes": {k: len(v) for k, v in loaded.items()}, "dropped_empty": dropped}
+    return loaded, report
+
+
+def mix_pairs(train_sets: list[list[Pair]], weights: list[float], seed: int) -> list[Pair]:
+    """Several training sets drawn into one list with the given shares (datasets.interleave_datasets).
+
+    "all_exhausted": drawing goes on until every set has been used up once, so smaller sets repeat.
+    """
+    import datasets
+
+    tables = [datasets.Dataset.from_dict({"src": [p.src for p in pairs], "tgt": [p.tgt for p in pairs]})
+              for pairs in train_sets]
+    mixed = datasets.interleave_datasets(tables, probabilities=weights, seed=seed, stopping_strategy="all_exhausted")
+    return [Pair(s, t) for s, t in zip(mixed["src"], mixed["tgt"])]
 
 
 def train_tokenizer(texts, vocab_size: int, kind: str = "bpe") -> Tokenizer:

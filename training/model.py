@@ -8,9 +8,9 @@ Letters used in shape comments, defined once:
     A  additive-attention size                         V  (shared) vocabulary size
 
 Why `bmm`? Attention for a whole batch is a batch of small matrix products: for every sentence b,
-scores[b] = keys[b] @ query[b] (S×2H times 2H×1) and context[b] = weights[b] @ enc_out[b]
-(1×S times S×2H). `torch.bmm` does exactly "one matmul per batch element" in one kernel call, with
-`batch_first=True` tensors and no permutes.
+scores[b] = query[b] @ keys[b]ᵀ (T×2H times 2H×S) and context[b] = weights[b] @ enc_out[b]
+(T×S times S×2H), with T = 1 in a decoding step. `torch.bmm` does exactly "one matmul per batch
+element" in one kernel call, with `batch_first=True` tensors and no permutes.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SCORE_FUNCTIONS = ("dot", "general", "additive")
+from training.constants import SCORE_FUNCTIONS
 MASKED_SCORE = -1e9  # added to padded positions before softmax; finite so ONNX and fp16 stay NaN-free
 
 
@@ -72,17 +72,17 @@ class Attention(nn.Module):
         # query (B, T, 2H), keys (B, S, 2H|A), enc_out (B, S, 2H), src_mask (B, S) bool, True = real token
         if self.kind == "additive":
             q = self.query_proj(query)  # (B, T, A)
-            energy = torch.tanh(keys.unsqueeze(2) + q.unsqueeze(1))  # (B, S, T, A)
-            scores = self.energy(energy).squeeze(3)  # (B, S, T)
+            energy = torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1))  # (B, T, S, A)
+            scores = self.energy(energy).squeeze(3)  # (B, T, S)
         else:
-            # The classic line: one matmul per sentence, (S×2H) @ (2H×T). With T = 1 this is
-            # bmm(enc_out, query.unsqueeze(2)) -> (B, S, 1).
-            scores = torch.bmm(keys, query.transpose(1, 2))  # (B, S, T)
-        scores = scores.masked_fill(~src_mask.unsqueeze(2), MASKED_SCORE)  # padding gets ~0 weight
-        weights = torch.softmax(scores, dim=1)  # (B, S, T), sums to 1 over the source
-        # The second bmm: (T×S) @ (S×2H) per sentence. With T = 1: bmm(weights.unsqueeze(1), enc_out).
-        context = torch.bmm(weights.transpose(1, 2), enc_out)  # (B, T, 2H)
-        return context, weights.transpose(1, 2)  # (B, T, 2H), (B, T, S)
+            # The first bmm: one (T×2H) @ (2H×S) matmul per sentence, every query against every key.
+            scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
+        scores = scores.masked_fill(~src_mask.unsqueeze(1), MASKED_SCORE)  # padding gets ~0 weight
+        weights = torch.softmax(scores, dim=-1)  # (B, T, S), each query's row sums to 1 over the source
+        # The second bmm: (T×S) @ (S×2H) per sentence, a weighted average of the encoder states. For one
+        # decoding step (T = 1) this is literally the classic bmm(weights.unsqueeze(1), enc_out).
+        context = torch.bmm(weights, enc_out)  # (B, T, 2H)
+        return context, weights  # (B, T, 2H), (B, T, S)
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -217,8 +217,8 @@ class Seq2Seq(nn.Module):
         """Batched greedy decoding, used for validation BLEU during training. Returns (B, <=max_len) ids."""
         enc_out, keys, hidden = self.encode(src_ids, src_mask)
         batch = src_ids.size(0)
-        token = torch.full((batch,), self.config.bos_id, dtype=torch.long)
-        finished = torch.zeros(batch, dtype=torch.bool)
+        token = torch.full((batch,), self.config.bos_id, dtype=torch.long, device=src_ids.device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=src_ids.device)
         out = []
         for _ in range(max_len):
             log_probs, hidden, _ = self.decoder.step(token, hidden, keys, enc_out, src_mask)

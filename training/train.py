@@ -1,247 +1,279 @@
-"""The training loop: teacher forcing, validation loss and BLEU, best/last checkpoints, exact resume."""
+"""The training loop: teacher forcing on CPU or CUDA, one process or torchrun DDP; validation BLEU, best/last
+checkpoints, exact resume.
+
+    python -m training --data-dir ../shared/data/multi30k --src en --tgt de --out runs/en-de
+    torchrun --standalone --nproc_per_node 2 -m training --data-dir ../shared/data/multi30k --out runs/en-de
+
+`train` sets the run up; `run_epoch` trains until the epoch's batches run out or a stop is requested;
+`end_of_epoch` validates, records, steps the LR schedule and saves best.pt and last.pt.
+"""
 from __future__ import annotations
 
-import signal
+import argparse
+import itertools
+import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import sacrebleu
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from training.checkpoint import CheckpointError, atomic_save, average_weights, load_checkpoint
-from training.data import (DataError, collate, encode_pairs, load_splits, make_batches, padding_fraction,
-                           train_tokenizer)
-from training.model import ModelConfig, Seq2Seq, perplexity
-
-# Flags that define the run; on --resume they come from the checkpoint, not the command line.
-RUN_FLAGS = ("dataset", "dataset_config", "data_dir", "src", "tgt", "vocab_size", "tokenizer", "embed_dim",
-             "hidden_dim", "attention", "attention_dim", "dropout", "label_smoothing", "lr", "batch_size",
-             "clip", "seed", "max_len", "lr_patience", "average")
-
-
-def decode_ids(tokenizer, rows, eos_id: int) -> list[str]:
-    """Token id rows -> text, cut at the first EOS."""
-    out = []
-    for row in rows:
-        row = list(row)
-        if eos_id in row:
-            row = row[: row.index(eos_id)]
-        out.append(tokenizer.decode(row))
-    return out
+from training.checkpoint import atomic_save, to_cpu
+from training.data import collate
+from training.distributed import Cluster, MixedPrecision, start
+from training.model import ModelConfig, Seq2Seq
+from training.sources import load_training_data
+from training.state import (INTERRUPTED, Clock, StopRequests, TrainState, restore, resume_point, rng_states,
+                            stop_reason)
+from training.validation import snapshot_and_average, validate_sets
 
 
-@torch.no_grad()
-def validate(model: Seq2Seq, examples, pairs, tokenizer, batch_size: int) -> dict:
-    """Teacher-forced loss (no smoothing) and greedy corpus BLEU on the validation split."""
-    model.eval()
-    total_loss, total_tokens, hyps = 0.0, 0, [None] * len(examples)
-    cfg = model.config
-    for batch in make_batches(examples, batch_size, seed=0, shuffle=False):
-        src_ids, src_mask, tgt_in, tgt_out = collate(examples, batch, cfg.pad_id, cfg.bos_id)
-        logits = model(src_ids, src_mask, tgt_in)
-        total_loss += F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=cfg.pad_id,
-                                      reduction="sum").item()
-        total_tokens += int((tgt_out != cfg.pad_id).sum())
-        out = model.greedy(src_ids, src_mask, max_len=src_ids.size(1) * 2 + 10)
-        for i, text in zip(batch, decode_ids(tokenizer, out.tolist(), cfg.eos_id)):
-            hyps[i] = text
-    model.train()
-    loss = total_loss / max(total_tokens, 1)
-    bleu = sacrebleu.corpus_bleu(hyps, [[p.tgt for p in pairs]])
-    return {"loss": loss, "ppl": perplexity(loss), "bleu": bleu.score}
+
+@dataclass
+class Run:
+    """Everything the epochs need, built once by `train`."""
+
+    args: argparse.Namespace
+    out: Path
+    cluster: Cluster
+    precision: MixedPrecision
+    model: Seq2Seq  # the plain model: validation and checkpoints
+    trainer: torch.nn.Module  # what a step runs: the model, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    tokenizer: Tokenizer
+    data: object  # training.sources: the training batches, validation pairs, report
+    clock: Clock
+    stops: StopRequests
+
+    def log(self, line: str) -> None:
+        if self.cluster.is_main:
+            tqdm.write(line)
 
 
-def train_step(model: Seq2Seq, optimizer, examples, batch, label_smoothing: float, clip: float) -> tuple[float, int]:
-    """One optimizer step on one batch (teacher forcing). Returns the loss, target and source token counts."""
-    cfg = model.config
-    src_ids, src_mask, tgt_in, tgt_out = collate(examples, batch, cfg.pad_id, cfg.bos_id)
-    logits = model(src_ids, src_mask, tgt_in)  # (B, T, V)
-    loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=cfg.pad_id,
+def train_step(trainer, optimizer, examples, batch, label_smoothing: float, clip: float,
+               precision: MixedPrecision | None = None) -> tuple[float, int, int]:
+    """One optimizer step on one batch (teacher forcing). Returns the loss, target and source token counts.
+
+    Under DDP the loss is this rank's mean over its target tokens; backward() averages the gradients of all ranks.
+    """
+    model = getattr(trainer, "module", trainer)
+    cfg, device = model.config, next(model.parameters()).device
+    precision = precision or MixedPrecision(device)
+    src_ids, src_mask, tgt_in, tgt_out = (t.to(device) for t in collate(examples, batch, cfg.pad_id, cfg.bos_id))
+    with precision.autocast():
+        logits = trainer(src_ids, src_mask, tgt_in)  # (B, T, V)
+    loss = F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=cfg.pad_id,
                            label_smoothing=label_smoothing)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    optimizer.step()
+    precision.scaler.scale(loss).backward()
+    precision.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones (no-op without scaling)
+    torch.nn.utils.clip_grad_norm_(trainer.parameters(), clip)
+    precision.scaler.step(optimizer)
+    precision.scaler.update()
     return loss.item(), int((tgt_out != cfg.pad_id).sum()), int(src_mask.sum())
 
 
-def _setup(args):
-    """Loads data, and either a fresh model and tokenizer or the state of a checkpoint to resume."""
-    out = Path(args.out)
-    state = None
-    if args.resume:
-        state = load_checkpoint(out / "last.pt")
-        for name in RUN_FLAGS:  # the run is defined by its checkpoint
-            if name in state["args"]:  # flags added later keep the command line's value
-                setattr(args, name, state["args"][name])
-    splits, report = load_splits(args.src, args.tgt, args.dataset, args.dataset_config, args.data_dir)
-    if state is None:
-        texts = [p.src for p in splits["train"]] + [p.tgt for p in splits["train"]]
-        tokenizer = train_tokenizer(texts, args.vocab_size, args.tokenizer)
-        config = ModelConfig(vocab_size=tokenizer.get_vocab_size(), embed_dim=args.embed_dim,
+def run_epoch(run: Run, state: TrainState) -> int:
+    """Trains from the state's position until the epoch's batches run out (returns 0) or a stop code."""
+    args = run.args
+    batches, total, header = run.data.epoch_batches(state.epoch)
+    if state.step_in_epoch == 0:
+        run.log(f"epoch {state.epoch + 1}: {header}")
+    remaining = itertools.islice(batches, state.step_in_epoch, None)  # --resume skips the batches already done
+    bar = tqdm(total=total, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}", leave=False,
+               disable=args.quiet or not run.cluster.is_main)
+    tick, tokens = time.monotonic(), 0
+    try:
+        while True:
+            item = next(remaining, None)
+            # Checked between steps, so a saved state is always whole; all ranks agree, so none waits alone.
+            stop, exhausted = run.cluster.reduce(
+                [run.stops.code(state, run.clock, args.max_steps, args.max_minutes), item is None], op="max")
+            if exhausted:
+                return 0
+            if stop:
+                return int(stop)
+            loss, target_tokens, source_tokens = train_step(run.trainer, run.optimizer, *item, args.label_smoothing,
+                                                            args.clip, run.precision)
+            state.step_in_epoch += 1
+            state.global_step += 1
+            state.minutes = run.clock.minutes()
+            state.epoch_loss_sum += loss * target_tokens  # the loss is a mean over target tokens
+            state.epoch_target_tokens += target_tokens
+            tokens += target_tokens + source_tokens
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens / (time.monotonic() - tick):.0f}")
+    finally:
+        bar.close()
+
+
+def _validate_epoch(run: Run, state: TrainState, train_loss: float):
+    """Rank 0: validates the epoch's weights and their average, records the epoch, picks best.pt.
+
+    Returns this epoch's BLEU (the LR schedule follows the model being trained), and the weights for
+    best.pt with the reason, or None when neither candidate beat best.pt.
+    """
+    args, model = run.args, run.model
+
+    def bleu_of_model():
+        return validate_sets(model, run.data.validations, run.tokenizer, args.batch_size, run.precision.autocast)
+
+    metrics = bleu_of_model()
+    record = {"epoch": state.epoch, "train_loss": round(train_loss, 4), "val_loss": round(metrics["loss"], 4),
+              "val_ppl": round(metrics["ppl"], 2), "val_bleu": round(metrics["bleu"], 2),
+              "lr": run.optimizer.param_groups[0]["lr"], "minutes": round(run.clock.minutes(), 2)}
+    several = len(metrics["per_dataset"]) > 1
+    if several:  # one line per dataset; the epoch's line then shows their mean, on which best.pt is chosen
+        record["val_bleu_by_dataset"] = {name: round(m["bleu"], 2) for name, m in metrics["per_dataset"].items()}
+        for name, m in metrics["per_dataset"].items():
+            run.log(f"epoch {state.epoch} | {name}: val loss {m['loss']:.3f} ppl {m['ppl']:.1f} | val BLEU {m['bleu']:.2f}")
+    candidates = [(metrics["bleu"], [state.epoch], None)]  # (BLEU, epochs, weights; None = the model's own)
+    if args.average > 1:
+        epochs, averaged = snapshot_and_average(model, run.out, state.epoch, args.average)
+        if averaged is not None:
+            trained = {k: v.clone() for k, v in model.state_dict().items()}
+            model.load_state_dict(averaged)
+            average_bleu = bleu_of_model()["bleu"]
+            model.load_state_dict(trained)
+            record["val_bleu_avg"] = round(average_bleu, 2)
+            candidates.append((average_bleu, epochs, averaged))
+    chosen = max(candidates, key=lambda c: c[0])
+    improved = chosen[0] > state.best_bleu
+    if improved:
+        state.best_bleu = chosen[0]
+        state.best = {"epoch": state.epoch, "val_bleu": round(chosen[0], 2), "averaged_epochs": chosen[1]}
+    state.minutes = record["minutes"] = round(run.clock.minutes(), 2)
+    state.history.append(record)
+
+    def star(candidate):  # marks the weights that became best.pt: this epoch's or the average
+        return " *" if improved and candidate is chosen else ""
+
+    average_note = (f" | avg of last {len(candidates[1][1])} {record['val_bleu_avg']:.2f}{star(candidates[1])}"
+                    if len(candidates) > 1 else "")
+    run.log(f"epoch {state.epoch} | train loss {train_loss:.3f} | val loss {metrics['loss']:.3f} "
+            f"ppl {metrics['ppl']:.1f} | val BLEU{' (mean)' if several else ''} {metrics['bleu']:.2f}{star(candidates[0])}"
+            f"{average_note} "
+            f"| lr {record['lr']:.2g} | {state.minutes:.1f} min")
+    if not improved:
+        return metrics["bleu"], None
+    epochs = chosen[1]
+    what = f"average of epochs {epochs[0]}-{epochs[-1]}" if chosen[2] is not None else f"epoch {epochs[0]}"
+    weights = chosen[2] if chosen[2] is not None else to_cpu(model.state_dict())
+    return metrics["bleu"], (weights, f"best validation BLEU {chosen[0]:.2f} ({what})")
+
+
+def end_of_epoch(run: Run, state: TrainState) -> TrainState:
+    """Validates on rank 0 and shares the outcome, steps the LR schedule, saves best.pt when it improved, and last.pt."""
+    loss_sum, target_tokens = run.cluster.reduce([state.epoch_loss_sum, state.epoch_target_tokens])
+    state.epoch += 1
+    state.step_in_epoch = state.epoch_target_tokens = 0
+    state.epoch_loss_sum = 0.0
+    train_loss = loss_sum / target_tokens if target_tokens else math.nan
+    epoch_bleu, best = _validate_epoch(run, state, train_loss) if run.cluster.is_main else (None, None)
+    # Every rank takes rank 0's record and BLEU, so all agree on the LR, the best epoch and what happens next.
+    progress, epoch_bleu, best_reason = run.cluster.broadcast((state.to_dict(), epoch_bleu, best and best[1]))
+    state = TrainState.from_dict(progress)
+    run.scheduler.step(epoch_bleu)  # halves the LR when the BLEU of the trained weights stalls
+    if best_reason:
+        save(run, state, "best.pt", best_reason, weights=best[0] if best else None)
+    save(run, state, "last.pt", f"end of epoch {state.epoch}")
+    return state
+
+
+def save(run: Run, state: TrainState, name: str, reason: str, weights: dict | None = None) -> None:
+    """Called on every rank (each contributes its random generator state); rank 0 writes OUT/name.
+
+    Everything is saved on the CPU and under the plain model's parameter names, so the file loads anywhere.
+    """
+    rng = run.cluster.gather(to_cpu(rng_states(run.cluster.device)))
+    if not run.cluster.is_main:
+        return
+    payload = {"config": run.model.config.to_dict(), "model": weights if weights is not None else to_cpu(run.model.state_dict()),
+               "optimizer": to_cpu(run.optimizer.state_dict()), "scheduler": run.scheduler.state_dict(),
+               "scaler": run.precision.scaler.state_dict(), "rng": rng, "world_size": run.cluster.world_size,
+               "progress": state.to_dict(), "args": vars(run.args), "data": run.data.report,
+               "src_tokenizer": run.tokenizer.to_str(), "tgt_tokenizer": run.tokenizer.to_str(),
+               "num_parameters": run.model.num_parameters(), "saved_because": reason}
+    atomic_save(payload, run.out / name)
+
+
+def make_scheduler(optimizer, lr_patience: int) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
+    """Halves the LR on the lr_patience-th epoch in a row without a better validation BLEU.
+
+    The scheduler's own `patience` counts the epochs it tolerates before that, hence lr_patience - 1;
+    threshold=0: any gain counts as better; eps=0: it keeps halving however small the LR gets.
+    """
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=lr_patience - 1,
+                                                      threshold=0, eps=0)
+
+
+def _build(args, cluster: Cluster, saved: dict | None) -> Run:
+    data = load_training_data(args, cluster, ModelConfig.eos_id, saved and saved["src_tokenizer"])
+    if saved is None:
+        config = ModelConfig(vocab_size=data.tokenizer.get_vocab_size(), embed_dim=args.embed_dim,
                              hidden_dim=args.hidden_dim, attention=args.attention,
                              attention_dim=args.attention_dim, dropout=args.dropout)
     else:
-        tokenizer = Tokenizer.from_str(state["src_tokenizer"])
-        config = ModelConfig(**state["config"])
-    return out, state, splits, report, tokenizer, config
-
-
-def _snapshot_and_average(model: Seq2Seq, out: Path, epoch: int, keep: int):
-    """Saves this epoch's weights under OUT/epochs/, keeps the last `keep`, and returns their average.
-
-    The snapshots live on disk so --resume averages the same epochs. Returns (epochs, None) while
-    there is only one snapshot.
-    """
-    folder = out / "epochs"
-    atomic_save({"model": model.state_dict()}, folder / f"epoch-{epoch:03d}.pt")
-    snapshots = sorted(folder.glob("epoch-*.pt"))
-    for old in snapshots[:-keep]:
-        old.unlink()
-    snapshots = [p for p in snapshots[-keep:] if int(p.stem.split("-")[1]) <= epoch]
-    epochs = [int(p.stem.split("-")[1]) for p in snapshots]
-    if len(snapshots) < 2:
-        return epochs, None
-    return epochs, average_weights([torch.load(p, map_location="cpu")["model"] for p in snapshots])
-
-
-def train(args) -> dict:
-    torch.set_num_threads(args.threads)
-    out, state, splits, report, tokenizer, config = _setup(args)
-    torch.manual_seed(args.seed)
-    model = Seq2Seq(config)
+        config = ModelConfig(**saved["config"])
+    torch.manual_seed(args.seed)  # the same initial weights on every rank and every device
+    model = Seq2Seq(config).to(cluster.device)
+    if cluster.distributed:
+        torch.manual_seed(args.seed * 1000 + cluster.rank)  # but a different dropout stream on each rank
+    trainer = model
+    if cluster.distributed:
+        trainer = DistributedDataParallel(model, device_ids=[cluster.device] if cluster.device.type == "cuda" else None)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    train_examples = encode_pairs(splits["train"], tokenizer, config.eos_id, args.max_len)
-    val_examples = encode_pairs(splits["validation"], tokenizer, config.eos_id, args.max_len)
-    progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "minutes": 0.0, "best_bleu": -1.0,
-                "history": [], "lr": args.lr, "bad_epochs": 0, "best_single_bleu": -1.0, "best": None}
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        progress = state["progress"]
-        progress.setdefault("best_single_bleu", progress["best_bleu"])
-        progress.setdefault("best", None)
-        torch.set_rng_state(state["rng"])
-        print(f"resuming {out / 'last.pt'} at epoch {progress['epoch'] + 1}, step {progress['step_in_epoch']}")
-    for group in optimizer.param_groups:
-        group["lr"] = progress["lr"]
-    print(f"data: {report['dataset']} {args.src}->{args.tgt} sizes {report['sizes']} "
-          f"dropped empty {report['dropped_empty']}")
-    print(f"model: {model.num_parameters():,} parameters, attention={config.attention}, vocab={config.vocab_size}")
+    scheduler = make_scheduler(optimizer, args.lr_patience)
+    return Run(args=args, out=Path(args.out), cluster=cluster, precision=MixedPrecision(cluster.device), model=model,
+               trainer=trainer, optimizer=optimizer, scheduler=scheduler, tokenizer=data.tokenizer, data=data,
+               clock=Clock(0.0), stops=StopRequests(second_ctrl_c_aborts=not cluster.distributed))
 
-    def save(path, reason, weights=None):
-        weights = model.state_dict() if weights is None else weights
-        atomic_save({"config": config.to_dict(), "model": weights, "optimizer": optimizer.state_dict(),
-                     "rng": torch.get_rng_state(), "progress": progress, "args": vars(args), "data": report,
-                     "src_tokenizer": tokenizer.to_str(), "tgt_tokenizer": tokenizer.to_str(),
-                     "num_parameters": model.num_parameters(), "saved_because": reason}, path)
 
-    start = time.monotonic()
-    minutes_before = progress["minutes"]
-    stop_reason = None
-    interrupted = []
-
-    def on_ctrl_c(signum, frame):  # finish the current step, then save; a second Ctrl-C aborts at once
-        interrupted.append(True)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def stop_requested():
-        if interrupted:
-            return "interrupted"
-        if args.max_steps and progress["global_step"] >= args.max_steps:
-            return f"--max-steps {args.max_steps}"
-        if args.max_minutes and minutes_before + (time.monotonic() - start) / 60 >= args.max_minutes:
-            return f"--max-minutes {args.max_minutes}"
-        return None
-
-    previous_handler = signal.signal(signal.SIGINT, on_ctrl_c)
-    model.train()
+def train(args) -> TrainState:
+    """Trains per the parsed command line; returns the final state. Raises DataError, CheckpointError, DeviceError."""
+    torch.set_num_threads(args.threads)
+    cluster = start(args.device, args.dist_backend)
     try:
-        while progress["epoch"] < args.epochs and stop_reason is None:
-            batches = make_batches(train_examples, args.batch_size, seed=args.seed * 1000 + progress["epoch"])
-            if progress["step_in_epoch"] == 0:
-                print(f"epoch {progress['epoch'] + 1}: {len(batches)} batches, "
-                      f"padding {padding_fraction(train_examples, batches):.1%}")
-            bar = tqdm(batches[progress["step_in_epoch"]:], desc=f"epoch {progress['epoch'] + 1}",
-                       initial=progress["step_in_epoch"], total=len(batches), leave=False, disable=args.quiet)
-            epoch_loss = epoch_target_tokens = epoch_tokens = 0.0
-            tick = time.monotonic()
-            for batch in bar:
-                stop_reason = stop_requested()  # checked between steps, so a saved state is always whole
-                if stop_reason:
-                    break
-                loss, target_tokens, source_tokens = train_step(model, optimizer, train_examples, batch,
-                                                                args.label_smoothing, args.clip)
-                progress["step_in_epoch"] += 1
-                progress["global_step"] += 1
-                progress["minutes"] = minutes_before + (time.monotonic() - start) / 60
-                epoch_loss += loss * target_tokens  # the loss is a mean over target tokens
-                epoch_target_tokens += target_tokens
-                epoch_tokens += target_tokens + source_tokens
-                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{epoch_tokens / (time.monotonic() - tick):.0f}")
-            if progress["step_in_epoch"] < len(batches):  # stopped inside the epoch: save the position
-                save(out / "last.pt", stop_reason)
-                break
-            # End of epoch: validate, keep the best by BLEU, halve the LR when BLEU stalls.
-            metrics = validate(model, val_examples, splits["validation"], tokenizer, args.batch_size)
-            progress["epoch"] += 1
-            progress["step_in_epoch"] = 0
-            progress["minutes"] = minutes_before + (time.monotonic() - start) / 60
-            train_loss = epoch_loss / epoch_target_tokens if epoch_target_tokens else float("nan")
-            record = {"epoch": progress["epoch"], "train_loss": round(train_loss, 4),
-                      "val_loss": round(metrics["loss"], 4), "val_ppl": round(metrics["ppl"], 2),
-                      "val_bleu": round(metrics["bleu"], 2), "lr": progress["lr"],
-                      "minutes": round(progress["minutes"], 2)}
-            progress["history"].append(record)
-            # The LR schedule follows the model being trained; best.pt is the best of it and its averages.
-            if metrics["bleu"] > progress["best_single_bleu"]:
-                progress["best_single_bleu"] = metrics["bleu"]
-                progress["bad_epochs"] = 0
-            else:
-                progress["bad_epochs"] += 1
-                if progress["bad_epochs"] >= args.lr_patience:
-                    progress["lr"] /= 2
-                    progress["bad_epochs"] = 0
-                    for group in optimizer.param_groups:
-                        group["lr"] = progress["lr"]
-            candidates = [(metrics["bleu"], [progress["epoch"]], None)]
-            if args.average > 1:
-                snapshot_epochs, averaged = _snapshot_and_average(model, out, progress["epoch"], args.average)
-                if averaged is not None:
-                    trained = {k: v.clone() for k, v in model.state_dict().items()}
-                    model.load_state_dict(averaged)
-                    avg_bleu = validate(model, val_examples, splits["validation"], tokenizer, args.batch_size)["bleu"]
-                    model.load_state_dict(trained)
-                    record["val_bleu_avg"] = round(avg_bleu, 2)
-                    candidates.append((avg_bleu, snapshot_epochs, averaged))
-            bleu, epochs, weights = max(candidates, key=lambda c: c[0])
-            improved = bleu > progress["best_bleu"]
-            if improved:
-                progress["best_bleu"] = bleu
-                progress["best"] = {"epoch": progress["epoch"], "val_bleu": round(bleu, 2), "averaged_epochs": epochs}
-            progress["minutes"] = record["minutes"] = round(minutes_before + (time.monotonic() - start) / 60, 2)
-            star = " *" if improved else ""  # marks the new best.pt: this epoch's weights or the average
-            averaged_note = (f" | avg of last {len(snapshot_epochs)} {record['val_bleu_avg']:.2f}{star if weights is not None else ''}"
-                             if "val_bleu_avg" in record else "")
-            tqdm.write(f"epoch {record['epoch']} | train loss {train_loss:.3f} | val loss {metrics['loss']:.3f} "
-                       f"ppl {metrics['ppl']:.1f} | val BLEU {metrics['bleu']:.2f}{star if weights is None else ''}{averaged_note} "
-                       f"| lr {record['lr']:.2g} | {progress['minutes']:.1f} min")
-            if improved:
-                what = f"average of epochs {epochs[0]}-{epochs[-1]}" if weights is not None else f"epoch {epochs[0]}"
-                save(out / "best.pt", f"best validation BLEU {bleu:.2f} ({what})", weights)
-            save(out / "last.pt", f"end of epoch {progress['epoch']}")
+        saved = resume_point(args, Path(args.out), cluster)
+        run = _build(args, cluster, saved)
+        state = restore(run, saved) if saved is not None else TrainState()
+        run.clock = Clock(state.minutes)
+        report = run.data.report
+        run.log(f"data: {report['dataset']} {args.src}->{args.tgt} sizes {report['sizes']} "
+                f"dropped empty {report['dropped_empty']}")
+        if "tokenizer_sample" in report:
+            run.log(f"tokenizer: trained on the first {report['tokenizer_sample']:,} streamed training pairs "
+                    "(--tokenizer-sample)")
+        run.log(f"model: {run.model.num_parameters():,} parameters, attention={run.model.config.attention}, "
+                f"vocab={run.model.config.vocab_size}")
+        run.log(f"device: {cluster.device} ({run.precision.describe()}), {cluster.world_size} process(es), "
+                f"batch {args.batch_size} per process = {args.batch_size * cluster.world_size} sentences per step")
+        return _epochs(run, state)
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
-    if stop_reason == "interrupted":
-        print(f"\ninterrupted: saved {out / 'last.pt'}; continue with --resume")
+        cluster.close()
+
+
+def _epochs(run: Run, state: TrainState) -> TrainState:
+    args, stop = run.args, 0
+    run.trainer.train()
+    with run.stops:
+        while state.epoch < args.epochs:
+            stop = run_epoch(run, state)
+            if stop:  # save the position inside the epoch, with the loss so far over all ranks
+                loss_sum, target_tokens = run.cluster.reduce([state.epoch_loss_sum, state.epoch_target_tokens])
+                state.epoch_loss_sum, state.epoch_target_tokens = loss_sum, int(target_tokens)
+                save(run, state, "last.pt", stop_reason(stop, args))
+                break
+            state = end_of_epoch(run, state)
+    if stop == INTERRUPTED:
+        run.log(f"\ninterrupted: saved {run.out / 'last.pt'}; continue with --resume")
         raise SystemExit(130)
-    if stop_reason:
-        print(f"stopped by {stop_reason}: saved {out / 'last.pt'}; continue with --resume")
-    print(f"done: best validation BLEU {progress['best_bleu']:.2f} in {progress['minutes']:.1f} min -> {out / 'best.pt'}")
-    return progress
-
-
-__all__ = ["train", "train_step", "validate", "decode_ids", "DataError", "CheckpointError"]
+    if stop:
+        run.log(f"stopped by {stop_reason(stop, args)}: saved {run.out / 'last.pt'}; continue with --resume")
+    run.log(f"done: best validation BLEU {state.best_bleu:.2f} in {state.minutes:.1f} min -> {run.out / 'best.pt'}")
+    return state

@@ -1,0 +1,6 @@
+"""Names the command line offers, kept free of torch so `python -m training --help` starts instantly."""
+
+SCORE_FUNCTIONS = ("dot", "general", "additive")  # attention score functions, see training/model.py
+TOKENIZERS = ("bpe", "unigram")  # subword models, see training/data.py
+DEVICES = ("auto", "cpu", "cuda")  # where training runs, see training/distributed.py
+DEFAULT_DATASET = "bentrevett/multi30k"
