@@ -123,34 +123,39 @@ def start_trivial(probe_text: str) -> Server:
 def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
     """`clients` threads send /translate back to back for `seconds`: counts, answer latency, memory."""
     counts, latencies, examples, lock = Counter(), [], set(), threading.Lock()
+    connections = [httpx.Client(timeout=120) for _ in range(clients)]  # made before the clock starts
+    ready, deadline = threading.Barrier(clients + 1), [0.0]
     rss_before = rss_mib(server.process.pid)
-    deadline = time.perf_counter() + seconds
 
     def client_loop(index: int) -> None:
-        with httpx.Client(timeout=120) as client:
-            k = 0
-            while time.perf_counter() < deadline:
-                tick = time.perf_counter()
-                try:
-                    outcome, detail = call(client, server.url, texts[(index + k * clients) % len(texts)])
-                except httpx.HTTPError as error:
-                    outcome, detail = "error", f"{type(error).__name__}: {error}"[:200]
-                k += 1
-                with lock:
-                    counts[outcome] += 1
-                    if outcome == "ok":
-                        latencies.append(time.perf_counter() - tick)
-                    elif detail:
-                        examples.add(detail)
-                if outcome == "queue full":
-                    time.sleep(0.05)
+        ready.wait()
+        k = 0
+        while time.perf_counter() < deadline[0]:
+            tick = time.perf_counter()
+            try:
+                outcome, detail = call(connections[index], server.url, texts[(index + k * clients) % len(texts)])
+            except httpx.HTTPError as error:
+                outcome, detail = "error", f"{type(error).__name__}: {error}"[:200]
+            k += 1
+            with lock:
+                counts[outcome] += 1
+                if outcome == "ok":
+                    latencies.append(time.perf_counter() - tick)
+                elif detail:
+                    examples.add(detail)
+            if outcome == "queue full":
+                time.sleep(0.05)
 
     threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in range(clients)]
-    start = time.perf_counter()
     for thread in threads:
         thread.start()
+    start = time.perf_counter()
+    deadline[0] = start + seconds
+    ready.wait()
     for thread in threads:
         thread.join()
+    for connection in connections:
+        connection.close()
     elapsed = time.perf_counter() - start
     answer = summary_ms(latencies)
     return {"server": server.name, "clients": clients, "seconds": round(elapsed, 2), "answers": counts["ok"],
