@@ -24,15 +24,28 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.beam import beam_section
+from benchmarks.bmm import bmm_section
+from benchmarks.browser import browser_section
+from benchmarks.floor import floor_section
+from benchmarks.latency import latency_section
 from benchmarks.measure import machine, versions
-from benchmarks.variants import DEFAULT_DATA_DIR
+from benchmarks.report import render_markdown
+from benchmarks.served import load_section, served_section, start_app
+from benchmarks.variants import DEFAULT_DATA_DIR, prepare_variants, read_sources
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = ("latency", "bmm", "beam", "served", "load", "browser", "training")
-# flag: (full run, --quick); used when the flag is not given
-SIZES = {"sentences": (100, 6), "budget": (240.0, 30.0), "beam_sentences": (128, 8), "batch_sizes": ("1,8,32,128", "1,8"),
-         "served_seconds": (10.0, 1.5), "cold_starts": (2, 1), "load_seconds": (5.0, 1.5), "page_loads": (5, 1),
-         "translations": (10, 2), "train_steps": (20, 3)}
+# Sizes: flag -> (type, full run, --quick, help); the full or quick value is used when the flag is not given.
+SIZES = {"sentences": (int, 100, 6, "latency: test sentences per cell"),
+         "budget": (float, 240.0, 30.0, "latency: seconds for all its cells, at most"),
+         "batch_sizes": (str, "1,8,32,128", "1,8", "bmm: batch sizes B"),
+         "beam_sentences": (int, 128, 8, "beam: the first N test sentences"),
+         "cold_starts": (int, 2, 1, "served: cold starts per server (the best is reported)"),
+         "seconds": (float, 8.0, 1.5, "served and load: seconds per load run"),
+         "page_loads": (int, 5, 1, "browser: fresh pages, one first heatmap each"),
+         "translations": (int, 10, 2, "browser: later translations on one page, step switches after each"),
+         "train_steps": (int, 20, 3, "training: measured steps")}
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -40,36 +53,25 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _sections(text: str) -> tuple[str, ...]:
-    names = tuple(x.strip() for x in text.split(",") if x.strip())
-    unknown = [n for n in names if n not in SECTIONS]
+    unknown = [n for n in text.split(",") if n not in SECTIONS]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
-    return names
+    return tuple(text.split(","))
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    size = lambda name: f"(default: {SIZES[name][0]}; with --quick: {SIZES[name][1]})"  # noqa: E731
     p.add_argument("--bundle", default=str(HERE.parent / "assets" / "en-de"), help="bundle folder (default: %(default)s)")
     p.add_argument("--only", type=_sections, default=SECTIONS, help=f"comma-separated sections (default: {','.join(SECTIONS)})")
     p.add_argument("--quick", action="store_true", help="small sizes everywhere: a check that every section runs")
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR),
                    help="folder with test.jsonl (Multi30k test2016), its column named like the bundle's source language; "
                         "missing: our example sentences (default: %(default)s)")
-    p.add_argument("--sentences", type=int, help=f"latency: test sentences per cell {size('sentences')}")
-    p.add_argument("--budget", type=float, help=f"latency: seconds for all cells, at most {size('budget')}")
+    for name, (kind, full, quick, text) in SIZES.items():
+        p.add_argument("--" + name.replace("_", "-"), type=kind, help=f"{text} (default: {full}; with --quick: {quick})")
     p.add_argument("--threads", type=_ints, default=(1, 2), help="latency: onnxruntime/torch thread counts (default: 1,2)")
-    p.add_argument("--beams", type=_ints, default=(1, 5), help="latency: beam sizes, 1 = greedy, first (default: 1,5)")
-    p.add_argument("--batch-sizes", help=f"bmm: batch sizes B {size('batch_sizes')}")
-    p.add_argument("--beam-sentences", type=int, help=f"beam: first N test sentences {size('beam_sentences')}")
-    p.add_argument("--served-seconds", type=float, help=f"served: seconds of the 8-client run {size('served_seconds')}")
-    p.add_argument("--cold-starts", type=int, help=f"served: cold starts per server, best reported {size('cold_starts')}")
-    p.add_argument("--load-seconds", type=float, help=f"load: seconds per client count {size('load_seconds')}")
     p.add_argument("--clients", type=_ints, default=(8, 64), help="load: client counts (default: 8,64)")
-    p.add_argument("--page-loads", type=int, help=f"browser: fresh pages, one first heatmap each {size('page_loads')}")
-    p.add_argument("--translations", type=int, help=f"browser: later translations on one page {size('translations')}")
-    p.add_argument("--train-steps", type=int, help=f"training: measured steps {size('train_steps')}")
     p.add_argument("--work-dir", help="latency: where the other-precision bundle is exported and kept for next time "
                                       "(default: a temporary folder, removed)")
     p.add_argument("--out-dir", default=str(HERE), help="where results.md and results.json go (default: %(default)s)")
@@ -78,7 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _sentences(bundle: Path, src: str, data_dir: str, count: int) -> tuple[list[str], str, int]:
     """The first `count` test sentences the bundle accepts (too long or unknown characters: left out)."""
-    from benchmarks.variants import read_sources
     from inference.translator import Translator
 
     translator = Translator(bundle, device="cpu", threads=1, verify=False)
@@ -98,14 +99,10 @@ def _sentences(bundle: Path, src: str, data_dir: str, count: int) -> tuple[list[
 def run_sections(args, bundle: Path, manifest: dict, sentences: list[str], results: dict, save) -> None:
     config, pair = manifest["model_config"], results["meta"]["pair"]
     if "latency" in args.only:
-        from benchmarks.floor import floor_section
-        from benchmarks.latency import latency_section
-        from benchmarks.variants import prepare_variants
-
         work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="bench-variants-"))
         try:
             paths = prepare_variants(bundle, work_dir)
-            results["latency"] = latency_section(paths, sentences[:args.sentences], args.threads, args.beams,
+            results["latency"] = latency_section(paths, sentences[:args.sentences], args.threads, (1, 5),
                                                  budget_s=args.budget, block=max(1, min(10, args.sentences // 3)))
         finally:
             if not args.work_dir:
@@ -113,35 +110,23 @@ def run_sections(args, bundle: Path, manifest: dict, sentences: list[str], resul
         results["floor"] = floor_section(config, results["latency"].pop("raw"), args.threads)
         save()
     if "bmm" in args.only:
-        from benchmarks.bmm import bmm_section
-
         results["bmm"] = bmm_section(2 * config["hidden_dim"], results["meta"]["median_source_tokens"],
                                      _ints(args.batch_sizes), rounds=3 if args.quick else 7)
         save()
     if "beam" in args.only:
-        from benchmarks.beam import beam_section
-
         results["beam"] = beam_section(bundle, sentences[:args.beam_sentences])
         save()
     app = None
     try:
         if "served" in args.only:
-            from benchmarks.served import served_section
-
-            results["served"], app = served_section(bundle, pair, sentences, 8, args.served_seconds, args.cold_starts)
+            results["served"], app = served_section(bundle, pair, sentences, 8, args.seconds, args.cold_starts)
             save()
         if {"load", "browser"} & set(args.only) and app is None:
-            from benchmarks.served import start_app
-
             app = start_app(bundle, pair, sentences[0])
         if "load" in args.only:
-            from benchmarks.served import load_section
-
-            results["load"] = load_section(app, sentences, args.clients, args.load_seconds)
+            results["load"] = load_section(app, sentences, args.clients, args.seconds)
             save()
         if "browser" in args.only:
-            from benchmarks.browser import browser_section
-
             results["browser"] = browser_section(app.url, sentences, args.page_loads, args.translations,
                                                  switches_per_translation=1 if args.quick else 3)
             save()
@@ -157,7 +142,7 @@ def run_sections(args, bundle: Path, manifest: dict, sentences: list[str], resul
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    for name, (full, quick) in SIZES.items():
+    for name, (_, full, quick, _) in SIZES.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     bundle, out_dir = Path(args.bundle), Path(args.out_dir)
@@ -178,8 +163,6 @@ def main(argv=None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
-        from benchmarks.report import render_markdown
-
         results["meta"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         for name, text in (("results.json", json.dumps(results, indent=1) + "\n"), ("results.md", render_markdown(results))):
             partial = out_dir / f".{name}.partial"
@@ -193,8 +176,6 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     save()
-    from benchmarks.report import render_markdown
-
     print(render_markdown(results))
     print(f"wrote {out_dir / 'results.md'} and {out_dir / 'results.json'}")
     return 0

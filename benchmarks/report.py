@@ -24,68 +24,55 @@ SECTIONS = {
 }
 
 
-def _find(rows, **match):
-    return next((row for row in rows or [] if all(row.get(k) == v for k, v in match.items())), None)
+def _value(results, section, key, table="rows", **match):
+    """`key` of the first row of results[section][table] that has every `match` value (None when none has)."""
+    rows = (results.get(section) or {}).get(table) or []
+    return next((row[key] for row in rows if all(row.get(k) == v for k, v in match.items())), None)
 
 
-def _ratio(results, name):
-    row = _find((results.get("latency") or {}).get("ratios"), ratio=name, decoding="greedy", threads=1)
-    return row and row["value"]
+def _served_share(r):
+    app, trivial = _value(r, "served", "answers_per_s", server="app"), _value(r, "served", "answers_per_s", server="trivial")
+    return round(app / trivial, 3) if app is not None and trivial else None
 
 
-def _beam_over_greedy(results):
-    row = _find((results.get("latency") or {}).get("ratios"), ratio="int8 beam5 latency / greedy latency", threads=1)
-    return row and row["value"]
-
-
-def _served_share(results):
-    rows = (results.get("served") or {}).get("rows")
-    app, trivial = _find(rows, server="app"), _find(rows, server="trivial")
-    return app and trivial and trivial["answers_per_s"] and round(app["answers_per_s"] / trivial["answers_per_s"], 3)
-
-
-def _served(results, key, server="app"):
-    row = _find((results.get("served") or {}).get("rows"), server=server)
-    return row and row[key]
-
-
-def _cold_start_gap(results):
-    app, trivial = _served(results, "cold_start_best_s"), _served(results, "cold_start_best_s", "trivial")
+def _cold_start_gap(r):
+    app, trivial = (_value(r, "served", "cold_start_best_s", server=name) for name in ("app", "trivial"))
     return None if app is None or trivial is None else round(app - trivial, 2)
 
 
-def _load_errors(results):
-    rows = (results.get("load") or {}).get("rows")
-    return None if not rows else sum(row["errors"] for row in rows)
+def _sum(r, section, key):
+    rows = (r.get(section) or {}).get("rows")
+    return sum(row[key] for row in rows) if rows else None
 
 
-def _browser(results, interaction):
-    row = _find((results.get("browser") or {}).get("rows"), interaction=interaction)
-    return row and row["median_ms"]
+def _speedup(name):
+    return lambda r: _value(r, "latency", "value", "ratios", ratio=name, decoding="greedy", threads=1)
 
 
-def _best_floor(results):
-    rows = (results.get("floor") or {}).get("rows")
-    return min((row["times_floor"] for row in rows), default=None) if rows else None
-
-
-# (target, how to read it from the results, when it is met, how to print the measured value)
+# (target, how to read its value from the results, when it is met, how to print the value)
 TARGETS = [
-    ("onnxruntime int8 greedy ≥ 10× faster than PyTorch eager (1 thread)",
-     lambda r: _ratio(r, "int8 speed-up over torch"), lambda v: v >= 10, "{:.2f}×"),
-    ("onnxruntime fp32 greedy ≥ 5× faster than PyTorch eager (1 thread)",
-     lambda r: _ratio(r, "fp32 speed-up over torch"), lambda v: v >= 5, "{:.2f}×"),
-    ("int8 greedy ≥ 2× faster than fp32 (1 thread)", lambda r: _ratio(r, "int8 speed-up over fp32"), lambda v: v >= 2, "{:.2f}×"),
-    ("int8 beam 5 latency ≤ 2.5× greedy (1 thread)", _beam_over_greedy, lambda v: v <= 2.5, "{:.2f}×"),
-    ("best variant within 2× of the hardware floor", _best_floor, lambda v: v <= 2, "{:.2f}× the floor"),
+    ("onnxruntime int8 greedy ≥ 10× faster than PyTorch eager (1 thread)", _speedup("int8 speed-up over torch"),
+     lambda v: v >= 10, "{:.2f}×"),
+    ("onnxruntime fp32 greedy ≥ 5× faster than PyTorch eager (1 thread)", _speedup("fp32 speed-up over torch"),
+     lambda v: v >= 5, "{:.2f}×"),
+    ("int8 greedy ≥ 2× faster than fp32 (1 thread)", _speedup("int8 speed-up over fp32"), lambda v: v >= 2, "{:.2f}×"),
+    ("int8 beam 5 latency ≤ 2.5× greedy (1 thread)",
+     lambda r: _value(r, "latency", "value", "ratios", ratio="int8 beam5 latency / greedy latency", threads=1),
+     lambda v: v <= 2.5, "{:.2f}×"),
+    ("best variant within 2× of the hardware floor",
+     lambda r: min((row["times_floor"] for row in (r.get("floor") or {}).get("rows") or []), default=None),
+     lambda v: v <= 2, "{:.2f}× the floor"),
     ("served app ≥ 80% of a trivial Gradio app's answers/s (8 clients)", _served_share, lambda v: v >= 0.8, "{:.0%}"),
-    ("served app: no errors under 8 clients", lambda r: _served(r, "errors"), lambda v: v == 0, "{} errors"),
-    ("cold start ≤ the trivial app's + 1 s", _cold_start_gap, lambda v: v <= 1, "{:+.2f} s"),
-    ("under load: every request answered or refused with \"queue full\", no other errors", _load_errors,
+    ("served app: no errors under 8 clients", lambda r: _value(r, "served", "errors", server="app"),
      lambda v: v == 0, "{} errors"),
-    ("first heatmap ≤ 1 s (median, fresh page)", lambda r: _browser(r, "first translation on a fresh page, to heatmap"),
+    ("cold start ≤ the trivial app's + 1 s", _cold_start_gap, lambda v: v <= 1, "{:+.2f} s"),
+    ("under load: every request answered or refused with \"queue full\", no other errors",
+     lambda r: _sum(r, "load", "errors"), lambda v: v == 0, "{} errors"),
+    ("first heatmap ≤ 1 s (median, fresh page)",
+     lambda r: _value(r, "browser", "median_ms", interaction="first translation on a fresh page, to heatmap"),
      lambda v: v <= 1000, "{:.0f} ms"),
-    ("step switch ≤ 50 ms (median)", lambda r: _browser(r, "step switch, to panel and heatmap"), lambda v: v <= 50, "{:.0f} ms"),
+    ("step switch ≤ 50 ms (median)", lambda r: _value(r, "browser", "median_ms", interaction="step switch, to panel and heatmap"),
+     lambda v: v <= 50, "{:.0f} ms"),
 ]
 
 
