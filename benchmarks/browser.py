@@ -76,7 +76,7 @@ def browser_section(url: str, sentences: list[str], page_loads: int = 5, transla
                 page.goto(url)
                 page.locator("#translate").wait_for()
                 first.append(_translate(page, sentences[load % len(sentences)]))
-                if load == 0:  # one longer session: later translations, and step switches after each
+                if load == 0:  # one longer visit: later translations, and step switches after each
                     steps += _switch_steps(page, switches_per_translation)
                     for k in range(1, translations + 1):
                         later.append(_translate(page, sentences[k % len(sentences)]))

@@ -52,38 +52,32 @@ def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
 class Server:
     """A child process serving on a free port; `cold_start_s` = process start to its first answer."""
 
-    def __init__(self, name: str, command: list[str], probe_text: str, timeout: float = 180.0):
+    def __init__(self, name: str, command: list[str], probe_text: str, assets: Path | None = None, timeout: float = 180.0):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.name, self.url = name, f"http://127.0.0.1:{self.port}/"
-        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
-        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-        self.assets: Path | None = None  # a temporary assets folder to remove with the server
+        self.name, self.url, self.assets = name, f"http://127.0.0.1:{self.port}/", assets
+        self.log = tempfile.TemporaryFile()
         started = time.perf_counter()
         self.process = subprocess.Popen(command + ["--port", str(self.port)], cwd=ROOT, stdout=self.log,
-                                        stderr=subprocess.STDOUT, env=env)
+                                        stderr=subprocess.STDOUT, env=dict(os.environ, GRADIO_ANALYTICS_ENABLED="False"))
         with httpx.Client(timeout=30) as client:
-            while True:
-                if self.process.poll() is not None or time.perf_counter() - started > timeout:
-                    log = self.log_text[-1500:]
-                    self.stop()
-                    raise RuntimeError(f"{name} did not answer within {timeout:.0f} s; its log:\n{log}")
+            while self.process.poll() is None and time.perf_counter() - started < timeout:
                 try:
                     outcome, detail = call(client, self.url, probe_text)
                 except httpx.HTTPError:  # not listening yet
                     outcome, detail = "", ""
                 if outcome == "ok":
-                    break
+                    self.cold_start_s = round(time.perf_counter() - started, 3)
+                    return
                 if outcome == "error":
                     self.stop()
                     raise RuntimeError(f"{name} answered its first request with an error: {detail}")
                 time.sleep(0.05)
-        self.cold_start_s = round(time.perf_counter() - started, 3)
-
-    @property
-    def log_text(self) -> str:
-        return Path(self.log.name).read_text(encoding="utf-8", errors="replace")
+        self.log.seek(0)
+        log = self.log.read().decode("utf-8", errors="replace")[-1500:]
+        self.stop()
+        raise RuntimeError(f"{name} did not answer within {timeout:.0f} s; its log:\n{log}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -94,27 +88,20 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
-        if os.path.exists(self.log.name):
-            os.unlink(self.log.name)
         if self.assets is not None:
             shutil.rmtree(self.assets, ignore_errors=True)  # the link inside, never the bundle it points to
 
 
 def start_app(bundle_dir: Path, pair: str, probe_text: str) -> Server:
-    """app.py serving only this bundle (an assets folder holding a link to it), on the CPU."""
+    """app.py serving only this bundle (a temporary assets folder holding a link to it), on the CPU."""
     assets = Path(tempfile.mkdtemp(prefix="bench-assets-"))
     (assets / pair).symlink_to(Path(bundle_dir).resolve(), target_is_directory=True)
-    try:
-        server = Server("app", [sys.executable, str(ROOT / "app.py"), "--assets", str(assets), "--device", "cpu"], probe_text)
-    except RuntimeError:
-        shutil.rmtree(assets, ignore_errors=True)
-        raise
-    server.assets = assets
-    return server
+    return Server("app", [sys.executable, str(ROOT / "app.py"), "--assets", str(assets), "--device", "cpu"],
+                  probe_text, assets)
 
 
 def start_trivial(probe_text: str) -> Server:
-    from app import CONCURRENCY, QUEUE_SIZE
+    from app import CONCURRENCY, QUEUE_SIZE  # the same queue as the app's
 
     return Server("trivial", [sys.executable, str(ROOT / "benchmarks" / "trivial_app.py"),
                               "--queue-size", str(QUEUE_SIZE), "--concurrency", str(CONCURRENCY)], probe_text)
