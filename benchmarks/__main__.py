@@ -96,6 +96,14 @@ def _sentences(bundle: Path, src: str, data_dir: str, count: int) -> tuple[list[
     return kept, origin, int(np.median([len(translator.source_ids(t)) for t in kept]))
 
 
+def _shown(path: Path) -> str:
+    """A path inside the repository relative to its root (results files are read there), others as given."""
+    try:
+        return str(path.resolve().relative_to(HERE.parent))
+    except ValueError:
+        return str(path)
+
+
 def run_sections(args, bundle: Path, manifest: dict, sentences: list[str], results: dict, save) -> None:
     config, pair = manifest["model_config"], results["meta"]["pair"]
     if "latency" in args.only:
@@ -157,7 +165,7 @@ def main(argv=None) -> int:
     sentences, origin, src_len = _sentences(bundle, manifest["pair"]["src"], args.data_dir, wanted)
     command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     results = {"meta": {"command": command.strip(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                        "machine": machine(), "versions": versions(), "bundle": str(bundle), "pair": pair,
+                        "machine": machine(), "versions": versions(), "bundle": _shown(bundle), "pair": pair,
                         "precision": manifest.get("precision"), "model_config": manifest["model_config"],
                         "sentences": f"the first {len(sentences)} accepted from {origin}", "median_source_tokens": src_len}}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -88,7 +88,13 @@ def evaluate_targets(results: dict) -> list[dict]:
 def table(rows: list[dict]) -> str:
     """A Markdown table of the rows' plain values (lists and dicts are left to results.json)."""
     columns = [k for k, v in rows[0].items() if not isinstance(v, (list, dict))]
-    cell = lambda v: "–" if v is None else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)  # noqa: E731
+    def cell(v) -> str:
+        if v is None:
+            return "–"
+        if isinstance(v, float) and 0 < abs(v) < 1e-3:
+            return f"{v:.1e}"
+        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
+
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     return "\n".join(lines + ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows])
 
@@ -116,7 +122,11 @@ def render_markdown(results: dict) -> str:
            f"{m['load_average']} at the start, {meta.get('load_average_end')} at the end  ",
            "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + "  ",
            f"Bundle: `{meta['bundle']}` ({meta['pair']}, {meta['precision']}); model config {meta['model_config']}  ",
-           f"Sentences: {meta['sentences']} (median {meta['median_source_tokens']} source tokens)", "", "## Targets", "", table(evaluate_targets(results)), ""]
+           f"Sentences: {meta['sentences']} (median {meta['median_source_tokens']} source tokens)", ""]
+    if max(m["load_average"][0], (meta.get("load_average_end") or [0])[0]) > m["usable_cpus"]:
+        out += ["**The machine was busy** (load average above its usable CPUs): other processes shared the CPUs, "
+                "so absolute times are inflated; ratios compare methods that took turns in the same run.", ""]
+    out += ["## Targets", "", table(evaluate_targets(results)), ""]
     for name in SECTIONS:
         if name in results:
             out += _section(name, results[name])
