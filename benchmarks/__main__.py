@@ -93,6 +93,9 @@ def _sentences(bundle: Path, src: str, data_dir: str, count: int) -> tuple[list[
             continue
         if len(kept) == count:
             break
+    if len(kept) < 2:
+        raise RuntimeError(f"{origin} has fewer than 2 sentences this bundle accepts; pass --data-dir with a test.jsonl "
+                           f"whose '{src}' column holds sentences in the bundle's source language")
     return kept, origin, int(np.median([len(translator.source_ids(t)) for t in kept]))
 
 
@@ -162,7 +165,11 @@ def main(argv=None) -> int:
         return 2
     pair = f"{manifest['pair']['src']}-{manifest['pair']['tgt']}"
     wanted = max(args.sentences, args.beam_sentences, 2 * args.page_loads + args.translations + 1, 50)
-    sentences, origin, src_len = _sentences(bundle, manifest["pair"]["src"], args.data_dir, wanted)
+    try:
+        sentences, origin, src_len = _sentences(bundle, manifest["pair"]["src"], args.data_dir, wanted)
+    except (RuntimeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     results = {"meta": {"command": command.strip(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                         "machine": machine(), "versions": versions(), "bundle": _shown(bundle), "pair": pair,

@@ -59,31 +59,40 @@ def _switch_steps(page, switches: int) -> list[float]:
     return times
 
 
+def _visit(browser, url: str, text: str) -> tuple:
+    """A fresh page and its first translation's time."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.locator("#translate").wait_for()
+    return page, _translate(page, text)
+
+
 def browser_section(url: str, sentences: list[str], page_loads: int = 5, translations: int = 10,
                     switches_per_translation: int = 3) -> dict:
+    """Fresh pages, one first translation each; on the first page also later translations and step switches."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         return {"skipped": "chromium is not installed (apt-get install chromium)"}
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     first, later, steps = [], [], []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             for load in range(page_loads):
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(60_000)
-                page.goto(url)
-                page.locator("#translate").wait_for()
-                first.append(_translate(page, sentences[load % len(sentences)]))
+                page, seconds = _visit(browser, url, sentences[load % len(sentences)])
+                first.append(seconds)
                 if load == 0:  # one longer visit: later translations, and step switches after each
                     steps += _switch_steps(page, switches_per_translation)
                     for k in range(1, translations + 1):
                         later.append(_translate(page, sentences[k % len(sentences)]))
                         steps += _switch_steps(page, switches_per_translation)
                 page.close()
-        finally:
             browser.close()
+    except PlaywrightError as error:  # a page that never drew its result: say so, keep the other sections
+        return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
     return {"chromium": chromium, "rows": [{"interaction": "first translation on a fresh page, to heatmap", **summary_ms(first)},
                                            {"interaction": "later translation, to heatmap", **summary_ms(later)},
                                            {"interaction": "step switch, to panel and heatmap", **summary_ms(steps)}]}

@@ -17,7 +17,11 @@ def read_sources(src: str, data_dir, limit: int | None = None) -> tuple[list[str
     path = Path(data_dir) / "test.jsonl" if data_dir else None
     if path is not None and path.is_file():
         with open(path, encoding="utf-8") as f:
-            sources = [json.loads(line)[src] for line in f if line.strip()]
+            rows = [json.loads(line) for line in f if line.strip()]
+        if any(src not in row for row in rows):
+            raise RuntimeError(f"{path} has lines without a '{src}' field (the bundle's source language); "
+                               f"pass --data-dir with a test.jsonl in that schema")
+        sources = [row[src] for row in rows]
         return sources[:limit] if limit else sources, str(path)
     from inference.examples import examples_for
 

@@ -122,3 +122,21 @@ def test_quick_served_sections(tiny_bundle, tiny_corpus, tmp_path):
     if shutil.which("chromium"):
         assert [r["n"] for r in results["browser"]["rows"]] == [1, 2, 3]  # 1 page load, 2 later translations
     assert set(SECTIONS) >= set(results) - {"meta"}
+
+
+def test_bad_input_is_one_clear_line(tiny_bundle, tmp_path, capsys):
+    assert main(["--bundle", str(tmp_path), "--out-dir", str(tmp_path / "out")]) == 2
+    assert "is not a bundle folder" in capsys.readouterr().err
+    (tmp_path / "test.jsonl").write_text('{"fr": "Un chien court."}\n', encoding="utf-8")
+    assert main(["--bundle", str(tiny_bundle), "--data-dir", str(tmp_path), "--out-dir", str(tmp_path / "out")]) == 2
+    assert "has lines without a 'en' field" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_browser_section_reports_a_page_that_never_loads():
+    if not shutil.which("chromium"):
+        pytest.skip("chromium is not installed")
+    from benchmarks.browser import browser_section
+
+    result = browser_section("http://127.0.0.1:9/", ["A dog runs.", "A cat sleeps."], page_loads=1, translations=0)
+    assert result["error"].startswith("the browser run stopped:") and "rows" not in result
