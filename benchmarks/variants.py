@@ -12,8 +12,8 @@ VARIANTS = ("torch", "fp32", "int8")
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "multi30k"
 
 
-def read_sources(src: str, data_dir, limit: int | None = None) -> tuple[list[str], str]:
-    """The `src` column of data_dir/test.jsonl (first `limit` lines), else our own example sentences."""
+def read_sources(src: str, data_dir) -> tuple[list[str], str]:
+    """The `src` column of data_dir/test.jsonl, else our own example sentences; and where they came from."""
     path = Path(data_dir) / "test.jsonl" if data_dir else None
     if path is not None and path.is_file():
         with open(path, encoding="utf-8") as f:
@@ -21,11 +21,10 @@ def read_sources(src: str, data_dir, limit: int | None = None) -> tuple[list[str
         if any(src not in row for row in rows):
             raise RuntimeError(f"{path} has lines without a '{src}' field (the bundle's source language); "
                                f"pass --data-dir with a test.jsonl in that schema")
-        sources = [row[src] for row in rows]
-        return sources[:limit] if limit else sources, str(path)
+        return [row[src] for row in rows], str(path)
     from inference.examples import examples_for
 
-    return list(examples_for(src))[:limit] if limit else list(examples_for(src)), "inference/examples.py"
+    return list(examples_for(src)), "inference/examples.py"
 
 
 def prepare_variants(bundle_dir: Path, work_dir: Path, wanted=VARIANTS) -> dict[str, Path]:
