@@ -13,7 +13,7 @@ SECTIONS = {
             "tokens, hidden width 2H from the bundle; `times_bmm` = time / torch.bmm's time in this run; "
             "`max_abs_diff` against torch.bmm's context."),
     "beam": ("Beam search throughput", "`Translator.translate_batch(texts, beam_size=5, batch_size=...)` on the same "
-             "test sentences, the two batch sizes taking turns."),
+             "test sentences, the two batch sizes taking turns; `speedup` = time at batch size 1 / time at 32."),
     "served": ("Served app against a trivial Gradio app", "Cold start = process start to the first `/translate` answer "
                "(best of the cold starts); then clients calling `/translate` back to back over HTTP."),
     "load": ("Load on the served app", "Clients calling `/translate` back to back; a refused request (\"queue full\") "
