@@ -1,16 +1,14 @@
-"""Speed and cost of the translator, measured side by side against PyTorch and the hardware floor.
+"""Speed of the translator, from the attention kernel to the page in a browser, measured on this machine.
 
-    python -m benchmarks --bundle assets/en-de                       # everything: minutes; each timed part
-                                                                     # stops at --budget seconds
-    python -m benchmarks --bundle assets/en-de --limit 20 --budget 30 --sections latency,floor   # a quick look
-    python -m benchmarks --bundle assets/en-de --sections served --load-seconds 10
+    python -m benchmarks                                   # every section on assets/en-de: several minutes
+    python -m benchmarks --quick                           # every section, small sizes: about a minute
+    python -m benchmarks --only latency,bmm --sentences 50
 
-Sections: latency (per sentence; torch eager vs onnxruntime fp32 vs int8, greedy and beam, 1 and 2
-threads), batch (sentences/s over the test split and the BLEU each variant gets), floor (FLOPs and bytes
-from the config vs this machine's numpy GFLOP/s and bandwidth), served (app.py vs a trivial Gradio app:
-cold start, 8 clients), training (tokens/s of the real training step, minutes per epoch).
-Everything runs in this process and its children on this machine; writes results.md and results.json
-(default: into benchmarks/) and prints the Markdown.
+Sections: latency (torch eager vs onnxruntime fp32 vs int8, greedy and beam, 1 and 2 threads, with the
+hardware floor), bmm (attention by torch.bmm, a Python loop, torch.einsum, numpy.matmul), beam (batched
+beam search throughput), served (app.py vs a trivial Gradio app: cold start, 8 clients), load (app.py
+under 8 and 64 clients), browser (Chromium on the page: heatmap and step-switch times), training
+(the training step's speed). Prints the tables and writes results.md and results.json (into benchmarks/).
 """
 from __future__ import annotations
 
@@ -20,145 +18,180 @@ import json
 import os
 import shlex
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.measure import machine, versions
+import numpy as np
 
-SECTIONS = ("latency", "batch", "floor", "served", "training")
+from benchmarks.beam import beam_section
+from benchmarks.bmm import bmm_section
+from benchmarks.browser import browser_section
+from benchmarks.floor import floor_section
+from benchmarks.latency import latency_section
+from benchmarks.measure import machine, versions
+from benchmarks.report import render_markdown
+from benchmarks.served import load_section, served_section, start_app
+from benchmarks.variants import DEFAULT_DATA_DIR, prepare_variants, read_sources
+
 HERE = Path(__file__).resolve().parent
+SECTIONS = ("latency", "bmm", "beam", "served", "load", "browser", "training")
+# Sizes: flag -> (type, full run, --quick, help); the full or quick value is used when the flag is not given.
+SIZES = {"sentences": (int, 100, 6, "latency: test sentences per cell"),
+         "budget": (float, 240.0, 30.0, "latency: seconds for all its cells, at most"),
+         "batch_sizes": (str, "1,8,32,128", "1,8", "bmm: batch sizes B"),
+         "beam_sentences": (int, 128, 8, "beam: the first N test sentences"),
+         "cold_starts": (int, 2, 1, "served: cold starts per server (the best is reported)"),
+         "seconds": (float, 8.0, 1.5, "served and load: seconds per load run"),
+         "page_loads": (int, 5, 1, "browser: fresh pages, one first heatmap each"),
+         "translations": (int, 10, 2, "browser: later translations on one page, step switches after each"),
+         "train_steps": (int, 20, 3, "training: measured steps")}
 
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
 
 
-def _names(allowed):
-    def parse(text: str) -> tuple[str, ...]:
-        names = tuple(x.strip() for x in text.split(",") if x.strip())
-        unknown = [n for n in names if n not in allowed]
-        if unknown:
-            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}; choose from {', '.join(allowed)}")
-        return names
-    return parse
+def _sections(text: str) -> tuple[str, ...]:
+    unknown = [n for n in text.split(",") if n not in SECTIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    return tuple(text.split(","))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from benchmarks.variants import VARIANTS
-
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bundle", default=str(HERE.parent / "assets" / "en-de"),
-                   help="shipped bundle folder; its checkpoint.pt gives the torch and the other-precision variants "
-                        "(default: %(default)s)")
-    p.add_argument("--sections", type=_names(SECTIONS), default=SECTIONS,
-                   help=f"comma-separated sections to run (default: {','.join(SECTIONS)})")
-    p.add_argument("--variants", type=_names(VARIANTS), default=VARIANTS,
-                   help=f"comma-separated variants for latency/batch (default: {','.join(VARIANTS)})")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N test sentences everywhere (default: all)")
-    p.add_argument("--latency-sentences", type=int, default=200,
-                   help="sentences per latency cell, at most (default: %(default)s, as in the issue's reference numbers)")
-    p.add_argument("--block", type=int, default=10,
-                   help="latency cells take turns every this many sentences (1 = per sentence) (default: %(default)s)")
-    p.add_argument("--budget", type=float, default=300,
-                   help="soft time budget in seconds for each timed measurement: the whole latency round-robin, and each "
-                        "batch cell; work stops cleanly when it runs out and the tables say so (default: %(default)s)")
-    p.add_argument("--threads", type=_ints, default=(1, 2), help="intra-op thread counts for latency (default: 1,2)")
-    p.add_argument("--beams", type=_ints, default=(1, 5), help="beam sizes, 1 = greedy (default: 1,5)")
-    p.add_argument("--batch-threads", type=int, default=None, help="threads for the batch section (default: the largest of --threads)")
-    p.add_argument("--clients", type=int, default=8, help="concurrent gradio_client threads in the load run (default: %(default)s)")
-    p.add_argument("--load-seconds", type=float, default=30, help="length of each load run in seconds (default: %(default)s)")
-    p.add_argument("--cold-starts", type=int, default=2, help="cold starts per server; the best is reported (default: %(default)s)")
-    p.add_argument("--train-steps", type=int, default=20, help="measured training steps (after 2 warm-up steps) (default: %(default)s)")
-    p.add_argument("--train-threads", type=int, default=None,
-                   help="torch threads for the training section (default: the --threads the bundle was trained with)")
-    p.add_argument("--data-dir", default=None,
-                   help="folder with test.jsonl (and train.jsonl for the training section) (default: ../shared/data/multi30k "
-                        "when present, else our built-in sentences and no BLEU)")
-    p.add_argument("--work-dir", default=None,
-                   help="where to export the fp32/int8 variants; kept and reused next time when given (default: a temp folder, removed)")
-    p.add_argument("--out-dir", default=str(HERE), help="where to write results.md and results.json (default: %(default)s)")
+    p.add_argument("--bundle", default=str(HERE.parent / "assets" / "en-de"), help="bundle folder (default: %(default)s)")
+    p.add_argument("--only", type=_sections, default=SECTIONS, help=f"comma-separated sections (default: {','.join(SECTIONS)})")
+    p.add_argument("--quick", action="store_true", help="small sizes everywhere: a check that every section runs")
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR),
+                   help="folder with test.jsonl (Multi30k test2016), its column named like the bundle's source language; "
+                        "missing: our example sentences (default: %(default)s)")
+    for name, (kind, full, quick, text) in SIZES.items():
+        p.add_argument("--" + name.replace("_", "-"), type=kind, help=f"{text} (default: {full}; with --quick: {quick})")
+    p.add_argument("--threads", type=_ints, default=(1, 2), help="latency: onnxruntime/torch thread counts (default: 1,2)")
+    p.add_argument("--clients", type=_ints, default=(8, 64), help="load: client counts (default: 8,64)")
+    p.add_argument("--work-dir", help="latency: where the other-precision bundle is exported and kept for next time "
+                                      "(default: a temporary folder, removed)")
+    p.add_argument("--out-dir", default=str(HERE), help="where results.md and results.json go (default: %(default)s)")
     return p
+
+
+def _sentences(bundle: Path, src: str, data_dir: str, count: int) -> tuple[list[str], str, int]:
+    """The first `count` test sentences the bundle accepts (too long or unknown characters: left out)."""
+    from inference.translator import Translator
+
+    translator = Translator(bundle, device="cpu", threads=1, verify=False)
+    sources, origin = read_sources(src, data_dir)
+    kept = []
+    for text in sources:
+        try:
+            translator.source_ids(text)
+            kept.append(text)
+        except ValueError:
+            continue
+        if len(kept) == count:
+            break
+    if len(kept) < 2:
+        raise RuntimeError(f"{origin} has fewer than 2 sentences this bundle accepts; pass --data-dir with a test.jsonl "
+                           f"whose '{src}' column holds sentences in the bundle's source language")
+    return kept, origin, int(np.median([len(translator.source_ids(t)) for t in kept]))
+
+
+def _shown(path: Path) -> str:
+    """A path inside the repository relative to its root (results files are read there), others as given."""
+    try:
+        return str(path.resolve().relative_to(HERE.parent))
+    except ValueError:
+        return str(path)
+
+
+def run_sections(args, bundle: Path, manifest: dict, sentences: list[str], results: dict, save) -> None:
+    config, pair = manifest["model_config"], results["meta"]["pair"]
+    if "latency" in args.only:
+        work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="bench-variants-"))
+        try:
+            paths = prepare_variants(bundle, work_dir)
+            results["latency"] = latency_section(paths, sentences[:args.sentences], args.threads, (1, 5),
+                                                 budget_s=args.budget, block=max(1, min(10, args.sentences // 3)))
+        finally:
+            if not args.work_dir:
+                shutil.rmtree(work_dir, ignore_errors=True)
+        results["floor"] = floor_section(config, results["latency"].pop("raw"), args.threads)
+        save()
+    if "bmm" in args.only:
+        results["bmm"] = bmm_section(2 * config["hidden_dim"], results["meta"]["median_source_tokens"],
+                                     _ints(args.batch_sizes), rounds=3 if args.quick else 7)
+        save()
+    if "beam" in args.only:
+        results["beam"] = beam_section(bundle, sentences[:args.beam_sentences])
+        save()
+    app = None
+    try:
+        if "served" in args.only:
+            results["served"], app = served_section(bundle, pair, sentences, 8, args.seconds, args.cold_starts)
+            save()
+        if {"load", "browser"} & set(args.only) and app is None:
+            app = start_app(bundle, pair, sentences[0])
+        if "load" in args.only:
+            results["load"] = load_section(app, sentences, args.clients, args.seconds)
+            save()
+        if "browser" in args.only:
+            results["browser"] = browser_section(app.url, sentences, args.page_loads, args.translations,
+                                                 switches_per_translation=1 if args.quick else 3)
+            save()
+    finally:
+        if app is not None:
+            app.stop()
+    if "training" in args.only:
+        from benchmarks.training_speed import training_section
+
+        results["training"] = training_section(bundle, args.data_dir, args.train_steps)
+        save()
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    bundle = Path(args.bundle)
-    if not (bundle / "manifest.json").is_file():
-        print(f"error: {bundle} is not a bundle folder (no manifest.json); export one with "
-              f"`python -m export CHECKPOINT --out {bundle} --quantize int8`", file=sys.stderr)
-        return 2
-    from benchmarks import report
-    from benchmarks.variants import describe_bundle, load_test_set, open_translator, prepare_variants
-    from inference.bundle import BundleError
-    from training.checkpoint import CheckpointError
-    from training.data import DataError
-
+    for name, (_, full, quick, _) in SIZES.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    bundle, out_dir = Path(args.bundle), Path(args.out_dir)
     try:
-        described = describe_bundle(bundle)
-    except BundleError as error:
+        manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        print(f"error: {bundle} is not a bundle folder ({error}); export one with `python -m export CHECKPOINT --out {bundle}`",
+              file=sys.stderr)
+        return 2
+    pair = f"{manifest['pair']['src']}-{manifest['pair']['tgt']}"
+    wanted = max(args.sentences, args.beam_sentences, 2 * args.page_loads + args.translations + 1, 50)
+    try:
+        sentences, origin, src_len = _sentences(bundle, manifest["pair"]["src"], args.data_dir, wanted)
+    except (RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    out_dir = Path(args.out_dir)
+    command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    results = {"meta": {"command": command.strip(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                        "machine": machine(), "versions": versions(), "bundle": _shown(bundle), "pair": pair,
+                        "precision": manifest.get("precision"), "model_config": manifest["model_config"],
+                        "sentences": f"the first {len(sentences)} accepted from {origin}", "median_source_tokens": src_len}}
     out_dir.mkdir(parents=True, exist_ok=True)
-    work_dir = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="bench-variants-"))
-    src, tgt = described["pair"].split("-", 1)
-    results = {"meta": {"command": command, "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                        "machine": machine(), "versions": versions(), "bundle": described, "sections": list(args.sections)}}
 
     def save() -> None:
         results["meta"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-        (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-        (out_dir / "results.md").write_text(report.render_markdown(results), encoding="utf-8")
+        for name, text in (("results.json", json.dumps(results, indent=1) + "\n"), ("results.md", render_markdown(results))):
+            partial = out_dir / f".{name}.partial"
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, out_dir / name)
 
     try:
-        test_set = load_test_set(open_translator("fp32", bundle, 1), src, tgt, args.data_dir, args.limit)
-        results["meta"]["test_set"] = f"{len(test_set.sources)} from {test_set.origin} ({test_set.skipped} refused and left out)"
-        needs_variants = {"latency", "batch"} & set(args.sections)
-        paths = prepare_variants(bundle, work_dir, args.variants) if needs_variants else {}
-        if "latency" in args.sections:
-            from benchmarks.latency import latency_section
-
-            results["latency"] = latency_section(paths, test_set.sources, args.threads, args.beams, args.budget,
-                                                 args.latency_sentences, block=args.block)
-            save()
-        if "batch" in args.sections:
-            from benchmarks.latency import batch_section
-
-            results["batch"] = batch_section(paths, test_set, args.batch_threads or max(args.threads), args.beams, args.budget)
-            save()
-        if "floor" in args.sections:
-            from benchmarks.floor import floor_section
-
-            cells = (results.get("latency") or {}).get("cells") or {}
-            lengths = [n for c in cells.values() for n in c["src_tokens"]]
-            src_len = round(statistics.mean(lengths)) if lengths else 16
-            results["floor"] = floor_section(described["model_config"], results.get("latency"), args.threads, src_len)
-            save()
-        if "served" in args.sections:
-            from benchmarks.served import served_section
-
-            results["served"] = served_section(bundle, test_set.sources, args.clients, args.load_seconds, args.cold_starts)
-            save()
-        if "training" in args.sections:
-            from benchmarks.training_speed import training_section
-
-            results["training"] = training_section(bundle, args.data_dir, args.train_steps, threads=args.train_threads)
-            trained_on = described["training_args"] or {}
-            results["training"].update(recorded_minutes_per_epoch=described["recorded_minutes_per_epoch"],
-                                       recorded_data=trained_on.get("data_dir") or trained_on.get("dataset"))
-            save()
-    except (BundleError, CheckpointError, DataError, FileNotFoundError) as error:
+        run_sections(args, bundle, manifest, sentences, results, save)
+    except (FileNotFoundError, RuntimeError) as error:
+        save()
         print(f"error: {error}", file=sys.stderr)
         return 2
-    finally:
-        if not args.work_dir:
-            shutil.rmtree(work_dir, ignore_errors=True)
     save()
-    print(report.render_markdown(results))
+    print(render_markdown(results))
     print(f"wrote {out_dir / 'results.md'} and {out_dir / 'results.json'}")
     return 0
 

@@ -1,86 +1,83 @@
-"""Section 4: the served app against Gradio's own ceiling, both as child processes on 127.0.0.1.
+"""The served app as its users reach it: app.py in a child process on 127.0.0.1, called over plain HTTP
+through Gradio's queue with the documented `/translate` API (POST .../call/translate, then read the
+event stream), against benchmarks/trivial_app.py (same API, same queue settings, no model).
 
-Cold start: process start -> first successful `/translate` answer through gradio_client. Load: N client
-threads, each with its own gradio_client.Client, call `/translate` back to back for a fixed time. Peak
-server memory is VmHWM from /proc/PID/status. app.py and benchmarks/trivial_app.py run alternately with
-the same queue settings (read from app.py), the same clients and the same sentences.
+served: cold start (process start -> first answer) and one load run of 8 clients, app and trivial app.
+load: app.py alone under 8 and 64 clients: answers, errors, "queue full" refusals (the queue holds
+QUEUE_SIZE requests by design; a refused client waits 50 ms before it asks again, as a polite client
+would), and the server's resident memory before and after.
 """
 from __future__ import annotations
 
-import ast
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
-from tqdm import tqdm
+import httpx
+import numpy as np
 
-from benchmarks.measure import peak_rss_mib, percentile
+from benchmarks.measure import rss_mib, summary_ms
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "app.py"
-TRIVIAL_APP = Path(__file__).resolve().parent / "trivial_app.py"
 
 
-def app_queue_settings(app_path=APP) -> dict:
-    """QUEUE_SIZE and CONCURRENCY as app.py defines them (read from its source, not imported)."""
-    found = {"queue_size": 32, "concurrency": 2}
-    names = {"QUEUE_SIZE": "queue_size", "CONCURRENCY": "concurrency"}
-    for node in ast.parse(Path(app_path).read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
-            for target in node.targets:
-                if isinstance(target, ast.Name) and target.id in names:
-                    found[names[target.id]] = node.value.value
-    return found
+def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
+    """One greedy /translate request through the queue: ("ok" | "queue full" | "error", detail).
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _client(url: str):
-    from gradio_client import Client
-
-    return Client(url, verbose=False)
-
-
-def ask(client, text: str):
-    """One API call as a user of app.py's documented interface makes it."""
-    return client.predict(text, api_name="/translate")
+    Every parameter is sent (text, pair "" = the default, beam_size 1, length_penalty None = the tuned
+    one, max_len 0 = auto): Gradio's plain HTTP API fills in no defaults."""
+    response = client.post(f"{base}gradio_api/call/translate", json={"data": [text, "", 1, None, 0]})
+    if response.status_code == 503:
+        return "queue full", ""
+    if response.status_code != 200:
+        return "error", f"HTTP {response.status_code}: {response.text[:200]}"
+    event_id = response.json()["event_id"]
+    with client.stream("GET", f"{base}gradio_api/call/translate/{event_id}") as stream:
+        event = None
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                return ("ok", "") if event == "complete" else ("error", line[5:].strip()[:200])
+    return "error", "the event stream ended without an answer"
 
 
 class Server:
-    """A child process serving on 127.0.0.1:port, its log in a temp file."""
+    """A child process serving on a free port; `cold_start_s` = process start to its first answer."""
 
-    def __init__(self, command: list[str], port: int, name: str):
-        self.name, self.port, self.url = name, port, f"http://127.0.0.1:{port}/"
-        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
-        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
-        self.started = time.perf_counter()
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-
-    def wait_first_answer(self, text: str, timeout: float) -> float:
-        """Seconds from process start to the first successful answer; raises with the log tail on failure."""
-        last_error = None
-        while time.perf_counter() - self.started < timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                ask(_client(self.url), text)
-                return time.perf_counter() - self.started
-            except Exception as error:  # not listening yet, or still loading
-                last_error = error
+    def __init__(self, name: str, command: list[str], probe_text: str, assets: Path | None = None, timeout: float = 180.0):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.name, self.url, self.assets = name, f"http://127.0.0.1:{self.port}/", assets
+        self.log = tempfile.TemporaryFile()
+        started = time.perf_counter()
+        self.process = subprocess.Popen(command + ["--port", str(self.port)], cwd=ROOT, stdout=self.log,
+                                        stderr=subprocess.STDOUT, env=dict(os.environ, GRADIO_ANALYTICS_ENABLED="False"))
+        with httpx.Client(timeout=30) as client:
+            while self.process.poll() is None and time.perf_counter() - started < timeout:
+                try:
+                    outcome, detail = call(client, self.url, probe_text)
+                except httpx.HTTPError:  # not listening yet
+                    outcome, detail = "", ""
+                if outcome == "ok":
+                    self.cold_start_s = round(time.perf_counter() - started, 3)
+                    return
+                if outcome == "error":
+                    self.stop()
+                    raise RuntimeError(f"{name} answered its first request with an error: {detail}")
                 time.sleep(0.05)
-        raise RuntimeError(f"{self.name} gave no answer in {timeout:.0f} s ({last_error!r}):\n{self.log_tail()}")
-
-    def log_tail(self, chars: int = 2000) -> str:
-        return Path(self.log.name).read_text(encoding="utf-8", errors="replace")[-chars:]
+        self.log.seek(0)
+        log = self.log.read().decode("utf-8", errors="replace")[-1500:]
+        self.stop()
+        raise RuntimeError(f"{name} did not answer within {timeout:.0f} s; its log:\n{log}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -91,99 +88,93 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
-        os.unlink(self.log.name)
+        if self.assets is not None:
+            shutil.rmtree(self.assets, ignore_errors=True)  # the link inside, never the bundle it points to
 
 
-def load_run(url: str, texts: list[str], clients: int = 8, seconds: float = 30.0) -> dict:
-    """`clients` threads call /translate back to back for `seconds`; latency, throughput and errors."""
-    connections = [_client(url) for _ in range(clients)]
-    latencies, errors, lock = [], [], threading.Lock()
-    start_gate = threading.Barrier(clients + 1)
-    bar = tqdm(desc=f"load {url}", unit="req", leave=False)
+def start_app(bundle_dir: Path, pair: str, probe_text: str) -> Server:
+    """app.py serving only this bundle (a temporary assets folder holding a link to it), on the CPU."""
+    assets = Path(tempfile.mkdtemp(prefix="bench-assets-"))
+    (assets / pair).symlink_to(Path(bundle_dir).resolve(), target_is_directory=True)
+    return Server("app", [sys.executable, str(ROOT / "app.py"), "--assets", str(assets), "--device", "cpu"],
+                  probe_text, assets)
 
-    def worker(index: int) -> None:
-        client, k = connections[index], 0
-        start_gate.wait()
-        while time.perf_counter() < deadline:
-            text = texts[(index + k * clients) % len(texts)]
-            k += 1
+
+def start_trivial(probe_text: str) -> Server:
+    from app import CONCURRENCY, QUEUE_SIZE  # the same queue as the app's
+
+    return Server("trivial", [sys.executable, str(ROOT / "benchmarks" / "trivial_app.py"),
+                              "--queue-size", str(QUEUE_SIZE), "--concurrency", str(CONCURRENCY)], probe_text)
+
+
+def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
+    """`clients` threads send /translate back to back for `seconds`: counts, answer latency, memory."""
+    counts, latencies, examples, lock = Counter(), [], set(), threading.Lock()
+    connections = [httpx.Client(timeout=120) for _ in range(clients)]  # made before the clock starts
+    ready, deadline = threading.Barrier(clients + 1), [0.0]
+    rss_before = rss_mib(server.process.pid)
+
+    def client_loop(index: int) -> None:
+        ready.wait()
+        k = 0
+        while time.perf_counter() < deadline[0]:
             tick = time.perf_counter()
             try:
-                ask(client, text)
-                with lock:
+                outcome, detail = call(connections[index], server.url, texts[(index + k * clients) % len(texts)])
+            except httpx.HTTPError as error:
+                outcome, detail = "error", f"{type(error).__name__}: {error}"[:200]
+            k += 1
+            with lock:
+                counts[outcome] += 1
+                if outcome == "ok":
                     latencies.append(time.perf_counter() - tick)
-                    bar.update()
-            except Exception as error:
-                with lock:
-                    errors.append(f"{type(error).__name__}: {str(error)[:200]}")
+                elif detail:
+                    examples.add(detail)
+            if outcome == "queue full":
+                time.sleep(0.05)
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
+    threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
     start = time.perf_counter()
-    deadline = start + seconds
-    start_gate.wait()
+    deadline[0] = start + seconds
+    ready.wait()
     for thread in threads:
-        thread.join(seconds + 120)
-    elapsed = time.perf_counter() - start
-    bar.close()
+        thread.join()
     for connection in connections:
-        try:
-            connection.close()
-        except Exception:
-            pass
-    return {"clients": clients, "seconds": round(elapsed, 2), "requests": len(latencies), "errors": len(errors),
-            "error_examples": sorted(set(errors))[:3], "requests_per_s": round(len(latencies) / elapsed, 2),
-            "p50_ms": _ms(percentile(latencies, 50)), "p99_ms": _ms(percentile(latencies, 99))}
+        connection.close()
+    elapsed = time.perf_counter() - start
+    answer = summary_ms(latencies)
+    return {"server": server.name, "clients": clients, "seconds": round(elapsed, 2), "answers": counts["ok"],
+            "answers_per_s": round(counts["ok"] / elapsed, 2), "queue_full": counts["queue full"],
+            "errors": counts["error"], "answer_median_ms": answer["median_ms"],
+            "answer_p99_ms": round(float(np.percentile(latencies, 99)) * 1e3, 1) if latencies else None,
+            "rss_before_mib": rss_before, "rss_after_mib": rss_mib(server.process.pid),
+            "rss_peak_mib": rss_mib(server.process.pid, "VmHWM"), "error_examples": sorted(examples)[:3]}
 
 
-def _ms(value):
-    return None if value is None else round(value * 1e3, 1)
+def served_section(bundle_dir: Path, pair: str, texts: list[str], clients: int = 8, seconds: float = 10.0,
+                   cold_starts: int = 2) -> tuple[dict, Server]:
+    """Trivial app and app.py alternately: best cold start and one load run each; returns the app still running."""
+    starts = {"trivial": lambda: start_trivial(texts[0]), "app": lambda: start_app(bundle_dir, pair, texts[0])}
+    cold, rows, app = {"trivial": [], "app": []}, [], None
+    for repeat in range(cold_starts):
+        for name, start in starts.items():
+            server = start()
+            cold[name].append(server.cold_start_s)
+            if repeat < cold_starts - 1:
+                server.stop()
+                continue
+            rows.append({**load_run(server, texts, clients, seconds), "cold_start_best_s": min(cold[name])})
+            if name == "app":
+                app = server
+            else:
+                server.stop()
+    return {"rows": rows, "cold_starts_s": cold}, app
 
 
-def served_section(bundle_dir, texts: list[str], clients: int = 8, load_seconds: float = 30.0,
-                   cold_starts: int = 2, startup_timeout: float = 180.0) -> dict:
-    """Cold start (best of `cold_starts`) and one load run, for app.py and the trivial app, alternately."""
-    if not APP.is_file():
-        message = f"{APP} does not exist yet: served-app benchmark skipped"
-        print(message)
-        return {"skipped": message}
-    settings = app_queue_settings()
-    pair = _pair_name(bundle_dir)
-    assets = Path(tempfile.mkdtemp(prefix="bench-assets-"))
-    (assets / pair).symlink_to(Path(bundle_dir).resolve(), target_is_directory=True)
-    commands = {
-        "trivial": lambda port: [sys.executable, str(TRIVIAL_APP), "--port", str(port),
-                                 "--queue-size", str(settings["queue_size"]), "--concurrency", str(settings["concurrency"])],
-        "app": lambda port: [sys.executable, str(APP), "--assets", str(assets), "--port", str(port), "--device", "cpu"],
-    }
-    out = {"queue": settings, "clients": clients, "load_seconds": load_seconds,
-           "trivial": {"cold_start_s": []}, "app": {"cold_start_s": []}}
-    try:
-        for repeat in range(cold_starts):
-            for name, command in commands.items():
-                port = free_port()
-                server = Server(command(port), port, name)
-                try:
-                    out[name]["cold_start_s"].append(round(server.wait_first_answer(texts[0], startup_timeout), 3))
-                    if repeat == cold_starts - 1:
-                        out[name]["load"] = load_run(server.url, texts, clients, load_seconds)
-                        out[name]["peak_rss_mib"] = peak_rss_mib(server.process.pid)
-                finally:
-                    server.stop()
-    except RuntimeError as error:
-        out["error"] = str(error)
-        print(f"served-app benchmark failed: {error}")
-    finally:
-        (assets / pair).unlink()
-        assets.rmdir()
-    for name in ("trivial", "app"):
-        if out[name]["cold_start_s"]:
-            out[name]["cold_start_best_s"] = min(out[name]["cold_start_s"])
-    return out
+def load_section(server: Server, texts: list[str], clients=(8, 64), seconds: float = 5.0) -> dict:
+    from app import CONCURRENCY, QUEUE_SIZE
 
-
-def _pair_name(bundle_dir) -> str:
-    from inference.bundle import load_bundle
-
-    return load_bundle(bundle_dir, verify_hashes=False).name
+    return {"queue_size": QUEUE_SIZE, "concurrency": CONCURRENCY,
+            "rows": [load_run(server, texts, n, seconds) for n in clients]}

@@ -3,7 +3,7 @@
     python benchmarks/trivial_app.py --port 7870 --queue-size 32 --concurrency 2
 
 Same API name and parameters as app.py's, same queue settings (passed in by benchmarks/served.py, which
-reads them from app.py), same launch options; no model, so whatever it costs is Gradio's cost.
+imports them from app.py), same launch options; no model, so whatever it costs is Gradio's cost.
 """
 from __future__ import annotations
 
