@@ -5,7 +5,7 @@
     explained = explanation(translator, text, state["result"], reverse=reverse_translator)  # plain dicts
     app_explain.occlusion_figure(explained["occlusion"], step)      # attention and occlusion, one step
     app_explain.agreement_markdown(explained["occlusion"], step)
-    app_explain.coverage_figure(explained["coverage"], source_tokens)   # strip under the heatmap
+    app_explain.heatmap_with_coverage(app_views.attention_figure(...), explained["coverage"], source_tokens)
     app_explain.confidence_markdown(explained["confidence"], step, explained["direction"])
 
 Nothing here runs a model. Inputs are the dicts of inference.explain (to_dict) or the dataclasses themselves;
@@ -47,7 +47,7 @@ def occlusion_figure(occlusion, step: int):
     weights, drops = np.asarray(occ["attention"][step]), np.asarray(occ["drops"][step])
     x = list(range(len(tokens)))
     hover = [plot_text(t) for t in tokens]
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.16,
                            subplot_titles=("attention weight", "drop in log p when occluded"))
     figure.add_trace(go.Bar(x=x, y=weights, marker_color=ATTENTION_COLOUR, name="attention", customdata=hover,
                             hovertemplate="<b>%{customdata}</b><br>weight %{y:.3f}<extra></extra>"), row=1, col=1)
@@ -62,7 +62,7 @@ def occlusion_figure(occlusion, step: int):
                               arrowcolor=FLAG_COLOUR, font=dict(color=FLAG_COLOUR, size=11), row=row, col=1)
     target = plot_text(occ["target_tokens"][step])
     figure.update_layout(title=dict(text=f"step {step}: {target}", font=dict(size=14)), showlegend=False,
-                         height=360, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white", bargap=0.25)
+                         height=380, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white", bargap=0.25)
     figure.update_xaxes(**_axis(tokens), row=2, col=1)
     figure.update_xaxes(**{k: v for k, v in _axis(tokens).items() if k != "ticktext"}, showticklabels=False,
                         row=1, col=1)
@@ -100,35 +100,76 @@ def agreement_markdown(occlusion, step: int) -> str:
 
 
 # ---- coverage -----------------------------------------------------------------------------------------
-def coverage_figure(coverage, source_tokens):
-    """One-row strip aligned with the heatmap's source axis: total attention each source token received."""
-    cov = _plain(coverage)
+def _coverage_strip(cov: dict, labels: list[str], showscale: bool) -> go.Heatmap:
     values = np.asarray(cov["values"], dtype=float)
-    labels = [plot_text(t) for t in source_tokens]
-    strip = go.Heatmap(z=[values], x=list(range(len(labels))), y=[0], colorscale="Blues", zmin=0.0,
-                       zmax=max(float(values.max(initial=0.0)), 1e-6), showscale=False, customdata=[labels],
-                       hovertemplate="<b>%{customdata}</b><br>coverage %{z:.2f}<extra></extra>",
-                       texttemplate="%{z:.1f}" if len(labels) <= 30 else None, textfont=dict(size=10))
-    figure = go.Figure(strip)
+    return go.Heatmap(z=[values], x=list(range(len(labels))), y=[0], colorscale="Blues", zmin=0.0,
+                      zmax=max(float(values.max(initial=0.0)), 1e-6), customdata=[labels], showscale=showscale,
+                      colorbar=dict(title="times", thickness=20),
+                      hovertemplate="<b>%{customdata}</b><br>coverage %{z:.2f}<extra></extra>",
+                      texttemplate="%{z:.1f}" if len(labels) <= 30 else None, textfont=dict(size=10))
+
+
+def _mark_flags(figure, cov: dict, **where) -> None:
     for positions, mark in ((cov["dropped"], "dropped?"), (cov["repeated"], "repeated?")):
         for s in positions:
-            figure.add_shape(type="rect", x0=s - 0.5, x1=s + 0.5, y0=-0.5, y1=0.5, line=dict(color=FLAG_COLOUR, width=3))
-            figure.add_annotation(x=s, y=0.5, text=mark, showarrow=False, yshift=10,
-                                  font=dict(color=FLAG_COLOUR, size=11))
-    figure.update_layout(
-        title=dict(text=f"coverage: attention summed over the {cov['total']:.0f} target steps · flagged below "
-                        f"{cov['low']:g} (dropped?) or above {cov['high']:g} (repeated?)", font=dict(size=12)),
-        height=150, margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white",
-        xaxis=_axis(source_tokens), yaxis=dict(visible=False))
+            figure.add_shape(type="rect", x0=s - 0.5, x1=s + 0.5, y0=-0.5, y1=0.5,
+                             line=dict(color=FLAG_COLOUR, width=3), **where)
+            figure.add_annotation(x=s, y=0, text=mark, showarrow=False, yshift=-24,
+                                  font=dict(color=FLAG_COLOUR, size=11), **where)
+
+
+def coverage_title(cov: dict) -> str:
+    return (f"coverage: attention summed over the {cov['total']:.0f} target steps · flagged below {cov['low']:g} "
+            f"(dropped?) or above {cov['high']:g} (repeated?), thresholds chosen on validation")
+
+
+def coverage_figure(coverage, source_tokens):
+    """A strip of its own: total attention each source token received, flagged tokens outlined."""
+    cov = _plain(coverage)
+    labels = [plot_text(t) for t in source_tokens]
+    figure = go.Figure(_coverage_strip(cov, labels, showscale=True))
+    _mark_flags(figure, cov)
+    figure.update_layout(title=dict(text=coverage_title(cov), font=dict(size=12)), height=170,
+                         margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white",
+                         xaxis=_axis(source_tokens), yaxis=dict(visible=False))
+    return figure
+
+
+def heatmap_with_coverage(heatmap, coverage, source_tokens):
+    """app_views.attention_figure's heatmap with the coverage strip as a last row on the same source axis,
+    so each column's total sits exactly under it."""
+    cov = _plain(coverage)
+    labels = [plot_text(t) for t in source_tokens]
+    steps = len(heatmap.data[0].y)
+    strip_share = min(0.3, 1.4 / (steps + 1.4))
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.03,
+                           row_heights=[1 - strip_share, strip_share])
+    figure.add_trace(heatmap.data[0], row=1, col=1)
+    figure.add_trace(_coverage_strip(cov, labels, showscale=False), row=2, col=1)
+    layout = heatmap.layout.to_plotly_json()
+    figure.update_layout(title=layout.get("title"), margin=layout.get("margin"), plot_bgcolor="white",
+                         height=int(layout.get("height", 400)) + 90)
+    figure.update_xaxes(**layout["xaxis"], row=1, col=1)
+    figure.update_xaxes(showticklabels=True, row=1, col=1)  # make_subplots hides the upper row's labels
+    figure.update_yaxes(**layout["yaxis"], row=1, col=1)
+    figure.update_xaxes(title=dict(text=coverage_title(cov), font=dict(size=11)), showticklabels=False, row=2, col=1)
+    figure.update_yaxes(tickmode="array", tickvals=[0], ticktext=["coverage"], row=2, col=1)
+    figure.update_traces(colorbar=dict(len=1 - strip_share, y=1, yanchor="top"), row=1, col=1)
+    for shape in layout.get("shapes", []):
+        figure.add_shape(shape, row=1, col=1)
+    _mark_flags(figure, cov, row=2, col=1)
     return figure
 
 
 def coverage_markdown(coverage, source_tokens) -> str:
     cov = _plain(coverage)
     parts = []
-    for positions, what in ((cov["dropped"], f"received under {cov['low']:g} of attention in total: "
-                                             "probably left untranslated"),
-                            (cov["repeated"], f"received over {cov['high']:g}: probably translated more than once")):
+    for positions, what in ((cov["dropped"], f"got almost no attention (under {cov['low']:g} in total, the "
+                                             "least attended 1% of tokens on validation): left untranslated, or "
+                                             "folded into a neighbour's translation, as words like \"is\" and "
+                                             "\"of\" often are"),
+                            (cov["repeated"], f"got over {cov['high']:g} steps' worth of attention: perhaps "
+                                              "translated more than once")):
         if positions:
             parts.append(", ".join(md_token(source_tokens[s]) for s in positions) + " " + what + ".")
     return " ".join(parts) or "No source token looks dropped or repeated (coverage thresholds chosen on validation)."

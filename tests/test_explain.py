@@ -166,3 +166,21 @@ def test_views_draw_the_same_numbers_and_escape_tokens(en_de):
     assert explained["confidence"]["badges"][1] in badge
     payload = json.loads(json.dumps(app_explain.explanation_payload(explained), allow_nan=False))
     assert payload["occlusion"]["drops"] == occ["drops"] and payload["direction"] is None
+
+
+def test_coverage_row_sits_under_the_heatmap_on_the_same_axis():
+    import app_views
+
+    tokens, targets = ["▁a", "▁<x>", "</s>"], ["▁b", "</s>"]
+    attention = [[0.9, 0.0, 0.1], [0.0, 0.0, 1.0]]
+    cover = explain.coverage(attention, tokens)
+    assert cover.dropped == [1]
+    figure = app_explain.heatmap_with_coverage(app_views.attention_figure(tokens, targets, attention, selected=1),
+                                               cover, tokens)
+    heatmap, strip = figure.data
+    assert np.allclose(heatmap.z, attention) and np.allclose(strip.z[0], [0.9, 0.0, 1.1])
+    assert strip.xaxis == "x2" and figure.layout.xaxis.matches == "x2"  # one source axis for both rows
+    assert "▁&lt;x&gt;" in figure.layout.xaxis.ticktext
+    outlines = [s for s in figure.layout.shapes if s.xref == "x2"]
+    assert [(s.x0, s.x1) for s in outlines] == [(0.5, 1.5)]  # the flagged token, in the strip
+    assert "dropped?" in [a.text for a in figure.layout.annotations]
