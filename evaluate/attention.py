@@ -57,10 +57,23 @@ def sentence_records(translator: Translator, pairs, with_occlusion: bool) -> tup
                   "mean_log_prob": result.score / max(1, len(result.target_ids))}
         if with_occlusion:
             occ = explain.occlusion(translator, source, result.target_ids)
-            record.update(spearman=occ.spearman, pearson=occ.pearson, top1_agree=occ.top1_agree, batch_noise=occ.batch_noise,
+            record.update(spearman=occ.spearman, pearson=occ.pearson, top1_agree=occ.top1_agree,
+                          top3_overlap=top_k_overlap(occ.attention, occ.drops, 3), batch_noise=occ.batch_noise,
                           occlusion_ms=occ.cost["ms"])
         records.append(record)
     return records, refused
+
+
+def top_k_overlap(attention, drops, k: int) -> list[float]:
+    """Per step: the share of the k most attended source positions that are among the k most needed ones.
+    Unlike ranks over all positions, it ignores the order of the many near-zero weights and noise-level drops."""
+    overlaps = []
+    for weights, drop in zip(np.asarray(attention), np.asarray(drops)):
+        k_here = min(k, len(weights))
+        top_attention = set(np.argsort(-weights, kind="stable")[:k_here].tolist())
+        top_drop = set(np.argsort(-drop, kind="stable")[:k_here].tolist())
+        overlaps.append(len(top_attention & top_drop) / k_here)
+    return overlaps
 
 
 def flag_quality(flagged: np.ndarray, bad: np.ndarray) -> dict:
@@ -84,11 +97,15 @@ def summarise(records, low: float, high: float) -> dict:
     min_cov = np.array([r["min_coverage"] for r in records])
     max_cov = np.array([r["max_coverage"] for r in records])
     entropy = np.array([np.mean(r["effective_tokens"]) for r in records])
+    log_prob = np.array([r["mean_log_prob"] for r in records])
     out = {"sentences": len(records), "mean_chrf": float(chrf.mean()),
            "chrf_vs_min_coverage": {"pearson": explain.pearson(min_cov, chrf), "spearman": explain.spearman(min_cov, chrf)},
            "chrf_vs_max_coverage": {"pearson": explain.pearson(max_cov, chrf), "spearman": explain.spearman(max_cov, chrf)},
            "chrf_vs_mean_effective_tokens": {"pearson": explain.pearson(entropy, chrf),
                                              "spearman": explain.spearman(entropy, chrf)},
+           "chrf_vs_mean_log_prob": {"pearson": explain.pearson(log_prob, chrf), "spearman": explain.spearman(log_prob, chrf)},
+           "effective_tokens_vs_mean_log_prob": {"spearman": explain.spearman(entropy, log_prob)},
+           "diffuse_flag": flag_quality(entropy > explain.DIFFUSE_ABOVE, bad),
            "dropped_flag": flag_quality(min_cov < low, bad), "repeated_flag": flag_quality(max_cov > high, bad),
            "thresholds": {"coverage_low": low, "coverage_high": high}}
     if "spearman" in records[0]:
@@ -98,6 +115,7 @@ def summarise(records, low: float, high: float) -> dict:
                         if any(x is not None for x in r["spearman"])]
         out["occlusion"] = {"steps": len(steps), "top1_agreement": float(np.mean(steps)),
                             "mean_spearman_steps": float(np.mean(rho)),
+                            "mean_top3_overlap": float(np.mean([x for r in records for x in r["top3_overlap"]])),
                             "mean_pearson_steps": float(np.mean([x for r in records for x in r["pearson"] if x is not None])),
                             "mean_spearman_sentences": float(np.mean(sentence_rho)),
                             "median_batch_noise": float(np.median([r["batch_noise"] for r in records])),
@@ -160,16 +178,32 @@ def write_json(path: Path, payload: dict) -> None:
     os.replace(f.name, path)
 
 
+def _fmt(value, width: int = 6) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.2f}"
+
+
 def print_table(results: dict) -> None:
-    print(f"{'pair':6} {'sents':>5} {'chrF':>5} {'top1':>5} {'rho':>6} {'r_lin':>6} {'r(minCov)':>9} {'r(effTok)':>9} "
-          f"{'drop P':>6} {'drop R':>6} {'rep P':>6}")
-    fmt = lambda x: "   -" if x is None else f"{x:.2f}"  # noqa: E731
+    """Two tables: attention vs occlusion, then what predicts a sentence's chrF."""
+    if any("occlusion" in s for s in results.values()):
+        print(f"{'pair':6} {'sents':>5} {'chrF':>5} {'top1':>6} {'top3':>6} {'rho':>6} {'r_lin':>6} {'noise':>7} {'ms':>6}")
+        for pair, s in results.items():
+            o = s["occlusion"]
+            print(f"{pair:6} {s['sentences']:5d} {s['mean_chrf']:5.1f} {_fmt(o['top1_agreement'])} "
+                  f"{_fmt(o['mean_top3_overlap'])} {_fmt(o['mean_spearman_steps'])} {_fmt(o['mean_pearson_steps'])} "
+                  f"{o['median_batch_noise']:7.4f} {o['mean_ms']:6.0f}")
+        print("top1/top3: attention's and occlusion's most important source token(s) agree (share of steps / "
+              "overlap of the top 3); rho, r_lin: mean Spearman, Pearson of attention vs drops per step; noise: "
+              "median int8 batch noise in nats; ms: occlusion per sentence")
+    print(f"{'pair':6} {'minCov':>6} {'maxCov':>6} {'effTok':>6} {'logp':>6} {'dropP':>6} {'dropR':>6} "
+          f"{'repP':>6} {'repR':>6} {'difP':>6} {'difR':>6}")
     for pair, s in results.items():
-        occ = s.get("occlusion", {})
-        print(f"{pair:6} {s['sentences']:5d} {s['mean_chrf']:5.1f} {fmt(occ.get('top1_agreement')):>5} "
-              f"{fmt(occ.get('mean_spearman_steps')):>6} {fmt(occ.get('mean_pearson_steps')):>6} {fmt(s['chrf_vs_min_coverage']['spearman']):>9} "
-              f"{fmt(s['chrf_vs_mean_effective_tokens']['spearman']):>9} {fmt(s['dropped_flag']['precision']):>6} "
-              f"{fmt(s['dropped_flag']['recall']):>6} {fmt(s['repeated_flag']['precision']):>6}")
+        flags = [s[k][m] for k in ("dropped_flag", "repeated_flag", "diffuse_flag") for m in ("precision", "recall")]
+        print(f"{pair:6} " + " ".join(_fmt(s[k]["spearman"]) for k in (
+            "chrf_vs_min_coverage", "chrf_vs_max_coverage", "chrf_vs_mean_effective_tokens", "chrf_vs_mean_log_prob"))
+              + " " + " ".join(_fmt(x) for x in flags))
+    print("minCov..logp: Spearman with sentence chrF of the least covered token's coverage, the most covered one's, "
+          "the mean effective attended tokens, the mean token log-prob; P/R: precision/recall of the dropped, "
+          "repeated and diffuse flags for the bottom chrF decile (base rate 0.10)")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -210,9 +244,6 @@ def main(argv=None) -> int:
         print(json.dumps({k: v for k, v in payload["tuned"].items() if not k.endswith("grid")}, indent=1))
     print_table(results)
     write_json(Path(args.out), payload)
-    print("top1: attention's and occlusion's most important source token agree (share of steps); rho/r_lin: mean "
-          "Spearman/Pearson of attention vs occlusion drops per step; r(...): Spearman with sentence chrF; "
-          "drop/rep P, R: precision, recall of the coverage flags for the bottom chrF decile")
     print(f"wrote {args.out}")
     return 0
 
