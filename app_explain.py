@@ -17,7 +17,6 @@ from dataclasses import asdict, is_dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from app_views import md_text, md_token, plot_text
 
@@ -40,34 +39,32 @@ def _axis(tokens) -> dict:
 # ---- occlusion beside attention -------------------------------------------------------------------------
 def occlusion_figure(occlusion, step: int):
     """Two rows over the same source tokens: this step's attention weights, and how much log p(chosen token)
-    falls when each source token is hidden from attention. Grey band: batch quantization noise."""
+    falls when each source token is hidden from attention. Grey band: batch quantization noise.
+    Built from plain layout dicts (no make_subplots): it is redrawn on every step click."""
     occ = _plain(occlusion)
     step = min(max(int(step), 0), len(occ["target_tokens"]) - 1)
     tokens = occ["source_tokens"]
     weights, drops = np.asarray(occ["attention"][step]), np.asarray(occ["drops"][step])
-    x = list(range(len(tokens)))
-    hover = [plot_text(t) for t in tokens]
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.16,
-                           subplot_titles=("attention weight", "drop in log p when occluded"))
-    figure.add_trace(go.Bar(x=x, y=weights, marker_color=ATTENTION_COLOUR, name="attention", customdata=hover,
-                            hovertemplate="<b>%{customdata}</b><br>weight %{y:.3f}<extra></extra>"), row=1, col=1)
-    figure.add_trace(go.Bar(x=x, y=drops, marker_color=OCCLUSION_COLOUR, name="occlusion", customdata=hover,
-                            hovertemplate="<b>%{customdata}</b><br>drop %{y:+.3f} nats<extra></extra>"), row=2, col=1)
+    x, hover = list(range(len(tokens))), [plot_text(t) for t in tokens]
+    bars = [go.Bar(x=x, y=weights, marker_color=ATTENTION_COLOUR, customdata=hover, xaxis="x", yaxis="y",
+                   hovertemplate="<b>%{customdata}</b><br>weight %{y:.3f}<extra></extra>"),
+            go.Bar(x=x, y=drops, marker_color=OCCLUSION_COLOUR, customdata=hover, xaxis="x2", yaxis="y2",
+                   hovertemplate="<b>%{customdata}</b><br>drop %{y:+.3f} nats<extra></extra>")]
     noise = float(occ.get("batch_noise") or 0.0)
-    if noise > 0:
-        figure.add_hrect(y0=-noise, y1=noise, fillcolor="#9ca3af", opacity=0.3, line_width=0, row=2, col=1)
-    for row, values in ((1, weights), (2, drops)):
-        best = int(np.argmax(values))
-        figure.add_annotation(x=best, y=float(values[best]), text="top", showarrow=True, arrowhead=2, ay=-18,
-                              arrowcolor=FLAG_COLOUR, font=dict(color=FLAG_COLOUR, size=11), row=row, col=1)
-    target = plot_text(occ["target_tokens"][step])
-    figure.update_layout(title=dict(text=f"step {step}: {target}", font=dict(size=14)), showlegend=False,
-                         height=380, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white", bargap=0.25)
-    figure.update_xaxes(**_axis(tokens), row=2, col=1)
-    figure.update_xaxes(**{k: v for k, v in _axis(tokens).items() if k != "ticktext"}, showticklabels=False,
-                        row=1, col=1)
-    figure.update_yaxes(range=[0, 1.05], row=1, col=1)
-    return figure
+    shapes = [dict(type="rect", xref="x2 domain", yref="y2", x0=0, x1=1, y0=-noise, y1=noise, fillcolor="#9ca3af",
+                   opacity=0.3, line_width=0)] if noise > 0 else []
+    marks = [dict(x=int(np.argmax(v)), y=float(np.max(v)), xref=xr, yref=yr, text="top", showarrow=True,
+                  arrowhead=2, ay=-18, arrowcolor=FLAG_COLOUR, font=dict(color=FLAG_COLOUR, size=11))
+             for v, xr, yr in ((weights, "x", "y"), (drops, "x2", "y2"))]
+    titles = [dict(text=text, x=0.5, y=y, xref="paper", yref="paper", showarrow=False, font=dict(size=13),
+                   yanchor="bottom") for text, y in (("attention weight", 1.0), ("drop in log p when occluded", 0.42))]
+    axis = _axis(tokens)
+    layout = dict(title=dict(text=f"step {step}: {plot_text(occ['target_tokens'][step])}", font=dict(size=14)),
+                  showlegend=False, height=380, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white",
+                  bargap=0.25, shapes=shapes, annotations=marks + titles,
+                  xaxis=dict(axis, anchor="y", matches="x2", showticklabels=False), yaxis=dict(domain=[0.58, 1.0],
+                  range=[0, 1.05]), xaxis2=dict(axis, anchor="y2"), yaxis2=dict(domain=[0.0, 0.42]))
+    return go.Figure(data=bars, layout=layout)
 
 
 def _correlation(value) -> str:
@@ -136,29 +133,24 @@ def coverage_figure(coverage, source_tokens):
 
 
 def heatmap_with_coverage(heatmap, coverage, source_tokens):
-    """app_views.attention_figure's heatmap with the coverage strip as a last row on the same source axis,
-    so each column's total sits exactly under it."""
+    """Adds the coverage strip to app_views.attention_figure's heatmap (in place, and returns it) as a last
+    row on the same source axis, so each column's total sits exactly under it. In place because copying
+    the heatmap would validate its T x S cells again, which costs more than drawing it."""
     cov = _plain(coverage)
     labels = [plot_text(t) for t in source_tokens]
-    steps = len(heatmap.data[0].y)
-    strip_share = min(0.3, 1.4 / (steps + 1.4))
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.03,
-                           row_heights=[1 - strip_share, strip_share])
-    figure.add_trace(heatmap.data[0], row=1, col=1)
-    figure.add_trace(_coverage_strip(cov, labels, showscale=False), row=2, col=1)
-    layout = heatmap.layout.to_plotly_json()
-    figure.update_layout(title=layout.get("title"), margin=layout.get("margin"), plot_bgcolor="white",
-                         height=int(layout.get("height", 400)) + 90)
-    figure.update_xaxes(**layout["xaxis"], row=1, col=1)
-    figure.update_xaxes(showticklabels=True, row=1, col=1)  # make_subplots hides the upper row's labels
-    figure.update_yaxes(**layout["yaxis"], row=1, col=1)
-    figure.update_xaxes(title=dict(text=coverage_title(cov), font=dict(size=11)), showticklabels=False, row=2, col=1)
-    figure.update_yaxes(tickmode="array", tickvals=[0], ticktext=["coverage"], row=2, col=1)
-    figure.update_traces(colorbar=dict(len=1 - strip_share, y=1, yanchor="top"), row=1, col=1)
-    for shape in layout.get("shapes", []):
-        figure.add_shape(shape, row=1, col=1)
-    _mark_flags(figure, cov, row=2, col=1)
-    return figure
+    share = min(0.3, 1.4 / (len(heatmap.data[0].y) + 1.4))  # about one heatmap row tall
+    strip = _coverage_strip(cov, labels, showscale=False)
+    strip.update(xaxis="x2", yaxis="y2")
+    heatmap.add_trace(strip)
+    heatmap.update_layout(
+        height=int(heatmap.layout.height or 400) + 90, xaxis=dict(anchor="y", matches="x2"),
+        yaxis=dict(domain=[share + 0.03, 1.0]),
+        xaxis2=dict(anchor="y2", showticklabels=False, range=[-0.5, len(labels) - 0.5],
+                    title=dict(text=coverage_title(cov), font=dict(size=11))),
+        yaxis2=dict(domain=[0.0, share], tickmode="array", tickvals=[0], ticktext=["coverage"]))
+    heatmap.data[0].colorbar.update(len=1 - share, y=1, yanchor="top")  # the weight scale spans the heatmap only
+    _mark_flags(heatmap, cov, xref="x2", yref="y2")
+    return heatmap
 
 
 def coverage_markdown(coverage, source_tokens) -> str:
