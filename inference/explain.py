@@ -52,6 +52,7 @@ DIFFUSE_ABOVE = 1.7
 # validation as the margin that best separates right-way from swapped inputs of en-de and de-en (4,056
 # inputs, 99.4% right, 0.6% of right-way inputs wrongly told to swap).
 DIRECTION_MARGIN = 0.0
+LANGUAGES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech"}
 
 
 # ---- ranks and agreement ------------------------------------------------------------------------------
@@ -256,7 +257,8 @@ def direction_hint(forward, reverse, text: str, margin: float = DIRECTION_MARGIN
         return None
     forward_lp, reverse_lp = (_mean_log_prob(m.translate(text)) for m in (forward, reverse))
     swap = reverse_lp - forward_lp > margin
-    message = (f"This looks like {forward.tgt_lang} text, not {forward.src_lang}: the {reverse.name} model reads it "
+    source, target = (LANGUAGES.get(code, code) for code in (forward.src_lang, forward.tgt_lang))
+    message = (f"This looks like {target} text, not {source}: the {reverse.name} model reads it "
                f"more confidently (mean token log-prob {reverse_lp:.2f} vs {forward_lp:.2f}). "
                f"Swap the pair to {reverse.name}?") if swap else ""
     return DirectionHint(forward.name, reverse.name, forward_lp, reverse_lp, margin, swap, message)

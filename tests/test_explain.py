@@ -139,7 +139,8 @@ def test_direction_hint_on_the_shipped_pair(en_de, de_en):
     english = ["Two children are playing with a red ball in the garden.", "An old woman sells fruit at a market."]
     german = ["Zwei Kinder spielen mit einem roten Ball im Garten.", "Eine alte Frau verkauft Obst auf einem Markt."]
     for text in english:
-        assert explain.direction_hint(de_en, en_de, text).swap, text
+        hint = explain.direction_hint(de_en, en_de, text)
+        assert hint.swap and "looks like English text, not German" in hint.message, text
         assert not explain.direction_hint(en_de, de_en, text).swap, text
     for text in german:
         assert not explain.direction_hint(de_en, en_de, text).swap, text
