@@ -38,7 +38,7 @@ def load_pairs(data_dir: Path, split: str, src: str, tgt: str, limit: int | None
     return pairs[:limit] if limit else pairs
 
 
-def sentence_records(translator: Translator, pairs, with_occlusion: bool) -> tuple[list[dict], int]:
+def sentence_records(translator: Translator, pairs, with_occlusion: bool, method: str = "mask") -> tuple[list[dict], int]:
     """Per sentence: chrF, coverage extremes, mean effective attended tokens, and occlusion agreement."""
     import sacrebleu
 
@@ -56,7 +56,7 @@ def sentence_records(translator: Translator, pairs, with_occlusion: bool) -> tup
                   "effective_tokens": explain.confidence(result.attention, result.token_probs).effective_tokens,
                   "mean_log_prob": result.score / max(1, len(result.target_ids))}
         if with_occlusion:
-            occ = explain.occlusion(translator, source, result.target_ids)
+            occ = explain.occlusion(translator, source, result.target_ids, method)
             record.update(spearman=occ.spearman, pearson=occ.pearson, top1_agree=occ.top1_agree,
                           top3_overlap=top_k_overlap(occ.attention, occ.drops, 3), batch_noise=occ.batch_noise,
                           occlusion_ms=occ.cost["ms"])
@@ -216,6 +216,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="only the first N sentences (default: all)")
     p.add_argument("--tune", action="store_true",
                    help="choose coverage, entropy and direction thresholds instead of measuring occlusion")
+    p.add_argument("--method", choices=("mask", "unk"), default="mask",
+                   help="occlusion: remove the token from the decoder's source mask (the page's), or replace its "
+                        "id by <unk> and re-encode (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads per session (default: %(default)s)")
     p.add_argument("--out", required=True, help="JSON file for the results (written atomically)")
     return p.parse_args(argv)
@@ -232,12 +235,12 @@ def main(argv=None) -> int:
     translators = {n: Translator(bundles[n], device="cpu", threads=args.threads) for n in names}
     data_dir = Path(args.data_dir)
     records = {n: sentence_records(t, load_pairs(data_dir, args.split, t.src_lang, t.tgt_lang, args.limit),
-                                   with_occlusion=not args.tune) for n, t in translators.items()}
+                                   with_occlusion=not args.tune, method=args.method) for n, t in translators.items()}
     tuned = tune_coverage({n: r for n, (r, _) in records.items()}) if args.tune else None
     low = tuned["coverage_low"] if tuned else explain.COVERAGE_LOW
     high = tuned["coverage_high"] if tuned else explain.COVERAGE_HIGH
     results = {n: dict(summarise(r, low, high), refused=refused) for n, (r, refused) in records.items()}
-    payload = {"split": args.split, "limit": args.limit, "decoding": "greedy", "command": " ".join(sys.argv),
+    payload = {"split": args.split, "limit": args.limit, "decoding": "greedy", "occlusion": args.method, "command": " ".join(sys.argv),
                "results": results}
     if tuned:
         payload["tuned"] = dict(tuned, direction=tune_direction(translators, data_dir, args.split, args.limit))

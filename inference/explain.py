@@ -123,21 +123,32 @@ def occluded_masks(mask: np.ndarray) -> np.ndarray:
     return masks
 
 
+def forced_rows(encoded, step_factory, target: list[int], bos_id: int, eos_id: int):
+    """Forced decoding of `target` for every row of an encoded batch at once, through greedy_batch's
+    forced-prefix path (the reference scorer's). Returns (R, T) target log-probs and (R, T, S) attention."""
+    enc_out, keys, hidden, masks = encoded
+    hyps = greedy_batch(step_factory(enc_out, keys, masks), hidden, bos_id, eos_id, len(target), 1,
+                        [target] * len(masks))
+    return np.array([h.token_log_probs for h in hyps], dtype=np.float64), np.stack([h.attention for h in hyps])
+
+
 def occlusion_scores(encoded, step_factory, target_ids, bos_id: int, eos_id: int):
-    """Forced decoding of `target_ids` under the unoccluded mask and each single-position occlusion, as one
-    batch through greedy_batch's forced-prefix path (the reference scorer's). Returns the (S + 1, T)
-    log-probs of the target tokens and the (S + 1, T, S) attention. `encoded` is (enc_out, keys, hidden,
-    mask) of one sentence; `step_factory(enc_out, keys, mask)` builds the decoder step."""
+    """Mask occlusion: the unoccluded row and each single-position occlusion as one batch of S + 1 rows.
+    `encoded` is (enc_out, keys, hidden, mask) of one sentence; `step_factory(enc_out, keys, mask)` builds
+    the decoder step. Returns the (S + 1, T) log-probs of the target tokens and the (S + 1, T, S) attention."""
     enc_out, keys, hidden, mask = encoded
     masks = occluded_masks(mask)
-    rows = masks.shape[0]
-    step = step_factory(np.repeat(enc_out, rows, axis=0), np.repeat(keys, rows, axis=0), masks)
-    target = [int(i) for i in target_ids]
-    hyps = greedy_batch(step, np.repeat(hidden, rows, axis=0), bos_id, eos_id, len(target), 1,
-                        [target] * rows)
-    log_probs = np.array([h.token_log_probs for h in hyps], dtype=np.float64)  # (S + 1, T)
-    attention = np.stack([h.attention for h in hyps])  # (S + 1, T, S)
-    return log_probs, attention
+    rows = len(masks)
+    repeated = (np.repeat(enc_out, rows, axis=0), np.repeat(keys, rows, axis=0), np.repeat(hidden, rows, axis=0), masks)
+    return forced_rows(repeated, step_factory, [int(i) for i in target_ids], bos_id, eos_id)
+
+
+def unk_scores(translator, src: list[int], target: list[int]):
+    """<unk> occlusion, for comparison: the source and its S copies with one id replaced by <unk>, encoded
+    as one batch (the encoder sees the change too) and force-decoded as one batch."""
+    variants = [src] + [src[:s] + [translator.unk_id] + src[s + 1:] for s in range(len(src))]
+    return forced_rows(translator.encode(variants), translator.step_function, target, translator.bos_id,
+                       translator.eos_id)
 
 
 def agreement(attention: np.ndarray, drops: np.ndarray) -> dict:
@@ -150,18 +161,21 @@ def agreement(attention: np.ndarray, drops: np.ndarray) -> dict:
                 top1_rate=float(np.mean(top1)) if top1 else 0.0, mean_pearson=_mean(linear))
 
 
-def occlusion(translator, text: str, target_ids) -> Occlusion:
-    """Occlusion for every target step of translating `text` into `target_ids` (a Translation's ids)."""
+def occlusion(translator, text: str, target_ids, method: str = "mask") -> Occlusion:
+    """Occlusion for every target step of translating `text` into `target_ids` (a Translation's ids).
+    method "mask" (the page's; see the module docstring) or "unk" (replace the id, re-encode)."""
     if not len(target_ids):
         raise ValueError("occlusion needs at least one target token")
+    if method not in ("mask", "unk"):
+        raise ValueError(f"method must be 'mask' or 'unk', not {method!r}")
     target = [int(i) for i in target_ids]
     start = time.perf_counter()
     src = translator.source_ids(text)
     enc_out, keys, hidden, mask = encoded = translator.encode([src])
     single = greedy_batch(translator.step_function(enc_out, keys, mask), hidden, translator.bos_id,
                           translator.eos_id, len(target), 1, [target])[0]  # what score_reference computes
-    log_probs, attention = occlusion_scores(encoded, translator.step_function, target, translator.bos_id,
-                                            translator.eos_id)
+    log_probs, attention = (unk_scores(translator, src, target) if method == "unk" else occlusion_scores(
+        encoded, translator.step_function, target, translator.bos_id, translator.eos_id))
     elapsed_ms = (time.perf_counter() - start) * 1e3
     drops = (log_probs[0][None, :] - log_probs[1:]).T  # (T, S): positive = the position helped
     weights = attention[0][:, : len(src)].astype(np.float64)  # (T, S)
@@ -171,7 +185,7 @@ def occlusion(translator, text: str, target_ids) -> Occlusion:
         attention=np.round(weights, 6).tolist(), **agreement(weights, drops),
         batch_noise=float(np.abs(log_probs[0] - np.asarray(single.token_log_probs)).max()),
         cost={"forced_decodes": len(src), "batch_rows": len(src) + 1, "decoder_calls": 2 * len(target),
-              "ms": round(elapsed_ms, 2)})
+              "ms": round(elapsed_ms, 2)}, method=method)
 
 
 # ---- coverage -----------------------------------------------------------------------------------------
@@ -269,10 +283,11 @@ def _mean_log_prob(result) -> float:
 
 
 # ---- everything the page and the API show -----------------------------------------------------------
-def explanation(translator, text: str, result: dict, reverse=None, with_occlusion: bool = True) -> dict:
+def explanation(translator, text: str, result: dict, reverse=None, with_occlusion: bool = True,
+                method: str = "mask") -> dict:
     """Occlusion (optional: it costs one batched forced decode), coverage, confidence and the direction hint
     for a Translation given as its dict; the shape the page renders and `/explain` returns."""
-    occ = occlusion(translator, text, result["target_ids"]) if with_occlusion else None
+    occ = occlusion(translator, text, result["target_ids"], method) if with_occlusion else None
     hint = direction_hint(translator, reverse, text)
     return {"occlusion": occ.to_dict() if occ else None,
             "coverage": coverage(result["attention"], result["source_tokens"]).to_dict(),

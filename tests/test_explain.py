@@ -131,8 +131,12 @@ def test_in_batch_row_equals_the_reference_scorer_without_quantization(tiny_bund
     translator = Translator(tiny_bundle, device="cpu", threads=1)  # fp32: rows of a batch do not interact
     text = "The small dog runs in the park."
     result = translator.translate(text)
-    occ = explain.occlusion(translator, text, result.target_ids)
-    assert occ.batch_noise < 1e-5
+    for method in ("mask", "unk"):
+        occ = explain.occlusion(translator, text, result.target_ids, method=method)
+        assert occ.batch_noise < 1e-5 and occ.method == method
+    # <unk> re-encodes, so the encoder state feeding the decoder changes too: drops differ from masking's
+    masked = explain.occlusion(translator, text, result.target_ids)
+    assert not np.allclose(masked.drops, occ.drops, atol=1e-3)
 
 
 def test_direction_hint_on_the_shipped_pair(en_de, de_en):
