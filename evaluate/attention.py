@@ -207,7 +207,8 @@ def print_table(results: dict) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m evaluate.attention", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--assets", default=str(ROOT / "assets"), help="folder of bundles (default: %(default)s)")
     p.add_argument("--pairs", nargs="*", default=None, help="bundles to measure, e.g. en-de de-en (default: all)")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "multi30k"),
