@@ -1,0 +1,191 @@
+"""inference.explain and app_explain: occlusion against a toy step and the reference scorer, agreement
+metrics against hand-computed values, coverage, confidence, the wrong-direction hint on the shipped pair."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import app_explain
+from conftest import ROOT
+from inference import Translator
+from inference import explain
+
+ASSETS = ROOT / "assets"
+
+
+# ---- a toy decoder step: attention peaked on position 2, and target token 3 needs position 2 ---------
+def toy_step_factory(enc_out, keys, mask):
+    scores_per_position = np.array([0.0, 0.0, 8.0])
+
+    def step(prev, hidden, rows):
+        scores = np.where(mask[rows], scores_per_position[None, :], -1e9)  # (N, S)
+        weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
+        context = np.einsum("ns,nsd->nd", weights, enc_out[rows])  # (N, D): one-hot rows, so context = weights
+        logits = np.zeros((len(rows), 4))
+        logits[:, 3] = 6.0 * context[:, 2]  # token 3 is likely only while position 2 is in the context
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return log_probs, hidden, weights
+
+    return step
+
+
+def toy_encoded():
+    enc_out = np.eye(3)[None]  # (1, S=3, D=3)
+    return enc_out, enc_out, np.zeros((1, 3)), np.ones((1, 3), dtype=bool)
+
+
+def test_occlusion_drops_only_for_the_position_the_step_depends_on():
+    log_probs, attention = explain.occlusion_scores(toy_encoded(), toy_step_factory, [3, 3], bos_id=0, eos_id=1)
+    assert log_probs.shape == (4, 2) and attention.shape == (4, 2, 3)  # unoccluded row + one per position
+    drops = log_probs[0][None, :] - log_probs[1:]  # (S, T)
+    assert np.all(np.abs(drops[:2]) < 0.01)  # positions 0 and 1 carry no information for token 3
+    # without position 2 the logit of token 3 falls from 6 w to 0, w = e^8 / (e^8 + 2) its attention weight:
+    # log p goes from 6 w - log(e^(6 w) + 3) to log(1/4)
+    logit = 6.0 * np.exp(8.0) / (np.exp(8.0) + 2.0)
+    assert np.allclose(drops[2], logit - np.log(np.exp(logit) + 3.0) + np.log(4.0), atol=1e-9)
+    assert np.allclose(attention[3][:, 2], 0.0) and np.allclose(attention[3][:, :2], 0.5)  # renormalised
+    agreement = explain.agreement(attention[0], drops.T)
+    assert agreement["top1_agree"] == [True, True] and agreement["top1_rate"] == 1.0
+
+
+def test_occluded_masks_remove_one_position_per_row():
+    masks = explain.occluded_masks(np.array([[True, True, True, False]]))
+    assert masks.shape == (5, 4)
+    assert masks[0].tolist() == [True, True, True, False]
+    assert masks[2].tolist() == [True, False, True, False]
+
+
+# ---- agreement metrics against hand-computed values ---------------------------------------------------
+def test_ranks_and_correlations_match_hand_computed_values():
+    assert explain.rankdata([10, 20, 20, 5]).tolist() == [2.0, 3.5, 3.5, 1.0]
+    # one swapped pair of 4: 1 - 6 * 2 / (4 * 15) = 0.8
+    assert explain.spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert explain.spearman([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
+    assert explain.spearman([1, 1, 1], [1, 2, 3]) is None
+    # centred x = (-1, 0, 1), centred y = (-2, -1, 3): r = 5 / sqrt(2 * 14)
+    assert explain.pearson([1, 2, 3], [1, 2, 6]) == pytest.approx(5 / np.sqrt(28))
+    attention = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    drops = np.array([[2.0, 0.5, 0.0], [1.0, 0.0, 0.3]])
+    result = explain.agreement(attention, drops)
+    assert result["top1_agree"] == [True, False] and result["top1_rate"] == 0.5
+    assert result["spearman"][0] == pytest.approx(1.0)
+    # step 1: attention ranks (1.5, 1.5, 3), drop ranks (3, 1, 2) -> centred (-.5, -.5, 1), (1, -1, 0)
+    assert result["spearman"][1] == pytest.approx(0.0)
+    assert result["mean_spearman"] == pytest.approx(0.5)
+
+
+# ---- coverage and confidence --------------------------------------------------------------------------
+def test_coverage_sums_to_the_number_of_target_steps_and_flags_extremes():
+    rng = np.random.default_rng(0)
+    attention = rng.dirichlet(np.ones(5), size=7)  # (T=7, S=5), rows sum to 1
+    cover = explain.coverage(attention, ["a", "b", "c", "d", "</s>"])
+    assert sum(cover.values) == pytest.approx(cover.total) and cover.total == 7
+    peaked = np.zeros((6, 4))  # "x" and "z" never attended, "y" once, the last token five times
+    peaked[:5, 3], peaked[5, 1] = 1.0, 1.0
+    cover = explain.coverage(peaked, ["x", "y", "z", "</s>"], low=0.1, high=2.5)
+    assert cover.dropped == [0, 2] and cover.repeated == []  # EOS is never flagged
+    cover = explain.coverage(peaked, ["x", "y", "z", "w"], low=0.1, high=2.5)
+    assert cover.repeated == [3]
+
+
+def test_entropy_badges_and_sentence_confidence():
+    attention = np.array([[1.0, 0.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]])
+    result = explain.confidence(attention, [0.5, 0.5])
+    assert result.effective_tokens == pytest.approx([1.0, 4.0])
+    assert result.entropy[1] == pytest.approx(np.log(4))
+    assert result.badges == ["focused", "diffuse"]
+    assert result.mean_token_prob == pytest.approx(0.5) and result.perplexity == pytest.approx(2.0)
+    middle = (explain.FOCUSED_BELOW + explain.DIFFUSE_ABOVE) / 2
+    assert explain.entropy_badge(middle) == "spread"
+
+
+# ---- the shipped bundles --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def en_de():
+    return Translator(ASSETS / "en-de", device="cpu", threads=1)
+
+
+@pytest.fixture(scope="module")
+def de_en():
+    return Translator(ASSETS / "de-en", device="cpu", threads=1)
+
+
+def test_unoccluded_scores_equal_the_reference_scorer_on_a_shipped_bundle(en_de):
+    text = "Two children are playing with a red ball in the garden."
+    result = en_de.translate(text)
+    occ = explain.occlusion(en_de, text, result.target_ids)
+    reference = en_de.score_reference(text, result.text)
+    assert reference.target_ids == result.target_ids
+    assert np.allclose(occ.log_probs, np.log(reference.token_probs), atol=1e-5)
+    T, S = len(result.target_ids), len(result.source_tokens)
+    assert np.asarray(occ.drops).shape == (T, S) and np.asarray(occ.attention).shape == (T, S)
+    assert np.allclose(occ.attention, result.attention, atol=1e-4)
+    assert occ.batch_noise < 0.05  # int8 activations share one scale per batch: small, not zero
+    assert occ.cost["batch_rows"] == S + 1 and occ.cost["forced_decodes"] == S
+
+
+def test_in_batch_row_equals_the_reference_scorer_without_quantization(tiny_bundle):
+    translator = Translator(tiny_bundle, device="cpu", threads=1)  # fp32: rows of a batch do not interact
+    text = "The small dog runs in the park."
+    result = translator.translate(text)
+    for method in ("mask", "unk"):
+        occ = explain.occlusion(translator, text, result.target_ids, method=method)
+        assert occ.batch_noise < 1e-5 and occ.method == method
+    # <unk> re-encodes, so the encoder state feeding the decoder changes too: drops differ from masking's
+    masked = explain.occlusion(translator, text, result.target_ids)
+    assert not np.allclose(masked.drops, occ.drops, atol=1e-3)
+
+
+def test_direction_hint_on_the_shipped_pair(en_de, de_en):
+    english = ["Two children are playing with a red ball in the garden.", "An old woman sells fruit at a market."]
+    german = ["Zwei Kinder spielen mit einem roten Ball im Garten.", "Eine alte Frau verkauft Obst auf einem Markt."]
+    for text in english:
+        hint = explain.direction_hint(de_en, en_de, text)
+        assert hint.swap and "looks like English text, not German" in hint.message, text
+        assert not explain.direction_hint(en_de, de_en, text).swap, text
+    for text in german:
+        assert not explain.direction_hint(de_en, en_de, text).swap, text
+        assert explain.direction_hint(en_de, de_en, text).swap, text
+    assert explain.direction_hint(en_de, None, english[0]) is None
+
+
+# ---- the page's views ---------------------------------------------------------------------------------
+def test_views_draw_the_same_numbers_and_escape_tokens(en_de):
+    text = "A man <b>rides</b> a bike."
+    result = en_de.translate(text).to_dict()
+    explained = explain.explanation(en_de, text, result)
+    occ = explained["occlusion"]
+    figure = app_explain.occlusion_figure(occ, 1)
+    assert np.allclose(figure.data[0].y, occ["attention"][1]) and np.allclose(figure.data[1].y, occ["drops"][1])
+    labels = figure.layout.xaxis2.ticktext
+    assert "&lt;" in labels and not any("<" in label for label in labels)
+    text_md = app_explain.agreement_markdown(occ, 1) + app_explain.coverage_markdown(explained["coverage"], result["source_tokens"])
+    assert "<" not in text_md and f"{sum(occ['top1_agree'])} of {len(occ['top1_agree'])} steps" in text_md
+    strip = app_explain.coverage_figure(explained["coverage"], result["source_tokens"])
+    assert np.allclose(strip.data[0].z[0], explained["coverage"]["values"])
+    assert len(strip.layout.shapes) == len(explained["coverage"]["dropped"]) + len(explained["coverage"]["repeated"])
+    badge = app_explain.confidence_markdown(explained["confidence"], 1)
+    assert explained["confidence"]["badges"][1] in badge
+    payload = json.loads(json.dumps(app_explain.explanation_payload(explained), allow_nan=False))
+    assert payload["occlusion"]["drops"] == occ["drops"] and payload["direction"] is None
+
+
+def test_coverage_row_sits_under_the_heatmap_on_the_same_axis():
+    import app_views
+
+    tokens, targets = ["▁a", "▁<x>", "</s>"], ["▁b", "</s>"]
+    attention = [[0.9, 0.0, 0.1], [0.0, 0.0, 1.0]]
+    cover = explain.coverage(attention, tokens)
+    assert cover.dropped == [1]
+    figure = app_explain.heatmap_with_coverage(app_views.attention_figure(tokens, targets, attention, selected=1),
+                                               cover, tokens)
+    heatmap, strip = figure.data
+    assert np.allclose(heatmap.z, attention) and np.allclose(strip.z[0], [0.9, 0.0, 1.1])
+    assert strip.xaxis == "x2" and figure.layout.xaxis.matches == "x2"  # one source axis for both rows
+    assert "▁&lt;x&gt;" in figure.layout.xaxis.ticktext
+    outlines = [s for s in figure.layout.shapes if s.xref == "x2"]
+    assert [(s.x0, s.x1) for s in outlines] == [(0.5, 1.5)]  # the flagged token, in the strip
+    assert "dropped?" in [a.text for a in figure.layout.annotations]
