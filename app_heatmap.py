@@ -120,7 +120,8 @@ def heatmap_component(value: dict | None = None, elem_id: str = "heatmap", step_
 
 
 def step_input(elem_id: str = STEP_ELEM_ID) -> gr.Textbox:
-    """The hidden textbox that carries the selected decoding step to the server (`.input` fires on every change)."""
+    """The hidden textbox that carries the selected decoding step to the server: listen with `.change`
+    (Gradio 6 fires a Textbox's `.input` only for typed keys; the page sets the value and `.change` follows)."""
     return gr.Textbox(value="", visible="hidden", elem_id=elem_id, label="Selected decoding step")
 
 
@@ -196,10 +197,10 @@ def demo_blocks(translators: dict) -> gr.Blocks:
             max_len = gr.Slider(0, MAX_LEN, value=0, step=1, label="Max target tokens (0 = auto)", elem_id="max-len")
         source = gr.Textbox(label="Sentence to translate", lines=2, elem_id="source")
         button = gr.Button("Translate", variant="primary", elem_id="translate")
-        status = gr.Markdown(elem_id="status")
+        status = gr.Textbox(label="Status", interactive=False, elem_id="status")  # text: messages quote link values
         heatmap = heatmap_component()
         step = step_input()
-        server_step = gr.Markdown(elem_id="server-step")
+        server_step = gr.Textbox(label="What the server received", interactive=False, elem_id="server-step")
         inputs = [pair, source, mode, beam, penalty, max_len]
 
         def on_translate(*values, step_index=0, words=False, messages=()):
@@ -222,7 +223,7 @@ def demo_blocks(translators: dict) -> gr.Blocks:
 
         for trigger in (button.click, source.submit):
             trigger(on_translate, inputs, [heatmap, step, status])
-        step.input(lambda value: f"Server received step {value}", step, server_step)
+        step.change(lambda value: f"Server received step {value}", step, server_step)
         demo.load(on_load, None, [*inputs, heatmap, step, status])
     return demo
 

@@ -194,10 +194,13 @@
     fit(view);
   }
 
-  function fit(view) { // numbers in cells only when they fit; vertical source labels when horizontal ones do not
-    const cell = view.map && view.map.querySelector(".bmm-hm-cell");
-    if (!cell) return;
-    const width = cell.getBoundingClientRect().width;
+  function fit(view) { // cells share the width (30 to 56 px, else scroll); numbers and horizontal labels only if they fit
+    const grid = view.map && view.map.firstChild, label = grid && grid.querySelector(".bmm-hm-y");
+    if (!label || !view.map.clientWidth) return;
+    const S = view.m.srcLabels.length;
+    const free = view.map.clientWidth - 8 - Math.max(...view.yLabels.map((y) => y.getBoundingClientRect().width)) - S;
+    const width = Math.min(Math.max(Math.floor(free / S), 30), 56);
+    grid.style.gridTemplateColumns = `minmax(3em, max-content) repeat(${S}, ${width}px)`;
     view.map.classList.toggle("bmm-hm-numbers", width >= NUMBERS_MIN_PX);
     const longest = Math.max(...view.m.srcLabels.map((l) => l.length));
     view.map.classList.toggle("bmm-hm-vertical", longest * 8 + 8 > width);
