@@ -33,6 +33,11 @@ MAX_TEXT = 300  # inference.MAX_CHARS; repeated here so validating a link needs 
 MAX_BEAM, MAX_LEN, MAX_PENALTY, MAX_STEP = 10, 200, 3.0, 400
 MAX_VALUE_CHARS = 1000  # longer query values are refused before any parsing
 STEP_ELEM_ID = "selected-step"
+# Gradio's default theme draws slider limits, the footer and white-on-orange buttons below WCAG AA contrast.
+DEMO_CSS = """
+#translate { background: #9a3412; border-color: #9a3412; color: #fff; }
+[data-testid="min-value"], [data-testid="max-value"], footer, footer a, footer button { color: #374151 !important; }
+"""
 RULE_TEXT = ("Words: a source word's column is the sum of its pieces' columns; a target word's row is the mean "
              "of its pieces' rows. Punctuation the tokenizer split off stays its own token.")
 
@@ -244,7 +249,7 @@ def main(argv=None) -> int:
     if not translators:
         print(f"error: no bundles under {args.assets}; export one with `python -m export`", file=sys.stderr)
         return 2
-    demo_blocks(translators).launch(server_name=args.host, server_port=args.port or None, ssr_mode=False)
+    demo_blocks(translators).launch(server_name=args.host, server_port=args.port or None, ssr_mode=False, css=DEMO_CSS)
     return 0
 
 
