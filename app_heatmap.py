@@ -68,9 +68,11 @@ def word_groups(tokens: list[str]) -> list[list[int]]:
 
 
 def word_labels(tokens: list[str], groups: list[list[int]]) -> list[str]:
-    """Each word as one label: its pieces joined, the word-start marks dropped (special tokens kept as is)."""
-    return ["".join(tokens[i] if _is_special(tokens[i]) else tokens[i].replace(WORD_START, "") for i in group)
-            for group in groups]
+    """Each word as one label: its pieces joined, the word-start marks dropped (special tokens kept as is;
+    a word of bare marks keeps them, so no label is empty)."""
+    labels = ["".join(tokens[i] if _is_special(tokens[i]) else tokens[i].replace(WORD_START, "") for i in group)
+              for group in groups]
+    return [label or "".join(tokens[i] for i in group) for label, group in zip(labels, groups)]  # a bare "▁" stays
 
 
 def merge_attention(attention, source_groups: list[list[int]], target_groups: list[list[int]]) -> np.ndarray:

@@ -26,8 +26,8 @@
     });
     return groups;
   }
-  const wordLabels = (tokens, groups) =>
-    groups.map((g) => g.map((i) => (isSpecial(tokens[i]) ? tokens[i] : tokens[i].split(WORD).join(""))).join(""));
+  const wordLabels = (tokens, groups) => groups.map((g) =>
+    g.map((i) => (isSpecial(tokens[i]) ? tokens[i] : tokens[i].split(WORD).join(""))).join("") || g.map((i) => tokens[i]).join(""));
   function mergeAttention(attention, sourceGroups, targetGroups) {
     const columns = attention.map((row) => sourceGroups.map((g) => g.reduce((sum, s) => sum + row[s], 0)));
     return targetGroups.map((g) => sourceGroups.map((_, c) => g.reduce((sum, t) => sum + columns[t][c], 0) / g.length));
@@ -156,7 +156,8 @@
     scale.appendChild(el("span", null, "weight 0"));
     const bar = scale.appendChild(el("span", "bmm-hm-bar"));
     bar.style.background = `linear-gradient(to right, ${BLUES.map((c) => `rgb(${c.join(",")})`).join(", ")})`;
-    scale.appendChild(el("span", null, "1 (same scale in the map and the source strip)"));
+    scale.appendChild(el("span", null, "1"));
+    legend.appendChild(el("span", null, "(one absolute scale for the map and the source strip)"));
     legend.appendChild(el("p", "bmm-hm-rule", props.rule_text || ""));
     return legend;
   }

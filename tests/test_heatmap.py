@@ -17,6 +17,9 @@ def test_word_groups_join_pieces_and_keep_split_punctuation_alone():
     assert hm.word_groups(["ab", "c", "</s>", "d"]) == [[0, 1], [2], [3]]
     assert hm.word_groups(["▁a", "▁.", "b"]) == [[0], [1], [2]]
     assert hm.word_groups([]) == []
+    bare = ["▁", "<", "b", ">", "▁dog"]  # how the tokenizer splits "<b>dog": the bare mark keeps its label
+    assert hm.word_groups(bare) == [[0], [1], [2], [3], [4]]
+    assert hm.word_labels(bare, hm.word_groups(bare)) == ["▁", "<", "b", ">", "dog"]
 
 
 def test_merge_sums_source_columns_and_averages_target_rows():

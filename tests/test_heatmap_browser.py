@@ -213,6 +213,16 @@ def test_share_link_restores_pair_text_settings_step_and_words(page, served, bro
     assert restored.locator(".bmm-hm-empty").count() == 1
 
 
+def test_hostile_tokens_are_text_in_both_views(page, served):
+    hostile = '<img src=x onerror="window.__xss=1"> ${7*7} {{value}} `x`'
+    translate(page, hostile)
+    tokens = expected(served[1], hostile)["source_tokens"]
+    assert grid(page)["x"] == tokens
+    page.locator(".bmm-hm-words input").check()
+    assert grid(page)["x"] == hm.word_labels(tokens, hm.word_groups(tokens))
+    assert page.evaluate("() => window.__xss === undefined") and page.locator("#heatmap img").count() == 0
+
+
 def axe_violations(page) -> list[dict]:
     path = os.environ.get("AXE_CORE_JS") or str(ROOT / ".axe" / "node_modules" / "axe-core" / "axe.min.js")
     if not Path(path).is_file():
