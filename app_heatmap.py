@@ -220,13 +220,17 @@ def demo_blocks(translators: dict) -> gr.Blocks:
             return value, str(value["step"]), (note + " " if note else "") + f"{len(value['target_tokens'])} target tokens"
 
         def on_load(request: gr.Request):
+            """Only what the link sets is changed: skipping the rest keeps what a fast user typed meanwhile."""
             query = state_from_query(dict(request.query_params), translators)
-            settings = [query.get("pair", default), query.get("text", ""), query.get("mode", "greedy"),
-                        query.get("beam_size", 5), query.get("length_penalty", 1.0), query.get("max_len", 0)]
+            keys = ["pair", "text", "mode", "beam_size", "length_penalty", "max_len"]
+            shown = [query.get(k, gr.skip()) for k in keys]
+            note = " ".join(query["messages"]) or gr.skip()
             if "text" not in query:
-                return *settings, None, "", " ".join(query["messages"])
-            return *settings, *on_translate(*settings, step_index=query.get("step", 0),
-                                            words=query.get("words", False), messages=query["messages"])
+                return *shown, gr.skip(), gr.skip(), note
+            defaults = {"pair": default, "mode": "greedy", "beam_size": 5, "length_penalty": 1.0, "max_len": 0}
+            settings = [query.get(k, defaults.get(k)) for k in keys]
+            return *shown, *on_translate(*settings, step_index=query.get("step", 0), words=query.get("words", False),
+                                         messages=query["messages"])
 
         for trigger in (button.click, source.submit):
             trigger(on_translate, inputs, [heatmap, step, status])

@@ -19,7 +19,7 @@ import app_heatmap as hm
 from conftest import ROOT
 from inference import Translator, find_bundles
 from test_app import free_port
-from test_browser import BROWSER_ARGS, TIMEOUT_MS, chromium_path  # noqa: F401 (a fixture)
+from test_browser import TIMEOUT_MS, browser, chromium_path  # noqa: F401 (fixtures: one Chromium per module)
 
 TEXT = "A dog's owner runs on the beach, doesn't he?"
 PAIRS = ("en-de", "de-en")
@@ -36,16 +36,6 @@ def served():
                             ssr_mode=False, css=hm.DEMO_CSS)
     yield url, translators
     demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=BROWSER_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
