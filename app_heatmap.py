@@ -4,11 +4,12 @@
     python -m app_heatmap --assets assets --port 0  # any free port
 
 Python builds a plain-data payload from a translation (tokens, the T × S attention, probabilities,
-alternatives); static/heatmap.js draws it as an HTML grid and does everything after that in the page:
+alternatives); static/heatmap.js (with the word rule and palette in
+static/heatmap_rule.js) draws it as an HTML grid and does everything after that in the page:
 selecting a step (click, arrow keys, Play), merging subword pieces into words, the source strip, the
 share link. The selected decoding step is written into a hidden textbox, so server handlers can follow it.
 
-Word rule (the same in heatmap.js): a piece starts a new word when it begins with "▁", is punctuation
+Word rule (the same in heatmap_rule.js): a piece starts a new word when it begins with "▁", is punctuation
 only, is a special token like "</s>", or follows one of those last two; any other piece joins the word
 before it. A source word's column is the SUM of its pieces' columns (the weight the word received);
 a target word's row is the MEAN of its pieces' rows (so each row still sums to 1).
@@ -115,7 +116,8 @@ def _read_static(name: str) -> str:
 
 def heatmap_head() -> str:
     """The component's script and style, injected into <head> by gr.HTML before js_on_load runs."""
-    return f"<style>{_read_static('heatmap.css')}</style><script>{_read_static('heatmap.js')}</script>"
+    scripts = "".join(f"<script>{_read_static(name)}</script>" for name in ("heatmap_rule.js", "heatmap.js"))
+    return f"<style>{_read_static('heatmap.css')}</style>{scripts}"
 
 
 def heatmap_component(value: dict | None = None, elem_id: str = "heatmap", step_elem_id: str = STEP_ELEM_ID,

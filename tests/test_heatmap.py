@@ -63,7 +63,8 @@ def test_heatmap_value_carries_the_data_the_page_needs():
 
 def test_component_brings_its_script_and_style():
     head = hm.heatmap_head()
-    assert head.startswith("<style>") and "window.BmmHeatmap" in head and head.count("</script>") == 1
+    assert head.startswith("<style>") and head.count("</script>") == 2
+    assert head.index("window.BmmHeatmapRule =") < head.index("window.BmmHeatmap =")  # the rule loads first
     component = hm.heatmap_component(step_elem_id="my-step")
     assert component.js_on_load.startswith("window.BmmHeatmap.mount") and component.props["step_elem_id"] == "my-step"
     assert component.props["rule_text"] == hm.RULE_TEXT and "sum" in hm.RULE_TEXT and "mean" in hm.RULE_TEXT
@@ -120,3 +121,46 @@ def test_state_from_query_ignores_a_bad_value_with_one_line_saying_why(key, valu
 @pytest.mark.parametrize("value, expected", [("0", 0.0), ("3", 3.0), ("0.75", 0.75), ("1.5", 1.5)])
 def test_state_from_query_penalty_bounds_are_inclusive(value, expected):
     assert hm.state_from_query({"penalty": value}, PAIRS)["length_penalty"] == expected
+
+
+NODE_SCRIPT = """
+globalThis.window = globalThis;
+require(process.argv[1]);
+const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const R = window.BmmHeatmapRule;
+console.log(JSON.stringify(cases.map(([src, tgt, att]) => {
+  const sg = R.wordGroups(src), tg = R.wordGroups(tgt);
+  return [sg, R.wordLabels(src, sg), R.wordLabels(tgt, tg), R.mergeAttention(att, sg, tg)];
+})));
+"""
+
+
+def test_the_page_applies_the_same_word_rule(tmp_path):
+    """static/heatmap_rule.js under Node against the Python rule, on random pieces of every kind."""
+    import json
+    import os
+    import random
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if not node:
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail("node is not installed (apt-get install -y nodejs); it runs the page's word rule")
+        pytest.skip("node is not installed")
+    rng = random.Random(0)
+    kinds = ["▁dog", "s", "'s", ",", "▁.", "?!", "▁", "</s>", "<unk>", "▁Über", "ß", "€", "▁$", "{", "n", "ab"]
+    cases = []
+    for _ in range(40):
+        src = [rng.choice(kinds) for _ in range(rng.randint(1, 9))]
+        tgt = [rng.choice(kinds) for _ in range(rng.randint(1, 7))]
+        att = np.random.default_rng(rng.randint(0, 99)).dirichlet(np.ones(len(src)), size=len(tgt)).tolist()
+        cases.append([src, tgt, att])
+    done = subprocess.run([node, "-e", NODE_SCRIPT, str(hm.STATIC / "heatmap_rule.js")], input=json.dumps(cases),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for (src, tgt, att), (groups, src_labels, tgt_labels, merged) in zip(cases, json.loads(done.stdout)):
+        assert groups == hm.word_groups(src), src
+        assert src_labels == hm.word_labels(src, hm.word_groups(src))
+        assert tgt_labels == hm.word_labels(tgt, hm.word_groups(tgt))
+        np.testing.assert_allclose(merged, hm.merge_attention(att, hm.word_groups(src), hm.word_groups(tgt)), atol=1e-12)
