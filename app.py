@@ -46,6 +46,8 @@ CSS = """
 #bmm-panel table { font-size: 0.88em; display: block; overflow-x: auto; }
 #bmm-panel code { font-size: 0.85em; }
 #bmm-panel td:first-child, #bmm-panel td:last-child { white-space: nowrap; }
+#batch-shapes table, #batch-step-view table, #batch-translations table { font-size: 0.85em; display: block; overflow-x: auto; }
+#batch-shapes td, #batch-shapes th, #batch-step-view td, #batch-step-view th { white-space: nowrap; padding: 2px 5px; }
 #steps label, #alternatives label { font-family: ui-monospace, Menlo, Consolas, monospace; }
 """
 HEADER = f"""# What does attention look at?
@@ -249,7 +251,7 @@ class DemoApp:
             with gr.Tab("Translate"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2):
-                        source = gr.Textbox(label=f"Sentence to translate (up to {MAX_CHARS} characters)", lines=2,
+                        source = gr.Textbox(label=f"Sentence to translate (up to {MAX_CHARS} characters)", lines=1, max_lines=4,
                                             info="Enter translates; Shift+Enter starts a new line.",
                                             placeholder="A dog runs on the beach.", elem_id="source")
                         with gr.Row():

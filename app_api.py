@@ -4,7 +4,7 @@ guard that keeps every route except the documented API and the page's own queue 
 Gradio 6.31 serves every event handler by name at /gradio_api/call/<name> (and, with the queue's API
 open, at /gradio_api/run/<name>, skipping the queue) even when its api_visibility is "private"; the
 page itself only needs /gradio_api/queue/join with the handler's index. So the guard answers 404 for
-named calls other than `translate`, refuses uploads (no component takes files), and the queue is
+named calls other than `translate` (the page's own /run/predict stays), refuses uploads (no component takes files), and the queue is
 started with api_open=False so `translate` too waits in the queue with the page's limits.
 """
 from __future__ import annotations
@@ -20,6 +20,9 @@ from numbers import Real
 from inference import InputError
 
 PUBLIC_API = "translate"
+# The page posts events that skip the queue (loading an example into the text box) to /run/predict by
+# index; Gradio itself refuses queued handlers there because the queue's API is closed.
+PAGE_ROUTE = "/gradio_api/run/predict"
 NAMED_CALL = re.compile(r"^/gradio_api/(?:run|api|call|call/v2)/([^/]+)")
 UPLOAD = re.compile(r"^/gradio_api/upload(?:_progress)?/?$")
 
@@ -101,7 +104,7 @@ class PublicApiOnly:
         if scope["type"] == "http":
             path = scope.get("path", "")
             named = NAMED_CALL.match(path)
-            if named and named.group(1) != PUBLIC_API:
+            if named and named.group(1) != PUBLIC_API and path.rstrip("/") != PAGE_ROUTE:
                 return await _refuse(send, 404, f"No API endpoint {named.group(1)!r}: the only API is "
                                                 f"/{PUBLIC_API} (see the page's 'Use via API' link).")
             if UPLOAD.match(path):

@@ -77,7 +77,7 @@ def step_markdown(trace, step: int, two_h: int) -> str:
              "| row | sentence | " + " | ".join(str(s) for s in range(S)) + " | sum |", "|---:|---|" + "---:|" * (S + 1)]
     for r, (sentence, row) in enumerate(zip(call.rows, call.attention)):
         sentence = int(sentence)
-        cells = [f"{w:.3f}" if trace.mask[sentence, s] else f"**{w:g}**" for s, w in enumerate(row)]
+        cells = [f"{w:.2f}" if trace.mask[sentence, s] else f"**{w:g}**" for s, w in enumerate(row)]
         lines.append(f"| {r} | {sentence} | " + " | ".join(cells) + f" | {row.sum():.3f} |")
     return "\n".join(lines)
 
@@ -85,10 +85,10 @@ def step_markdown(trace, step: int, two_h: int) -> str:
 def heatmaps(trace, step: int):
     """One small target × source heatmap per sentence, side by side; the rows of `step` framed."""
     B = len(trace.texts)
-    columns = min(B, 4)
+    columns = min(B, 2)  # two per row stay readable on a phone as well as on a desktop
     rows = (B + columns - 1) // columns
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=[f"sentence {b}" for b in range(B)],
-                           horizontal_spacing=0.06, vertical_spacing=0.18)
+                           horizontal_spacing=0.1, vertical_spacing=0.22)
     S = trace.src_ids.shape[1]
     for b in range(B):
         r, c = b // columns + 1, b % columns + 1
@@ -105,7 +105,7 @@ def heatmaps(trace, step: int):
         if step < len(tgt):
             figure.add_shape(type="rect", x0=-0.5, x1=S - 0.5, y0=step - 0.5, y1=step + 0.5,
                              line=dict(color="#f97316", width=2), row=r, col=c)
-    figure.update_layout(height=300 * rows + 60, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white")
+    figure.update_layout(height=300 * rows + 80, margin=dict(l=10, r=10, t=70, b=10), plot_bgcolor="white")
     return figure
 
 

@@ -29,15 +29,14 @@ def model_code_block() -> str:
 
 
 def tutorial_markdown(S: int, two_h: int) -> str:
-    """The tutorial's line next to ours: the same product, once with B = 1, once for the whole batch."""
+    """The tutorial's line next to ours: the same product, once with a batch of one, once for B at a time."""
     return "\n".join([
-        "**The tutorial's line** (one sentence per call, so its batch is one):", "",
-        f"```python\n{TUTORIAL_LINE}\n```", "",
-        f"`attn_weights` (1, S) → (**1**, 1, S) and `encoder_outputs` (S, H) → (**1**, S, H): a batch of one, "
-        f"(1, 1, {S}) bmm (1, {S}, {two_h}) → (1, 1, {two_h}) here. This project keeps the batch dimension "
-        "everywhere (`batch_first=True`), so the same line serves B sentences or B beams at once:", "",
-        model_code_block(), "",
-        f"weights (B, 1, {S}) bmm enc_out (B, {S}, {two_h}) → context (B, 1, {two_h}), B products in one call."])
+        "**The tutorial's line, and ours** (the same product; ours keeps the batch dimension, `batch_first=True`):", "",
+        "| | code | shapes for this sentence |", "|---|---|---|",
+        f"| PyTorch tutorial, one sentence per call | `{TUTORIAL_LINE}` | `attn_weights` (1, S) → (**1**, 1, S), "
+        f"`encoder_outputs` (S, H) → (**1**, S, H): a batch of one, (1, 1, {S}) bmm (1, {S}, {two_h}) → (1, 1, {two_h}) |",
+        f"| training/model.py, B sentences or B beams per call | `{MODEL_LINES[3]}` | weights (B, 1, {S}) bmm enc_out "
+        f"(B, {S}, {two_h}) → context (B, 1, {two_h}): B products in one call |"])
 
 
 def _vector(values, n: int = 4) -> str:

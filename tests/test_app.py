@@ -54,11 +54,11 @@ def running_app(assets_dir: Path):
         demo.close()
 
 
-def sentence_for(translator) -> str:
-    """One of our example sentences that this bundle's tokenizer accepts (the test bundle may be tiny)."""
+def sentence_for(translator, skip: str = "") -> str:
+    """One of our example sentences (not `skip`) that this bundle's tokenizer accepts (the test bundle may be tiny)."""
     from inference.examples import examples_for
 
-    for text in examples_for(translator.bundle.manifest["pair"]["src"]) + ["The dog runs in the park."]:
+    for text in [t for t in examples_for(translator.bundle.manifest["pair"]["src"]) if t != skip]:
         try:
             translator.source_ids(text)
             return text
@@ -388,6 +388,10 @@ def test_server_has_no_way_around_the_queue(app_assets, pair_and_text):
     with running_app(app_assets) as (url, demo_app, demo):
         direct = _post(url, "/gradio_api/run/translate", {"data": [text, "", 1, None, 0]})
         assert direct.status_code == 404 and "queue" in direct.text  # the queue's limits apply to everyone
+        translate_index = next(i for i, fn in demo.fns.items() if fn.name == "on_translate")
+        by_index = _post(url, "/gradio_api/run/predict", {"data": ["en-de", text, "greedy", 1, 1, 0],
+                                                          "fn_index": translate_index})
+        assert by_index.status_code == 404 and "queue" in by_index.text  # the page's own route: not for handlers
         for name in ("on_translate", "on_select", "on_continue", "model_card", "on_downloads", "on_run", "lambda"):
             for route in ("run", "call", "api", "call/v2"):
                 refused = _post(url, f"/gradio_api/{route}/{name}", {"data": []})
