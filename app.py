@@ -26,7 +26,7 @@ from starlette.middleware import Middleware  # noqa: E402
 import app_views as views  # noqa: E402
 from app_api import PublicApiOnly, ResultCache, real_number, text_value, whole_number  # noqa: E402
 from app_batch import BatchTab  # noqa: E402
-from app_bmm import ONE_LINE, bmm_markdown  # noqa: E402
+import app_results as results_view  # noqa: E402
 from app_views import STEP_FIELDS, ResultViews  # noqa: E402
 from inference import MAX_CHARS, BundleError, InputError, Translator, find_bundles  # noqa: E402
 from inference.examples import examples_for  # noqa: E402
@@ -38,28 +38,6 @@ MAX_BEAM, MAX_LEN, TOP_K = 10, 200, 5
 MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
 CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
 PAIR_FOLDER = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")
-THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange",
-                       font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
-                       font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
-CSS = """
-.status p { margin: 0.2em 0; }
-#bmm-panel table { font-size: 0.88em; display: block; overflow-x: auto; }
-#bmm-panel code { font-size: 0.85em; }
-#bmm-panel td:first-child, #bmm-panel td:last-child { white-space: nowrap; }
-#batch-shapes table, #batch-step-view table, #batch-translations table { font-size: 0.85em; display: block; overflow-x: auto; }
-#batch-shapes td, #batch-shapes th, #batch-step-view td, #batch-step-view th { white-space: nowrap; padding: 2px 5px; }
-#steps label, #alternatives label { font-family: ui-monospace, Menlo, Consolas, monospace; }
-"""
-HEADER = f"""# What does attention look at?
-{ONE_LINE}
-
-A bi-GRU encoder reads a sentence; at every output token the decoder's attention is two `torch.bmm` calls: one
-scores every source token against the decoder state, one averages the encoder outputs by those weights. Below is
-a worked example: **click a target token** to see that step's weights, its alternatives and the two calls with
-this sentence's real numbers; the **Batch** tab runs several sentences through the same calls at once."""
-
-
-
 def load_translators(assets_dir, device: str = "auto", threads: int | None = None) -> dict[str, Translator]:
     """Every bundle under assets_dir, loaded and checked; raises BundleError naming the bad file."""
     root = Path(assets_dir)
@@ -202,51 +180,21 @@ class DemoApp:
             raise gr.Error(f"The translation failed on the server ({type(error).__name__}); try again or "
                            "report the input that caused it.", print_exception=False) from None
 
-    # ---- rendering --------------------------------------------------------------------------------
+    # ---- rendering (app_results.py formats, this adds the cache key) ---------------------------------
     def render(self, state: dict, step: int, status: str | None = None) -> ResultViews:
-        r = state["result"]
-        d = r["decoding"]
-        if status is None:
-            status = (f"{d['mode']} decoding · {len(r['target_tokens'])} target tokens · "
-                      f"{r['timing_ms']['total']:.0f} ms" + ("" if r["finished"] else " · stopped at max length"))
-        nbest = [[i + 1, h["text"], round(h["score"], 3), round(h["normalized_score"], 3)] for i, h in enumerate(r["nbest"])]
-        steps = gr.Radio(choices=[(views.step_label(t, tok), t) for t, tok in enumerate(r["target_tokens"])], value=step)
-        hidden = gr.DownloadButton(value=None, visible=False)  # written on demand for this result
-        return ResultViews(self.results.put(state), r["text"], status, gr.Dataframe(value=nbest, visible=bool(nbest)),
-                           steps, hidden, hidden, *self.step_views(state, step))
-
-    @staticmethod
-    def message(status: str) -> ResultViews:
-        """Only the status changes: the previous result stays on screen."""
-        return ResultViews(*(gr.skip(),) * len(ResultViews._fields))._replace(status=status)
-
-    @staticmethod
-    def cleared(status: str) -> ResultViews:
-        empty = gr.Radio(choices=[], value=None)
-        off = gr.DownloadButton(value=None, visible=False)
-        return ResultViews(None, "", status, gr.Dataframe(value=[], visible=False), empty, off, off, None, [], empty,
-                           "Translate a sentence, then click a target token.")
+        return results_view.render(self.results.put(state), state, self.translator(state["pair"]).config, step, status)
 
     def step_views(self, state: dict, step: int) -> tuple:
-        """Values for STEP_FIELDS: heatmap (row marked), source colouring, alternatives, bmm walkthrough."""
-        r = state["result"]
-        step = min(max(step, 0), len(r["target_tokens"]) - 1)
-        chosen, forced = r["target_tokens"][step], step < state.get("forced", 0)
-        alternatives = r["alternatives"][step]
-        pick = next((j for j, (tok, _) in enumerate(alternatives) if tok != chosen), 0)
-        return (views.attention_figure(r["source_tokens"], r["target_tokens"], r["attention"], selected=step),
-                views.highlighted(r["source_tokens"], r["attention"][step]),
-                gr.Radio(choices=[(f"{tok}  {p:.1%}", j) for j, (tok, p) in enumerate(alternatives)], value=pick,
-                         label=f"Top-{len(alternatives)} tokens at step {step} "
-                               f"({'forced' if forced else 'the decoder chose'}: {chosen})"),
-                bmm_markdown(self.translator(state["pair"]).config, r, step, state["enc_out"], forced))
+        return results_view.step_views(state, self.translator(state["pair"]).config, step)
+
+    message, cleared = staticmethod(results_view.message), staticmethod(results_view.cleared)
 
     # ---- layout -----------------------------------------------------------------------------------
     def build(self) -> gr.Blocks:
         src = self.translators[self.default].src_lang
         with gr.Blocks(title="bmm attention explorer", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
             state = gr.State(None)  # a key into self.results, never the result itself
-            gr.Markdown(HEADER, elem_id="header")
+            gr.Markdown(views.PAGE_HEADER, elem_id="header")
             pair = gr.Dropdown(list(self.translators), value=self.default, label="Language pair", elem_id="pair")
             with gr.Tab("Translate"):
                 with gr.Row(equal_height=False):
@@ -327,7 +275,7 @@ def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
     other than /translate and uploads are refused (PublicApiOnly), no monitoring page, no server-side
     rendering, no analytics; same settings locally and on a Space."""
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY, api_open=False)
-    return demo.launch(server_name=host, server_port=port, ssr_mode=False, theme=THEME, css=CSS,
+    return demo.launch(server_name=host, server_port=port, ssr_mode=False, theme=views.THEME, css=views.CSS,
                        footer_links=["api", "settings"], enable_monitoring=False, max_file_size=MAX_UPLOAD,
                        app_kwargs={"middleware": [Middleware(PublicApiOnly)]}, **kwargs)
 

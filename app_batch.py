@@ -55,7 +55,7 @@ def shapes_markdown(trace, two_h: int) -> str:
         f"**src_mask** ({B}, {S}) = `src_ids != {trace.pad_id}`, True (1) for real tokens:", "", *mask, "",
         f"**enc_out** ({B}, {S}, {two_h}): the length of each {two_h}-number row (the encoder zeroes padded "
         "rows, and the mask keeps them out of attention):", "", *enc, "",
-        f"**B at each decoding step** (a sentence leaves the batch when it writes `</s>`): "
+        "**B at each decoding step** (a sentence leaves the batch when it writes `</s>`): "
         + ", ".join(f"step {t}: {b}" for t, b in enumerate(sizes)) + "."])
 
 

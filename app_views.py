@@ -18,6 +18,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
@@ -28,6 +29,29 @@ CITATION = ("Desmond Elliott, Stella Frank, Khalil Sima'an, Lucia Specia (2016).
             "English-German Image Descriptions.* Proceedings of the 5th Workshop on Vision and Language. "
             "French (and Czech): Elliott et al. (2017), *Findings of the Second Shared Task on Multimodal "
             "Machine Translation and Multilingual Image Description.*")
+
+# ---- page style and header ----------------------------------------------------------------------------
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange",
+                       font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
+                       font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
+CSS = """
+.status p { margin: 0.2em 0; }
+#bmm-panel table { font-size: 0.88em; display: block; overflow-x: auto; }
+#bmm-panel code { font-size: 0.85em; }
+#bmm-panel td:first-child, #bmm-panel td:last-child { white-space: nowrap; }
+#batch-shapes table, #batch-step-view table, #batch-translations table { font-size: 0.85em; display: block; overflow-x: auto; }
+#batch-shapes td, #batch-shapes th, #batch-step-view td, #batch-step-view th { white-space: nowrap; padding: 2px 5px; }
+#steps label, #alternatives label { font-family: ui-monospace, Menlo, Consolas, monospace; }
+"""
+ONE_LINE = ("**For B sentences, attention is B independent small matrix products; `torch.bmm` does all B in one "
+            "call.**")
+PAGE_HEADER = f"""# What does attention look at?
+{ONE_LINE}
+
+A bi-GRU encoder reads a sentence; at every output token the decoder's attention is two `torch.bmm` calls: one
+scores every source token against the decoder state, one averages the encoder outputs by those weights. Below is
+a worked example: **click a target token** to see that step's weights, its alternatives and the two calls with
+this sentence's real numbers; the **Batch** tab runs several sentences through the same calls at once."""
 
 
 class ResultViews(NamedTuple):
