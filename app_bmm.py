@@ -19,8 +19,6 @@ MODEL_LINES = ("scores = torch.bmm(query, keys.transpose(1, 2))",
                "context = torch.bmm(weights, enc_out)")
 # The PyTorch seq2seq tutorial's decoder, one sentence at a time: a bmm over a batch of one.
 TUTORIAL_LINE = "torch.bmm(attn_weights.unsqueeze(0), encoder_outputs.unsqueeze(0))"
-ONE_LINE = ("**For B sentences, attention is B independent small matrix products; `torch.bmm` does all B in one "
-            "call.**")
 TIMING_SIZES = (1, 8, 32, 128)
 
 
@@ -167,7 +165,7 @@ def timing_figure(rows: list[dict], S: int, two_h: int):
         figure.add_trace(go.Scatter(x=[r["B"] for r in mine], y=[r["us_per_call"] for r in mine], name=name,
                                     mode="lines+markers"))
     figure.update_layout(
-        title=dict(text=f"One attention step, S = {S}, 2H = {two_h} (measured on this server)", font=dict(size=14)),
+        title=dict(text=f"One attention step, S = {S}, 2H = {two_h}", font=dict(size=14)),
         xaxis=dict(title="B (sentences in the batch)", type="log", tickvals=[r["B"] for r in rows]),
         yaxis=dict(title="µs per call", type="log"), height=380, margin=dict(l=10, r=10, t=40, b=10),
         legend=dict(orientation="h", y=-0.25))

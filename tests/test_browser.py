@@ -5,6 +5,7 @@ The screenshot goes to a temp folder, and to $TEST_ARTIFACTS when that is set.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -125,6 +126,14 @@ def test_translate_inspect_and_continue(page, served_app, tmp_path):
     bmm.get_by_text(f"Step {step}: forced to (you picked it) {alternative_token}").wait_for()
     page.locator("#heatmap .js-plotly-plot .heatmaplayer").wait_for()
     assert translation_text(page)
+
+    # Downloads are written when asked for, and hold this result.
+    page.locator("#prepare-downloads").click()
+    page.locator("#json-file").wait_for()
+    with page.expect_download() as download:
+        page.locator("#json-file").click()
+    saved = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert saved["translation"] == translation_text(page) and len(saved["attention"]) == steps.count()
 
     page.wait_for_timeout(300)  # let the radio/plot transitions settle for a clean screenshot
     shot = save_screenshot(page, tmp_path, "app-translate-inspect-continue.png")
