@@ -103,11 +103,15 @@ class DemoApp:
         return self.render(state, 0)
 
     def on_load(self):
-        """The page opens on a worked example instead of an empty form."""
-        text = examples_for(self.translators[self.default].src_lang)[0]
-        state = self.run(self.default, text)
-        return (text, *self.render(state, min(1, len(state["result"]["target_tokens"]) - 1),
-                                   "A worked example: click any target token below, or type your own sentence."))
+        """The page opens on a worked example (the first of ours this model can read) instead of an empty form."""
+        for text in examples_for(self.translators[self.default].src_lang):
+            try:
+                state = self.run(self.default, text)
+            except InputError:
+                continue
+            return (text, *self.render(state, min(1, len(state["result"]["target_tokens"]) - 1),
+                                       "A worked example: click any target token below, or type your own sentence."))
+        return ("", *self.message("Type a sentence and press Enter."))
 
     def on_continue(self, key, step, alternative) -> ResultViews:
         state = self.results.get(key)
