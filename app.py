@@ -4,8 +4,10 @@
     python app.py --host 0.0.0.0 --port 7860 --device cpu --assets assets
     APP_ASSETS_DIR=/path/to/bundles python app.py    # same as --assets
 
-UI wiring only: every model call goes through `inference` (onnxruntime inside, never torch); the
-formatting (heatmap, bmm walkthrough, downloads, model card) lives in app_views.py. On a Hugging Face
+UI wiring only: every model call goes through `inference` (onnxruntime inside, never torch). Formatting
+lives in the view modules: app_views.py (heatmap, downloads, model card, page style), app_results.py (the
+Translate tab's outputs), app_bmm.py (the bmm panel and the live timing), app_batch.py (the Batch tab);
+app_api.py checks API arguments, caches results and closes every route but /translate. On a Hugging Face
 Space (env SYSTEM=spaces) it listens on 0.0.0.0 with the same defaults.
 """
 from __future__ import annotations
@@ -23,10 +25,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
+import app_results as results_view  # noqa: E402
 import app_views as views  # noqa: E402
 from app_api import PublicApiOnly, ResultCache, real_number, text_value, whole_number  # noqa: E402
 from app_batch import BatchTab  # noqa: E402
-import app_results as results_view  # noqa: E402
 from app_views import STEP_FIELDS, ResultViews  # noqa: E402
 from inference import MAX_CHARS, BundleError, InputError, Translator, find_bundles  # noqa: E402
 from inference.examples import examples_for  # noqa: E402
@@ -38,6 +40,8 @@ MAX_BEAM, MAX_LEN, TOP_K = 10, 200, 5
 MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
 CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
 PAIR_FOLDER = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")
+
+
 def load_translators(assets_dir, device: str = "auto", threads: int | None = None) -> dict[str, Translator]:
     """Every bundle under assets_dir, loaded and checked; raises BundleError naming the bad file."""
     root = Path(assets_dir)
@@ -118,8 +122,9 @@ class DemoApp:
         if state is None:
             return self.message("Translate a sentence first.")
         result = state["result"]
-        if step is None or alternative is None or not (0 <= int(step) < len(result["alternative_ids"])
-                                                       and 0 <= int(alternative) < len(result["alternative_ids"][int(step)])):
+        ids = result["alternative_ids"]
+        if step is None or alternative is None or not (0 <= int(step) < len(ids)
+                                                       and 0 <= int(alternative) < len(ids[int(step)])):
             return self.message("Select a target token and one of its alternatives first.")
         step, alternative = int(step), int(alternative)
         token = result["alternatives"][step][alternative][0]
@@ -193,9 +198,40 @@ class DemoApp:
 
     message, cleared = staticmethod(results_view.message), staticmethod(results_view.cleared)
 
+    def input_column(self):
+        """The sentence box, decoding settings, Translate button and our examples."""
+        translator = self.translators[self.default]
+        source = gr.Textbox(label=f"Sentence to translate (up to {MAX_CHARS} characters)", lines=1, max_lines=4,
+                            info="Enter translates; Shift+Enter starts a new line.",
+                            placeholder="A dog runs on the beach.", elem_id="source")
+        with gr.Row():
+            mode = gr.Radio(["greedy", "beam search"], value="greedy", label="Decoding", elem_id="mode")
+            max_len = gr.Slider(0, MAX_LEN, value=0, step=1, label="Max target tokens (0 = auto)")
+        with gr.Row(visible=False) as beam_row:
+            beam = gr.Slider(2, MAX_BEAM, value=5, step=1, label="Beam size", elem_id="beam")
+            penalty = gr.Slider(0.0, 3.0, value=translator.length_penalty, step=0.1,
+                                label="Length penalty α (default: tuned on validation)")
+        button = gr.Button("Translate", variant="primary", elem_id="translate")
+        examples = gr.Examples([[s] for s in examples_for(translator.src_lang)], inputs=[source],
+                               label="Examples (written for this demo)", examples_per_page=6)
+        return source, mode, max_len, beam_row, beam, penalty, button, examples
+
+    def reference_panel(self, state):
+        """Forced decoding of a reference translation the user pastes, under the shown result."""
+        with gr.Accordion("Score a reference translation (optional)", open=False):
+            reference = gr.Textbox(label="Reference translation", lines=1, elem_id="reference")
+            reference_button = gr.Button("Score the reference", elem_id="score-reference")
+            summary = gr.Markdown(latex_delimiters=[], elem_id="reference-summary")
+            probs = gr.Dataframe(headers=["step", "reference token", "probability", "model's first choice",
+                                          "its probability"], datatype="str", interactive=False,
+                                 elem_id="reference-tokens",
+                                 label="Each reference token under the model (forced decoding)")
+            heatmap = gr.Plot(label="Attention while reading the reference")
+        reference_button.click(self.on_reference, [state, reference], [summary, probs, heatmap],
+                               api_visibility="private")
+
     # ---- layout -----------------------------------------------------------------------------------
     def build(self) -> gr.Blocks:
-        src = self.translators[self.default].src_lang
         with gr.Blocks(title="bmm attention explorer", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
             state = gr.State(None)  # a key into self.results, never the result itself
             gr.Markdown(views.PAGE_HEADER, elem_id="header")
@@ -203,19 +239,7 @@ class DemoApp:
             with gr.Tab("Translate"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2):
-                        source = gr.Textbox(label=f"Sentence to translate (up to {MAX_CHARS} characters)", lines=1, max_lines=4,
-                                            info="Enter translates; Shift+Enter starts a new line.",
-                                            placeholder="A dog runs on the beach.", elem_id="source")
-                        with gr.Row():
-                            mode = gr.Radio(["greedy", "beam search"], value="greedy", label="Decoding", elem_id="mode")
-                            max_len = gr.Slider(0, MAX_LEN, value=0, step=1, label="Max target tokens (0 = auto)")
-                        with gr.Row(visible=False) as beam_row:
-                            beam = gr.Slider(2, MAX_BEAM, value=5, step=1, label="Beam size", elem_id="beam")
-                            penalty = gr.Slider(0.0, 3.0, value=self.translators[self.default].length_penalty,
-                                                step=0.1, label="Length penalty α (default: tuned on validation)")
-                        button = gr.Button("Translate", variant="primary", elem_id="translate")
-                        examples = gr.Examples([[s] for s in examples_for(src)], inputs=[source],
-                                               label="Examples (written for this demo)", examples_per_page=6)
+                        source, mode, max_len, beam_row, beam, penalty, button, examples = self.input_column()
                     with gr.Column(scale=3):
                         translation = gr.Textbox(label="Translation", interactive=False, lines=2, elem_id="translation")
                         status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
@@ -238,15 +262,7 @@ class DemoApp:
                     with gr.Column(scale=3):
                         bmm = gr.Markdown("Translate a sentence, then click a target token.", elem_id="bmm-panel",
                                           latex_delimiters=[], container=True, padding=True)
-                with gr.Accordion("Score a reference translation (optional)", open=False):
-                    reference = gr.Textbox(label="Reference translation", lines=1, elem_id="reference")
-                    reference_button = gr.Button("Score the reference", elem_id="score-reference")
-                    reference_summary = gr.Markdown(latex_delimiters=[], elem_id="reference-summary")
-                    reference_probs = gr.Dataframe(headers=["step", "reference token", "probability",
-                                                             "model's first choice", "its probability"],
-                                                   datatype="str", interactive=False, elem_id="reference-tokens",
-                                                   label="Each reference token under the model (forced decoding)")
-                    reference_heatmap = gr.Plot(label="Attention while reading the reference")
+                self.reference_panel(state)
             batch_text, batch_load = self.batch.build(pair, self.translators[self.default])
             with gr.Tab("Model card") as card_tab:
                 card = gr.Markdown(self.model_card(), latex_delimiters=[], elem_id="model-card")
@@ -263,8 +279,6 @@ class DemoApp:
             steps.input(self.on_select, [state, steps], step_outputs, **private)
             continue_button.click(self.on_continue, [state, steps, alternatives], result_outputs, **private)
             prepare.click(self.on_downloads, state, [json_file, csv_file, status], **private)
-            reference_button.click(self.on_reference, [state, reference],
-                                   [reference_summary, reference_probs, reference_heatmap], **private)
             mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
             pair.input(self.on_pair, pair, [examples.dataset, penalty, batch_text, *result_outputs], **private)
             card_tab.select(self.model_card, None, card, **private)

@@ -4,8 +4,9 @@ guard that keeps every route except the documented API and the page's own queue 
 Gradio 6.31 serves every event handler by name at /gradio_api/call/<name> (and, with the queue's API
 open, at /gradio_api/run/<name>, skipping the queue) even when its api_visibility is "private"; the
 page itself only needs /gradio_api/queue/join with the handler's index. So the guard answers 404 for
-named calls other than `translate` (the page's own /run/predict stays), refuses uploads (no component takes files), and the queue is
-started with api_open=False so `translate` too waits in the queue with the page's limits.
+named calls other than `translate` (the page's own /run/predict stays), refuses uploads (no component
+takes files), and the queue is started with api_open=False so `translate` too waits in the queue with
+the page's limits.
 """
 from __future__ import annotations
 

@@ -111,7 +111,8 @@ def heatmaps(trace, step: int):
 
 def translations_markdown(trace, differences: list[float]) -> str:
     """Each sentence's translation from the batch, and how far its attention is from translating it alone."""
-    lines = ["| sentence | source | translation (from the batch) | max abs difference from translating it alone |", "|---:|---|---|---:|"]
+    lines = ["| sentence | source | translation (from the batch) | max abs difference from translating it alone |",
+             "|---:|---|---|---:|"]
     for b, (text, translation, difference) in enumerate(zip(trace.texts, trace.translations, differences)):
         lines.append(f"| {b} | {md_text(text)} | {md_text(translation)} | {difference:.1e} |")
     return "\n".join(lines)
