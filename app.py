@@ -291,10 +291,12 @@ class DemoApp:
 def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
     """Queue sized for 2 CPUs; the queue is the only way in (api_open=False: no /run/ shortcut), named calls
     other than /translate and uploads are refused (PublicApiOnly), no monitoring page, no server-side
-    rendering, no analytics; same settings locally and on a Space."""
+    rendering, no analytics; same settings locally and on a Space. Errors always carry their message (our
+    own handlers turn bad input into one-line messages; show_error covers what Gradio rejects first)."""
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY, api_open=False)
     return demo.launch(server_name=host, server_port=port, ssr_mode=False, theme=views.THEME, css=views.CSS,
                        footer_links=["api", "settings"], enable_monitoring=False, max_file_size=MAX_UPLOAD,
+                       show_error=True,  # a request Gradio itself rejects (e.g. too few values) says why
                        app_kwargs={"middleware": [Middleware(PublicApiOnly)]}, **kwargs)
 
 

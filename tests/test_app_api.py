@@ -110,6 +110,7 @@ def test_server_has_no_way_around_the_queue(app_assets, pair_and_text):
                             ([123, pair, 1, None, 0], "text argument is not text"),
                             ([text, pair, 2.7, None, 0], "got the number 2.7"),
                             ([text, pair, 1, None, 1e309], "got the number inf"),
-                            (["", pair, 1, None, 0], "empty"), ([text, pair, 1, "x", 0], "length_penalty")]:
+                            (["", pair, 1, None, 0], "empty"), ([text, pair, 1, "x", 0], "length_penalty"),
+                            ([text], "needed: 5, got: 1"), ([], "needed: 5, got: 0")]:
             answer = _call(url, data)
             assert "event: error" in answer and words in answer and "null" not in answer, (data, answer)
