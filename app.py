@@ -4,8 +4,10 @@
     python app.py --host 0.0.0.0 --port 7860 --device cpu --assets assets
     APP_ASSETS_DIR=/path/to/bundles python app.py    # same as --assets
 
-UI wiring only: every model call goes through `inference` (onnxruntime inside, never torch); the
-formatting (heatmap, bmm walkthrough, downloads, model card) lives in app_views.py. On a Hugging Face
+UI wiring only: every model call goes through `inference` (onnxruntime inside, never torch). Formatting
+lives in the view modules: app_views.py (heatmap, downloads, model card, page style), app_results.py (the
+Translate tab's outputs), app_bmm.py (the bmm panel and the live timing), app_batch.py (the Batch tab);
+app_api.py checks API arguments, caches results and closes every route but /translate. On a Hugging Face
 Space (env SYSTEM=spaces) it listens on 0.0.0.0 with the same defaults.
 """
 from __future__ import annotations
@@ -14,14 +16,20 @@ import argparse
 import os
 import re
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
+import app_results as results_view  # noqa: E402
 import app_views as views  # noqa: E402
+from app_api import PublicApiOnly, ResultCache, real_number, text_value, whole_number  # noqa: E402
+from app_batch import BatchTab  # noqa: E402
+from app_views import STEP_FIELDS, ResultViews  # noqa: E402
 from inference import MAX_CHARS, BundleError, InputError, Translator, find_bundles  # noqa: E402
 from inference.examples import examples_for  # noqa: E402
 
@@ -29,22 +37,9 @@ HERE = Path(__file__).resolve().parent
 CONCURRENCY = 2  # two requests decode at once on a 2-CPU Space, one onnxruntime thread each
 QUEUE_SIZE = 32  # further requests are refused with "queue full" instead of piling up
 MAX_BEAM, MAX_LEN, TOP_K = 10, 200, 5
+MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
+CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
 PAIR_FOLDER = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")
-THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange",
-                       font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
-                       font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
-CSS = """
-.status p { margin: 0.2em 0; }
-#bmm-panel table { font-size: 0.88em; display: block; overflow-x: auto; }
-#bmm-panel code { font-size: 0.85em; }
-#bmm-panel td:first-child, #bmm-panel td:last-child { white-space: nowrap; }
-#steps label, #alternatives label { font-family: ui-monospace, Menlo, Consolas, monospace; }
-"""
-HEADER = """# What does attention look at?
-A bi-GRU encoder reads your sentence; at every output token the decoder's attention is **two `torch.bmm` calls**:
-one scores every source token against the decoder state, one averages the encoder outputs by those weights.
-Translate a sentence, hover the heatmap, then **click a target token** to see that step's weights, its
-alternatives and the shapes of the two `bmm` calls, with this sentence's real numbers."""
 
 
 def load_translators(assets_dir, device: str = "auto", threads: int | None = None) -> dict[str, Translator]:
@@ -74,67 +69,89 @@ def load_translators(assets_dir, device: str = "auto", threads: int | None = Non
 class DemoApp:
     """The handlers (plain methods, tested directly) and the Blocks that wires them to components."""
 
-    def __init__(self, translators: dict[str, Translator]):
+    def __init__(self, translators: dict[str, Translator], cache_size: int = CACHED_RESULTS):
         self.translators = translators
         self.default = "en-de" if "en-de" in translators else next(iter(translators))
+        self.results = ResultCache(cache_size)
+        self.batch = BatchTab(self.translator)
 
     # ---- model calls ------------------------------------------------------------------------------
-    def translator(self, pair: str) -> Translator:
+    def translator(self, pair) -> Translator:
+        pair = text_value("pair", pair, 'a language pair such as "en-de"')
         if pair not in self.translators:
             raise InputError(f"Unknown language pair {pair!r}; choose one of {', '.join(self.translators)}.")
         return self.translators[pair]
 
-    def run(self, pair: str, text: str, beam_size: int = 1, length_penalty: float | None = None, max_len: int = 0,
-            prefix: list[int] | None = None) -> dict:
-        """Translate and return the session state: pair, text, settings and the Translation as a dict.
-        A length_penalty of None is the bundle's own (tuned on validation)."""
-        if length_penalty is None:
-            length_penalty = self.translator(pair).length_penalty
-        try:
-            beam_size, max_len, length_penalty = int(beam_size), int(max_len), float(length_penalty)
-        except (TypeError, ValueError):
-            raise InputError("beam_size and max_len must be whole numbers, length_penalty a number.") from None
-        if not 1 <= beam_size <= MAX_BEAM:
-            raise InputError(f"beam_size must be between 1 and {MAX_BEAM}.")
-        if not 0 <= max_len <= MAX_LEN:
-            raise InputError(f"max_len must be between 0 (automatic) and {MAX_LEN}.")
-        if not 0.0 <= length_penalty <= 5.0:
-            raise InputError("length_penalty must be between 0 and 5.")
-        result = self.translator(pair).translate(text, beam_size=beam_size, length_penalty=length_penalty,
-                                                 n_best=beam_size, max_len=max_len or None, top_k=TOP_K, prefix=prefix)
-        return {"pair": pair, "text": text, "max_len": max_len, "forced": len(prefix or []), "result": result.to_dict()}
+    def run(self, pair, text, beam_size=1, length_penalty=None, max_len=0, prefix: list[int] | None = None) -> dict:
+        """Checks every argument (InputError says which and why), translates, and returns the result state:
+        pair, text, settings, the Translation as a dict and its encoder output. length_penalty None = the
+        bundle's own (tuned on validation)."""
+        translator = self.translator(pair)
+        text = text_value("text", text)
+        beam_size = whole_number("beam_size", beam_size, 1, MAX_BEAM, "1 = greedy")
+        max_len = whole_number("max_len", max_len, 0, MAX_LEN, "0 = automatic")
+        length_penalty = translator.length_penalty if length_penalty is None else \
+            real_number("length_penalty", length_penalty, 0.0, 5.0)
+        result = translator.translate(text, beam_size=beam_size, length_penalty=length_penalty, n_best=beam_size,
+                                      max_len=max_len or None, top_k=TOP_K, prefix=prefix)
+        return {"pair": pair, "text": text, "max_len": max_len, "forced": len(prefix or []),
+                "result": result.to_dict(), "enc_out": result.enc_out}
 
     # ---- UI handlers ------------------------------------------------------------------------------
-    def on_translate(self, pair, text, mode, beam_size, length_penalty, max_len):
-        beam = int(beam_size) if mode == "beam search" else 1
+    def on_translate(self, pair, text, mode, beam_size, length_penalty, max_len) -> ResultViews:
+        beam = beam_size if mode == "beam search" else 1
         try:
             state = self.run(pair, text, beam, length_penalty, max_len)
         except InputError as error:
-            return self.cleared(f"⚠️ {views.md_text(error)}")
+            return self.message(f"⚠️ {views.md_text(error)}")
         return self.render(state, 0)
 
-    def on_continue(self, state, step, alternative):
-        if not state:
-            return self.cleared("Translate a sentence first.")
+    def on_load(self):
+        """The page opens on a worked example (the first of ours this model can read) instead of an empty form."""
+        for text in examples_for(self.translators[self.default].src_lang):
+            try:
+                state = self.run(self.default, text)
+            except InputError:
+                continue
+            return (text, *self.render(state, min(1, len(state["result"]["target_tokens"]) - 1),
+                                       "A worked example: click any target token below, or type your own sentence."))
+        return ("", *self.message("Type a sentence and press Enter."))
+
+    def on_continue(self, key, step, alternative) -> ResultViews:
+        state = self.results.get(key)
+        if state is None:
+            return self.message("Translate a sentence first.")
         result = state["result"]
-        if step is None or alternative is None or not (0 <= int(step) < len(result["alternatives"])
-                                                       and 0 <= int(alternative) < len(result["alternatives"][int(step)])):
-            return self.render(state, 0, "Select a target token and one of its alternatives first.")
+        ids = result["alternative_ids"]
+        if step is None or alternative is None or not (0 <= int(step) < len(ids)
+                                                       and 0 <= int(alternative) < len(ids[int(step)])):
+            return self.message("Select a target token and one of its alternatives first.")
         step, alternative = int(step), int(alternative)
         token = result["alternatives"][step][alternative][0]
-        token_id = self.translator(state["pair"]).target_tokenizer.token_to_id(token)
+        token_id = result["alternative_ids"][step][alternative]
         new = self.run(state["pair"], state["text"], max_len=state["max_len"],
                        prefix=result["target_ids"][:step] + [token_id])
         return self.render(new, step, f"Continued from {views.md_token(token)} at step {step}; "
                                       "the steps after it are greedy.")
 
-    def on_select(self, state, step):
-        if not state or step is None:
-            return (gr.skip(),) * 4
+    def on_select(self, key, step):
+        state = self.results.get(key)
+        if state is None or step is None:
+            return (gr.skip(),) * len(STEP_FIELDS)
         return self.step_views(state, int(step))
 
-    def on_reference(self, state, reference):
-        if not state:
+    def on_downloads(self, key):
+        """JSON and CSV of the shown result, written only when asked for."""
+        state = self.results.get(key)
+        if state is None:
+            return gr.skip(), gr.skip(), "Translate a sentence first."
+        json_path, csv_path = views.write_downloads(views.export_payload(state))
+        return (gr.DownloadButton(value=json_path, visible=True), gr.DownloadButton(value=csv_path, visible=True),
+                "Ready: click a file to download it.")
+
+    def on_reference(self, key, reference):
+        state = self.results.get(key)
+        if state is None:
             return "Translate a sentence first, then paste a reference translation of it.", [], None
         try:
             scored = self.translator(state["pair"]).score_reference(state["text"], reference, top_k=TOP_K).to_dict()
@@ -146,9 +163,11 @@ class DemoApp:
                 views.attention_figure(scored["source_tokens"], scored["target_tokens"], scored["attention"]))
 
     def on_pair(self, pair):
-        translator = self.translators[pair]
-        return (gr.Dataset(samples=[[s] for s in examples_for(translator.bundle.manifest["pair"]["src"])]),
-                gr.Slider(value=translator.length_penalty))
+        """New pair: its examples and tuned α, and the old result cleared so nothing runs on the old pair."""
+        translator = self.translator(pair)
+        return (gr.Dataset(samples=[[s] for s in examples_for(translator.src_lang)]),
+                gr.Slider(value=translator.length_penalty), self.batch.examples_for(translator),
+                *self.cleared(f"Language pair is now {views.md_text(pair)}: translate a sentence."))
 
     def model_card(self) -> str:
         return "\n\n---\n\n".join(
@@ -161,126 +180,124 @@ class DemoApp:
         """Translate `text` (pair "" = the default; length_penalty None = the model's tuned one). Returns translation, source/target tokens, attention
         (target × source), top-5 alternatives per step with probabilities, and the n-best list (beam search)."""
         try:
-            return views.export_payload(self.run(pair or self.default, text, beam_size, length_penalty, max_len))
+            return views.export_payload(self.run(self.default if pair in ("", None) else pair, text, beam_size,
+                                                 length_penalty, max_len))
         except InputError as error:
             raise gr.Error(str(error), print_exception=False) from None
+        except Exception as error:  # a bug, not bad input: logged here, a one-line message for the caller
+            traceback.print_exc()
+            raise gr.Error(f"The translation failed on the server ({type(error).__name__}); try again or "
+                           "report the input that caused it.", print_exception=False) from None
 
-    # ---- rendering --------------------------------------------------------------------------------
-    def render(self, state: dict, step: int, status: str | None = None) -> tuple:
-        """Values for build()'s result_outputs: state, translation, status, n-best, target steps, downloads, step views."""
-        r = state["result"]
-        d = r["decoding"]
-        if status is None:
-            status = (f"{d['mode']} decoding · {len(r['target_tokens'])} target tokens · "
-                      f"{r['timing_ms']['total']:.0f} ms" + ("" if r["finished"] else " · stopped at max length"))
-        nbest = [[i + 1, h["text"], round(h["score"], 3), round(h["normalized_score"], 3)] for i, h in enumerate(r["nbest"])]
-        json_path, csv_path = views.write_downloads(views.export_payload(state))
-        steps = gr.Radio(choices=[(views.step_label(t, tok), t) for t, tok in enumerate(r["target_tokens"])], value=step)
-        return (state, r["text"], status, gr.Dataframe(value=nbest, visible=bool(nbest)), steps,
-                gr.DownloadButton(value=json_path, interactive=True), gr.DownloadButton(value=csv_path, interactive=True),
-                *self.step_views(state, step))
-
-    def cleared(self, status: str) -> tuple:
-        empty = gr.Radio(choices=[], value=None)
-        off = gr.DownloadButton(value=None, interactive=False)
-        return (None, "", status, gr.Dataframe(value=[], visible=False), empty, off, off, None, [], empty,
-                "Translate a sentence, then click a target token.")
+    # ---- rendering (app_results.py formats, this adds the cache key) ---------------------------------
+    def render(self, state: dict, step: int, status: str | None = None) -> ResultViews:
+        return results_view.render(self.results.put(state), state, self.translator(state["pair"]).config, step, status)
 
     def step_views(self, state: dict, step: int) -> tuple:
-        """Values for build()'s step_outputs: heatmap (row marked), source colouring, alternatives, bmm walkthrough."""
-        r = state["result"]
-        translator = self.translator(state["pair"])
-        step = min(max(step, 0), len(r["target_tokens"]) - 1)
-        weights = r["attention"][step]
-        enc_out = translator.encode([translator.source_ids(state["text"])])[0][0]  # (S, 2H), ~1 ms
-        chosen, forced = r["target_tokens"][step], step < state.get("forced", 0)
-        alternatives = r["alternatives"][step]
-        pick = next((j for j, (tok, _) in enumerate(alternatives) if tok != chosen), 0)
-        return (views.attention_figure(r["source_tokens"], r["target_tokens"], r["attention"], selected=step),
-                views.highlighted(r["source_tokens"], weights),
-                gr.Radio(choices=[(f"{tok}  {p:.1%}", j) for j, (tok, p) in enumerate(alternatives)], value=pick,
-                         label=f"Top-{len(alternatives)} tokens at step {step} "
-                               f"({'forced' if forced else 'the decoder chose'}: {chosen})"),
-                views.bmm_markdown(translator.config, r["source_tokens"], r["target_tokens"], step, weights,
-                                   enc_out, r["token_probs"][step], forced))
+        return results_view.step_views(state, self.translator(state["pair"]).config, step)
+
+    message, cleared = staticmethod(results_view.message), staticmethod(results_view.cleared)
+
+    def input_column(self):
+        """The sentence box, decoding settings, Translate button and our examples."""
+        translator = self.translators[self.default]
+        source = gr.Textbox(label=f"Sentence to translate (up to {MAX_CHARS} characters)", lines=1, max_lines=4,
+                            info="Enter translates; Shift+Enter starts a new line.",
+                            placeholder="A dog runs on the beach.", elem_id="source")
+        with gr.Row():
+            mode = gr.Radio(["greedy", "beam search"], value="greedy", label="Decoding", elem_id="mode")
+            max_len = gr.Slider(0, MAX_LEN, value=0, step=1, label="Max target tokens (0 = auto)")
+        with gr.Row(visible=False) as beam_row:
+            beam = gr.Slider(2, MAX_BEAM, value=5, step=1, label="Beam size", elem_id="beam")
+            penalty = gr.Slider(0.0, 3.0, value=translator.length_penalty, step=0.1,
+                                label="Length penalty α (default: tuned on validation)")
+        button = gr.Button("Translate", variant="primary", elem_id="translate")
+        examples = gr.Examples([[s] for s in examples_for(translator.src_lang)], inputs=[source],
+                               label="Examples (written for this demo)", examples_per_page=6)
+        return source, mode, max_len, beam_row, beam, penalty, button, examples
+
+    def reference_panel(self, state):
+        """Forced decoding of a reference translation the user pastes, under the shown result."""
+        with gr.Accordion("Score a reference translation (optional)", open=False):
+            reference = gr.Textbox(label="Reference translation", lines=1, elem_id="reference")
+            reference_button = gr.Button("Score the reference", elem_id="score-reference")
+            summary = gr.Markdown(latex_delimiters=[], elem_id="reference-summary")
+            probs = gr.Dataframe(headers=["step", "reference token", "probability", "model's first choice",
+                                          "its probability"], datatype="str", interactive=False,
+                                 elem_id="reference-tokens",
+                                 label="Each reference token under the model (forced decoding)")
+            heatmap = gr.Plot(label="Attention while reading the reference")
+        reference_button.click(self.on_reference, [state, reference], [summary, probs, heatmap],
+                               api_visibility="private")
 
     # ---- layout -----------------------------------------------------------------------------------
     def build(self) -> gr.Blocks:
-        src = self.translators[self.default].bundle.manifest["pair"]["src"]
         with gr.Blocks(title="bmm attention explorer", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
-            state = gr.State(None)
-            gr.Markdown(HEADER)
+            state = gr.State(None)  # a key into self.results, never the result itself
+            gr.Markdown(views.PAGE_HEADER, elem_id="header")
+            pair = gr.Dropdown(list(self.translators), value=self.default, label="Language pair", elem_id="pair")
             with gr.Tab("Translate"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2):
-                        pair = gr.Dropdown(list(self.translators), value=self.default, label="Language pair")
-                        source = gr.Textbox(label=f"Sentence to translate (up to {MAX_CHARS} characters)", lines=2,
-                                            placeholder="A dog runs on the beach.", elem_id="source")
-                        with gr.Row():
-                            mode = gr.Radio(["greedy", "beam search"], value="greedy", label="Decoding")
-                            max_len = gr.Slider(0, MAX_LEN, value=0, step=1, label="Max target tokens (0 = auto)")
-                        with gr.Row(visible=False) as beam_row:
-                            beam = gr.Slider(2, MAX_BEAM, value=5, step=1, label="Beam size")
-                            penalty = gr.Slider(0.0, 3.0, value=self.translators[self.default].length_penalty,
-                                                step=0.1, label="Length penalty α (default: tuned on validation)")
-                        button = gr.Button("Translate", variant="primary", elem_id="translate")
-                        examples = gr.Examples([[s] for s in examples_for(src)], inputs=[source],
-                                               label="Examples (written for this demo)", examples_per_page=6)
+                        source, mode, max_len, beam_row, beam, penalty, button, examples = self.input_column()
                     with gr.Column(scale=3):
                         translation = gr.Textbox(label="Translation", interactive=False, lines=2, elem_id="translation")
                         status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
                         nbest = gr.Dataframe(headers=["rank", "translation", "log-prob", "normalised"], visible=False,
                                              interactive=False, label="n-best (beam search)", datatype="str")
                         with gr.Row():
-                            json_file = gr.DownloadButton("Attention + tokens (JSON)", interactive=False, size="sm")
-                            csv_file = gr.DownloadButton("Attention + tokens (CSV)", interactive=False, size="sm")
+                            prepare = gr.Button("Download attention + tokens", size="sm", elem_id="prepare-downloads")
+                            json_file = gr.DownloadButton("JSON", visible=False, size="sm", elem_id="json-file")
+                            csv_file = gr.DownloadButton("CSV", visible=False, size="sm", elem_id="csv-file")
                         heatmap = gr.Plot(label="Attention weights: hover a cell for both tokens and the weight",
                                           elem_id="heatmap")
-                steps = gr.Radio(label="Target tokens: click one to inspect that decoding step", choices=[],
-                                 elem_id="steps")
+                steps = gr.Radio(label="Target tokens (▁ = start of a word): click one to inspect that decoding step",
+                                 choices=[], elem_id="steps")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2):
-                        source_view = gr.HighlightedText(label="Source tokens, coloured by this step's attention",
-                                                         elem_id="source-attention")
+                        source_view = gr.HighlightedText(label="Source tokens (▁ = start of a word), coloured by "
+                                                               "this step's attention", elem_id="source-attention")
                         alternatives = gr.Radio(label="Top tokens at this step", choices=[], elem_id="alternatives")
                         continue_button = gr.Button("Continue from this alternative", elem_id="continue")
                     with gr.Column(scale=3):
                         bmm = gr.Markdown("Translate a sentence, then click a target token.", elem_id="bmm-panel",
                                           latex_delimiters=[], container=True, padding=True)
-                with gr.Accordion("Score a reference translation (optional)", open=False):
-                    reference = gr.Textbox(label="Reference translation", lines=1, elem_id="reference")
-                    reference_button = gr.Button("Score the reference", elem_id="score-reference")
-                    reference_summary = gr.Markdown(latex_delimiters=[], elem_id="reference-summary")
-                    reference_probs = gr.Dataframe(headers=["step", "reference token", "probability",
-                                                             "model's first choice", "its probability"],
-                                                   datatype="str", interactive=False, elem_id="reference-tokens",
-                                                   label="Each reference token under the model (forced decoding)")
-                    reference_heatmap = gr.Plot(label="Attention while reading the reference")
+                self.reference_panel(state)
+            batch_text, batch_load = self.batch.build(pair, self.translators[self.default])
             with gr.Tab("Model card") as card_tab:
                 card = gr.Markdown(self.model_card(), latex_delimiters=[], elem_id="model-card")
 
-            step_outputs = [heatmap, source_view, alternatives, bmm]
-            result_outputs = [state, translation, status, nbest, steps, json_file, csv_file, *step_outputs]
+            shown = dict(state=state, translation=translation, status=status, nbest=nbest, steps=steps,
+                         json_file=json_file, csv_file=csv_file, heatmap=heatmap, source_view=source_view,
+                         alternatives=alternatives, bmm=bmm)
+            result_outputs = [shown[name] for name in ResultViews._fields]
+            step_outputs = [shown[name] for name in STEP_FIELDS]
             translate_inputs = [pair, source, mode, beam, penalty, max_len]
+            private = dict(api_visibility="private")
             for trigger in (button.click, source.submit):
-                trigger(self.on_translate, translate_inputs, result_outputs, api_visibility="private")
-            steps.input(self.on_select, [state, steps], step_outputs, api_visibility="private")
-            continue_button.click(self.on_continue, [state, steps, alternatives], result_outputs,
-                                  api_visibility="private")
-            reference_button.click(self.on_reference, [state, reference],
-                                   [reference_summary, reference_probs, reference_heatmap], api_visibility="private")
-            mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, api_visibility="private")
-            pair.change(self.on_pair, pair, [examples.dataset, penalty], api_visibility="private")
-            card_tab.select(self.model_card, None, card, api_visibility="private")
+                trigger(self.on_translate, translate_inputs, result_outputs, **private)
+            steps.input(self.on_select, [state, steps], step_outputs, **private)
+            continue_button.click(self.on_continue, [state, steps, alternatives], result_outputs, **private)
+            prepare.click(self.on_downloads, state, [json_file, csv_file, status], **private)
+            mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
+            pair.input(self.on_pair, pair, [examples.dataset, penalty, batch_text, *result_outputs], **private)
+            card_tab.select(self.model_card, None, card, **private)
+            demo.load(self.on_load, None, [source, *result_outputs], **private)
+            batch_load(demo)
             gr.api(self.api_translate, api_name="translate")
         return demo
 
 
 def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
-    """Queue sized for 2 CPUs, no server-side rendering, no analytics; same settings locally and on a Space."""
-    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
-    return demo.launch(server_name=host, server_port=port, ssr_mode=False, theme=THEME, css=CSS,
-                       footer_links=["api", "settings"], **kwargs)
+    """Queue sized for 2 CPUs; the queue is the only way in (api_open=False: no /run/ shortcut), named calls
+    other than /translate and uploads are refused (PublicApiOnly), no monitoring page, no server-side
+    rendering, no analytics; same settings locally and on a Space. Errors always carry their message (our
+    own handlers turn bad input into one-line messages; show_error covers what Gradio rejects first)."""
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY, api_open=False)
+    return demo.launch(server_name=host, server_port=port, ssr_mode=False, theme=views.THEME, css=views.CSS,
+                       footer_links=["api", "settings"], enable_monitoring=False, max_file_size=MAX_UPLOAD,
+                       show_error=True,  # a request Gradio itself rejects (e.g. too few values) says why
+                       app_kwargs={"middleware": [Middleware(PublicApiOnly)]}, **kwargs)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import csv
 import html
 import json
+import os
 import shutil
 import tempfile
-import time
+import threading
 import uuid
+from collections import deque
 from pathlib import Path
+from typing import Any, NamedTuple
 
+import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
@@ -25,6 +29,48 @@ CITATION = ("Desmond Elliott, Stella Frank, Khalil Sima'an, Lucia Specia (2016).
             "English-German Image Descriptions.* Proceedings of the 5th Workshop on Vision and Language. "
             "French (and Czech): Elliott et al. (2017), *Findings of the Second Shared Task on Multimodal "
             "Machine Translation and Multilingual Image Description.*")
+
+# ---- page style and header ----------------------------------------------------------------------------
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange",
+                       font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
+                       font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
+CSS = """
+.status p { margin: 0.2em 0; }
+#bmm-panel table { font-size: 0.88em; display: block; overflow-x: auto; }
+#bmm-panel code { font-size: 0.85em; }
+#bmm-panel td:first-child, #bmm-panel td:last-child { white-space: nowrap; }
+#batch-shapes table, #batch-step-view table, #batch-translations table { font-size: 0.85em; display: block; overflow-x: auto; }
+#batch-shapes td, #batch-shapes th, #batch-step-view td, #batch-step-view th { white-space: nowrap; padding: 2px 5px; }
+#steps label, #alternatives label { font-family: ui-monospace, Menlo, Consolas, monospace; }
+"""
+ONE_LINE = ("**For B sentences, attention is B independent small matrix products; `torch.bmm` does all B in one "
+            "call.**")
+PAGE_HEADER = f"""# What does attention look at?
+{ONE_LINE}
+
+A bi-GRU encoder reads a sentence; at every output token the decoder's attention is two `torch.bmm` calls: one
+scores every source token against the decoder state, one averages the encoder outputs by those weights. Below is
+a worked example: **click a target token** to see that step's weights, its alternatives and the two calls with
+this sentence's real numbers; the **Batch** tab runs several sentences through the same calls at once."""
+
+
+class ResultViews(NamedTuple):
+    """Everything the Translate tab shows for one result, in the order app.py wires the components.
+    A field set to gr.skip() leaves that component as it is (an error keeps the previous result)."""
+    state: Any  # the result's key in the server-side cache (the browser holds only this)
+    translation: Any
+    status: Any
+    nbest: Any
+    steps: Any
+    json_file: Any
+    csv_file: Any
+    heatmap: Any
+    source_view: Any
+    alternatives: Any
+    bmm: Any
+
+
+STEP_FIELDS = ("heatmap", "source_view", "alternatives", "bmm")  # what selecting a target token changes
 
 
 # ---- escaping -----------------------------------------------------------------------------------------
@@ -82,63 +128,6 @@ def highlighted(tokens, values):
     return [(token, round(float(v) / top, 4) if top > 0 else 0.0) for token, v in zip(tokens, values)]
 
 
-# ---- the bmm walkthrough ------------------------------------------------------------------------------
-def _vector(values, n: int = 4) -> str:
-    return "[" + ", ".join(f"{v:+.3f}" for v in values[:n]) + (", …]" if len(values) > n else "]")
-
-
-def bmm_markdown(config: dict, source_tokens, target_tokens, step: int, weights, enc_out, chosen_prob: float,
-                 forced: bool = False, top: int = 5) -> str:
-    """The two bmm calls of training/model.py's Attention for this sentence and this step, with real numbers.
-
-    `weights` is the attention row of this step (S,), `enc_out` the encoder output for this sentence (S, 2H).
-    The query itself is not an output of decoder.onnx, so scores are shown relative to the best one:
-    softmax is shift-invariant, and score_s - score_max = ln(w_s / w_max) exactly.
-    """
-    weights = np.asarray(weights, dtype=np.float64)
-    enc_out = np.asarray(enc_out, dtype=np.float64)
-    S, two_h = enc_out.shape
-    H, E, V, kind = config["hidden_dim"], config["embed_dim"], config["vocab_size"], config["attention"]
-    A = config.get("attention_dim", two_h)
-    previous = "BOS" if step == 0 else md_token(target_tokens[step - 1])
-    context = weights @ enc_out  # (2H,): the second bmm, recomputed from the real numbers
-    how = "forced to (you picked it)" if forced else "the decoder chose"
-    lines = [f"#### Step {step}: {how} {md_token(target_tokens[step])} (p = {chosen_prob:.3f})",
-             f"Score function: **{kind}**. One sentence, so batch B = 1; S = {S} source tokens "
-             f"(including `</s>`), hidden H = {H}, so the bi-GRU gives 2H = {two_h} numbers per token.", ""]
-    if kind == "additive":
-        score_row = (f"| scores | `v · tanh(keys + W_q·query)`: **not a bmm** (the tanh sits between query and "
-                     f"keys) | (1, {S}, 1, {A}) → (1, {S}, 1) |")
-        key_row = f"| keys | `enc_out @ W_kᵀ`, once per sentence (in encoder.onnx) | (1, {S}, {two_h}) → (1, {S}, {A}) |"
-    else:
-        score_row = (f"| scores | `torch.bmm(keys, query.transpose(1, 2))`: one dot product per source token "
-                     f"| (1, {S}, {two_h}) bmm (1, {two_h}, 1) → **(1, {S}, 1)** |")
-        key_row = (f"| keys | `enc_out` itself (dot score) | (1, {S}, {two_h}) |" if kind == "dot" else
-                   f"| keys | `enc_out @ W_aᵀ` (Luong's W_a), once per sentence (in encoder.onnx) "
-                   f"| (1, {S}, {two_h}) → (1, {S}, {two_h}) |")
-    lines += ["| tensor | computed as | shape for this sentence |", "|---|---|---|",
-              f"| enc_out | bi-GRU over the {S} source tokens | (1, {S}, {two_h}) |", key_row,
-              f"| query | decoder GRU output after reading {previous} | (1, 1, {two_h}) |", score_row,
-              f"| weights | `softmax(scores, dim=1)`, padding masked to -1e9 | (1, {S}, 1), sums to {weights.sum():.3f} |",
-              f"| context | `torch.bmm(weights.transpose(1, 2), enc_out)` | (1, 1, {S}) bmm (1, {S}, {two_h}) → **(1, 1, {two_h})** |",
-              f"| log-probs | `[query; context]` → tanh(Linear {2 * two_h}→{E}) → tied embedding {E}→{V} | (1, {V}) |",
-              "", f"**The weights of this step** (top {min(top, S)} of {S}; score − best score = ln(w / w_max), "
-              "exact because softmax ignores a shared offset):", "",
-              "| source token | position | weight | score − best | enc_out row (first 4 of " f"{two_h}) |",
-              "|---|---:|---:|---:|---|"]
-    best = weights.max()
-    for s in np.argsort(-weights, kind="stable")[:top]:
-        lines.append(f"| {md_token(source_tokens[s])} | {s} | {weights[s]:.3f} | "
-                     f"{np.log(max(weights[s], 1e-12) / best):+.2f} | `{_vector(enc_out[s])}` |")
-    share = weights[np.argsort(-weights)[:top]].sum()
-    lines += ["", f"**context = Σₛ weightₛ · enc_outₛ** (the second bmm, recomputed here from the numbers above): "
-              f"`{_vector(context, 6)}`, norm {np.linalg.norm(context):.3f}. The top {min(top, S)} tokens carry "
-              f"{share:.0%} of the weight, so the context vector is mostly their enc_out rows.",
-              "", "*Why bmm:* with B sentences in a batch, `torch.bmm` does B independent (S×2H)·(2H×1) products "
-              "in one call; `batch_first=True` tensors need no permutes."]
-    return "\n".join(lines)
-
-
 # ---- reference scoring --------------------------------------------------------------------------------
 def reference_markdown(reference_result: dict, metrics: dict | None) -> str:
     """Summary of a forced decoding of the reference, and sentence BLEU/chrF of the model's output against it."""
@@ -189,29 +178,33 @@ def _csv_cell(text: str) -> str:
 
 
 _DOWNLOADS = Path(tempfile.gettempdir()) / "bmm-attention-downloads"
+_RECENT: deque[Path] = deque()  # folders written by this process, oldest first
+_RECENT_LOCK = threading.Lock()
 
 
-def write_downloads(payload: dict, keep_seconds: int = 3600) -> tuple[str, str]:
-    """attention.json and attention.csv in a fresh folder under the temp dir; old folders are removed."""
-    _DOWNLOADS.mkdir(exist_ok=True)
-    now = time.time()
-    for old in _DOWNLOADS.iterdir():
-        try:
-            if now - old.stat().st_mtime > keep_seconds:
-                shutil.rmtree(old, ignore_errors=True)
-        except FileNotFoundError:  # another request removed it first
-            pass
+def write_downloads(payload: dict, keep: int = 64) -> tuple[str, str]:
+    """attention.json and attention.csv in a fresh folder; only the last `keep` folders are kept, so each
+    call removes at most one old folder (no scan of the whole directory). Files are written to a temp
+    name and renamed, so a download never sees half a file."""
     folder = _DOWNLOADS / uuid.uuid4().hex
-    folder.mkdir()
+    folder.mkdir(parents=True)
+    with _RECENT_LOCK:
+        _RECENT.append(folder)
+        old = _RECENT.popleft() if len(_RECENT) > keep else None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     stem = f"attention-{payload['pair']}"
     json_path, csv_path = folder / f"{stem}.json", folder / f"{stem}.csv"
-    json_path.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+    tmp_json, tmp_csv = folder / ".json.tmp", folder / ".csv.tmp"
+    tmp_json.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    with open(tmp_csv, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["step", "target_token", "probability"] +
                         [_csv_cell(f"{s}:{tok}") for s, tok in enumerate(payload["source_tokens"])])
         for t, (token, prob, row) in enumerate(zip(payload["target_tokens"], payload["token_probs"], payload["attention"])):
             writer.writerow([t, _csv_cell(token), f"{prob:.6f}"] + [f"{w:.6f}" for w in row])
+    os.replace(tmp_json, json_path)
+    os.replace(tmp_csv, csv_path)
     return str(json_path), str(csv_path)
 
 

@@ -26,7 +26,7 @@ class Hypothesis:
     score: float  # sum of token log-probabilities
     normalized_score: float  # score / length penalty, what beam search ranks by
     finished: bool = True  # False when max length was hit before EOS
-    extra: dict = field(default_factory=dict)
+    step_rows: list[int] = field(default_factory=list)  # at step t, this hypothesis' row in the decoder call
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -45,12 +45,12 @@ def _top_k(log_probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx[rows, order], vals[rows, order]
 
 
-def _hypothesis(ids, log_probs, attention, top_ids, top_lp, alpha, finished=True) -> Hypothesis:
+def _hypothesis(ids, log_probs, attention, top_ids, top_lp, alpha, finished=True, step_rows=()) -> Hypothesis:
     score = float(np.sum(log_probs)) if log_probs else 0.0
     return Hypothesis(list(map(int, ids)), [float(x) for x in log_probs],
                       np.asarray(attention, dtype=np.float32).reshape(len(ids), -1),
                       np.asarray(top_ids).reshape(len(ids), -1), np.asarray(top_lp, dtype=np.float32).reshape(len(ids), -1),
-                      score, score / length_penalty(len(ids), alpha), finished)
+                      score, score / length_penalty(len(ids), alpha), finished, [int(r) for r in step_rows])
 
 
 def greedy_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, top_k: int = 5,
@@ -65,7 +65,7 @@ def greedy_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, t
     max_lens = np.broadcast_to(np.asarray(max_lens), (batch,))
     rows = np.arange(batch)
     prev = np.full(batch, bos_id, dtype=np.int64)
-    out = [dict(ids=[], lp=[], attn=[], top_ids=[], top_lp=[]) for _ in range(batch)]
+    out = [dict(ids=[], lp=[], attn=[], top_ids=[], top_lp=[], rows=[]) for _ in range(batch)]
     done: list[Hypothesis | None] = [None] * batch
     t = 0
     while len(rows):
@@ -81,11 +81,12 @@ def greedy_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, t
             rec["attn"].append(attention[j])
             rec["top_ids"].append(top_ids[j])
             rec["top_lp"].append(top_lp[j])
+            rec["rows"].append(j)
             prev[j] = token
             ended = token == eos_id and t >= len(prefix) - 1
             if ended or t + 1 >= max(max_lens[row], len(prefix)):
                 done[row] = _hypothesis(rec["ids"], rec["lp"], rec["attn"], rec["top_ids"], rec["top_lp"], 0.0,
-                                        finished=token == eos_id)
+                                        finished=token == eos_id, step_rows=rec["rows"])
             else:
                 keep.append(j)
         keep = np.asarray(keep, dtype=np.int64)
@@ -105,7 +106,7 @@ def beam_search(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_len: int
     """
     tokens = np.full((1, 0), bos_id, dtype=np.int64)  # (n, t) ids so far
     scores = np.zeros(1)  # (n,) sum of log-probs
-    history = [dict(lp=[], attn=[], top_ids=[], top_lp=[])]
+    history = [dict(lp=[], attn=[], top_ids=[], top_lp=[], rows=[])]
     prev = np.array([bos_id], dtype=np.int64)
     finished: list[Hypothesis] = []
     for t in range(max_len):
@@ -122,9 +123,9 @@ def beam_search(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_len: int
             beam, token = divmod(int(flat), vocab)
             h = history[beam]
             record = (h["lp"] + [float(log_probs[beam, token])], h["attn"] + [attention[beam]],
-                      h["top_ids"] + [top_ids[beam]], h["top_lp"] + [top_lp[beam]])
+                      h["top_ids"] + [top_ids[beam]], h["top_lp"] + [top_lp[beam]], h["rows"] + [beam])
             if token == eos_id:
-                finished.append(_hypothesis(list(tokens[beam]) + [token], *record, alpha))
+                finished.append(_hypothesis(list(tokens[beam]) + [token], *record[:4], alpha, step_rows=record[4]))
             else:
                 keep_beam.append((beam, token, record))
             if len(keep_beam) == beam_size:
@@ -140,12 +141,13 @@ def beam_search(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_len: int
         if len(finished) >= beam_size and max(h.normalized_score for h in finished) >= \
                 scores.max() / length_penalty(tokens.shape[1], alpha):
             break
-        history = [dict(lp=r[0], attn=r[1], top_ids=r[2], top_lp=r[3]) for _, _, r in keep_beam]
+        history = [dict(lp=r[0], attn=r[1], top_ids=r[2], top_lp=r[3], rows=r[4]) for _, _, r in keep_beam]
         prev = tokens[:, -1].copy()
         hidden = new_hidden[beams]
     else:
         for beam in range(len(tokens)):
             h = history[beam]
-            finished.append(_hypothesis(tokens[beam], h["lp"], h["attn"], h["top_ids"], h["top_lp"], alpha, False))
+            finished.append(_hypothesis(tokens[beam], h["lp"], h["attn"], h["top_ids"], h["top_lp"], alpha, False,
+                                        h["rows"]))
     finished.sort(key=lambda hyp: -hyp.normalized_score)
     return finished[:n_best]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -35,19 +35,47 @@ class Translation:
     attention: list[list[float]]  # (T, S): row t is the attention of target token t over the source
     token_probs: list[float]  # probability of each target token when it was chosen (or forced)
     alternatives: list[list[tuple[str, float]]]  # per target step: the top-k tokens and their probabilities
+    alternative_ids: list[list[int]]  # the ids of `alternatives`, same order
     score: float  # sum of log-probabilities
     normalized_score: float
     finished: bool
     nbest: list[dict] = field(default_factory=list)  # [{"text", "score", "normalized_score"}], beam search
     timing_ms: dict = field(default_factory=dict)
     decoding: dict = field(default_factory=dict)
+    # One entry per target token t: the decoder.onnx call that produced it, as it really ran.
+    # {"batch": N rows in that call (live beams; 1 in greedy), "row": the row that is this result's ancestor,
+    #  "attention": N lists of S weights, every row's attention}
+    step_calls: list[dict] = field(default_factory=list)
+    enc_out: np.ndarray | None = field(default=None, repr=False, compare=False)  # (S, 2H) float32, not in JSON
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Everything but enc_out, as JSON-serialisable Python values."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "enc_out"}
+
+
+def _plain(value):
+    """Deep copy with tuples as lists and numpy scalars as Python numbers (what json.dumps accepts)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _control_chars(text: str) -> list[str]:
     return [c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") and c not in "\t\n"]
+
+
+def _recording(step, calls: list):
+    """`step` unchanged, but each call's attention (N, S) is appended to `calls`."""
+    def recorded_step(prev, hidden, rows):
+        log_probs, new_hidden, attention = step(prev, hidden, rows)
+        calls.append(np.array(attention, dtype=np.float32))
+        return log_probs, new_hidden, attention
+
+    return recorded_step
 
 
 class Translator:
@@ -66,7 +94,6 @@ class Translator:
         self.encoder, self.decoder, self.providers, self.warnings = open_sessions(
             self.bundle.file(manifest["graphs"]["encoder"]["file"]),
             self.bundle.file(manifest["graphs"]["decoder"]["file"]), device, threads)
-        self.decoder_outputs = [o.name for o in self.decoder.get_outputs()]
         self.last_latency_ms: float | None = None
 
     @property
@@ -148,7 +175,8 @@ class Translator:
         enc_out, keys, hidden, mask = self.encode([src])
         encoded = time.perf_counter()
         limit = max_len or int(max_len_ratio * len(src)) + 10
-        step = self.step_function(enc_out, keys, mask)
+        calls: list[np.ndarray] = []
+        step = _recording(self.step_function(enc_out, keys, mask), calls)
         if reference is not None:
             forced = self._checked_ids(reference, self.target_tokenizer, "reference", self.tgt_lang) + [self.eos_id]
             hyps = greedy_batch(step, hidden, self.bos_id, self.eos_id, len(forced), top_k, [forced])
@@ -165,6 +193,10 @@ class Translator:
             mode = "greedy"
         done = time.perf_counter()
         result = self._result(src, hyps[0], hyps if mode == "beam" else [])
+        result.step_calls = [{"batch": int(calls[t].shape[0]), "row": row,
+                              "attention": np.round(calls[t][:, : len(src)], 6).tolist()}
+                             for t, row in enumerate(hyps[0].step_rows)]
+        result.enc_out = np.asarray(enc_out[0, : len(src)], dtype=np.float32)
         result.timing_ms = {"encode": (encoded - start) * 1e3, "decode": (done - encoded) * 1e3,
                             "total": (done - start) * 1e3}
         result.decoding = {"mode": mode, "beam_size": beam_size if mode == "beam" else 1,
@@ -204,6 +236,7 @@ class Translator:
             target_tokens=self.target_tokens(best.ids), target_ids=best.ids,
             attention=np.round(best.attention[:, : len(src)], 6).tolist(),
             token_probs=[float(np.exp(lp)) for lp in best.token_log_probs], alternatives=alternatives,
+            alternative_ids=[[int(i) for i in ids] for ids in best.top_ids],
             score=best.score, normalized_score=best.normalized_score, finished=best.finished,
             nbest=[{"text": self.detokenize(h.ids), "score": h.score, "normalized_score": h.normalized_score}
                    for h in nbest])

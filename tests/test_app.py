@@ -5,13 +5,16 @@ from __future__ import annotations
 import ast
 import contextlib
 import csv
+import gc
 import html
 import json
 import math
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ import pytest
 
 import app
 import app_views as views
+from app_views import ResultViews
 from inference import BundleError, InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,11 +54,11 @@ def running_app(assets_dir: Path):
         demo.close()
 
 
-def sentence_for(translator) -> str:
-    """One of our example sentences that this bundle's tokenizer accepts (the test bundle may be tiny)."""
+def sentence_for(translator, skip: str = "") -> str:
+    """One of our example sentences (not `skip`) that this bundle's tokenizer accepts (the test bundle may be tiny)."""
     from inference.examples import examples_for
 
-    for text in examples_for(translator.bundle.manifest["pair"]["src"]) + ["The dog runs in the park."]:
+    for text in [t for t in examples_for(translator.bundle.manifest["pair"]["src"]) if t != skip]:
         try:
             translator.source_ids(text)
             return text
@@ -81,87 +85,127 @@ def pair_and_text(demo_app) -> tuple[str, str]:
 # ---- handlers ----------------------------------------------------------------------------------------
 def test_translate_fills_every_view(demo_app, pair_and_text):
     pair, text = pair_and_text
-    out = app_outputs(demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0))
-    r = out["state"]["result"]
+    out = demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0)
+    assert isinstance(out, ResultViews)
+    state = demo_app.results.get(out.state)
+    r = state["result"]
     config = demo_app.translators[pair].config
     S, T, two_h = len(r["source_tokens"]), len(r["target_tokens"]), 2 * config["hidden_dim"]
-    assert out["translation"] == r["text"] and T >= 1 and r["decoding"]["mode"] == "greedy"
-    assert np.asarray(out["heatmap"].data[0].z).shape == (T, S)
-    assert [c[1] for c in out["steps"].choices] == list(range(T)) and out["steps"].value == 0
-    assert len(out["source_view"]) == S and max(v for _, v in out["source_view"]) == pytest.approx(1.0)
-    assert len(out["alternatives"].choices) == len(r["alternatives"][0]) > 1
-    bmm = out["bmm"]
-    assert f"(1, {S}, {two_h})" in bmm and f"**(1, 1, {two_h})**" in bmm
+    assert out.translation == r["text"] and T >= 1 and r["decoding"]["mode"] == "greedy"
+    assert np.asarray(out.heatmap.data[0].z).shape == (T, S)
+    assert [c[1] for c in out.steps.choices] == list(range(T)) and out.steps.value == 0
+    assert len(out.source_view) == S and max(v for _, v in out.source_view) == pytest.approx(1.0)
+    assert len(out.alternatives.choices) == len(r["alternatives"][0]) > 1
+    assert "B = 1" in out.bmm and f"(1, 1, {S}) bmm (1, {S}, {two_h}) → **(1, 1, {two_h})**" in out.bmm
     if config["attention"] == "additive":
-        assert "not a bmm" in bmm
+        assert "not a bmm" in out.bmm
     else:
-        assert f"(1, {S}, {two_h}) bmm (1, {two_h}, 1) → **(1, {S}, 1)**" in bmm
-    json_path, csv_path = out["json"].value["path"], out["csv"].value["path"]
-    assert json.loads(Path(json_path).read_text(encoding="utf-8"))["attention"] == r["attention"]
-    with open(csv_path, newline="", encoding="utf-8") as f:
+        assert f"query (1, 1, {two_h}) bmm keysᵀ (1, {two_h}, {S}) → **(1, 1, {S})**" in out.bmm
+    assert out.json_file.visible is False  # downloads are written only when asked for
+    json_button, csv_button, message = demo_app.on_downloads(out.state)
+    assert json.loads(Path(json_button.value["path"]).read_text(encoding="utf-8"))["attention"] == r["attention"]
+    with open(csv_button.value["path"], newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert len(rows) == T + 1 and all(len(row) == S + 3 for row in rows)
 
 
-def test_beam_search_shows_nbest(demo_app, pair_and_text):
-    out = app_outputs(demo_app.on_translate(*pair_and_text, "beam search", 3, 0.6, 0))
-    assert out["state"]["result"]["decoding"]["mode"] == "beam"
-    assert out["nbest"].visible and 1 <= len(out["nbest"].value["data"]) <= 3
+def test_beam_search_shows_nbest_and_its_real_batch(demo_app, pair_and_text):
+    out = demo_app.on_translate(*pair_and_text, "beam search", 3, 0.6, 0)
+    r = demo_app.results.get(out.state)["result"]
+    assert r["decoding"]["mode"] == "beam"
+    assert out.nbest.visible and 1 <= len(out.nbest.value["data"]) <= 3
+    batches = [call["batch"] for call in r["step_calls"]]
+    assert batches[0] == 1 and max(batches) == 3  # the panel shows the decoder call as it ran
+    step = batches.index(3)
+    bmm = demo_app.on_select(out.state, step)[3]
+    assert "**B = 3**" in bmm and "B = 1" not in bmm and "★ (this result)" in bmm
+    assert bmm.count("| 0") + bmm.count("| 1") + bmm.count("| 2") >= 3
 
 
 def test_selecting_a_step_updates_the_step_views(demo_app, pair_and_text):
-    state = demo_app.run(*pair_and_text)
-    r = state["result"]
+    out = demo_app.on_translate(*pair_and_text, "greedy", 5, 0.6, 0)
+    r = demo_app.results.get(out.state)["result"]
     step = len(r["target_tokens"]) - 1
-    heatmap, source_view, alternatives, bmm = demo_app.on_select(state, step)
+    heatmap, source_view, alternatives, bmm = demo_app.on_select(out.state, step)
     assert f"Step {step}:" in bmm
     assert heatmap.layout.shapes and heatmap.layout.shapes[0].y0 == step - 0.5  # the selected row is framed
     weights = r["attention"][step]
     assert [v for _, v in source_view] == pytest.approx([w / max(weights) for w in weights], abs=1e-3)
     assert f"step {step}" in alternatives.label
+    assert demo_app.on_select("no-such-key", 0) == (app.gr.skip(),) * 4
 
 
 def test_continue_from_an_alternative_forces_it(demo_app, pair_and_text):
-    state = demo_app.run(*pair_and_text)
-    r = state["result"]
+    first = demo_app.on_translate(*pair_and_text, "greedy", 5, 0.6, 0)
+    r = demo_app.results.get(first.state)["result"]
     step = 0
     alternative = next(j for j, (tok, _) in enumerate(r["alternatives"][step]) if tok != r["target_tokens"][step])
     token = r["alternatives"][step][alternative][0]
-    out = app_outputs(demo_app.on_continue(state, step, alternative))
-    new = out["state"]["result"]
+    out = demo_app.on_continue(first.state, step, alternative)
+    new = demo_app.results.get(out.state)["result"]
+    assert new["target_ids"][step] == r["alternative_ids"][step][alternative]
     assert new["target_tokens"][step] == token and new["decoding"]["mode"] == "prefix+greedy"
-    assert out["steps"].value == step and "Continued from" in out["status"] and "forced to" in out["bmm"]
-    later = demo_app.on_select(out["state"], len(new["target_tokens"]) - 1)[3]
+    assert out.steps.value == step and "Continued from" in out.status and "forced to" in out.bmm
+    later = demo_app.on_select(out.state, len(new["target_tokens"]) - 1)[3]
     assert "forced" not in later or len(new["target_tokens"]) == 1
 
 
-def test_bad_input_gives_a_friendly_message_and_clears(demo_app):
+def test_the_bmm_panel_uses_the_results_own_encoder_output(demo_app, pair_and_text, monkeypatch):
+    out = demo_app.on_translate(*pair_and_text, "greedy", 5, 0.6, 0)
+    translator = demo_app.translators[pair_and_text[0]]
+    monkeypatch.setattr(translator.target_tokenizer, "token_to_id", lambda *a: pytest.fail("token mapped to id"))
+    assert demo_app.on_continue(out.state, 0, 1).status.startswith("Continued from")  # re-decodes: encodes
+    monkeypatch.setattr(translator, "encode", lambda *a: pytest.fail("the encoder ran again behind the result"))
+    assert "Step 0:" in demo_app.on_select(out.state, 0)[3]
+
+
+def test_bad_input_gives_a_message_and_keeps_the_previous_result(demo_app, pair_and_text):
     pair = demo_app.default
-    for text, words in [("   ", "empty"), ("a" * 400, "limit"), ("a\x00b", "control"), ("犬が走る", "never seen")]:
-        out = app_outputs(demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0))
-        assert out["state"] is None and out["translation"] == "" and out["status"].startswith("⚠️")
-        assert words in views_plain(out["status"]), out["status"]
-    for bad in [dict(beam_size=0), dict(beam_size=99), dict(max_len=-1), dict(max_len=10_000),
-                dict(beam_size="two"), dict(length_penalty="long"), dict(length_penalty=9)]:
-        with pytest.raises(InputError):
-            demo_app.run(pair, "x", **bad)
+    for text, words in [("   ", "empty"), ("a" * 400, "limit"), ("a\x00b", "control"), ("犬が走る", "never seen"),
+                        (123, "not text")]:
+        out = demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0)
+        assert out.status.startswith("⚠️") and words in views_plain(out.status), out.status
+        skipped = [name for name, value in out._asdict().items() if value == app.gr.skip()]
+        assert skipped == [name for name in ResultViews._fields if name != "status"]  # nothing else is touched
+    for bad, words in [(dict(beam_size=0), "from 1 to 10"), (dict(beam_size=99), "from 1 to 10"),
+                       (dict(beam_size=2.7), "got the number 2.7"), (dict(beam_size="two"), "got the text"),
+                       (dict(beam_size=True), "boolean"), (dict(max_len=-1), "from 0 to 200"),
+                       (dict(max_len=math.inf), "got the number inf"), (dict(max_len=10_000), "from 0 to 200"),
+                       (dict(length_penalty="long"), "length_penalty"), (dict(length_penalty=9), "from 0 to 5"),
+                       (dict(length_penalty=math.nan), "nan"), (dict(pair=["en-de"]), "pair argument is not text"),
+                       (dict(pair="xx-yy"), "Unknown language pair"), (dict(text=None), "not text")]:
+        kwargs = dict(pair=pair, text="x") | bad
+        with pytest.raises(InputError, match=re.escape(words)):
+            demo_app.run(**kwargs)
+
+
+def test_switching_the_pair_clears_the_old_result(demo_app, pair_and_text):
+    dataset, slider, batch_text, *cleared = demo_app.on_pair(demo_app.default)
+    assert dataset.samples and batch_text.count("\n") >= 2  # examples follow the source language of the pair
+    assert slider.value == demo_app.translators[demo_app.default].length_penalty  # and α the pair's tuned one
+    cleared = ResultViews(*cleared)
+    assert cleared.state is None and cleared.translation == "" and "translate a sentence" in cleared.status
+    assert demo_app.on_continue(cleared.state, 0, 1).status == "Translate a sentence first."
+
+
+def test_the_page_opens_on_a_worked_example(demo_app):
+    text, *values = demo_app.on_load()
+    out = ResultViews(*values)
+    assert text and out.translation and "worked example" in out.status and "#### Step" in out.bmm
 
 
 def test_reference_scoring(demo_app, pair_and_text):
-    state = demo_app.run(*pair_and_text)
-    summary, rows, figure = demo_app.on_reference(state, state["result"]["text"] or "x")
+    out = demo_app.on_translate(*pair_and_text, "greedy", 5, 0.6, 0)
+    summary, rows, figure = demo_app.on_reference(out.state, out.translation or "x")
     assert "log-probability" in summary
     pytest.importorskip("sacrebleu")
     assert "BLEU" in summary and "chrF" in summary
     assert len(rows) == len(figure.data[0].z) and float(rows[0][2]) > 0
-    summary, rows, figure = demo_app.on_reference(state, "  ")
+    summary, rows, figure = demo_app.on_reference(out.state, "  ")
     assert summary.startswith("⚠️") and rows == [] and figure is None
 
 
 def test_model_card(demo_app):
-    dataset, slider = demo_app.on_pair(demo_app.default)
-    assert dataset.samples  # examples follow the source language of the pair
-    assert slider.value == demo_app.translators[demo_app.default].length_penalty  # and α the pair's tuned one
     card = demo_app.model_card()
     assert "non-commercial research and education" in card and "Elliott" in card and "2016" in card
     assert "CPUExecutionProvider" in card and "Precision" in card
@@ -176,6 +220,37 @@ def test_model_card(demo_app):
     assert "not evaluated" in views.model_card_markdown("en-de", manifest, ["CPUExecutionProvider"], [], None)
 
 
+def test_memory_per_session_stays_bounded(demo_app, pair_and_text):
+    """A few hundred sessions: results live in one bounded cache, a session holds a 16-character key, and
+    once the cache is full memory stops growing with the number of sessions (tracemalloc, same run: the
+    warm-up sessions are the baseline, so machine noise cannot fail it)."""
+    pair, text = pair_and_text
+    small = app.DemoApp(demo_app.translators, cache_size=20)
+
+    def sessions(n):
+        for _ in range(n):
+            key = small.on_translate(pair, text, "greedy", 5, 0.6, 0).state
+            small.on_select(key, 0)
+        gc.collect()
+        return key
+
+    tracemalloc.start()
+    try:
+        first = small.on_translate(pair, text, "greedy", 5, 0.6, 0).state
+        empty = tracemalloc.take_snapshot()
+        sessions(40)  # fills the cache with traced results and replaces the first
+        full = tracemalloc.take_snapshot()
+        key = sessions(200)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    filling = sum(stat.size_diff for stat in full.compare_to(empty, "filename"))
+    growth = sum(stat.size_diff for stat in after.compare_to(full, "filename"))
+    assert len(small.results) == 20 and small.results.get(first) is None and isinstance(key, str) and len(key) == 16
+    assert filling / 20 > 2_000  # what one cached result costs (so the bound below means something)
+    assert growth / 200 < 1_000, f"{growth / 200:.0f} bytes per session after the cache is full"
+
+
 # ---- rendering never turns tokens into markup --------------------------------------------------------
 def test_tokens_are_escaped_everywhere():
     tokens = ["<script>", "<img", "onerror=x>", "${7*7}", "&amp;", "**b**", "$$x$$", "[a](javascript:x)"]
@@ -186,22 +261,6 @@ def test_tokens_are_escaped_everywhere():
     assert "&lt;script&gt;" in ticks and not any("<" in t or ">" in t for t in ticks)
     assert not any("<" in str(item) for row in figure.data[0].customdata for cell in row for item in cell)
     assert views._csv_cell("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0" and views._csv_cell("▁dog") == "▁dog"
-
-
-def test_bmm_walkthrough_numbers():
-    rng = np.random.default_rng(0)
-    enc_out = rng.normal(size=(4, 6))
-    weights = np.array([0.1, 0.6, 0.25, 0.05])
-    tokens = ["▁a", "<b>", "▁c", "</s>"]
-    for kind in ("dot", "general", "additive"):
-        config = {"hidden_dim": 3, "embed_dim": 5, "vocab_size": 50, "attention": kind, "attention_dim": 7}
-        text = views.bmm_markdown(config, tokens, ["▁x", "</s>"], 1, weights, enc_out, 0.42)
-        assert "(1, 4, 6)" in text and "**(1, 1, 6)**" in text and "p = 0.420" in text
-        assert ("not a bmm" in text) == (kind == "additive") and ("(1, 4, 1, 7)" in text) == (kind == "additive")
-        context = weights @ enc_out
-        assert views._vector(context, 6).strip("`") in text  # the context really is weights @ enc_out
-        assert f"{math.log(0.25 / 0.6):+.2f}" in text  # score − best = ln(w / w_max)
-        assert "<b>" not in text
 
 
 # ---- startup -----------------------------------------------------------------------------------------
@@ -248,45 +307,7 @@ def test_the_app_needs_neither_torch_nor_onnxruntime_directly():
     assert done.stdout.strip() == "False", done.stderr
 
 
-# ---- a launched server -------------------------------------------------------------------------------
-def test_server_api_translate_and_errors(app_assets, pair_and_text):
-    from gradio_client import Client
-    from gradio_client.exceptions import AppError
-
-    pair, text = pair_and_text
-    with running_app(app_assets) as (url, demo_app, demo):
-        assert demo._queue.max_size == app.QUEUE_SIZE and demo._queue.default_concurrency_limit == app.CONCURRENCY
-        assert demo.ssr_mode is False and demo.analytics_enabled is False
-        client = Client(url, verbose=False)
-        assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/translate"]
-        result = client.predict(text, pair, 3, 0.6, 0, api_name="/translate")
-        S, T = len(result["source_tokens"]), len(result["target_tokens"])
-        assert result["translation"] and result["pair"] == pair and result["decoding"]["mode"] == "beam"
-        assert np.asarray(result["attention"]).shape == (T, S)
-        assert len(result["alternatives"]) == T and {"token", "prob"} <= set(result["alternatives"][0][0])
-        assert 1 <= len(result["nbest"]) <= 3
-        with pytest.raises(AppError) as error:
-            client.predict("   ", api_name="/translate")
-        assert "empty" in str(error.value) and "Traceback" not in str(error.value)
-        with pytest.raises(AppError) as error:
-            client.predict(text, "xx-yy", api_name="/translate")
-        assert "Unknown language pair" in str(error.value)
-        tuned = client.predict(text=text, pair=pair, beam_size=3, api_name="/translate")  # α left out
-        assert tuned["decoding"]["length_penalty"] == demo_app.translators[pair].length_penalty
-        again = client.predict(text, api_name="/translate")  # still serving, greedy by default
-        assert again["decoding"]["mode"] == "greedy" and again["translation"]
-
-
-# ---- helpers for reading handler outputs -------------------------------------------------------------
-RESULT_NAMES = ["state", "translation", "status", "nbest", "steps", "json", "csv",
-                "heatmap", "source_view", "alternatives", "bmm"]
-
-
-def app_outputs(values) -> dict:
-    assert len(values) == len(RESULT_NAMES)
-    return dict(zip(RESULT_NAMES, values))
-
-
+# ---- helpers ---------------------------------------------------------------------------------------------
 def views_plain(markdown: str) -> str:
     """Markdown made by md_text back to plain text (numeric entities decoded)."""
     return html.unescape(markdown)

@@ -5,6 +5,7 @@ The screenshot goes to a temp folder, and to $TEST_ARTIFACTS when that is set.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -58,6 +59,8 @@ def page(browser, served_app):
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url)
     page.locator("#translate").wait_for()
+    page.wait_for_function("() => (document.querySelector('#translation textarea')?.value || '').length > 0")
+    page.locator("#status").get_by_text("worked example").wait_for()  # the page opens on a worked example
     yield page
     context.close()
     assert not errors, errors
@@ -80,15 +83,16 @@ def save_screenshot(page, tmp_path: Path, name: str) -> Path:
 def test_translate_inspect_and_continue(page, served_app, tmp_path):
     _, demo_app, _ = served_app
     translator = demo_app.translators[demo_app.default]
-    example = sentence_for(translator)
+    loaded = page.locator("#source textarea").input_value()
+    example = sentence_for(translator, skip=loaded)
     two_h = 2 * translator.config["hidden_dim"]
     source_len = len(translator.source_ids(example))
 
     # An example fills the box; Translate fills the translation and draws the heatmap.
     page.get_by_text(example, exact=True).first.click()
     page.wait_for_function("text => document.querySelector('#source textarea').value === text", arg=example)
-    page.locator("#translate").click()
-    page.wait_for_function("() => document.querySelector('#translation textarea').value.length > 0")
+    page.locator("#source textarea").press("Enter")  # the box says Enter translates
+    page.locator("#status").get_by_text("greedy decoding").wait_for()
     page.locator("#heatmap .js-plotly-plot .heatmaplayer").wait_for()
     assert page.locator("#status").inner_text().startswith("greedy decoding")
 
@@ -107,7 +111,8 @@ def test_translate_inspect_and_continue(page, served_app, tmp_path):
     bmm = page.locator("#bmm-panel")
     bmm.get_by_text(f"Step {step}:").wait_for()
     text = bmm.inner_text()
-    assert f"(1, {source_len}, {two_h})" in text and f"(1, 1, {two_h})" in text and "bmm" in text
+    assert f"(1, 1, {source_len}) bmm (1, {source_len}, {two_h})" in text and "B = 1" in text
+    assert "torch.bmm(attn_weights.unsqueeze(0), encoder_outputs.unsqueeze(0))" in text
     assert page.locator("#source-attention .token").count() == source_len
     alternatives = page.locator("#alternatives label")
     assert alternatives.count() >= 2 and "%" in alternatives.first.inner_text()
@@ -121,6 +126,14 @@ def test_translate_inspect_and_continue(page, served_app, tmp_path):
     bmm.get_by_text(f"Step {step}: forced to (you picked it) {alternative_token}").wait_for()
     page.locator("#heatmap .js-plotly-plot .heatmaplayer").wait_for()
     assert translation_text(page)
+
+    # Downloads are written when asked for, and hold this result.
+    page.locator("#prepare-downloads").click()
+    page.locator("#json-file").wait_for()
+    with page.expect_download() as download:
+        page.locator("#json-file").click()
+    saved = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert saved["translation"] == translation_text(page) and len(saved["attention"]) == steps.count()
 
     page.wait_for_timeout(300)  # let the radio/plot transitions settle for a clean screenshot
     shot = save_screenshot(page, tmp_path, "app-translate-inspect-continue.png")
@@ -150,10 +163,42 @@ def test_hostile_input_is_shown_as_text_and_bad_input_is_explained(page, served_
     assert page.locator("img[src='x'], #bmm-panel script, #status script").count() == 0
     save_screenshot(page, tmp_path, "app-hostile-input.png")
 
+    shown_before = translation_text(page)
     page.locator("#source textarea").fill("   ")
     page.locator("#translate").click()
     page.locator("#status").get_by_text("empty").wait_for()
-    assert translation_text(page) == ""
+    assert translation_text(page) == shown_before  # the message does not wipe the result on screen
     page.locator("#source textarea").fill(sentence_for(translator))  # and the app keeps serving
     page.locator("#translate").click()
     page.wait_for_function("() => document.querySelector('#translation textarea').value.length > 0")
+
+
+def test_batch_tab_shows_the_padded_batch(page, served_app, tmp_path):
+    _, demo_app, _ = served_app
+    translator = demo_app.translators[demo_app.default]
+    page.get_by_role("tab", name="Batch").click()
+    texts = [sentence_for(translator), "The dog runs."]
+    page.locator("#batch-text textarea").fill("\n".join(texts))
+    page.locator("#batch-run").click()
+    page.locator("#batch-status").get_by_text(f"for {len(texts)} sentences").wait_for()
+    shapes = page.locator("#batch-shapes").inner_text()
+    B, S = 2, max(len(translator.source_ids(t)) for t in texts)
+    two_h = 2 * translator.config["hidden_dim"]
+    assert f"B = {B} sentences, padded to S = {S}" in shapes and "·pad·" in shapes and "src_mask" in shapes
+    assert f"enc_out ({B}, {S}, {two_h})" in shapes
+    step_view = page.locator("#batch-step-view")
+    assert f"B = {B}" in step_view.inner_text() and f"({B}, 1, {S}) bmm ({B}, {S}, {two_h})" in step_view.inner_text()
+    assert page.locator("#batch-heatmaps .js-plotly-plot .heatmaplayer").count() >= 1
+    last = page.locator("#batch-step input[type=number]")
+    last.fill("1")
+    last.press("Enter")
+    step_view.get_by_text("Step 1:").wait_for()
+    page.get_by_text("Measured on this server").click()
+    page.locator("#batch-measure").click()
+    page.locator("#batch-timing-summary").get_by_text("same context vectors").wait_for()
+    page.wait_for_timeout(500)
+    save_screenshot(page, tmp_path, "app-batch-desktop.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390 + 1  # no sideways page scroll
+    save_screenshot(page, tmp_path, "app-batch-390x844.png")

@@ -144,7 +144,55 @@ def test_result_shapes_alternatives_and_json(translator):
     for chosen, alternatives, prob in zip(result.target_tokens, result.alternatives, result.token_probs):
         assert alternatives[0][0] == chosen and alternatives[0][1] == pytest.approx(prob, rel=1e-5)
     assert result.timing_ms["total"] > 0
-    json.dumps(result.to_dict())
+    assert [translator.target_tokens(ids) for ids in result.alternative_ids] == \
+        [[token for token, _ in alternatives] for alternatives in result.alternatives]
+    assert result.enc_out.dtype == np.float32 and result.enc_out.shape == (S, 2 * translator.config["hidden_dim"])
+    src = translator.source_ids(SENTENCES[2])
+    np.testing.assert_allclose(result.enc_out, translator.encode([src])[0][0], rtol=1e-6)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert "enc_out" not in data and data["alternative_ids"] == result.alternative_ids
+    assert data["step_calls"] == result.step_calls
+
+
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_step_calls_show_every_decoder_call_and_the_best_row(translator, beam_size):
+    """One entry per target token: the rows the decoder really ran, and the best hypothesis' row among them."""
+    result = translator.translate(SENTENCES[1], beam_size=beam_size)
+    S = len(result.source_tokens)
+    assert len(result.step_calls) == len(result.target_tokens)
+    for t, call in enumerate(result.step_calls):
+        assert 0 <= call["row"] < call["batch"] <= beam_size
+        assert np.asarray(call["attention"]).shape == (call["batch"], S)
+        assert call["attention"][call["row"]] == result.attention[t]
+    assert result.step_calls[0]["batch"] == 1  # every beam starts from the same BOS row
+    if beam_size > 1:
+        assert max(call["batch"] for call in result.step_calls) == beam_size
+
+
+def prev_token_step(vocab: int, seed: int):
+    """toy_step whose 'attention' is the one-hot of each row's previous token: it shows the row's ancestry."""
+    inner = toy_step(vocab, seed)
+
+    def step(prev, hidden, rows):
+        log_probs, new_hidden, _ = inner(prev, hidden, rows)
+        return log_probs, new_hidden, np.eye(vocab)[prev]
+
+    return step
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hypothesis_step_rows_follow_its_own_ancestors(seed):
+    vocab, bos, eos = 6, 0, 1
+    calls = []
+    step = prev_token_step(vocab, seed)
+
+    def recorded(prev, hidden, rows):
+        calls.append(prev.copy())
+        return step(prev, hidden, rows)
+
+    for hyp in beam_search(recorded, np.zeros((1, vocab)), bos, eos, 7, beam_size=3, alpha=0.6, n_best=3):
+        for t, row in enumerate(hyp.step_rows):  # the row fed at step t had the hypothesis' token t - 1
+            assert calls[t][row] == ([bos] + hyp.ids)[t]
 
 
 @pytest.mark.parametrize("text, message", [
