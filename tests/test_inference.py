@@ -282,7 +282,8 @@ def test_cli_translates_json_and_stdin(tiny_bundle):
     assert batch.returncode == 0 and len(batch.stdout.strip().splitlines()) == 2
     assert batch.stdout.splitlines()[0] == single.stdout.strip()
     bad = run("   ")
-    assert bad.returncode == 2 and bad.stderr.strip().endswith("type a sentence to translate.")
+    assert bad.returncode == 1 and "argument 1: The input is empty: type a sentence to translate." in bad.stderr
+    assert bad.stdout == "\n"  # still one output line per input
 
 
 def test_find_bundles_ignores_exports_in_progress(tiny_bundle, tmp_path):
