@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 from inference import BundleError, InputError, ProviderWarning, Translator, select_providers
-from inference.decoding import beam_search, greedy_batch, length_penalty
+from inference.decoding import beam_search, beam_search_batch, greedy_batch, length_penalty
 
 SENTENCES = ["The dog runs.", "The small cat sleeps in the garden.", "The old man waits in the street.",
              "The happy child jumps."]
@@ -71,7 +71,8 @@ def test_beam_search_finds_the_exact_best_on_a_tiny_vocabulary(seed, alpha):
     assert best.normalized_score == pytest.approx(expected_score)
 
 
-def test_beam_search_does_not_stop_while_a_live_prefix_can_still_win():
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_beam_search_does_not_stop_while_a_live_prefix_can_still_win(alpha):
     """Two finished hypotheses are not enough when a live prefix already scores better than both."""
     bos, eos, a, b = 0, 1, 2, 3
     table = {1: [-50, -0.15, -0.1, -0.2],  # after BOS: ending now costs 0.15, 'a' 0.1, 'b' 0.2
@@ -84,8 +85,46 @@ def test_beam_search_does_not_stop_while_a_live_prefix_can_still_win():
         log_probs = np.array([table.get(int(c), [-50, -1, -5, -5]) for c in code], dtype=float)
         return log_probs, code[:, None], np.ones((len(prev), 2)) / 2
 
-    best = beam_search(step, np.zeros((1, 1), dtype=np.int64), bos, eos, 6, beam_size=2, alpha=0.0)[0]
+    best = beam_search(step, np.zeros((1, 1), dtype=np.int64), bos, eos, 6, beam_size=2, alpha=alpha)[0]
     assert best.ids == [a, a, eos] and best.score == pytest.approx(-0.12)
+
+
+def test_beam_early_stop_compares_live_prefixes_at_their_current_length():
+    """The documented rule: stop once beam_size hypotheses are finished and no live prefix, ended now, ranks
+    above the best. Exact at alpha = 0; at alpha > 0 a longer prefix is divided by a larger penalty, so the
+    rule (like GNMT's) can stop before a longer hypothesis that would have ranked first."""
+    bos, eos, a = 0, 1, 2
+    table = {1: [-50, -1.0, -1.05], 13: [-50, -1e-4, -5]}  # after BOS: end (-1) or 'a' (-1.05); after 'a': end
+
+    def step(prev, hidden, rows):
+        code = hidden[:, 0] * 10 + prev + 1
+        return np.array([table.get(int(c), [-50, -5, -5]) for c in code]), code[:, None], np.ones((len(prev), 1))
+
+    hidden = np.zeros((1, 1), dtype=np.int64)
+    for alpha in (0.0, 1.0):  # one finished ([eos], -1.0) and the live 'a' at -1.05 / lp(1): the search stops
+        assert beam_search(step, hidden, bos, eos, 5, beam_size=1, alpha=alpha)[0].ids == [eos]
+    # With alpha = 1, ['a', eos] would have won: -1.0501 / lp(2) = -0.900 > -1.0 / lp(1); a beam wide enough
+    # never to have beam_size finished hypotheses does not stop early and finds it.
+    assert (-1.05 - 1e-4) / length_penalty(2, 1.0) > -1.0 / length_penalty(1, 1.0)
+    assert beam_search(step, hidden, bos, eos, 5, beam_size=3, alpha=1.0)[0].ids == [a, eos]
+    assert beam_search(step, hidden, bos, eos, 5, beam_size=3, alpha=0.0)[0].ids == [eos]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.5])
+@pytest.mark.parametrize("beam_size", [2, 4])
+def test_batched_beam_search_equals_one_sentence_at_a_time(alpha, beam_size):
+    """Sentences that share decoder calls get exactly the hypotheses they get alone (toy decoder)."""
+    vocab, bos, eos = 7, 0, 1
+    step = toy_step(vocab, seed=3)
+    hidden = np.random.default_rng(0).normal(size=(5, vocab))  # five different "sentences"
+    max_lens = [3, 8, 5, 8, 1]
+    batched = beam_search_batch(step, hidden, bos, eos, max_lens, beam_size, alpha, n_best=3)
+    for sentence, hyps in enumerate(batched):
+        alone = beam_search(step, hidden[sentence:sentence + 1], bos, eos, max_lens[sentence], beam_size, alpha, n_best=3)
+        assert [h.ids for h in hyps] == [h.ids for h in alone] and len(hyps) >= 1
+        assert [h.normalized_score for h in hyps] == pytest.approx([h.normalized_score for h in alone])
+        assert [h.finished for h in hyps] == [h.finished for h in alone]
+        assert all(len(h.ids) <= max_lens[sentence] for h in hyps)
 
 
 def test_beam_one_equals_greedy_on_the_toy_model():
@@ -122,6 +161,10 @@ def test_beam_search_nbest_is_sorted_and_batched_translation_matches_single(tran
     assert result.text == result.nbest[0]["text"]
     singles = [translator.translate(s).text for s in SENTENCES]
     assert translator.translate_batch(SENTENCES, batch_size=3) == singles
+    for alpha in (0.0, 1.0):
+        beams = [translator.translate(s, beam_size=4, length_penalty=alpha).text for s in SENTENCES]
+        assert translator.translate_batch(SENTENCES, beam_size=4, length_penalty=alpha, batch_size=3) == beams
+        assert translator.translate_batch(SENTENCES, beam_size=4, length_penalty=alpha, batch_size=1) == beams
 
 
 def test_prefix_forces_the_start_then_continues(translator):

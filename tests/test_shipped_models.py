@@ -53,6 +53,16 @@ def test_bundle_translates_our_sentences(pair):
 
 
 @pytest.mark.parametrize("pair", sorted(SHIPPED))
+def test_batched_beam_search_gives_the_one_at_a_time_translations(pair):
+    translator = Translator(SHIPPED[pair], device="cpu")
+    sentences = examples_for(pair.split("-")[0])
+    for alpha in (translator.length_penalty, 0.0):
+        alone = translator.translate_batch(sentences, beam_size=5, length_penalty=alpha, batch_size=1)
+        assert translator.translate_batch(sentences, beam_size=5, length_penalty=alpha, batch_size=32) == alone
+        assert alone == [translator.translate(s, beam_size=5, length_penalty=alpha).text for s in sentences]
+
+
+@pytest.mark.parametrize("pair", sorted(SHIPPED))
 def test_reexport_from_shipped_checkpoint_matches_shipped_hashes(pair, tmp_path):
     from export.bundle import export_bundle
 
