@@ -35,14 +35,23 @@ class Backend:
     sessions: tuple = ()  # (encoder, decoder) onnxruntime sessions, for benchmarks that time them alone
 
 
+def special_tokens_of(config: dict) -> dict:
+    """{"pad": id, ...} from a ModelConfig's fields: what export writes into manifest.json."""
+    return {key: int(config[f"{key}_id"]) for key in SPECIAL_TOKENS}
+
+
+def prepare_tokenizer(tokenizer: Tokenizer) -> Tokenizer:
+    tokenizer.encode_special_tokens = True  # typed "</s>" or "<pad>" is text, not a control id
+    return tokenizer
+
+
 def read_tokenizer(file) -> Tokenizer:
     try:
         tokenizer = Tokenizer.from_file(str(file))
     except Exception as error:  # the tokenizers library raises a bare Exception for unreadable JSON
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise BundleError(f"{file} is not a readable tokenizer ({reason}); restore it or re-export the bundle") from None
-    tokenizer.encode_special_tokens = True  # typed "</s>" or "<pad>" is text, not a control id
-    return tokenizer
+    return prepare_tokenizer(tokenizer)
 
 
 def onnx_backend(path, device: str = "auto", threads: int | None = None, verify: bool = True) -> Backend:
@@ -54,13 +63,23 @@ def onnx_backend(path, device: str = "auto", threads: int | None = None, verify:
         special = {key: int(manifest["special_tokens"][key]) for key in SPECIAL_TOKENS}
         src_lang, tgt_lang, config = manifest["pair"]["src"], manifest["pair"]["tgt"], dict(manifest["model_config"])
         graph_files = [bundle.file(manifest["graphs"][role]["file"]) for role in ("encoder", "decoder")]
+        tokenizer_files = [bundle.file(names["source"]), bundle.file(names["target"])]
     except (KeyError, TypeError, ValueError) as error:
         raise BundleError(f"{bundle.path / 'manifest.json'} lacks {error}; re-export the bundle with "
                           "`python -m export`") from None
-    source_tokenizer = read_tokenizer(bundle.file(names["source"]))
+    return onnx_backend_from_files(*graph_files, *tokenizer_files, src_lang, tgt_lang, config, special, device,
+                                   threads, bundle)
+
+
+def onnx_backend_from_files(encoder_file, decoder_file, source_tokenizer_file, target_tokenizer_file, src_lang: str,
+                            tgt_lang: str, config: dict, special: dict, device: str = "auto",
+                            threads: int | None = None, bundle: Bundle | None = None) -> Backend:
+    """The graphs and tokenizers as files (export verifies them this way before it writes a manifest)."""
+    source_tokenizer = read_tokenizer(source_tokenizer_file)
     # One file when source and target share a vocabulary: one object, so both sides agree by construction.
-    target_tokenizer = source_tokenizer if names["target"] == names["source"] else read_tokenizer(bundle.file(names["target"]))
-    encoder, decoder, providers, warnings = open_sessions(*graph_files, device, threads)
+    target_tokenizer = source_tokenizer if target_tokenizer_file == source_tokenizer_file \
+        else read_tokenizer(target_tokenizer_file)
+    encoder, decoder, providers, warnings = open_sessions(encoder_file, decoder_file, device, threads)
 
     def encode(src_ids, src_mask):
         return encoder.run(None, {"src_ids": src_ids, "src_mask": src_mask})

@@ -40,9 +40,17 @@ class Bundle:
         return self.path / name
 
 
+def previous_of(path) -> Path:
+    """Where an export keeps the old bundle for the instant between its two renames (see export/swap.py)."""
+    path = Path(path)
+    return path.parent / f".{path.name}.previous"
+
+
 def load_bundle(path, verify_hashes: bool = True) -> Bundle:
     """Reads and validates a bundle folder: manifest keys, every listed file present with its sha256."""
     path = Path(path)
+    if not path.is_dir() and (previous_of(path) / "manifest.json").is_file():
+        path = previous_of(path)  # an export is swapping this bundle right now (or was killed doing it)
     manifest_path = path / "manifest.json"
     if not path.is_dir():
         raise BundleError(f"model folder {path} does not exist; export one with `python -m export CHECKPOINT --out {path}`")
@@ -99,7 +107,11 @@ def find_bundles(root) -> dict[str, Path]:
     for manifest in sorted(root.glob("*/manifest.json")):
         if not manifest.parent.name.startswith("."):  # .en-de.export-*: an export in progress or abandoned
             found[manifest.parent.name] = manifest.parent
-    return found
+    for manifest in sorted(root.glob(".*.previous/manifest.json")):  # mid-swap: the old bundle, for now
+        name = manifest.parent.name[1:-len(".previous")]
+        if name not in found:
+            found[name] = root / name
+    return dict(sorted(found.items()))
 
 
 def write_json_atomic(path, data) -> None:
