@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from evaluate.metrics import evaluate_translator, tune_length_penalty
-from evaluate.results import command_line, test_set_name, update_evaluation
+from evaluate.results import command_line, name_of_test_set, update_evaluation
 from inference.bundle import BundleError
 from inference.translator import DEFAULT_LENGTH_PENALTY, Translator
 from training.checkpoint import CheckpointError, load_checkpoint
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
             splits, _ = load_splits(translator.src_lang, translator.tgt_lang, dataset, run.get("dataset_config"), data_dir)
             if args.split not in splits:
                 return fail(f"{data_dir or dataset} has no split {args.split!r}; splits: {', '.join(splits)}")
-            test_sets[test_set_name(data_dir, dataset, args.split)] = (data_dir, dataset, splits[args.split][: args.limit])
+            test_sets[name_of_test_set(data_dir, dataset, args.split)] = (data_dir, dataset, splits[args.split][: args.limit])
     except (CheckpointError, BundleError, DataError) as error:
         return fail(str(error))
     store = translator.bundle is not None and not args.no_write and args.limit is None

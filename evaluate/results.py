@@ -10,7 +10,7 @@ from inference.bundle import EVALUATION_FILE, read_evaluation, write_json_atomic
 FORMAT = "bmm-seq2seq-evaluation"
 
 
-def test_set_name(data_dir: str | None, dataset: str | None, split: str) -> str:
+def name_of_test_set(data_dir: str | None, dataset: str | None, split: str) -> str:
     """"multi30k/test", "tatoeba/en-de/test", "bentrevett/multi30k/test": short, and unique per data set."""
     if data_dir is None:
         return f"{dataset}/{split}"
