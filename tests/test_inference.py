@@ -240,11 +240,29 @@ def test_hypothesis_step_rows_follow_its_own_ancestors(seed):
 
 @pytest.mark.parametrize("text, message", [
     ("   ", "empty"), ("x" * 400, "limit is 300"), ("The dog\x00 runs.", "control characters"),
-    ("Собака бежит.", "never seen"),
+    ("Собака бежит.", "never seen 'С', 'а', 'б': it reads English written"), (123, "not text \\(got int 123\\)"),
+    (None, "not text"), (b"The dog runs.", "not text"),
 ])
 def test_bad_input_is_a_clear_error(translator, text, message):
     with pytest.raises(InputError, match=message):
         translator.translate(text)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"beam_size": 2.7}, "beam_size must be a whole number, not 2.7"), ({"beam_size": 0}, "beam_size must be at least 1"),
+    ({"beam_size": True}, "beam_size must be a whole number"), ({"n_best": "3"}, "n_best must be a whole number"),
+    ({"max_len": float("inf")}, "max_len must be a whole number, not inf"), ({"max_len": 10 ** 6}, "max_len must be between"),
+    ({"max_len_ratio": float("inf")}, "max_len_ratio must be a finite number"),
+    ({"length_penalty": float("nan")}, "length_penalty must be a finite number"), ({"top_k": -1}, "top_k must be at least 1"),
+    ({"prefix": [1.5]}, "prefix id must be a whole number"), ({"prefix": [10 ** 9]}, "prefix id must be between"),
+])
+def test_api_arguments_of_the_wrong_type_are_refused_not_coerced(translator, options, message):
+    with pytest.raises(InputError, match=message):
+        translator.translate(SENTENCES[0], **options)
+
+
+def test_numpy_integers_are_whole_numbers(translator):
+    assert translator.translate(SENTENCES[0], beam_size=np.int64(2)).decoding["beam_size"] == 2
 
 
 @pytest.mark.parametrize("reference, message", [("", "reference is empty"), ("Собака.", "never seen"),
@@ -270,8 +288,8 @@ def test_tampered_file_is_named(bundle_copy):
 
 
 def test_missing_file_and_bad_manifest_are_named(bundle_copy):
-    (bundle_copy / "target.json").unlink()
-    with pytest.raises(BundleError, match=r"target\.json is missing"):
+    (bundle_copy / "tokenizer.json").unlink()
+    with pytest.raises(BundleError, match=r"tokenizer\.json is missing"):
         Translator(bundle_copy)
     (bundle_copy / "manifest.json").write_text("{not json")
     with pytest.raises(BundleError, match=r"manifest\.json is not valid JSON"):
