@@ -3,21 +3,22 @@
     python -m export runs/en-de/best.pt --out assets/en-de --quantize int8
     python -m export assets/en-de/checkpoint.pt --out assets/en-de --quantize int8   # re-export, same sha256
 
-The bundle holds encoder.onnx, decoder.onnx (one Decoder.step), source.json and target.json
-(tokenizers), checkpoint.pt (the weights it came from, so anyone can re-export) and manifest.json.
+The bundle holds encoder.onnx, decoder.onnx (one Decoder.step), tokenizer.json (or source.json and
+target.json when the two languages have their own), checkpoint.pt (the weights it came from, so anyone can
+re-export) and manifest.json, written once by this command; `python -m evaluate` adds evaluation.json, which
+a re-export keeps. The old bundle stays loadable until the new one is in place.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from training.checkpoint import CheckpointError
 
 QUANTIZE = ("none", "int8")
+LARGE_FILE_BYTES = 10 * 1024 * 1024  # Hugging Face Hub repositories need Git LFS above this
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,12 +44,18 @@ def main(argv=None) -> int:
     from export.verify import ExportError
     try:
         manifest = export_bundle(Path(args.checkpoint), out, quantize=args.quantize,
-                                 checkpoint_dtype=args.checkpoint_dtype, command=" ".join(["python -m export"] + sys.argv[1:] if argv is None else ["python -m export"] + list(argv)))
+                                 checkpoint_dtype=args.checkpoint_dtype)
     except (CheckpointError, ExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     sizes = ", ".join(f"{name} {facts['bytes'] / 1e6:.2f} MB" for name, facts in manifest["files"].items())
     print(f"wrote {out}: {sizes}")
+    for name, facts in manifest["files"].items():
+        if facts["bytes"] > LARGE_FILE_BYTES:
+            advice = " Export with --quantize int8 to make the graphs about 2.3 times smaller." \
+                if args.quantize == "none" and name.endswith(".onnx") else ""
+            print(f"note: {name} is {facts['bytes'] / 2 ** 20:.1f} MiB, over 10 MiB: a Hugging Face Space needs "
+                  f"Git LFS for it.{advice}")
     print(json.dumps(manifest["verification"], indent=1))
     return 0
 

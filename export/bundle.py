@@ -1,11 +1,12 @@
-"""Checkpoint -> verified bundle folder, written next to the target and swapped in only when complete."""
+"""Checkpoint -> verified bundle folder, written next to the target and swapped in only when complete.
+
+    export_bundle(Path("runs/en-de/best.pt"), Path("assets/en-de"), quantize="int8")
+"""
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
-import tempfile
 from pathlib import Path
 
 import onnx
@@ -13,9 +14,12 @@ import onnxruntime
 import torch
 
 from export.graphs import OPSET, export_graphs
+from export.swap import clean_stale, make_work_folder, normalise_modes, swap_in
 from export.verify import ExportError, check_greedy, check_parity, check_structure, compare_translators
-from inference.bundle import BUNDLE_FORMAT, sha256_of, write_json_atomic
+from inference.backend import onnx_backend_from_files, special_tokens_of
+from inference.bundle import BUNDLE_FORMAT, EVALUATION_FILE, sha256_of, write_json_atomic
 from inference.examples import examples_for
+from inference.translator import Translator
 from training.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint, strip_for_release
 
 GRAPHS = ("encoder.onnx", "decoder.onnx")
@@ -33,23 +37,24 @@ def quantize_int8(folder: Path) -> None:
         os.replace(target, source)
 
 
-def _manifest(state: dict, folder: Path, graphs: dict, quantize: str, command: str, verification: dict) -> dict:
+def _manifest(state: dict, folder: Path, graphs: dict, tokenizers: dict, quantize: str, command: str,
+              verification: dict) -> dict:
     args = state.get("args", {})
     progress = state.get("progress", {})
     config = state["config"]
     files = {}
-    for name in sorted(p.name for p in folder.iterdir() if p.name != "manifest.json"):
+    for name in sorted(p.name for p in folder.iterdir() if p.name not in ("manifest.json", EVALUATION_FILE)):
         files[name] = {"sha256": sha256_of(folder / name), "bytes": (folder / name).stat().st_size}
     history = progress.get("history", [])
     best = progress.get("best") or (max(history, key=lambda r: r["val_bleu"]) if history else {})
     return {
         "format": BUNDLE_FORMAT,
-        "format_version": 1,
+        "format_version": 2,
         "pair": {"src": args.get("src", "src"), "tgt": args.get("tgt", "tgt")},
         "model_config": config,
         "num_parameters": state.get("num_parameters"),
-        "special_tokens": {"pad": config["pad_id"], "unk": config["unk_id"], "bos": config["bos_id"], "eos": config["eos_id"]},
-        "tokenizers": {"source": "source.json", "target": "target.json"},
+        "special_tokens": special_tokens_of(config),
+        "tokenizers": tokenizers,
         "graphs": graphs,
         "files": files,
         "opset": OPSET,
@@ -63,30 +68,54 @@ def _manifest(state: dict, folder: Path, graphs: dict, quantize: str, command: s
                      "best_val_bleu": best.get("val_bleu"), "averaged_epochs": best.get("averaged_epochs"),
                      "history": history},
         "verification": verification,
-        "metrics": None,
         "export_command": command,
     }
 
 
+def write_tokenizers(state: dict, folder: Path) -> dict:
+    """tokenizer.json when source and target share one (the manifest says "shared"), else source/target.json."""
+    if state["src_tokenizer"] == state["tgt_tokenizer"]:
+        (folder / "tokenizer.json").write_text(state["src_tokenizer"], encoding="utf-8")
+        return {"source": "tokenizer.json", "target": "tokenizer.json", "shared": True}
+    (folder / "source.json").write_text(state["src_tokenizer"], encoding="utf-8")
+    (folder / "target.json").write_text(state["tgt_tokenizer"], encoding="utf-8")
+    return {"source": "source.json", "target": "target.json", "shared": False}
+
+
+def _translator(state: dict, folder: Path, tokenizers: dict) -> Translator:
+    """The graphs in `folder` served as the app will serve them, before any manifest exists."""
+    args = state.get("args", {})
+    backend = onnx_backend_from_files(folder / "encoder.onnx", folder / "decoder.onnx", folder / tokenizers["source"],
+                                      folder / tokenizers["target"], args.get("src", "src"), args.get("tgt", "tgt"),
+                                      dict(state["config"]), special_tokens_of(state["config"]), device="cpu")
+    return Translator(backend=backend)
+
+
+def reexport_command(out: Path, quantize: str, checkpoint_dtype: str) -> str:
+    """The command that rebuilds this bundle from its own checkpoint.pt (same bytes: export is deterministic)."""
+    flags = ([] if quantize == "none" else [f"--quantize {quantize}"]) + \
+        ([] if checkpoint_dtype == "float16" else [f"--checkpoint-dtype {checkpoint_dtype}"])
+    return " ".join([f"python -m export {out.as_posix()}/checkpoint.pt --out {out.as_posix()}", *flags])
+
+
 def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoint_dtype: str = "float16",
-                  command: str = "") -> dict:
+                  command: str | None = None) -> dict:
+    """Writes, verifies and swaps in a bundle; manifest.json is written once, last, after every check passed.
+    The old bundle's evaluation.json is kept (it records the graphs it measured). `command` (recorded in the
+    manifest) defaults to the re-export command."""
+    command = command or reexport_command(out, quantize, checkpoint_dtype)
     state = strip_for_release(load_checkpoint(checkpoint), half=checkpoint_dtype == "float16")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
-    work.chmod(0o755)  # mkdtemp makes it private; the bundle is meant to be read by anyone
+    clean_stale(out)
+    work = make_work_folder(out)
     try:
         atomic_save(state, work / "checkpoint.pt")
         model, _, _ = model_from_checkpoint(state)  # fp32 model with exactly the shipped weights
-        (work / "source.json").write_text(state["src_tokenizer"], encoding="utf-8")
-        (work / "target.json").write_text(state["tgt_tokenizer"], encoding="utf-8")
+        tokenizers = write_tokenizers(state, work)
         graphs = export_graphs(model, work)
         for name in GRAPHS:
             check_structure(work / name)
         verification = {"parity_fp32": check_parity(model, work)}
-        write_json_atomic(work / "manifest.json", _manifest(state, work, graphs, "none", command, verification))
-
-        from inference.translator import Translator
-        fp32 = Translator(work, device="cpu")
+        fp32 = _translator(state, work, tokenizers)
         sentences = examples_for(state.get("args", {}).get("src", "en"))
         verification["greedy_fp32_vs_torch"] = check_greedy(model, fp32, sentences)
         if quantize == "int8":
@@ -95,42 +124,20 @@ def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoin
             quantize_int8(work)
             for name in GRAPHS:
                 check_structure(work / name)
-            write_json_atomic(work / "manifest.json", _manifest(state, work, graphs, quantize, command, verification))
-            int8 = Translator(work, device="cpu")
-            verification["int8_vs_fp32"] = compare_translators(fp32, int8, sentences)
+            verification["int8_vs_fp32"] = compare_translators(fp32, _translator(state, work, tokenizers), sentences)
             verification["int8_vs_fp32"]["graph_bytes"] = {"fp32": fp32_bytes,
                                                            "int8": sum((work / n).stat().st_size for n in GRAPHS)}
-        manifest = _manifest(state, work, graphs, quantize, command, verification)
-        manifest.update(_kept_measurements(out, manifest))
+        normalise_modes(work)
+        manifest = _manifest(state, work, graphs, tokenizers, quantize, command, verification)
         write_json_atomic(work / "manifest.json", manifest)
-        _swap_in(work, out)
+        if (out / EVALUATION_FILE).is_file():
+            shutil.copy2(out / EVALUATION_FILE, work / EVALUATION_FILE)
+        normalise_modes(work)
+        swap_in(work, out)
         return manifest
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-
-
-def _kept_measurements(out: Path, manifest: dict) -> dict:
-    """Test metrics and the tuned length penalty of the bundle being replaced, when the new files are the
-    same files (re-exporting a shipped bundle must not lose them); otherwise none."""
-    try:
-        old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        old = {}
-    if old.get("files") != manifest["files"]:
-        return {"metrics": None}
-    return {"metrics": old.get("metrics"), **({"decoding": old["decoding"]} if old.get("decoding") else {})}
-
-
-def _swap_in(work: Path, out: Path) -> None:
-    """Replace `out` by `work` with two renames; the old bundle is removed only after the new one is in place."""
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-        os.replace(work, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(work, out)
 
 
 __all__ = ["export_bundle", "ExportError"]

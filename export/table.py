@@ -1,44 +1,50 @@
-"""The README's model table, printed from the shipped bundles' manifests (so the README cannot drift).
+"""The README's model table, printed from the shipped bundles' manifest.json and evaluation.json (so the
+README cannot drift): one row per pair, test set and decoding.
 
     python -m export.table assets
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from inference.bundle import find_bundles
+from inference.bundle import find_bundles, load_bundle
+from inference.decoding import decoding_name
+
+DECODINGS = ((1, "greedy"), (5, "beam 5"))
 
 
 def rows(assets: Path) -> list[dict]:
     out = []
     for pair, folder in find_bundles(assets).items():
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        metrics = manifest.get("metrics") or {}
-        graph_mb = sum(manifest["files"][f]["bytes"] for f in ("encoder.onnx", "decoder.onnx")) / 1e6
-        out.append({"pair": pair, "metrics": metrics, "manifest": manifest, "graph_mb": graph_mb})
+        bundle = load_bundle(folder, verify_hashes=False)
+        graph_mb = sum(bundle.manifest["files"][f]["bytes"] for f in ("encoder.onnx", "decoder.onnx")) / 1e6
+        out.append({"pair": pair, "test_sets": bundle.evaluation.get("test_sets", {}), "manifest": bundle.manifest,
+                    "graph_mb": graph_mb})
     return out
 
 
 def markdown(assets: Path) -> str:
-    lines = ["| pair | decoding | sacreBLEU | chrF | BLEU (lc, tok) | params | ONNX MB | precision | attention | epochs | train min |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| pair | test set | decoding | sacreBLEU | chrF | BLEU (lc, tok) | params | ONNX MB | precision | attention "
+             "| epochs | train min |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    signature = None
     for row in rows(assets):
-        m, manifest = row["metrics"], row["manifest"]
-        for key, label in (("greedy", "greedy"), ("beam5", "beam 5")):
-            if key not in m:
-                continue
-            r = m[key]
-            if r.get("length_penalty") is not None:
-                label += f", α {r['length_penalty']:g}"
-            lines.append(f"| {row['pair']} | {label} | {r['sacrebleu']:.1f} | {r['chrf']:.1f} | "
-                         f"{r['bleu_lowercase_tokenized']:.1f} | {manifest['num_parameters'] / 1e6:.1f}M | "
-                         f"{row['graph_mb']:.1f} | {manifest['quantization'] or 'fp32'} | "
-                         f"{manifest['model_config']['attention']} | {manifest['training']['epochs']} | "
-                         f"{manifest['training']['minutes']:.0f} |")
-    signature = next((r["metrics"]["beam5"]["signatures"] for r in rows(assets) if "beam5" in r["metrics"]), None)
+        manifest = row["manifest"]
+        for test_set, result in sorted(row["test_sets"].items()):
+            for beam, label in DECODINGS:
+                r = result.get(decoding_name(beam))
+                if r is None:
+                    continue
+                signature = signature or r["signatures"]
+                if r.get("length_penalty") is not None:
+                    label += f", α {r['length_penalty']:g}"
+                lines.append(f"| {row['pair']} | {test_set} | {label} | {r['sacrebleu']:.1f} | {r['chrf']:.1f} | "
+                             f"{r['bleu_lowercase_tokenized']:.1f} | {manifest['num_parameters'] / 1e6:.1f}M | "
+                             f"{row['graph_mb']:.1f} | {manifest['quantization'] or 'fp32'} | "
+                             f"{manifest['model_config']['attention']} | {manifest['training']['epochs']} | "
+                             f"{manifest['training']['minutes']:.0f} |")
     if signature:
         lines += ["", f"sacreBLEU `{signature['sacrebleu']}`; lowercased-tokenised BLEU "
                       f"`{signature['bleu_lowercase_tokenized']}`; chrF `{signature['chrf']}`."]

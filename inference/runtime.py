@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import warnings
 
+from inference.bundle import BundleError
+
 DEVICES = ("auto", "cpu", "cuda")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -46,7 +48,11 @@ def make_session(path, providers: list[str], threads: int | None = None):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # our own warnings say what matters; ORT's shape chatter does not
-    return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as error:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...) for a bad file
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise BundleError(f"{path} is not a loadable ONNX graph ({reason}); restore it or re-export the bundle") from None
 
 
 def open_sessions(encoder_path, decoder_path, device: str = "auto", threads: int | None = None):

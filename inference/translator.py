@@ -1,4 +1,4 @@
-"""Translator: a bundle's ONNX encoder and decoder step driven by the decoding algorithms.
+"""Translator: a model's encoder and decoder step (onnxruntime for a bundle) driven by the decoding algorithms.
 
     from inference import Translator
     result = Translator("assets/en-de").translate("A dog runs on the beach.", beam_size=5)
@@ -7,23 +7,18 @@
 from __future__ import annotations
 
 import time
-import unicodedata
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-from tokenizers import Tokenizer
+from inference.backend import SPECIAL_TOKENS, Backend, onnx_backend
+from inference.bundle import BundleError
+from inference.decoding import Hypothesis, beam_search_batch, greedy_batch, max_target_len, pad_ids
+from inference.source_text import MAX_CHARS, MAX_TOKENS, InputError, check_text, finite_number, whole_number
 
-from inference.bundle import load_bundle
-from inference.decoding import Hypothesis, beam_search, greedy_batch
-from inference.runtime import open_sessions
+DEFAULT_LENGTH_PENALTY = 0.6  # GNMT's alpha; a bundle's evaluation.json may carry one tuned on validation
+MAX_DECODE_LEN = 1000  # the most target tokens any caller may ask for
 
-MAX_CHARS = 300  # longer inputs are refused: Multi30k sentences are short captions
-MAX_TOKENS = 100
-DEFAULT_LENGTH_PENALTY = 0.6  # GNMT's alpha; a bundle's manifest may carry one tuned on validation
-
-
-class InputError(ValueError):
-    """Text the model cannot translate; the message says what was wrong and what to do."""
+__all__ = ["Translator", "Translation", "InputError", "MAX_CHARS", "MAX_TOKENS", "DEFAULT_LENGTH_PENALTY"]
 
 
 @dataclass
@@ -64,10 +59,6 @@ def _plain(value):
     return value
 
 
-def _control_chars(text: str) -> list[str]:
-    return [c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") and c not in "\t\n"]
-
-
 def _recording(step, calls: list):
     """`step` unchanged, but each call's attention (N, S) is appended to `calls`."""
     def recorded_step(prev, hidden, rows):
@@ -79,21 +70,21 @@ def _recording(step, calls: list):
 
 
 class Translator:
-    def __init__(self, path, device: str = "auto", threads: int | None = None, verify: bool = True):
-        self.bundle = load_bundle(path, verify_hashes=verify)
-        manifest = self.bundle.manifest
-        self.src_lang, self.tgt_lang = manifest["pair"]["src"], manifest["pair"]["tgt"]
-        self.config = manifest["model_config"]
-        self.length_penalty = float((manifest.get("decoding") or {}).get("length_penalty", DEFAULT_LENGTH_PENALTY))
-        special = manifest["special_tokens"]
-        self.pad_id, self.unk_id, self.bos_id, self.eos_id = (special[k] for k in ("pad", "unk", "bos", "eos"))
-        self.source_tokenizer = Tokenizer.from_file(str(self.bundle.file(manifest["tokenizers"]["source"])))
-        self.target_tokenizer = Tokenizer.from_file(str(self.bundle.file(manifest["tokenizers"]["target"])))
-        for tokenizer in (self.source_tokenizer, self.target_tokenizer):
-            tokenizer.encode_special_tokens = True  # typed "</s>" or "<pad>" is text, not a control id
-        self.encoder, self.decoder, self.providers, self.warnings = open_sessions(
-            self.bundle.file(manifest["graphs"]["encoder"]["file"]),
-            self.bundle.file(manifest["graphs"]["decoder"]["file"]), device, threads)
+    """Translator(bundle_path) serves a bundle with onnxruntime; Translator(backend=...) drives any encoder and
+    decoder step (evaluation builds a torch one) with the same decoding code."""
+
+    def __init__(self, path=None, device: str = "auto", threads: int | None = None, verify: bool = True,
+                 backend: Backend | None = None):
+        if backend is None:
+            if path is None:
+                raise TypeError("Translator needs a bundle folder or a backend")
+            backend = onnx_backend(path, device, threads, verify)
+        self.backend, self.bundle = backend, backend.bundle
+        self.src_lang, self.tgt_lang, self.config = backend.src_lang, backend.tgt_lang, backend.config
+        self.pad_id, self.unk_id, self.bos_id, self.eos_id = (backend.special_tokens[k] for k in SPECIAL_TOKENS)
+        self.source_tokenizer, self.target_tokenizer = backend.source_tokenizer, backend.target_tokenizer
+        self.providers, self.warnings = backend.providers, backend.warnings
+        self.length_penalty = tuned_length_penalty(self.bundle.evaluation if self.bundle else {})
         self.last_latency_ms: float | None = None
 
     @property
@@ -101,30 +92,19 @@ class Translator:
         return f"{self.src_lang}-{self.tgt_lang}"
 
     # ---- text <-> ids -------------------------------------------------------------------------------
-    def source_ids(self, text: str) -> list[int]:
+    def source_ids(self, text: str, max_chars: int | None = MAX_CHARS) -> list[int]:
         """Validated source ids with EOS appended; raises InputError with a helpful message."""
-        return self._checked_ids(text, self.source_tokenizer, "input", self.src_lang) + [self.eos_id]
+        return check_text(text, self.source_tokenizer, self.unk_id, self.src_lang, "input", max_chars) + [self.eos_id]
 
-    def _checked_ids(self, text: str, tokenizer: Tokenizer, what: str, language: str) -> list[int]:
-        """Token ids of `text`, refusing what the model cannot read: empty, too long, control characters,
-        characters the tokenizer never saw (other scripts)."""
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(f"The {what} is empty: type a sentence to translate." if what == "input"
-                             else f"The {what} is empty: paste a sentence.")
-        if len(text) > MAX_CHARS:
-            raise InputError(f"The {what} has {len(text)} characters; the limit is {MAX_CHARS}. Translate one sentence at a time.")
-        bad = _control_chars(text)
-        if bad:
-            raise InputError(f"The {what} contains control characters ({', '.join(repr(c) for c in bad[:3])}); remove them and try again.")
-        text = " ".join(text.split())
-        encoding = tokenizer.encode(text, add_special_tokens=False)
-        unknown = sorted({text[s:e] for tid, (s, e) in zip(encoding.ids, encoding.offsets) if tid == self.unk_id})
-        if unknown:
-            raise InputError(f"The model has never seen {', '.join(repr(u) for u in unknown[:3])}: it reads "
-                             f"{language} text written in the Latin alphabet.")
-        if len(encoding.ids) + 1 > MAX_TOKENS:
-            raise InputError(f"The {what} is {len(encoding.ids)} tokens long; the limit is {MAX_TOKENS - 1}. Shorten it.")
-        return encoding.ids
+    def check_sources(self, texts: list[str], max_chars: int | None = MAX_CHARS) -> list[list[int] | InputError]:
+        """Per text: its source ids, or the InputError saying why the model refuses it."""
+        checked = []
+        for text in texts:
+            try:
+                checked.append(self.source_ids(text, max_chars))
+            except InputError as error:
+                checked.append(error)
+        return checked
 
     def source_tokens(self, ids) -> list[str]:
         return [self.source_tokenizer.id_to_token(int(i)) for i in ids]
@@ -137,60 +117,48 @@ class Translator:
 
     # ---- the two graphs -----------------------------------------------------------------------------
     def encode(self, batch_ids: list[list[int]]):
-        """Pads a batch and runs encoder.onnx. Returns enc_out (B, S, 2H), keys, hidden (B, 2H), mask (B, S)."""
-        width = max(map(len, batch_ids))
-        src_ids = np.full((len(batch_ids), width), self.pad_id, dtype=np.int64)
-        for row, ids in enumerate(batch_ids):
-            src_ids[row, : len(ids)] = ids
+        """Pads a batch and runs the encoder. Returns enc_out (B, S, 2H), keys, hidden (B, 2H), mask (B, S)."""
+        src_ids = pad_ids(batch_ids, self.pad_id)
         mask = src_ids != self.pad_id
-        enc_out, keys, hidden = self.encoder.run(None, {"src_ids": src_ids, "src_mask": mask})
+        enc_out, keys, hidden = self.backend.encode(src_ids, mask)
         return enc_out, keys, hidden, mask
 
     def step_function(self, enc_out, keys, mask):
-        """The decoder.onnx step as the decoding algorithms want it (rows pick each row's sentence)."""
-        cache = {}
-
-        def step(prev, hidden, rows):
-            key = rows.tobytes()
-            if key not in cache:  # beams of one sentence keep the same rows for many steps
-                cache.clear()
-                cache[key] = (np.ascontiguousarray(keys[rows]), np.ascontiguousarray(enc_out[rows]), mask[rows])
-            k, e, m = cache[key]
-            log_probs, new_hidden, attention = self.decoder.run(
-                None, {"prev_token": prev, "hidden": hidden, "keys": k, "enc_out": e, "src_mask": m})
-            return log_probs, new_hidden, attention
-
-        return step
+        """The decoder step as the decoding algorithms want it (rows pick each row's sentence)."""
+        return self.backend.step_function(enc_out, keys, mask)
 
     # ---- public API ---------------------------------------------------------------------------------
     def translate(self, text: str, beam_size: int = 1, length_penalty: float | None = None, n_best: int = 1,
                   max_len: int | None = None, max_len_ratio: float = 2.0, top_k: int = 5,
-                  prefix: list[int] | None = None, reference: str | None = None) -> Translation:
+                  prefix: list[int] | None = None, reference: str | None = None,
+                  max_chars: int | None = MAX_CHARS) -> Translation:
         """Greedy (beam_size 1) or beam search; `prefix` forces the first target ids, then decodes freely;
         `reference` forces a whole target (forced decoding: how likely is this reference?). A length_penalty
-        of None is the bundle's own (tuned on validation when its manifest has one)."""
+        of None is the bundle's own (tuned on validation when its evaluation.json has one)."""
         start = time.perf_counter()
-        length_penalty = self.length_penalty if length_penalty is None else length_penalty
-        src = self.source_ids(text)
+        beam_size, n_best, top_k = (whole_number(name, value) for name, value in
+                                    (("beam_size", beam_size), ("n_best", n_best), ("top_k", top_k)))
+        length_penalty = self.length_penalty if length_penalty is None else finite_number("length_penalty", length_penalty)
+        src = self.source_ids(text, max_chars)
+        limit = self._max_len(len(src), max_len, max_len_ratio)
+        forced = None if reference is None else \
+            check_text(reference, self.target_tokenizer, self.unk_id, self.tgt_lang, "reference") + [self.eos_id]
+        prefix = [whole_number("prefix id", i, 0, self.target_tokenizer.get_vocab_size() - 1) for i in prefix or []]
         enc_out, keys, hidden, mask = self.encode([src])
         encoded = time.perf_counter()
-        limit = max_len or int(max_len_ratio * len(src)) + 10
         calls: list[np.ndarray] = []
         step = _recording(self.step_function(enc_out, keys, mask), calls)
-        if reference is not None:
-            forced = self._checked_ids(reference, self.target_tokenizer, "reference", self.tgt_lang) + [self.eos_id]
-            hyps = greedy_batch(step, hidden, self.bos_id, self.eos_id, len(forced), top_k, [forced])
-            mode = "forced"
+        if forced is not None:
+            hyps, mode = greedy_batch(step, hidden, self.bos_id, self.eos_id, len(forced), top_k, [forced]), "forced"
         elif prefix:
-            hyps = greedy_batch(step, hidden, self.bos_id, self.eos_id, max(limit, len(prefix) + 1), top_k, [list(prefix)])
+            hyps = greedy_batch(step, hidden, self.bos_id, self.eos_id, max(limit, len(prefix) + 1), top_k, [prefix])
             mode = "prefix+greedy"
         elif beam_size > 1:
-            hyps = beam_search(step, hidden, self.bos_id, self.eos_id, limit, beam_size, length_penalty,
-                               max(n_best, 1), top_k)
+            hyps = beam_search_batch(step, hidden, self.bos_id, self.eos_id, limit, beam_size, length_penalty,
+                                     n_best, top_k)[0]
             mode = "beam"
         else:
-            hyps = greedy_batch(step, hidden, self.bos_id, self.eos_id, limit, top_k)
-            mode = "greedy"
+            hyps, mode = greedy_batch(step, hidden, self.bos_id, self.eos_id, limit, top_k), "greedy"
         done = time.perf_counter()
         result = self._result(src, hyps[0], hyps if mode == "beam" else [])
         result.step_calls = [{"batch": int(calls[t].shape[0]), "row": row,
@@ -209,24 +177,40 @@ class Translator:
         return self.translate(text, reference=reference or "", top_k=top_k)
 
     def translate_batch(self, texts: list[str], beam_size: int = 1, length_penalty: float | None = None,
-                        batch_size: int = 32, max_len_ratio: float = 2.0, progress=None) -> list[str]:
-        """Many sentences: greedy in batches of `batch_size` (sorted by length), or beam one by one."""
-        if beam_size > 1:
-            iterator = texts if progress is None else progress(texts)
-            return [self.translate(t, beam_size=beam_size, length_penalty=length_penalty,
-                                   max_len_ratio=max_len_ratio).text for t in iterator]
-        ids = [self.source_ids(t) for t in texts]
+                        batch_size: int = 32, max_len_ratio: float = 2.0, progress=None,
+                        max_chars: int | None = MAX_CHARS) -> list[str]:
+        """Many sentences, sorted by length into groups of `batch_size` that share each decoder call (all
+        live beams of all sentences of a group at once); batch_size 1 decodes one sentence at a time.
+        Raises the InputError of the first text the model refuses (filter with check_sources first)."""
+        beam_size, batch_size = whole_number("beam_size", beam_size), whole_number("batch_size", batch_size)
+        length_penalty = self.length_penalty if length_penalty is None else finite_number("length_penalty", length_penalty)
+        ids = self.check_sources(texts, max_chars)
+        refused = next((error for error in ids if isinstance(error, InputError)), None)
+        if refused is not None:
+            raise refused
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-        out: list[str | None] = [None] * len(texts)
+        out: list[str] = [""] * len(texts)
         for chunk in (chunks if progress is None else progress(chunks)):
             batch = [ids[i] for i in chunk]
             enc_out, keys, hidden, mask = self.encode(batch)
-            limits = [int(max_len_ratio * len(s)) + 10 for s in batch]
-            hyps = greedy_batch(self.step_function(enc_out, keys, mask), hidden, self.bos_id, self.eos_id, limits, 1)
-            for i, hyp in zip(chunk, hyps):
+            limits = [self._max_len(len(s), None, max_len_ratio) for s in batch]
+            step = self.step_function(enc_out, keys, mask)
+            if beam_size > 1:
+                best = [hyps[0] for hyps in beam_search_batch(step, hidden, self.bos_id, self.eos_id, limits,
+                                                              beam_size, length_penalty, 1, 1)]
+            else:
+                best = greedy_batch(step, hidden, self.bos_id, self.eos_id, limits, 1)
+            for i, hyp in zip(chunk, best):
                 out[i] = self.detokenize(hyp.ids)
         return out
+
+    @staticmethod
+    def _max_len(source_len: int, max_len, max_len_ratio) -> int:
+        if max_len is not None:
+            return whole_number("max_len", max_len, 1, MAX_DECODE_LEN)
+        ratio = finite_number("max_len_ratio", max_len_ratio)
+        return min(max_target_len(source_len, ratio), MAX_DECODE_LEN)
 
     def _result(self, src: list[int], best: Hypothesis, nbest: list[Hypothesis]) -> Translation:
         alternatives = [[(self.target_tokenizer.id_to_token(int(i)), float(np.exp(lp))) for i, lp in zip(ids, lps)]
@@ -240,3 +224,15 @@ class Translator:
             score=best.score, normalized_score=best.normalized_score, finished=best.finished,
             nbest=[{"text": self.detokenize(h.ids), "score": h.score, "normalized_score": h.normalized_score}
                    for h in nbest])
+
+
+def tuned_length_penalty(evaluation: dict) -> float:
+    """The length penalty `python -m evaluate --tune-length-penalty` chose on validation, else 0.6."""
+    tuned = evaluation.get("length_penalty")
+    if tuned is None:
+        return DEFAULT_LENGTH_PENALTY
+    try:
+        return finite_number("length_penalty", tuned["value"])
+    except (InputError, KeyError, TypeError) as error:
+        raise BundleError(f"evaluation.json has an unusable length_penalty ({error}); re-run "
+                          "`python -m evaluate BUNDLE --split validation --tune-length-penalty ...`") from None

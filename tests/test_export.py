@@ -19,8 +19,15 @@ from training.checkpoint import load_checkpoint, model_from_checkpoint
 
 def test_bundle_contents_and_manifest(tiny_bundle):
     manifest = json.loads((tiny_bundle / "manifest.json").read_text(encoding="utf-8"))
-    assert sorted(manifest["files"]) == ["checkpoint.pt", "decoder.onnx", "encoder.onnx", "source.json", "target.json"]
+    # source and target share one vocabulary, so one tokenizer file
+    assert sorted(manifest["files"]) == ["checkpoint.pt", "decoder.onnx", "encoder.onnx", "tokenizer.json"]
+    assert manifest["tokenizers"] == {"source": "tokenizer.json", "target": "tokenizer.json", "shared": True}
+    assert manifest["export_command"] == f"python -m export {tiny_bundle.as_posix()}/checkpoint.pt --out {tiny_bundle.as_posix()}"
+    assert "metrics" not in manifest and "decoding" not in manifest  # measurements live in evaluation.json
     assert not list(tiny_bundle.glob("*.data"))  # weights live inside the .onnx files
+    assert tiny_bundle.stat().st_mode & 0o777 == 0o755
+    assert {p.name: p.stat().st_mode & 0o777 for p in tiny_bundle.iterdir()} == \
+        {name: 0o644 for name in [*manifest["files"], "manifest.json"]}
     for name, facts in manifest["files"].items():
         assert facts["sha256"] == sha256_of(tiny_bundle / name)
         assert facts["bytes"] < 10_000_000
@@ -79,17 +86,6 @@ def test_onnx_matches_torch_at_new_shapes(tiny_bundle):
         o_step = translator.step_function(enc_out, keys, mask)(prev.numpy(), hidden, np.arange(batch))
         for ours, theirs in zip((enc_out, keys, hidden, *o_step), (t_enc, t_keys, t_hidden, *t_step)):
             np.testing.assert_allclose(ours, theirs.numpy(), atol=1e-4)
-
-
-def test_greedy_ids_identical_to_torch(tiny_bundle, tiny_corpus):
-    from export.verify import torch_greedy
-
-    model, _, _ = model_from_checkpoint(load_checkpoint(tiny_bundle / "checkpoint.pt"))
-    translator = Translator(tiny_bundle, device="cpu")
-    lines = [json.loads(l)["en"] for l in open(tiny_corpus / "test.jsonl", encoding="utf-8")][:20]
-    for line in lines:
-        result = translator.translate(line)
-        assert result.target_ids == torch_greedy(model, translator.source_ids(line), result.decoding["max_len"])
 
 
 def test_export_is_deterministic_and_reexport_from_bundle_checkpoint_matches(tiny_bundle, tmp_path):
@@ -155,20 +151,74 @@ def test_bad_export_input_is_one_clear_line(case, tiny_bundle, tmp_path):
     assert expected in lines[0]
 
 
-def test_tuned_length_penalty_becomes_the_bundle_default_and_survives_reexport(bundle_copy, tiny_corpus, capsys):
-    from training.evaluate import main as evaluate_main
+def test_a_large_file_is_named_with_the_int8_advice(tiny_bundle, tmp_path, monkeypatch, capsys):
+    import export.__main__ as export_cli
 
-    args = [str(bundle_copy), "--data-dir", str(tiny_corpus), "--beams", "3", "--limit", "12"]
-    assert evaluate_main([*args, "--split", "test", "--tune-length-penalty", "0,1"]) == 2
-    assert "--split validation" in capsys.readouterr().err  # never tuned on the test split
-    assert evaluate_main([*args, "--split", "validation", "--tune-length-penalty", "0,2.5", "--write-manifest"]) == 0
-    decoding = json.loads((bundle_copy / "manifest.json").read_text(encoding="utf-8"))["decoding"]
-    assert set(decoding["sweep"]) == {"0", "2.5"} and decoding["length_penalty"] in (0.0, 2.5)
-    assert decoding["sacrebleu"] == max(decoding["sweep"].values()) and decoding["split"] == "validation"
+    monkeypatch.setattr(export_cli, "LARGE_FILE_BYTES", 1000)
+    assert export_main([str(tiny_bundle / "checkpoint.pt"), "--out", str(tmp_path / "en-de")]) == 0
+    out = capsys.readouterr().out
+    assert "note: decoder.onnx is" in out and "over 10 MiB" in out and "--quantize int8" in out
+
+
+def _export_once_more(tiny_bundle, out):
+    assert export_main([str(tiny_bundle / "checkpoint.pt"), "--out", str(out)]) == 0
+
+
+def test_a_swap_killed_midway_leaves_a_loadable_bundle_and_the_next_export_repairs_it(tiny_bundle, tmp_path,
+                                                                                       monkeypatch):
+    import shutil
+
+    import export.swap as swap
+    from inference import find_bundles
+
+    out = tmp_path / "assets" / "en-de"
+    shutil.copytree(tiny_bundle, out)
+    (out / "evaluation.json").write_text('{"length_penalty": {"value": 1.25}}', encoding="utf-8")
+    real_rename, calls = swap.rename, []
+
+    def dies_after_the_first_rename(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:  # out is already .en-de.previous; the new bundle is not in place yet
+            raise KeyboardInterrupt
+        real_rename(src, dst)
+
+    monkeypatch.setattr(swap, "rename", dies_after_the_first_rename)
+    with pytest.raises(KeyboardInterrupt):
+        _export_once_more(tiny_bundle, out)
+    assert not out.exists() and (out.parent / ".en-de.previous").is_dir()
+    translator = Translator(out, device="cpu")  # the old bundle, from where the swap left it
+    assert translator.translate("The dog runs.").text and translator.length_penalty == 1.25
+    assert list(find_bundles(out.parent)) == ["en-de"]
+    monkeypatch.setattr(swap, "rename", real_rename)
+    _export_once_more(tiny_bundle, out)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["en-de"]  # restored, replaced, nothing left over
+    assert Translator(out, device="cpu").length_penalty == 1.25  # evaluation.json travels with the bundle
+
+
+def test_stale_export_folders_of_dead_runs_are_removed(tiny_bundle, tmp_path):
+    import os
+
+    out = tmp_path / "en-de"
+    dead = tmp_path / ".en-de.export-999999999-abc"  # no such process
+    running = tmp_path / f".en-de.export-{os.getpid()}-xyz"  # a live export: not ours to remove
+    for folder in (dead, running):
+        folder.mkdir()
+        (folder / "decoder.onnx").write_bytes(b"half written")
+    _export_once_more(tiny_bundle, out)
+    assert not dead.exists() and running.exists()
+
+
+def test_bundles_with_two_tokenizer_files_still_load(bundle_copy):
+    before = Translator(bundle_copy, device="cpu").translate("The small cat sleeps.").text
+    manifest = json.loads((bundle_copy / "manifest.json").read_text(encoding="utf-8"))
+    tokenizer = bundle_copy / "tokenizer.json"
+    for name in ("source.json", "target.json"):
+        (bundle_copy / name).write_bytes(tokenizer.read_bytes())
+        manifest["files"][name] = {"sha256": sha256_of(tokenizer), "bytes": tokenizer.stat().st_size}
+    tokenizer.unlink()
+    del manifest["files"]["tokenizer.json"]
+    manifest["tokenizers"] = {"source": "source.json", "target": "target.json"}  # the format_version 1 layout
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     translator = Translator(bundle_copy, device="cpu")
-    assert translator.length_penalty == decoding["length_penalty"]
-    sentence = json.loads((tiny_corpus / "test.jsonl").read_text(encoding="utf-8").splitlines()[0])["en"]
-    assert translator.translate(sentence, beam_size=3).decoding["length_penalty"] == decoding["length_penalty"]
-    assert translator.translate(sentence, beam_size=3, length_penalty=1.7).decoding["length_penalty"] == 1.7
-    assert export_main([str(bundle_copy / "checkpoint.pt"), "--out", str(bundle_copy)]) == 0  # same files again
-    assert json.loads((bundle_copy / "manifest.json").read_text(encoding="utf-8"))["decoding"] == decoding
+    assert translator.source_tokenizer is not translator.target_tokenizer
+    assert translator.translate("The small cat sleeps.").text == before

@@ -1,7 +1,6 @@
-"""inference/: decoding algorithms against references, bundle validation, providers, no torch."""
+"""inference/ on the tiny bundle: results against references, input checks, bundle validation, providers, no torch."""
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 from inference import BundleError, InputError, ProviderWarning, Translator, select_providers
-from inference.decoding import beam_search, greedy_batch, length_penalty
+from inference.decoding import beam_search
 
 SENTENCES = ["The dog runs.", "The small cat sleeps in the garden.", "The old man waits in the street.",
              "The happy child jumps."]
@@ -21,79 +20,6 @@ SENTENCES = ["The dog runs.", "The small cat sleeps in the garden.", "The old ma
 @pytest.fixture(scope="module")
 def translator(tiny_bundle):
     return Translator(tiny_bundle, device="cpu")
-
-
-# ---- algorithms on a toy step function --------------------------------------------------------------
-def toy_step(vocab: int, seed: int):
-    """A deterministic 'decoder': next-token log-probs depend on the previous token and the hidden state."""
-    rng = np.random.default_rng(seed)
-    table = rng.normal(size=(vocab, vocab)) * 2
-    mix = rng.normal(size=(vocab, vocab)) * 0.5
-
-    def step(prev, hidden, rows):
-        logits = table[prev] + hidden @ mix
-        log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
-        new_hidden = np.tanh(hidden + np.eye(vocab)[prev])
-        return log_probs, new_hidden, np.ones((len(prev), 3)) / 3
-
-    return step
-
-
-def exhaustive_best(step, vocab, bos, eos, max_len, alpha):
-    """Score every sequence up to max_len (ending in EOS, or cut at max_len) by brute force."""
-    best = (-np.inf, None)
-    for length in range(1, max_len + 1):
-        for body in itertools.product([t for t in range(vocab) if t != eos], repeat=length - 1):
-            for last in range(vocab):
-                seq = list(body) + [last]
-                if last != eos and length < max_len:
-                    continue
-                hidden, prev, score = np.zeros((1, vocab)), np.array([bos]), 0.0
-                for token in seq:
-                    log_probs, hidden, _ = step(prev, hidden, np.zeros(1, dtype=int))
-                    score += log_probs[0, token]
-                    prev = np.array([token])
-                normalized = score / length_penalty(len(seq), alpha)
-                if normalized > best[0]:
-                    best = (normalized, seq)
-    return best
-
-
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("alpha", [0.0, 1.0])
-def test_beam_search_finds_the_exact_best_on_a_tiny_vocabulary(seed, alpha):
-    vocab, bos, eos, max_len = 4, 0, 1, 4
-    step = toy_step(vocab, seed)
-    expected_score, expected = exhaustive_best(step, vocab, bos, eos, max_len, alpha)
-    # A beam wide enough to keep every prefix is exhaustive search.
-    best = beam_search(step, np.zeros((1, vocab)), bos, eos, max_len, beam_size=vocab ** max_len, alpha=alpha)[0]
-    assert best.ids == expected
-    assert best.normalized_score == pytest.approx(expected_score)
-
-
-def test_beam_search_does_not_stop_while_a_live_prefix_can_still_win():
-    """Two finished hypotheses are not enough when a live prefix already scores better than both."""
-    bos, eos, a, b = 0, 1, 2, 3
-    table = {1: [-50, -0.15, -0.1, -0.2],  # after BOS: ending now costs 0.15, 'a' 0.1, 'b' 0.2
-             13: [-50, -5, -0.01, -5],  # after 'a': 'a' again is nearly free
-             14: [-50, -0.01, -5, -5],  # after 'b': ending is nearly free (the second finished hypothesis)
-             133: [-50, -0.01, -5, -5]}  # after 'a a': end; total -0.12 beats -0.15
-
-    def step(prev, hidden, rows):
-        code = hidden[:, 0] * 10 + prev + 1  # the hidden state spells the prefix
-        log_probs = np.array([table.get(int(c), [-50, -1, -5, -5]) for c in code], dtype=float)
-        return log_probs, code[:, None], np.ones((len(prev), 2)) / 2
-
-    best = beam_search(step, np.zeros((1, 1), dtype=np.int64), bos, eos, 6, beam_size=2, alpha=0.0)[0]
-    assert best.ids == [a, a, eos] and best.score == pytest.approx(-0.12)
-
-
-def test_beam_one_equals_greedy_on_the_toy_model():
-    for seed in range(10):
-        step = toy_step(5, seed)
-        greedy = greedy_batch(step, np.zeros((1, 5)), 0, 1, 6)[0]
-        beam = beam_search(step, np.zeros((1, 5)), 0, 1, 6, beam_size=1, alpha=0.0)[0]
-        assert beam.ids == greedy.ids and beam.score == pytest.approx(greedy.score)
 
 
 # ---- the real (tiny) bundle -------------------------------------------------------------------------
@@ -122,6 +48,10 @@ def test_beam_search_nbest_is_sorted_and_batched_translation_matches_single(tran
     assert result.text == result.nbest[0]["text"]
     singles = [translator.translate(s).text for s in SENTENCES]
     assert translator.translate_batch(SENTENCES, batch_size=3) == singles
+    for alpha in (0.0, 1.0):
+        beams = [translator.translate(s, beam_size=4, length_penalty=alpha).text for s in SENTENCES]
+        assert translator.translate_batch(SENTENCES, beam_size=4, length_penalty=alpha, batch_size=3) == beams
+        assert translator.translate_batch(SENTENCES, beam_size=4, length_penalty=alpha, batch_size=1) == beams
 
 
 def test_prefix_forces_the_start_then_continues(translator):
@@ -169,39 +99,31 @@ def test_step_calls_show_every_decoder_call_and_the_best_row(translator, beam_si
         assert max(call["batch"] for call in result.step_calls) == beam_size
 
 
-def prev_token_step(vocab: int, seed: int):
-    """toy_step whose 'attention' is the one-hot of each row's previous token: it shows the row's ancestry."""
-    inner = toy_step(vocab, seed)
-
-    def step(prev, hidden, rows):
-        log_probs, new_hidden, _ = inner(prev, hidden, rows)
-        return log_probs, new_hidden, np.eye(vocab)[prev]
-
-    return step
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_hypothesis_step_rows_follow_its_own_ancestors(seed):
-    vocab, bos, eos = 6, 0, 1
-    calls = []
-    step = prev_token_step(vocab, seed)
-
-    def recorded(prev, hidden, rows):
-        calls.append(prev.copy())
-        return step(prev, hidden, rows)
-
-    for hyp in beam_search(recorded, np.zeros((1, vocab)), bos, eos, 7, beam_size=3, alpha=0.6, n_best=3):
-        for t, row in enumerate(hyp.step_rows):  # the row fed at step t had the hypothesis' token t - 1
-            assert calls[t][row] == ([bos] + hyp.ids)[t]
-
-
 @pytest.mark.parametrize("text, message", [
     ("   ", "empty"), ("x" * 400, "limit is 300"), ("The dog\x00 runs.", "control characters"),
-    ("Собака бежит.", "never seen"),
+    ("Собака бежит.", "never seen 'С', 'а', 'б': it reads English written"), (123, "not text \\(got int 123\\)"),
+    (None, "not text"), (b"The dog runs.", "not text"),
 ])
 def test_bad_input_is_a_clear_error(translator, text, message):
     with pytest.raises(InputError, match=message):
         translator.translate(text)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"beam_size": 2.7}, "beam_size must be a whole number, not 2.7"), ({"beam_size": 0}, "beam_size must be at least 1"),
+    ({"beam_size": True}, "beam_size must be a whole number"), ({"n_best": "3"}, "n_best must be a whole number"),
+    ({"max_len": float("inf")}, "max_len must be a whole number, not inf"), ({"max_len": 10 ** 6}, "max_len must be between"),
+    ({"max_len_ratio": float("inf")}, "max_len_ratio must be a finite number"),
+    ({"length_penalty": float("nan")}, "length_penalty must be a finite number"), ({"top_k": -1}, "top_k must be at least 1"),
+    ({"prefix": [1.5]}, "prefix id must be a whole number"), ({"prefix": [10 ** 9]}, "prefix id must be between"),
+])
+def test_api_arguments_of_the_wrong_type_are_refused_not_coerced(translator, options, message):
+    with pytest.raises(InputError, match=message):
+        translator.translate(SENTENCES[0], **options)
+
+
+def test_numpy_integers_are_whole_numbers(translator):
+    assert translator.translate(SENTENCES[0], beam_size=np.int64(2)).decoding["beam_size"] == 2
 
 
 @pytest.mark.parametrize("reference, message", [("", "reference is empty"), ("Собака.", "never seen"),
@@ -227,8 +149,8 @@ def test_tampered_file_is_named(bundle_copy):
 
 
 def test_missing_file_and_bad_manifest_are_named(bundle_copy):
-    (bundle_copy / "target.json").unlink()
-    with pytest.raises(BundleError, match=r"target\.json is missing"):
+    (bundle_copy / "tokenizer.json").unlink()
+    with pytest.raises(BundleError, match=r"tokenizer\.json is missing"):
         Translator(bundle_copy)
     (bundle_copy / "manifest.json").write_text("{not json")
     with pytest.raises(BundleError, match=r"manifest\.json is not valid JSON"):
@@ -282,7 +204,8 @@ def test_cli_translates_json_and_stdin(tiny_bundle):
     assert batch.returncode == 0 and len(batch.stdout.strip().splitlines()) == 2
     assert batch.stdout.splitlines()[0] == single.stdout.strip()
     bad = run("   ")
-    assert bad.returncode == 2 and bad.stderr.strip().endswith("type a sentence to translate.")
+    assert bad.returncode == 1 and "argument 1: The input is empty: type a sentence to translate." in bad.stderr
+    assert bad.stdout == "\n"  # still one output line per input
 
 
 def test_find_bundles_ignores_exports_in_progress(tiny_bundle, tmp_path):

@@ -1,0 +1,72 @@
+"""What the model accepts as text: the one input filter shared by the app, the command line and evaluation.
+
+    ids = check_text("A dog runs.", tokenizer, unk_id, language="en")   # token ids, or InputError
+"""
+from __future__ import annotations
+
+import math
+import unicodedata
+
+from tokenizers import Tokenizer
+
+MAX_CHARS = 300  # the page refuses longer inputs: Multi30k sentences are short captions
+MAX_TOKENS = 100  # source tokens including EOS: every caller (page, command line, evaluation) keeps to it
+LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech"}
+
+
+class InputError(ValueError):
+    """Text the model cannot translate; the message says what was wrong and what to do."""
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
+
+
+def _control_chars(text: str) -> list[str]:
+    return [c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") and c not in "\t\n"]
+
+
+def check_text(text, tokenizer: Tokenizer, unk_id: int, language: str, what: str = "input",
+               max_chars: int | None = MAX_CHARS) -> list[int]:
+    """Token ids of `text` (no EOS), refusing what the model cannot read: not a string, empty, too long,
+    control characters, characters the tokenizer never saw (other scripts). `max_chars` None: tokens only."""
+    if not isinstance(text, str):
+        raise InputError(f"The {what} is not text (got {type(text).__name__} {text!r:.40}); pass a string.")
+    if not text.strip():
+        raise InputError(f"The {what} is empty: type a sentence to translate." if what == "input"
+                         else f"The {what} is empty: paste a sentence.")
+    if max_chars is not None and len(text) > max_chars:
+        raise InputError(f"The {what} has {len(text)} characters; the limit is {max_chars}. Translate one sentence at a time.")
+    bad = _control_chars(text)
+    if bad:
+        raise InputError(f"The {what} contains control characters ({', '.join(repr(c) for c in bad[:3])}); remove them and try again.")
+    text = " ".join(text.split())
+    encoding = tokenizer.encode(text, add_special_tokens=False)
+    unknown = sorted({text[s:e] for tid, (s, e) in zip(encoding.ids, encoding.offsets) if tid == unk_id})
+    if unknown:
+        raise InputError(f"The model has never seen {', '.join(repr(u) for u in unknown[:3])}: it reads "
+                         f"{language_name(language)} written in the Latin alphabet.")
+    if len(encoding.ids) + 1 > MAX_TOKENS:
+        raise InputError(f"The {what} is {len(encoding.ids)} tokens long; the limit is {MAX_TOKENS - 1}. Shorten it.")
+    return encoding.ids
+
+
+def whole_number(name: str, value, low: int = 1, high: int | None = None) -> int:
+    """`value` if it is an integer in [low, high]; 2.7, True, "5" or infinity are refused, not truncated."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):  # int and numpy integers have __index__
+        raise InputError(f"{name} must be a whole number, not {value!r}.")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        raise InputError(f"{name} must be between {low} and {high}, not {value}." if high is not None
+                         else f"{name} must be at least {low}, not {value}.")
+    return value
+
+
+def finite_number(name: str, value, low: float = 0.0) -> float:
+    """`value` as a float if it is a real, finite number >= low (NaN and infinity are refused)."""
+    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
+        raise InputError(f"{name} must be a number, not {value!r}.")
+    value = float(value)
+    if not math.isfinite(value) or value < low:
+        raise InputError(f"{name} must be a finite number of at least {low:g}, not {value!r}.")
+    return value

@@ -1,0 +1,112 @@
+"""python -m evaluate: metrics equal sacrebleu's, torch and onnxruntime decode alike, evaluation.json per test set."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import sacrebleu
+
+from conftest import write_corpus
+from evaluate.__main__ import build_parser, main
+from evaluate.results import name_of_test_set
+from inference import Translator
+
+SENTENCES = ["The dog runs.", "The small cat sleeps in the garden.", "The old man waits in the street."]
+
+
+def column(folder, split, language):
+    return [json.loads(line)[language] for line in open(folder / f"{split}.jsonl", encoding="utf-8")]
+
+
+def test_bleu_equals_sacrebleu_command_line(tiny_run, tiny_corpus, tmp_path):
+    hyps = tmp_path / "hyps"
+    assert main([str(tiny_run / "best.pt"), "--data-dir", str(tiny_corpus), "--beams", "1", "--hyps", str(hyps)]) == 0
+    refs = tmp_path / "refs.txt"
+    refs.write_text("\n".join(column(tiny_corpus, "test", "de")) + "\n", encoding="utf-8")
+    (hyp_file,) = tmp_path.glob("hyps.*.greedy.txt")
+    from evaluate.metrics import scores
+
+    ours = scores(hyp_file.read_text(encoding="utf-8").splitlines(), refs.read_text(encoding="utf-8").splitlines())
+    for flags, key in (([], "sacrebleu"), (["-lc"], "bleu_lowercase_tokenized"), (["-m", "chrf"], "chrf")):
+        cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(refs), "-i", str(hyp_file), "-b", "-w", "4", *flags],
+                             capture_output=True, text=True, check=True)
+        assert float(cli.stdout.strip()) == pytest.approx(ours[key], abs=0.006)
+    assert ours["sacrebleu"] > 20  # the tiny model really learned the tiny language
+
+
+def test_torch_and_onnxruntime_share_the_decoding_code(tiny_bundle):
+    from evaluate.torch_model import torch_translator
+
+    onnx = Translator(tiny_bundle, device="cpu")
+    torch_side = torch_translator(tiny_bundle / "checkpoint.pt")  # the weights the graphs were exported from
+    assert torch_side.providers == ["torch"] and torch_side.bundle is None
+    for sentence in SENTENCES:
+        for beam in (1, 3):
+            ours, theirs = onnx.translate(sentence, beam_size=beam), torch_side.translate(sentence, beam_size=beam)
+            assert ours.target_ids == theirs.target_ids
+            assert ours.score == pytest.approx(theirs.score, abs=1e-3)
+    assert torch_side.translate_batch(SENTENCES, beam_size=3) == onnx.translate_batch(SENTENCES, beam_size=3)
+
+
+def test_each_test_set_gets_its_own_metrics_in_evaluation_json(bundle_copy, tiny_corpus, tmp_path):
+    other = write_corpus(tmp_path / "toy" / "en-de", sizes=(50, 20, 30), seed=7)  # a second test set
+    manifest_before = (bundle_copy / "manifest.json").read_bytes()
+    assert main([str(bundle_copy), "--data-dir", str(tiny_corpus), "--data-dir", str(other), "--beams", "1,3"]) == 0
+    evaluation = json.loads((bundle_copy / "evaluation.json").read_text(encoding="utf-8"))
+    first, second = f"{tiny_corpus.name}/test", "toy/en-de/test"
+    assert set(evaluation["test_sets"]) == {first, second}
+    assert (bundle_copy / "manifest.json").read_bytes() == manifest_before  # export's file, never edited
+    assert sorted(p.name for p in bundle_copy.iterdir() if p.name.startswith(".")) == []  # no temp files left
+    translator = Translator(bundle_copy, device="cpu")
+    for name, folder in ((first, tiny_corpus), (second, other)):
+        entry = evaluation["test_sets"][name]
+        assert entry["sentences"] == len(column(folder, "test", "en")) and entry["backend"] == "onnxruntime"
+        assert entry["graphs_sha256"]["decoder.onnx"] == translator.bundle.manifest["files"]["decoder.onnx"]["sha256"]
+        for key, beam in (("greedy", 1), ("beam3", 3)):
+            hyps = translator.translate_batch(column(folder, "test", "en"), beam_size=beam)
+            expected = sacrebleu.corpus_bleu(hyps, [column(folder, "test", "de")]).score
+            assert entry[key]["sacrebleu"] == pytest.approx(expected, abs=0.006)
+            assert entry[key]["signatures"]["sacrebleu"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+            assert entry[key]["refused"] == 0 and entry[key]["beam_size"] == beam
+    assert evaluation["test_sets"][first]["beam3"]["length_penalty"] == 0.6  # nothing tuned yet
+    # A later run on one test set keeps the other's results.
+    assert main([str(bundle_copy), "--data-dir", str(other), "--beams", "1"]) == 0
+    again = json.loads((bundle_copy / "evaluation.json").read_text(encoding="utf-8"))
+    assert again["test_sets"][first] == evaluation["test_sets"][first] and "beam3" not in again["test_sets"][second]
+
+
+def test_length_penalty_is_tuned_on_validation_only_and_becomes_the_default(bundle_copy, tiny_corpus, capsys):
+    args = [str(bundle_copy), "--data-dir", str(tiny_corpus), "--beams", "3"]
+    assert main([*args, "--split", "test", "--tune-length-penalty", "0,1"]) == 2
+    assert "--split validation" in capsys.readouterr().err  # never tuned on the test split
+    assert main([*args, "--data-dir", str(tiny_corpus), "--split", "validation", "--tune-length-penalty", "0,1"]) == 2
+    assert "one --data-dir" in capsys.readouterr().err
+    assert main([*args, "--split", "validation", "--tune-length-penalty", "0,1", "--limit", "10"]) == 0
+    assert not (bundle_copy / "evaluation.json").exists()  # part of a set is not the set's result
+    assert main([*args, "--split", "validation", "--tune-length-penalty", "0,2.5"]) == 0
+    tuned = json.loads((bundle_copy / "evaluation.json").read_text(encoding="utf-8"))["length_penalty"]
+    assert set(tuned["sweep"]) == {"0", "2.5"} and tuned["value"] in (0.0, 2.5)
+    assert tuned["sacrebleu"] == max(tuned["sweep"].values()) and tuned["test_set"] == f"{tiny_corpus.name}/validation"
+    translator = Translator(bundle_copy, device="cpu")
+    assert translator.length_penalty == tuned["value"] and translator.bundle.evaluation["length_penalty"] == tuned
+    assert translator.translate(SENTENCES[1], beam_size=3).decoding["length_penalty"] == tuned["value"]
+    assert main([*args, "--split", "test"]) == 0  # the test run then reports with the tuned value
+    evaluation = json.loads((bundle_copy / "evaluation.json").read_text(encoding="utf-8"))
+    assert evaluation["test_sets"][f"{tiny_corpus.name}/test"]["beam3"]["length_penalty"] == tuned["value"]
+
+
+def test_bad_arguments_are_one_line(bundle_copy, tmp_path, capsys):
+    assert main([str(bundle_copy), "--beams", "1,x"]) == 2
+    assert main([str(tmp_path / "missing.pt")]) == 2
+    assert main([str(bundle_copy), "--data-dir", str(tmp_path / "nowhere")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
+
+
+def test_test_set_names_and_help_on_every_flag(tmp_path):
+    assert name_of_test_set("../shared/data/multi30k", None, "test") == "multi30k/test"
+    assert name_of_test_set(str(tmp_path / "tatoeba" / "en-de"), None, "test") == "tatoeba/en-de/test"
+    assert name_of_test_set(None, "bentrevett/multi30k", "validation") == "bentrevett/multi30k/validation"
+    assert all(action.help for action in build_parser()._actions)
