@@ -57,9 +57,9 @@ def prepare_variants(bundle_dir: Path, work_dir: Path, wanted=VARIANTS) -> dict[
 
 def open_translator(variant: str, path: Path, threads: int):
     if variant == "torch":
-        from training.evaluate import TorchTranslator  # sets torch's (process-wide) thread count
+        from evaluate.torch_model import torch_translator  # sets torch's (process-wide) thread count
 
-        return TorchTranslator(path, threads=threads)
+        return torch_translator(path, threads=threads)
     from inference.translator import Translator
 
     return Translator(path, device="cpu", threads=threads, verify=False)

@@ -73,7 +73,7 @@ def test_every_entry_point_has_help_on_every_flag():
         from export.__main__ import main as export_main
         from inference.__main__ import main as inference_main
         from training.__main__ import main as training_main
-        from training.evaluate import main as evaluate_main
+        from evaluate.__main__ import main as evaluate_main
 
         for entry in (training_main, evaluate_main, export_main, inference_main, benchmarks_main, app.parse_args):
             try:
@@ -86,7 +86,7 @@ def test_every_entry_point_has_help_on_every_flag():
     for parser in captured:
         for action in parser._actions:
             assert action.help, f"{parser.prog}: {action.option_strings or action.dest} has no help"
-    for module in ("training", "training.evaluate", "export", "inference", "benchmarks", "export.table"):
+    for module in ("training", "evaluate", "evaluate.attention", "export", "inference", "benchmarks", "export.table"):
         done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True,
                               timeout=120)
         assert done.returncode == 0 and "usage:" in done.stdout, module

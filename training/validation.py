@@ -8,6 +8,7 @@ import sacrebleu
 import torch
 import torch.nn.functional as F
 
+from inference.decoding import max_target_len  # numpy only: the one target-length rule
 from training.checkpoint import atomic_save, average_weights, load_weights, to_cpu
 from training.data import collate, make_batches
 from training.model import Seq2Seq, perplexity
@@ -35,7 +36,7 @@ def validate(model: Seq2Seq, examples, pairs, tokenizer, batch_size: int, autoca
         src_ids, src_mask, tgt_in, tgt_out = (t.to(device) for t in collate(examples, batch, cfg.pad_id, cfg.bos_id))
         with autocast():
             logits = model(src_ids, src_mask, tgt_in)
-            out = model.greedy(src_ids, src_mask, max_len=src_ids.size(1) * 2 + 10)
+            out = model.greedy(src_ids, src_mask, max_len=max_target_len(src_ids.size(1)))
         total_loss += F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=cfg.pad_id,
                                       reduction="sum").item()
         total_tokens += int((tgt_out != cfg.pad_id).sum())
