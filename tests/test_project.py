@@ -48,9 +48,11 @@ def test_readme_commands_and_ci_agree():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "pip install -r requirements.txt && python app.py" in readme
-    test_command = "apt-get update && apt-get install -y chromium && pip install -r requirements-dev.txt && python -m pytest"
+    test_command = ("apt-get update && apt-get install -y chromium && npm install --prefix .axe axe-core@4.14.1 && "
+                    "pip install -r requirements-dev.txt && python -m pytest")
     assert test_command in readme
-    for step in ("apt-get install", "chromium", "requirements-dev.txt", "python -m pytest"):
+    for step in ("apt-get install", "chromium", "npm install --silent --no-audit --no-fund --prefix .axe axe-core@4.14.1",
+                 "requirements-dev.txt", "python -m pytest"):
         assert step in ci
 
 
