@@ -29,6 +29,7 @@ import app_results as results_view  # noqa: E402
 import app_views as views  # noqa: E402
 from app_api import PublicApiOnly, ResultCache, real_number, text_value, whole_number  # noqa: E402
 from app_batch import BatchTab  # noqa: E402
+from app_heatmap import heatmap_component, state_from_query, step_input  # noqa: E402
 from app_views import STEP_FIELDS, ResultViews  # noqa: E402
 from inference import MAX_CHARS, BundleError, InputError, Translator, find_bundles  # noqa: E402
 from inference.examples import examples_for  # noqa: E402
@@ -40,6 +41,14 @@ MAX_BEAM, MAX_LEN, TOP_K = 10, 200, 5
 MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
 CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
 PAIR_FOLDER = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")
+
+
+def step_number(step) -> int | None:
+    """The hidden step box's text as a step; "" (no result) and anything else that is not a number → None."""
+    try:
+        return int(step)
+    except (TypeError, ValueError):
+        return None
 
 
 def load_translators(assets_dir, device: str = "auto", threads: int | None = None) -> dict[str, Translator]:
@@ -106,16 +115,34 @@ class DemoApp:
             return self.message(f"⚠️ {views.md_text(error)}")
         return self.render(state, 0)
 
-    def on_load(self):
-        """The page opens on a worked example (the first of ours this model can read) instead of an empty form."""
-        for text in examples_for(self.translators[self.default].src_lang):
+    def on_load(self, request: gr.Request | None = None):
+        """A share link (?pair=…&text=…&step=…) restores its translation; without one the page opens on a worked
+        example (the first of ours the model can read). What the link does not set is left alone (gr.skip()),
+        so a value typed while the page loads is not overwritten. Returns LOAD_FIELDS then ResultViews."""
+        query = state_from_query(dict(request.query_params) if request else {}, self.translators)
+        notes = views.md_text(" ".join(query.pop("messages"))) or None
+        pair = query.get("pair", self.default)
+        translator = self.translators[pair]
+        shown = [query.get(k, gr.skip()) for k in ("pair", "mode", "beam_size")]
+        shown += [query.get("length_penalty", translator.length_penalty if "pair" in query else gr.skip()),
+                  query.get("max_len", gr.skip())]
+        examples = gr.Dataset(samples=[[s] for s in examples_for(translator.src_lang)]) if "pair" in query else gr.skip()
+        if "text" in query:
+            beam = query.get("beam_size", 5) if query.get("mode") == "beam search" else 1
             try:
-                state = self.run(self.default, text)
+                state = self.run(pair, query["text"], beam, query.get("length_penalty"), query.get("max_len", 0))
+            except InputError as error:
+                return (*shown, query["text"], examples, *self.message(f"⚠️ {views.md_text(error)}"))
+            return (*shown, query["text"], examples,
+                    *self.render(state, query.get("step", 0), notes, query.get("words", False)))
+        for text in examples_for(translator.src_lang):
+            try:
+                state = self.run(pair, text)
             except InputError:
                 continue
-            return (text, *self.render(state, min(1, len(state["result"]["target_tokens"]) - 1),
-                                       "A worked example: click any target token below, or type your own sentence."))
-        return ("", *self.message("Type a sentence and press Enter."))
+            return (*shown, text, examples, *self.render(state, min(1, len(state["result"]["target_tokens"]) - 1),
+                    notes or "A worked example: click any target token below, or type your own sentence."))
+        return (*shown, "", examples, *self.message(notes or "Type a sentence and press Enter."))
 
     def on_continue(self, key, step, alternative) -> ResultViews:
         state = self.results.get(key)
@@ -123,10 +150,10 @@ class DemoApp:
             return self.message("Translate a sentence first.")
         result = state["result"]
         ids = result["alternative_ids"]
-        if step is None or alternative is None or not (0 <= int(step) < len(ids)
-                                                       and 0 <= int(alternative) < len(ids[int(step)])):
-            return self.message("Select a target token and one of its alternatives first.")
-        step, alternative = int(step), int(alternative)
+        step = step_number(step)
+        if step is None or alternative is None or not (0 <= step < len(ids) and 0 <= int(alternative) < len(ids[step])):
+            return self.message("Pick one of this step's alternatives first, then continue from it.")
+        alternative = int(alternative)
         token = result["alternatives"][step][alternative][0]
         token_id = result["alternative_ids"][step][alternative]
         new = self.run(state["pair"], state["text"], max_len=state["max_len"],
@@ -135,10 +162,10 @@ class DemoApp:
                                       "the steps after it are greedy.")
 
     def on_select(self, key, step):
-        state = self.results.get(key)
+        state, step = self.results.get(key), step_number(step)
         if state is None or step is None:
             return (gr.skip(),) * len(STEP_FIELDS)
-        return self.step_views(state, int(step))
+        return self.step_views(state, step)
 
     def on_downloads(self, key):
         """JSON and CSV of the shown result, written only when asked for."""
@@ -190,8 +217,9 @@ class DemoApp:
                            "report the input that caused it.", print_exception=False) from None
 
     # ---- rendering (app_results.py formats, this adds the cache key) ---------------------------------
-    def render(self, state: dict, step: int, status: str | None = None) -> ResultViews:
-        return results_view.render(self.results.put(state), state, self.translator(state["pair"]).config, step, status)
+    def render(self, state: dict, step: int, status: str | None = None, words: bool = False) -> ResultViews:
+        return results_view.render(self.results.put(state), state, self.translator(state["pair"]).config, step,
+                                   status, words)
 
     def step_views(self, state: dict, step: int) -> tuple:
         return results_view.step_views(state, self.translator(state["pair"]).config, step)
@@ -213,7 +241,8 @@ class DemoApp:
                                 label="Length penalty α (default: tuned on validation)")
         button = gr.Button("Translate", variant="primary", elem_id="translate")
         examples = gr.Examples([[s] for s in examples_for(translator.src_lang)], inputs=[source],
-                               label="Examples (written for this demo)", examples_per_page=6)
+                               label="Examples (written for this demo)", examples_per_page=6,
+                               elem_id="examples")
         return source, mode, max_len, beam_row, beam, penalty, button, examples
 
     def reference_panel(self, state):
@@ -237,26 +266,23 @@ class DemoApp:
             gr.Markdown(views.PAGE_HEADER, elem_id="header")
             pair = gr.Dropdown(list(self.translators), value=self.default, label="Language pair", elem_id="pair")
             with gr.Tab("Translate"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2):
+                with gr.Row(equal_height=False, elem_id="translate-row"):
+                    with gr.Column(scale=2, elem_id="input-column"):
                         source, mode, max_len, beam_row, beam, penalty, button, examples = self.input_column()
-                    with gr.Column(scale=3):
+                    with gr.Column(scale=3, elem_id="result-column"):
                         translation = gr.Textbox(label="Translation", interactive=False, lines=2, elem_id="translation")
                         status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
                         nbest = gr.Dataframe(headers=["rank", "translation", "log-prob", "normalised"], visible=False,
-                                             interactive=False, label="n-best (beam search)", datatype="str")
+                                             interactive=False, label="n-best (beam search)", datatype="str",
+                                             wrap=True, elem_id="nbest", column_widths=["12%", "52%", "18%", "18%"])
                         with gr.Row():
                             prepare = gr.Button("Download attention + tokens", size="sm", elem_id="prepare-downloads")
                             json_file = gr.DownloadButton("JSON", visible=False, size="sm", elem_id="json-file")
                             csv_file = gr.DownloadButton("CSV", visible=False, size="sm", elem_id="csv-file")
-                        heatmap = gr.Plot(label="Attention weights: hover a cell for both tokens and the weight",
-                                          elem_id="heatmap")
-                steps = gr.Radio(label="Target tokens (▁ = start of a word): click one to inspect that decoding step",
-                                 choices=[], elem_id="steps")
+                        heatmap = heatmap_component()
+                        steps = step_input()
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2):
-                        source_view = gr.HighlightedText(label="Source tokens (▁ = start of a word), coloured by "
-                                                               "this step's attention", elem_id="source-attention")
                         alternatives = gr.Radio(label="Top tokens at this step", choices=[], elem_id="alternatives")
                         continue_button = gr.Button("Continue from this alternative", elem_id="continue")
                     with gr.Column(scale=3):
@@ -268,21 +294,22 @@ class DemoApp:
                 card = gr.Markdown(self.model_card(), latex_delimiters=[], elem_id="model-card")
 
             shown = dict(state=state, translation=translation, status=status, nbest=nbest, steps=steps,
-                         json_file=json_file, csv_file=csv_file, heatmap=heatmap, source_view=source_view,
-                         alternatives=alternatives, bmm=bmm)
+                         json_file=json_file, csv_file=csv_file, heatmap=heatmap, alternatives=alternatives, bmm=bmm)
             result_outputs = [shown[name] for name in ResultViews._fields]
             step_outputs = [shown[name] for name in STEP_FIELDS]
             translate_inputs = [pair, source, mode, beam, penalty, max_len]
             private = dict(api_visibility="private")
             for trigger in (button.click, source.submit):
                 trigger(self.on_translate, translate_inputs, result_outputs, **private)
-            steps.input(self.on_select, [state, steps], step_outputs, **private)
+            steps.change(self.on_select, [state, steps], step_outputs, show_progress="hidden",
+                         trigger_mode="always_last", **private)  # .change: the page sets the box (see step_input)
             continue_button.click(self.on_continue, [state, steps, alternatives], result_outputs, **private)
             prepare.click(self.on_downloads, state, [json_file, csv_file, status], **private)
             mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
             pair.input(self.on_pair, pair, [examples.dataset, penalty, batch_text, *result_outputs], **private)
             card_tab.select(self.model_card, None, card, **private)
-            demo.load(self.on_load, None, [source, *result_outputs], **private)
+            demo.load(self.on_load, None, [pair, mode, beam, penalty, max_len, source, examples.dataset,
+                                           *result_outputs], **private)
             batch_load(demo)
             gr.api(self.api_translate, api_name="translate")
         return demo
@@ -294,7 +321,7 @@ def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
     rendering, no analytics; same settings locally and on a Space. Errors always carry their message (our
     own handlers turn bad input into one-line messages; show_error covers what Gradio rejects first)."""
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY, api_open=False)
-    return demo.launch(server_name=host, server_port=port, ssr_mode=False, theme=views.THEME, css=views.CSS,
+    return demo.launch(server_name=host, server_port=port, ssr_mode=False, theme=views.THEME, css=views.CSS, head=views.HEAD,
                        footer_links=["api", "settings"], enable_monitoring=False, max_file_size=MAX_UPLOAD,
                        show_error=True,  # a request Gradio itself rejects (e.g. too few values) says why
                        app_kwargs={"middleware": [Middleware(PublicApiOnly)]}, **kwargs)
