@@ -42,8 +42,8 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange",
     slider_color="*primary_700", link_text_color="*primary_800")
 # Scrollable tables must be reachable by keyboard: each one that can scroll gets a tab stop and a name.
 HEAD = """<script>
-new MutationObserver(() => document.querySelectorAll("#bmm-panel table, .bmm-scroll table").forEach((t) => {
-  if (!t.hasAttribute("tabindex")) { t.setAttribute("tabindex", "0"); t.setAttribute("aria-label", "table (scrolls sideways)"); }
+new MutationObserver(() => document.querySelectorAll("#bmm-panel table, #bmm-panel pre").forEach((t) => {
+  if (!t.hasAttribute("tabindex")) { t.setAttribute("tabindex", "0"); t.setAttribute("aria-label", `${t.tagName === "PRE" ? "code" : "table"} (scrolls sideways)`); }
 })).observe(document.documentElement, {childList: true, subtree: true});
 </script>"""
 CSS = """
@@ -56,9 +56,11 @@ CSS = """
 #alternatives label { font-family: ui-monospace, Menlo, Consolas, monospace; }
 [data-testid="min-value"], [data-testid="max-value"], footer, footer a, footer button { color: #374151 !important; }
 #bmm-panel h2, #batch-step-view h2 { font-size: 1.1em; margin: 0.2em 0 0.5em; }  /* h2 so headings go in order */
+button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:1 */
 .comment { color: #4b5563 !important; }  /* code comments: the highlighter's slate grey is 3.7:1 */
 :focus-visible { outline: 3px solid #1d4ed8 !important; outline-offset: 2px; }
 #bmm-panel table#bmm-panel h2, #batch-step-view h2 { font-size: 1.1em; margin: 0.2em 0 0.5em; }  /* h2 so headings go in order */
+button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:1 */
 .comment { color: #4b5563 !important; }  /* code comments: the highlighter's slate grey is 3.7:1 */
 :focus-visible { outline-offset: -3px; }
 /* Phones: the sentence box and Translate, then the result and the heatmap, then the examples. */
