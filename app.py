@@ -25,6 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
+import app_explain  # noqa: E402
 import app_results as results_view  # noqa: E402
 import app_views as views  # noqa: E402
 from app_api import PublicApiOnly, ResultCache, real_number, text_value, whole_number  # noqa: E402
@@ -33,6 +34,7 @@ from app_heatmap import heatmap_component, state_from_query, step_input  # noqa:
 from app_views import STEP_FIELDS, ResultViews  # noqa: E402
 from inference import MAX_CHARS, BundleError, InputError, Translator, find_bundles  # noqa: E402
 from inference.examples import examples_for  # noqa: E402
+from inference.explain import explanation  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CONCURRENCY = 2  # two requests decode at once on a 2-CPU Space, one onnxruntime thread each
@@ -106,6 +108,21 @@ class DemoApp:
         return {"pair": pair, "text": text, "max_len": max_len, "forced": len(prefix or []),
                 "result": result.to_dict(), "enc_out": result.enc_out}
 
+    def reverse(self, pair: str) -> Translator | None:
+        t = self.translators[pair]
+        return self.translators.get(f"{t.tgt_lang}-{t.src_lang}")
+
+    def explained(self, state: dict) -> dict:
+        """Occlusion, coverage, confidence and the direction hint, computed once per result and kept in it, so the
+        page, its downloads and /explain give the same numbers and a step change costs nothing."""
+        if "explain" not in state:
+            state["explain"] = explanation(self.translator(state["pair"]), state["text"], state["result"],
+                                           reverse=self.reverse(state["pair"]))
+        return state["explain"]
+
+    def full_payload(self, state: dict) -> dict:
+        return {**views.export_payload(state), "explanation": app_explain.explanation_payload(self.explained(state))}
+
     # ---- UI handlers ------------------------------------------------------------------------------
     def on_translate(self, pair, text, mode, beam_size, length_penalty, max_len) -> ResultViews:
         beam = beam_size if mode == "beam search" else 1
@@ -172,7 +189,7 @@ class DemoApp:
         state = self.results.get(key)
         if state is None:
             return gr.skip(), gr.skip(), "Translate a sentence first."
-        json_path, csv_path = views.write_downloads(views.export_payload(state))
+        json_path, csv_path = views.write_downloads(self.full_payload(state))
         return (gr.DownloadButton(value=json_path, visible=True), gr.DownloadButton(value=csv_path, visible=True),
                 "Ready: click a file to download it.")
 
@@ -188,6 +205,15 @@ class DemoApp:
         return (views.reference_markdown(scored, metrics),
                 views.reference_rows(scored),
                 views.attention_figure(scored["source_tokens"], scored["target_tokens"], scored["attention"]))
+
+    def on_swap(self, pair, text, mode, beam_size, length_penalty, max_len):
+        """The sentence reads like the other language: switch to the reverse pair and translate it there."""
+        reverse = self.reverse(pair) if pair in self.translators else None
+        if reverse is None:
+            return (gr.skip(),) * 4 + tuple(self.message("No model for the reverse direction is loaded."))
+        name = next(n for n, t in self.translators.items() if t is reverse)
+        return (name, *self.on_pair(name)[:3],
+                *self.on_translate(name, text, mode, beam_size, reverse.length_penalty, max_len))
 
     def on_pair(self, pair):
         """New pair: its examples and tuned α, and the old result cleared so nothing runs on the old pair."""
@@ -206,9 +232,20 @@ class DemoApp:
                       max_len: int = 0) -> dict:
         """Translate `text` (pair "" = the default; length_penalty None = the model's tuned one). Returns translation, source/target tokens, attention
         (target × source), top-5 alternatives per step with probabilities, and the n-best list (beam search)."""
+        return self.api_call(views.export_payload, text, pair, beam_size, length_penalty, max_len)
+
+    def api_explain(self, text: str, pair: str = "", beam_size: int = 1, length_penalty: float | None = None,
+                    max_len: int = 0) -> dict:
+        """Everything /translate returns plus "explanation": occlusion (per step and source token, the drop in the
+        chosen token's log-probability when that token is hidden from attention), coverage with its flags,
+        attention entropy and sentence confidence, and the wrong-direction hint: the numbers the page shows."""
+        return self.api_call(self.full_payload, text, pair, beam_size, length_penalty, max_len)
+
+    def api_call(self, payload, text, pair, beam_size, length_penalty, max_len) -> dict:
+        """Runs one API request; bad input → one-line gr.Error, a bug → logged here and a one-line gr.Error."""
         try:
-            return views.export_payload(self.run(self.default if pair in ("", None) else pair, text, beam_size,
-                                                 length_penalty, max_len))
+            return payload(self.run(self.default if pair in ("", None) else pair, text, beam_size,
+                                    length_penalty, max_len))
         except InputError as error:
             raise gr.Error(str(error), print_exception=False) from None
         except Exception as error:  # a bug, not bad input: logged here, a one-line message for the caller
@@ -218,6 +255,7 @@ class DemoApp:
 
     # ---- rendering (app_results.py formats, this adds the cache key) ---------------------------------
     def render(self, state: dict, step: int, status: str | None = None, words: bool = False) -> ResultViews:
+        self.explained(state)
         return results_view.render(self.results.put(state), state, self.translator(state["pair"]).config, step,
                                    status, words)
 
@@ -272,13 +310,14 @@ class DemoApp:
                     with gr.Column(scale=3, elem_id="result-column"):
                         translation = gr.Textbox(label="Translation", interactive=False, lines=2, elem_id="translation")
                         status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
-                        nbest = gr.Dataframe(headers=["rank", "translation", "log-prob", "normalised"], visible=False,
+                        nbest = gr.Dataframe(headers=["#", "translation", "log-prob", "normalised"], visible=False,
                                              interactive=False, label="n-best (beam search)", datatype="str",
-                                             wrap=True, elem_id="nbest", column_widths=["12%", "52%", "18%", "18%"])
+                                             wrap=True, elem_id="nbest", column_widths=["9%", "43%", "24%", "24%"])
                         with gr.Row():
                             prepare = gr.Button("Download attention + tokens", size="sm", elem_id="prepare-downloads")
                             json_file = gr.DownloadButton("JSON", visible=False, size="sm", elem_id="json-file")
                             csv_file = gr.DownloadButton("CSV", visible=False, size="sm", elem_id="csv-file")
+                        swap = gr.Button(visible=False, size="sm", variant="primary", elem_id="swap-pair")
                         heatmap = heatmap_component()
                         steps = step_input()
                 with gr.Row(equal_height=False):
@@ -294,7 +333,8 @@ class DemoApp:
                 card = gr.Markdown(self.model_card(), latex_delimiters=[], elem_id="model-card")
 
             shown = dict(state=state, translation=translation, status=status, nbest=nbest, steps=steps,
-                         json_file=json_file, csv_file=csv_file, heatmap=heatmap, alternatives=alternatives, bmm=bmm)
+                         json_file=json_file, csv_file=csv_file, heatmap=heatmap, alternatives=alternatives, bmm=bmm,
+                         swap=swap)
             result_outputs = [shown[name] for name in ResultViews._fields]
             step_outputs = [shown[name] for name in STEP_FIELDS]
             translate_inputs = [pair, source, mode, beam, penalty, max_len]
@@ -306,12 +346,15 @@ class DemoApp:
             continue_button.click(self.on_continue, [state, steps, alternatives], result_outputs, **private)
             prepare.click(self.on_downloads, state, [json_file, csv_file, status], **private)
             mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
+            swap.click(self.on_swap, translate_inputs, [pair, examples.dataset, penalty, batch_text, *result_outputs],
+                       **private)
             pair.input(self.on_pair, pair, [examples.dataset, penalty, batch_text, *result_outputs], **private)
             card_tab.select(self.model_card, None, card, **private)
             demo.load(self.on_load, None, [pair, mode, beam, penalty, max_len, source, examples.dataset,
                                            *result_outputs], **private)
             batch_load(demo)
             gr.api(self.api_translate, api_name="translate")
+            gr.api(self.api_explain, api_name="explain")
         return demo
 
 

@@ -1,12 +1,12 @@
-"""The app's public surface: request checking for `/translate`, the bounded result cache, and the ASGI
+"""The app's public surface: request checking for `/translate` and `/explain`, the bounded result cache, and the ASGI
 guard that keeps every route except the documented API and the page's own queue closed.
 
 Gradio 6.31 serves every event handler by name at /gradio_api/call/<name> (and, with the queue's API
 open, at /gradio_api/run/<name>, skipping the queue) even when its api_visibility is "private"; the
 page itself only needs /gradio_api/queue/join with the handler's index. So the guard answers 404 for
-named calls other than `translate` (the page's own /run/predict stays), refuses uploads (no component
-takes files), and the queue is started with api_open=False so `translate` too waits in the queue with
-the page's limits.
+named calls other than `translate` and `explain` (the page's own /run/predict stays), refuses uploads (no
+component takes files), and the queue is started with api_open=False so both wait in the queue with the
+page's limits.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from numbers import Real
 
 from inference import InputError
 
-PUBLIC_API = "translate"
+PUBLIC_APIS = ("translate", "explain")
 # The page posts events that skip the queue (loading an example into the text box) to /run/predict by
 # index; Gradio itself refuses queued handlers there because the queue's API is closed.
 PAGE_ROUTE = "/gradio_api/run/predict"
@@ -96,7 +96,7 @@ class ResultCache:
 
 # ---- the route guard ----------------------------------------------------------------------------------
 class PublicApiOnly:
-    """ASGI middleware: 404 for named calls of anything but `translate`, 403 for uploads."""
+    """ASGI middleware: 404 for named calls of anything but PUBLIC_APIS, 403 for uploads."""
 
     def __init__(self, app):
         self.app = app
@@ -105,9 +105,10 @@ class PublicApiOnly:
         if scope["type"] == "http":
             path = scope.get("path", "")
             named = NAMED_CALL.match(path)
-            if named and named.group(1) != PUBLIC_API and path.rstrip("/") != PAGE_ROUTE:
-                return await _refuse(send, 404, f"No API endpoint {named.group(1)!r}: the only API is "
-                                                f"/{PUBLIC_API} (see the page's 'Use via API' link).")
+            if named and named.group(1) not in PUBLIC_APIS and path.rstrip("/") != PAGE_ROUTE:
+                return await _refuse(send, 404, f"No API endpoint {named.group(1)!r}: the API is "
+                                                f"{' and '.join('/' + a for a in PUBLIC_APIS)} (see the page's "
+                                                "'Use via API' link).")
             if UPLOAD.match(path):
                 return await _refuse(send, 403, "This app takes no files; uploads are turned off.")
         return await self.app(scope, receive, send)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+import app_explain
 import app_views as views
 from app_bmm import bmm_markdown
 from app_heatmap import heatmap_value
@@ -19,14 +20,24 @@ def render(key: str, state: dict, config: dict, step: int, status: str | None = 
            words: bool = False) -> ResultViews:
     r = state["result"]
     d = r["decoding"]
+    explained = state.get("explain")
     if status is None:
         status = (f"{d['mode']} decoding · {len(r['target_tokens'])} target tokens · "
                   f"{r['timing_ms']['total']:.0f} ms" + ("" if r["finished"] else " · stopped at max length"))
+        if explained:
+            status += f" · {app_explain.sentence_confidence(explained)}"
+    hint = (explained or {}).get("direction") or {}
+    if hint.get("swap"):
+        status += f"  \n⚠️ {views.md_text(hint['message'])}"
     nbest = [[i + 1, h["text"], round(h["score"], 3), round(h["normalized_score"], 3)] for i, h in enumerate(r["nbest"])]
     heatmap = heatmap_value(state, step, words)
+    if explained:
+        heatmap["explain"] = app_explain.heatmap_explain(explained)
+    swap = gr.Button(f"Swap to {hint['reverse']} and translate", visible=True) if hint.get("swap") else \
+        gr.Button(visible=False)
     hidden = gr.DownloadButton(value=None, visible=False)  # written on demand for this result
     return ResultViews(key, r["text"], status, gr.Dataframe(value=nbest, visible=bool(nbest)), str(heatmap["step"]),
-                       hidden, hidden, heatmap, *step_views(state, config, heatmap["step"]))
+                       hidden, hidden, heatmap, *step_views(state, config, heatmap["step"]), swap)
 
 
 def message(status: str) -> ResultViews:
@@ -37,7 +48,8 @@ def message(status: str) -> ResultViews:
 def cleared(status: str) -> ResultViews:
     off = gr.DownloadButton(value=None, visible=False)
     return ResultViews(None, "", status, gr.Dataframe(value=[], visible=False), "", off, off, None,
-                       gr.Radio(choices=[], value=None), "Translate a sentence, then click a target token.")
+                       gr.Radio(choices=[], value=None), "Translate a sentence, then click a target token.",
+                       gr.Button(visible=False))
 
 
 def step_views(state: dict, config: dict, step: int) -> tuple:

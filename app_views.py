@@ -95,6 +95,7 @@ class ResultViews(NamedTuple):
     heatmap: Any  # app_heatmap.heatmap_value: drawn and explored in the browser
     alternatives: Any
     bmm: Any
+    swap: Any  # "swap the pair and translate", shown when the sentence reads like the other language
 
 
 STEP_FIELDS = ("alternatives", "bmm")  # what the server redraws when the selected step changes

@@ -108,7 +108,13 @@ def test_translate_fills_every_view(demo_app, pair_and_text):
         assert f"query (1, 1, {two_h}) bmm keysᵀ (1, {two_h}, {S}) → **(1, 1, {S})**" in out.bmm
     assert out.json_file.visible is False  # downloads are written only when asked for
     json_button, csv_button, message = demo_app.on_downloads(out.state)
-    assert json.loads(Path(json_button.value["path"]).read_text(encoding="utf-8"))["attention"] == r["attention"]
+    saved = json.loads(Path(json_button.value["path"]).read_text(encoding="utf-8"))
+    assert saved["attention"] == r["attention"]
+    ex = out.heatmap["explain"]  # the download carries the explanation numbers the page draws
+    np.testing.assert_allclose(saved["explanation"]["occlusion"]["drops"], ex["drops"], atol=1e-4)
+    np.testing.assert_allclose(saved["explanation"]["coverage"]["values"], ex["coverage"], atol=1e-4)
+    assert np.asarray(ex["drops"]).shape == (T, S) and len(ex["badges"]) == T
+    assert "confidence: mean token probability" in out.status and out.swap.visible is False
     with open(csv_button.value["path"], newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert len(rows) == T + 1 and all(len(row) == S + 3 for row in rows)
