@@ -125,7 +125,7 @@
       `each source token in turn is hidden from the decoder's attention mask (the encoder still read it) and this step's ` +
       `token re-scored; cost: ${ex.cost.batch_rows} rows × ${view.m.tgtLabels.length} steps in one batched forced decode ` +
       `(${ex.cost.decoder_calls} decoder calls, ${Math.round(ex.cost.ms)} ms). Drops under ${ex.noise.toFixed(3)} are ` +
-      `rounding noise of the int8 model. Over the sentence, attention's top token is occlusion's top token at ` +
+      `numerical noise (rows of one batch differ by that much). Over the sentence, attention's top token is occlusion's top token at ` +
       `${Math.round(100 * ex.top1_rate)}% of steps.` : "");
     return el("p", "bmm-hm-explain-note", note);
   }
