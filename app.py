@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import traceback
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -28,11 +26,12 @@ from starlette.middleware import Middleware  # noqa: E402
 import app_explain  # noqa: E402
 import app_results as results_view  # noqa: E402
 import app_views as views  # noqa: E402
-from app_api import PublicApiOnly, ResultCache, real_number, text_value, whole_number  # noqa: E402
+from app_api import (PublicApiOnly, ResultCache, load_translators, real_number, step_number,  # noqa: E402, F401
+                     text_value, whole_number)
 from app_batch import BatchTab  # noqa: E402
 from app_heatmap import heatmap_component, state_from_query, step_input  # noqa: E402
 from app_views import STEP_FIELDS, ResultViews  # noqa: E402
-from inference import MAX_CHARS, BundleError, InputError, Translator, find_bundles  # noqa: E402
+from inference import MAX_CHARS, BundleError, InputError, Translator  # noqa: E402
 from inference.examples import examples_for  # noqa: E402
 from inference.explain import explanation  # noqa: E402
 
@@ -42,39 +41,6 @@ QUEUE_SIZE = 32  # further requests are refused with "queue full" instead of pil
 MAX_BEAM, MAX_LEN, TOP_K = 10, 200, 5
 MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
 CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
-PAIR_FOLDER = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")
-
-
-def step_number(step) -> int | None:
-    """The hidden step box's text as a step; "" (no result) and anything else that is not a number → None."""
-    try:
-        return int(step)
-    except (TypeError, ValueError):
-        return None
-
-
-def load_translators(assets_dir, device: str = "auto", threads: int | None = None) -> dict[str, Translator]:
-    """Every bundle under assets_dir, loaded and checked; raises BundleError naming the bad file."""
-    root = Path(assets_dir)
-    bundles = find_bundles(root)
-    for folder in sorted(root.glob("*")) if root.is_dir() else []:
-        if folder.is_dir() and PAIR_FOLDER.fullmatch(folder.name) and folder.name not in bundles:
-            raise BundleError(f"{folder / 'manifest.json'} is missing; re-export the bundle with `python -m export`")
-    if not bundles:
-        raise BundleError(f"no model bundles under {root} (expected {root}/<src>-<tgt>/manifest.json); "
-                          f"export one with `python -m export CHECKPOINT --out {root}/en-de`")
-    translators = {}
-    for name, folder in bundles.items():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # provider warnings are kept in translator.warnings and printed
-                translators[name] = Translator(folder, device=device, threads=threads)
-        except BundleError:
-            raise
-        except Exception as error:  # onnxruntime cannot read a graph, a tokenizer file is not a tokenizer, ...
-            detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-            raise BundleError(f"{folder}: cannot load the model files ({detail}); re-export the bundle") from None
-    return translators
 
 
 class DemoApp:
@@ -264,39 +230,6 @@ class DemoApp:
 
     message, cleared = staticmethod(results_view.message), staticmethod(results_view.cleared)
 
-    def input_column(self):
-        """The sentence box, decoding settings, Translate button and our examples."""
-        translator = self.translators[self.default]
-        source = gr.Textbox(label=f"Sentence to translate (up to {MAX_CHARS} characters)", lines=1, max_lines=4,
-                            info="Enter translates; Shift+Enter starts a new line.",
-                            placeholder="A dog runs on the beach.", elem_id="source")
-        with gr.Row():
-            mode = gr.Radio(["greedy", "beam search"], value="greedy", label="Decoding", elem_id="mode")
-            max_len = gr.Slider(0, MAX_LEN, value=0, step=1, label="Max target tokens (0 = auto)")
-        with gr.Row(visible=False) as beam_row:
-            beam = gr.Slider(2, MAX_BEAM, value=5, step=1, label="Beam size", elem_id="beam")
-            penalty = gr.Slider(0.0, 3.0, value=translator.length_penalty, step=0.1,
-                                label="Length penalty α (default: tuned on validation)")
-        button = gr.Button("Translate", variant="primary", elem_id="translate")
-        examples = gr.Examples([[s] for s in examples_for(translator.src_lang)], inputs=[source],
-                               label="Examples (written for this demo)", examples_per_page=6,
-                               elem_id="examples")
-        return source, mode, max_len, beam_row, beam, penalty, button, examples
-
-    def reference_panel(self, state):
-        """Forced decoding of a reference translation the user pastes, under the shown result."""
-        with gr.Accordion("Score a reference translation (optional)", open=False):
-            reference = gr.Textbox(label="Reference translation", lines=1, elem_id="reference")
-            reference_button = gr.Button("Score the reference", elem_id="score-reference")
-            summary = gr.Markdown(latex_delimiters=[], elem_id="reference-summary")
-            probs = gr.Dataframe(headers=["step", "reference token", "probability", "model's first choice",
-                                          "its probability"], datatype="str", interactive=False,
-                                 elem_id="reference-tokens",
-                                 label="Each reference token under the model (forced decoding)")
-            heatmap = gr.Plot(label="Attention while reading the reference")
-        reference_button.click(self.on_reference, [state, reference], [summary, probs, heatmap],
-                               api_visibility="private")
-
     # ---- layout -----------------------------------------------------------------------------------
     def build(self) -> gr.Blocks:
         with gr.Blocks(title="bmm attention explorer", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
@@ -306,7 +239,8 @@ class DemoApp:
             with gr.Tab("Translate"):
                 with gr.Row(equal_height=False, elem_id="translate-row"):
                     with gr.Column(scale=2, elem_id="input-column"):
-                        source, mode, max_len, beam_row, beam, penalty, button, examples = self.input_column()
+                        source, mode, max_len, beam_row, beam, penalty, button, examples = results_view.input_column(
+                            self.translators[self.default], MAX_CHARS, MAX_LEN, MAX_BEAM)
                     with gr.Column(scale=3, elem_id="result-column"):
                         translation = gr.Textbox(label="Translation", interactive=False, lines=2, elem_id="translation")
                         status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
@@ -327,7 +261,7 @@ class DemoApp:
                     with gr.Column(scale=3):
                         bmm = gr.Markdown("Translate a sentence, then click a target token.", elem_id="bmm-panel",
                                           latex_delimiters=[], container=True, padding=True)
-                self.reference_panel(state)
+                results_view.reference_panel(self.on_reference, state)
             batch_text, batch_load = self.batch.build(pair, self.translators[self.default])
             with gr.Tab("Model card") as card_tab:
                 card = gr.Markdown(self.model_card(), latex_delimiters=[], elem_id="model-card")

@@ -1,4 +1,4 @@
-"""The app's public surface: request checking for `/translate` and `/explain`, the bounded result cache, and the ASGI
+"""The app's public surface: loading the bundles it serves, request checking for `/translate` and `/explain`, the bounded result cache, and the ASGI
 guard that keeps every route except the documented API and the page's own queue closed.
 
 Gradio 6.31 serves every event handler by name at /gradio_api/call/<name> (and, with the queue's API
@@ -15,10 +15,12 @@ import math
 import re
 import secrets
 import threading
+import warnings
 from collections import OrderedDict
 from numbers import Real
+from pathlib import Path
 
-from inference import InputError
+from inference import BundleError, InputError, Translator, find_bundles
 
 PUBLIC_APIS = ("translate", "explain")
 # The page posts events that skip the queue (loading an example into the text box) to /run/predict by
@@ -26,6 +28,40 @@ PUBLIC_APIS = ("translate", "explain")
 PAGE_ROUTE = "/gradio_api/run/predict"
 NAMED_CALL = re.compile(r"^/gradio_api/(?:run|api|call|call/v2)/([^/]+)")
 UPLOAD = re.compile(r"^/gradio_api/upload(?:_progress)?/?$")
+PAIR_FOLDER = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")
+
+
+# ---- loading ------------------------------------------------------------------------------------------
+def step_number(step) -> int | None:
+    """The hidden step box's text as a step; "" (no result) and anything else that is not a number → None."""
+    try:
+        return int(step)
+    except (TypeError, ValueError):
+        return None
+
+
+def load_translators(assets_dir, device: str = "auto", threads: int | None = None) -> dict[str, Translator]:
+    """Every bundle under assets_dir, loaded and checked; raises BundleError naming the bad file."""
+    root = Path(assets_dir)
+    bundles = find_bundles(root)
+    for folder in sorted(root.glob("*")) if root.is_dir() else []:
+        if folder.is_dir() and PAIR_FOLDER.fullmatch(folder.name) and folder.name not in bundles:
+            raise BundleError(f"{folder / 'manifest.json'} is missing; re-export the bundle with `python -m export`")
+    if not bundles:
+        raise BundleError(f"no model bundles under {root} (expected {root}/<src>-<tgt>/manifest.json); "
+                          f"export one with `python -m export CHECKPOINT --out {root}/en-de`")
+    translators = {}
+    for name, folder in bundles.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # provider warnings are kept in translator.warnings and printed
+                translators[name] = Translator(folder, device=device, threads=threads)
+        except BundleError:
+            raise
+        except Exception as error:  # onnxruntime cannot read a graph, a tokenizer file is not a tokenizer, ...
+            detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise BundleError(f"{folder}: cannot load the model files ({detail}); re-export the bundle") from None
+    return translators
 
 
 # ---- request checking ---------------------------------------------------------------------------------

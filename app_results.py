@@ -1,5 +1,6 @@
 """The Translate tab's views of one result: every output as a named field (ResultViews), for a fresh
-result, a message that leaves the result on screen, a cleared page, and the views of one decoding step.
+result, a message that leaves the result on screen, a cleared page, and the views of one decoding step;
+and the tab's input column and reference panel.
 
 Formatting only; app.py runs the model and keeps results in its cache (`key` is the result's cache key).
 """
@@ -12,6 +13,7 @@ import app_views as views
 from app_bmm import bmm_markdown
 from app_heatmap import heatmap_value
 from app_views import ResultViews
+from inference.examples import examples_for
 
 DECODER_CHOICE = "decoder's choice"
 
@@ -64,3 +66,37 @@ def step_views(state: dict, config: dict, step: int) -> tuple:
     return (gr.Radio(choices=choices, value=None,
                      label=f"Top-{len(alternatives)} tokens at step {step}: pick one to continue from"),
             bmm_markdown(config, r, step, state["enc_out"], forced))
+
+
+# ---- layout pieces ------------------------------------------------------------------------------------
+def input_column(translator, max_chars: int, max_len: int, max_beam: int):
+    """The sentence box, decoding settings, Translate button and our examples (for `translator`'s language)."""
+    source = gr.Textbox(label=f"Sentence to translate (up to {max_chars} characters)", lines=1, max_lines=4,
+                        info="Enter translates; Shift+Enter starts a new line.",
+                        placeholder="A dog runs on the beach.", elem_id="source")
+    with gr.Row():
+        mode = gr.Radio(["greedy", "beam search"], value="greedy", label="Decoding", elem_id="mode")
+        max_len = gr.Slider(0, max_len, value=0, step=1, label="Max target tokens (0 = auto)")
+    with gr.Row(visible=False) as beam_row:
+        beam = gr.Slider(2, max_beam, value=5, step=1, label="Beam size", elem_id="beam")
+        penalty = gr.Slider(0.0, 3.0, value=translator.length_penalty, step=0.1,
+                            label="Length penalty α (default: tuned on validation)")
+    button = gr.Button("Translate", variant="primary", elem_id="translate")
+    examples = gr.Examples([[s] for s in examples_for(translator.src_lang)], inputs=[source],
+                           label="Examples (written for this demo)", examples_per_page=6,
+                           elem_id="examples")
+    return source, mode, max_len, beam_row, beam, penalty, button, examples
+
+def reference_panel(on_reference, state):
+    """Forced decoding of a reference translation the user pastes, under the shown result."""
+    with gr.Accordion("Score a reference translation (optional)", open=False):
+        reference = gr.Textbox(label="Reference translation", lines=1, elem_id="reference")
+        reference_button = gr.Button("Score the reference", elem_id="score-reference")
+        summary = gr.Markdown(latex_delimiters=[], elem_id="reference-summary")
+        probs = gr.Dataframe(headers=["step", "reference token", "probability", "model's first choice",
+                                      "its probability"], datatype="str", interactive=False,
+                             elem_id="reference-tokens",
+                             label="Each reference token under the model (forced decoding)")
+        heatmap = gr.Plot(label="Attention while reading the reference")
+    reference_button.click(on_reference, [state, reference], [summary, probs, heatmap],
+                           api_visibility="private")
