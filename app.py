@@ -29,7 +29,7 @@ import app_views as views  # noqa: E402
 from app_api import (PublicApiOnly, ResultCache, load_translators, real_number, step_number,  # noqa: E402, F401
                      text_value, whole_number)
 from app_batch import BatchTab  # noqa: E402
-from app_heatmap import heatmap_component, state_from_query, step_input  # noqa: E402
+from app_heatmap import state_from_query  # noqa: E402
 from app_views import STEP_FIELDS, ResultViews  # noqa: E402
 from inference import MAX_CHARS, BundleError, InputError, Translator  # noqa: E402
 from inference.examples import examples_for  # noqa: E402
@@ -242,18 +242,8 @@ class DemoApp:
                         source, mode, max_len, beam_row, beam, penalty, button, examples = results_view.input_column(
                             self.translators[self.default], MAX_CHARS, MAX_LEN, MAX_BEAM)
                     with gr.Column(scale=3, elem_id="result-column"):
-                        translation = gr.Textbox(label="Translation", interactive=False, lines=2, elem_id="translation")
-                        status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
-                        nbest = gr.Dataframe(headers=["#", "translation", "log-prob", "normalised"], visible=False,
-                                             interactive=False, label="n-best (beam search)", datatype="str",
-                                             wrap=True, elem_id="nbest", column_widths=["9%", "43%", "24%", "24%"])
-                        with gr.Row():
-                            prepare = gr.Button("Download attention + tokens", size="sm", elem_id="prepare-downloads")
-                            json_file = gr.DownloadButton("JSON", visible=False, size="sm", elem_id="json-file")
-                            csv_file = gr.DownloadButton("CSV", visible=False, size="sm", elem_id="csv-file")
-                        swap = gr.Button(visible=False, size="sm", variant="primary", elem_id="swap-pair")
-                        heatmap = heatmap_component()
-                        steps = step_input()
+                        result = results_view.result_column()
+                        prepare, swap = result.pop("prepare"), result.pop("swap")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2):
                         alternatives = gr.Radio(label="Top tokens at this step", choices=[], elem_id="alternatives")
@@ -266,9 +256,8 @@ class DemoApp:
             with gr.Tab("Model card") as card_tab:
                 card = gr.Markdown(self.model_card(), latex_delimiters=[], elem_id="model-card")
 
-            shown = dict(state=state, translation=translation, status=status, nbest=nbest, steps=steps,
-                         json_file=json_file, csv_file=csv_file, heatmap=heatmap, alternatives=alternatives, bmm=bmm,
-                         swap=swap)
+            shown = dict(state=state, alternatives=alternatives, bmm=bmm, swap=swap, **result)
+            steps, status = result["steps"], result["status"]
             result_outputs = [shown[name] for name in ResultViews._fields]
             step_outputs = [shown[name] for name in STEP_FIELDS]
             translate_inputs = [pair, source, mode, beam, penalty, max_len]
@@ -278,7 +267,7 @@ class DemoApp:
             steps.change(self.on_select, [state, steps], step_outputs, show_progress="hidden",
                          trigger_mode="always_last", **private)  # .change: the page sets the box (see step_input)
             continue_button.click(self.on_continue, [state, steps, alternatives], result_outputs, **private)
-            prepare.click(self.on_downloads, state, [json_file, csv_file, status], **private)
+            prepare.click(self.on_downloads, state, [result["json_file"], result["csv_file"], status], **private)
             mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
             swap.click(self.on_swap, translate_inputs, [pair, examples.dataset, penalty, batch_text, *result_outputs],
                        **private)

@@ -11,7 +11,7 @@ import gradio as gr
 import app_explain
 import app_views as views
 from app_bmm import bmm_markdown
-from app_heatmap import heatmap_value
+from app_heatmap import heatmap_component, heatmap_value, step_input
 from app_views import ResultViews
 from inference.examples import examples_for
 
@@ -100,3 +100,21 @@ def reference_panel(on_reference, state):
         heatmap = gr.Plot(label="Attention while reading the reference")
     reference_button.click(on_reference, [state, reference], [summary, probs, heatmap],
                            api_visibility="private")
+
+
+def result_column() -> dict:
+    """The translation, status, n-best, downloads, swap button and heatmap (with its hidden step box), by name."""
+    translation = gr.Textbox(label="Translation", interactive=False, lines=2, elem_id="translation")
+    status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
+    nbest = gr.Dataframe(headers=["#", "translation", "log-prob", "normalised"], visible=False,
+                         interactive=False, label="n-best (beam search)", datatype="str",
+                         wrap=True, elem_id="nbest", column_widths=["9%", "43%", "24%", "24%"])
+    with gr.Row():
+        prepare = gr.Button("Download attention + tokens", size="sm", elem_id="prepare-downloads")
+        json_file = gr.DownloadButton("JSON", visible=False, size="sm", elem_id="json-file")
+        csv_file = gr.DownloadButton("CSV", visible=False, size="sm", elem_id="csv-file")
+    swap = gr.Button(visible=False, size="sm", variant="primary", elem_id="swap-pair")
+    heatmap = heatmap_component()
+    steps = step_input()
+    return dict(translation=translation, status=status, nbest=nbest, prepare=prepare, json_file=json_file,
+                csv_file=csv_file, swap=swap, heatmap=heatmap, steps=steps)
