@@ -5,10 +5,12 @@
     APP_ASSETS_DIR=/path/to/bundles python app.py    # same as --assets
 
 UI wiring only: every model call goes through `inference` (onnxruntime inside, never torch). Formatting
-lives in the view modules: app_views.py (heatmap, downloads, model card, page style), app_results.py (the
-Translate tab's outputs), app_bmm.py (the bmm panel and the live timing), app_batch.py (the Batch tab);
-app_api.py checks API arguments, caches results and closes every route but /translate. On a Hugging Face
-Space (env SYSTEM=spaces) it listens on 0.0.0.0 with the same defaults.
+lives in the view modules: app_heatmap.py (+ static/: the attention heatmap, drawn and explored in the
+browser, share links), app_explain.py (coverage, occlusion and confidence for it), app_results.py (the
+Translate tab's layout and outputs), app_views.py (downloads, model card, page style), app_bmm.py (the bmm
+panel), app_batch.py (the Batch tab); app_api.py loads the bundles, checks API arguments, caches results
+and closes every route but /translate and /explain. On a Hugging Face Space (env SYSTEM=spaces) it listens
+on 0.0.0.0 with the same defaults.
 """
 from __future__ import annotations
 

@@ -116,10 +116,6 @@ def plot_text(text) -> str:
     return html.escape(str(text), quote=False)
 
 
-def step_label(index: int, token: str) -> str:
-    return f"{index}: {token}"
-
-
 # ---- heatmap ------------------------------------------------------------------------------------------
 def attention_figure(source_tokens, target_tokens, attention, selected: int | None = None, title: str = ""):
     """Target × source heatmap; numeric axes with token tick labels, so repeated tokens stay separate rows."""
@@ -148,12 +144,6 @@ def attention_figure(source_tokens, target_tokens, attention, selected: int | No
         figure.add_shape(type="rect", x0=-0.5, x1=len(src) - 0.5, y0=selected - 0.5, y1=selected + 0.5,
                          line=dict(color="#f97316", width=3))
     return figure
-
-
-def highlighted(tokens, values):
-    """[(token, value)] for gr.HighlightedText; values scaled to 0..1 so the strongest is fully coloured."""
-    top = max(values, default=0.0)
-    return [(token, round(float(v) / top, 4) if top > 0 else 0.0) for token, v in zip(tokens, values)]
 
 
 # ---- reference scoring --------------------------------------------------------------------------------
