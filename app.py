@@ -5,19 +5,19 @@
     APP_ASSETS_DIR=/path/to/bundles python app.py    # same as --assets
 
 UI wiring only: every model call goes through `inference` (onnxruntime inside, never torch). Formatting
-lives in the view modules: app_views.py (heatmap, downloads, model card, page style), app_results.py (the
-Translate tab's outputs), app_bmm.py (the bmm panel and the live timing), app_batch.py (the Batch tab);
-app_api.py checks API arguments, caches results and closes every route but /translate. On a Hugging Face
-Space (env SYSTEM=spaces) it listens on 0.0.0.0 with the same defaults.
+lives in the view modules: app_heatmap.py (+ static/: the attention heatmap, drawn and explored in the
+browser, share links), app_explain.py (coverage, occlusion and confidence for it), app_results.py (the
+Translate tab's layout and outputs), app_views.py (downloads, model card, page style), app_bmm.py (the bmm
+panel), app_batch.py (the Batch tab); app_api.py loads the bundles, checks API arguments, caches results
+and closes every route but /translate and /explain. On a Hugging Face Space (env SYSTEM=spaces) it listens
+on 0.0.0.0 with the same defaults.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import traceback
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -25,13 +25,17 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
+import app_explain  # noqa: E402
 import app_results as results_view  # noqa: E402
 import app_views as views  # noqa: E402
-from app_api import PublicApiOnly, ResultCache, real_number, text_value, whole_number  # noqa: E402
+from app_api import (PublicApiOnly, ResultCache, load_translators, real_number, step_number,  # noqa: E402, F401
+                     text_value, whole_number)
 from app_batch import BatchTab  # noqa: E402
+from app_heatmap import state_from_query  # noqa: E402
 from app_views import STEP_FIELDS, ResultViews  # noqa: E402
-from inference import MAX_CHARS, BundleError, InputError, Translator, find_bundles  # noqa: E402
+from inference import MAX_CHARS, BundleError, InputError, Translator  # noqa: E402
 from inference.examples import examples_for  # noqa: E402
+from inference.explain import explanation  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CONCURRENCY = 2  # two requests decode at once on a 2-CPU Space, one onnxruntime thread each
@@ -39,31 +43,6 @@ QUEUE_SIZE = 32  # further requests are refused with "queue full" instead of pil
 MAX_BEAM, MAX_LEN, TOP_K = 10, 200, 5
 MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
 CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
-PAIR_FOLDER = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")
-
-
-def load_translators(assets_dir, device: str = "auto", threads: int | None = None) -> dict[str, Translator]:
-    """Every bundle under assets_dir, loaded and checked; raises BundleError naming the bad file."""
-    root = Path(assets_dir)
-    bundles = find_bundles(root)
-    for folder in sorted(root.glob("*")) if root.is_dir() else []:
-        if folder.is_dir() and PAIR_FOLDER.fullmatch(folder.name) and folder.name not in bundles:
-            raise BundleError(f"{folder / 'manifest.json'} is missing; re-export the bundle with `python -m export`")
-    if not bundles:
-        raise BundleError(f"no model bundles under {root} (expected {root}/<src>-<tgt>/manifest.json); "
-                          f"export one with `python -m export CHECKPOINT --out {root}/en-de`")
-    translators = {}
-    for name, folder in bundles.items():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # provider warnings are kept in translator.warnings and printed
-                translators[name] = Translator(folder, device=device, threads=threads)
-        except BundleError:
-            raise
-        except Exception as error:  # onnxruntime cannot read a graph, a tokenizer file is not a tokenizer, ...
-            detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-            raise BundleError(f"{folder}: cannot load the model files ({detail}); re-export the bundle") from None
-    return translators
 
 
 class DemoApp:
@@ -97,6 +76,21 @@ class DemoApp:
         return {"pair": pair, "text": text, "max_len": max_len, "forced": len(prefix or []),
                 "result": result.to_dict(), "enc_out": result.enc_out}
 
+    def reverse(self, pair: str) -> Translator | None:
+        t = self.translators[pair]
+        return self.translators.get(f"{t.tgt_lang}-{t.src_lang}")
+
+    def explained(self, state: dict) -> dict:
+        """Occlusion, coverage, confidence and the direction hint, computed once per result and kept in it, so the
+        page, its downloads and /explain give the same numbers and a step change costs nothing."""
+        if "explain" not in state:
+            state["explain"] = explanation(self.translator(state["pair"]), state["text"], state["result"],
+                                           reverse=self.reverse(state["pair"]))
+        return state["explain"]
+
+    def full_payload(self, state: dict) -> dict:
+        return {**views.export_payload(state), "explanation": app_explain.explanation_payload(self.explained(state))}
+
     # ---- UI handlers ------------------------------------------------------------------------------
     def on_translate(self, pair, text, mode, beam_size, length_penalty, max_len) -> ResultViews:
         beam = beam_size if mode == "beam search" else 1
@@ -106,16 +100,34 @@ class DemoApp:
             return self.message(f"⚠️ {views.md_text(error)}")
         return self.render(state, 0)
 
-    def on_load(self):
-        """The page opens on a worked example (the first of ours this model can read) instead of an empty form."""
-        for text in examples_for(self.translators[self.default].src_lang):
+    def on_load(self, request: gr.Request | None = None):
+        """A share link (?pair=…&text=…&step=…) restores its translation; without one the page opens on a worked
+        example (the first of ours the model can read). What the link does not set is left alone (gr.skip()),
+        so a value typed while the page loads is not overwritten. Returns LOAD_FIELDS then ResultViews."""
+        query = state_from_query(dict(request.query_params) if request else {}, self.translators)
+        notes = views.md_text(" ".join(query.pop("messages"))) or None
+        pair = query.get("pair", self.default)
+        translator = self.translators[pair]
+        shown = [query.get(k, gr.skip()) for k in ("pair", "mode", "beam_size")]
+        shown += [query.get("length_penalty", translator.length_penalty if "pair" in query else gr.skip()),
+                  query.get("max_len", gr.skip())]
+        examples = gr.Dataset(samples=[[s] for s in examples_for(translator.src_lang)]) if "pair" in query else gr.skip()
+        if "text" in query:
+            beam = query.get("beam_size", 5) if query.get("mode") == "beam search" else 1
             try:
-                state = self.run(self.default, text)
+                state = self.run(pair, query["text"], beam, query.get("length_penalty"), query.get("max_len", 0))
+            except InputError as error:
+                return (*shown, query["text"], examples, *self.message(f"⚠️ {views.md_text(error)}"))
+            return (*shown, query["text"], examples,
+                    *self.render(state, query.get("step", 0), notes, query.get("words", False)))
+        for text in examples_for(translator.src_lang):
+            try:
+                state = self.run(pair, text)
             except InputError:
                 continue
-            return (text, *self.render(state, min(1, len(state["result"]["target_tokens"]) - 1),
-                                       "A worked example: click any target token below, or type your own sentence."))
-        return ("", *self.message("Type a sentence and press Enter."))
+            return (*shown, text, examples, *self.render(state, min(1, len(state["result"]["target_tokens"]) - 1),
+                    notes or "A worked example: click any target token below, or type your own sentence."))
+        return (*shown, "", examples, *self.message(notes or "Type a sentence and press Enter."))
 
     def on_continue(self, key, step, alternative) -> ResultViews:
         state = self.results.get(key)
@@ -123,10 +135,10 @@ class DemoApp:
             return self.message("Translate a sentence first.")
         result = state["result"]
         ids = result["alternative_ids"]
-        if step is None or alternative is None or not (0 <= int(step) < len(ids)
-                                                       and 0 <= int(alternative) < len(ids[int(step)])):
-            return self.message("Select a target token and one of its alternatives first.")
-        step, alternative = int(step), int(alternative)
+        step = step_number(step)
+        if step is None or alternative is None or not (0 <= step < len(ids) and 0 <= int(alternative) < len(ids[step])):
+            return self.message("Pick one of this step's alternatives first, then continue from it.")
+        alternative = int(alternative)
         token = result["alternatives"][step][alternative][0]
         token_id = result["alternative_ids"][step][alternative]
         new = self.run(state["pair"], state["text"], max_len=state["max_len"],
@@ -135,17 +147,17 @@ class DemoApp:
                                       "the steps after it are greedy.")
 
     def on_select(self, key, step):
-        state = self.results.get(key)
+        state, step = self.results.get(key), step_number(step)
         if state is None or step is None:
             return (gr.skip(),) * len(STEP_FIELDS)
-        return self.step_views(state, int(step))
+        return self.step_views(state, step)
 
     def on_downloads(self, key):
         """JSON and CSV of the shown result, written only when asked for."""
         state = self.results.get(key)
         if state is None:
             return gr.skip(), gr.skip(), "Translate a sentence first."
-        json_path, csv_path = views.write_downloads(views.export_payload(state))
+        json_path, csv_path = views.write_downloads(self.full_payload(state))
         return (gr.DownloadButton(value=json_path, visible=True), gr.DownloadButton(value=csv_path, visible=True),
                 "Ready: click a file to download it.")
 
@@ -161,6 +173,15 @@ class DemoApp:
         return (views.reference_markdown(scored, metrics),
                 views.reference_rows(scored),
                 views.attention_figure(scored["source_tokens"], scored["target_tokens"], scored["attention"]))
+
+    def on_swap(self, pair, text, mode, beam_size, length_penalty, max_len):
+        """The sentence reads like the other language: switch to the reverse pair and translate it there."""
+        reverse = self.reverse(pair) if pair in self.translators else None
+        if reverse is None:
+            return (gr.skip(),) * 4 + tuple(self.message("No model for the reverse direction is loaded."))
+        name = next(n for n, t in self.translators.items() if t is reverse)
+        return (name, *self.on_pair(name)[:3],
+                *self.on_translate(name, text, mode, beam_size, reverse.length_penalty, max_len))
 
     def on_pair(self, pair):
         """New pair: its examples and tuned α, and the old result cleared so nothing runs on the old pair."""
@@ -179,9 +200,20 @@ class DemoApp:
                       max_len: int = 0) -> dict:
         """Translate `text` (pair "" = the default; length_penalty None = the model's tuned one). Returns translation, source/target tokens, attention
         (target × source), top-5 alternatives per step with probabilities, and the n-best list (beam search)."""
+        return self.api_call(views.export_payload, text, pair, beam_size, length_penalty, max_len)
+
+    def api_explain(self, text: str, pair: str = "", beam_size: int = 1, length_penalty: float | None = None,
+                    max_len: int = 0) -> dict:
+        """Everything /translate returns plus "explanation": occlusion (per step and source token, the drop in the
+        chosen token's log-probability when that token is hidden from attention), coverage with its flags,
+        attention entropy and sentence confidence, and the wrong-direction hint: the numbers the page shows."""
+        return self.api_call(self.full_payload, text, pair, beam_size, length_penalty, max_len)
+
+    def api_call(self, payload, text, pair, beam_size, length_penalty, max_len) -> dict:
+        """Runs one API request; bad input → one-line gr.Error, a bug → logged here and a one-line gr.Error."""
         try:
-            return views.export_payload(self.run(self.default if pair in ("", None) else pair, text, beam_size,
-                                                 length_penalty, max_len))
+            return payload(self.run(self.default if pair in ("", None) else pair, text, beam_size,
+                                    length_penalty, max_len))
         except InputError as error:
             raise gr.Error(str(error), print_exception=False) from None
         except Exception as error:  # a bug, not bad input: logged here, a one-line message for the caller
@@ -190,45 +222,15 @@ class DemoApp:
                            "report the input that caused it.", print_exception=False) from None
 
     # ---- rendering (app_results.py formats, this adds the cache key) ---------------------------------
-    def render(self, state: dict, step: int, status: str | None = None) -> ResultViews:
-        return results_view.render(self.results.put(state), state, self.translator(state["pair"]).config, step, status)
+    def render(self, state: dict, step: int, status: str | None = None, words: bool = False) -> ResultViews:
+        self.explained(state)
+        return results_view.render(self.results.put(state), state, self.translator(state["pair"]).config, step,
+                                   status, words)
 
     def step_views(self, state: dict, step: int) -> tuple:
         return results_view.step_views(state, self.translator(state["pair"]).config, step)
 
     message, cleared = staticmethod(results_view.message), staticmethod(results_view.cleared)
-
-    def input_column(self):
-        """The sentence box, decoding settings, Translate button and our examples."""
-        translator = self.translators[self.default]
-        source = gr.Textbox(label=f"Sentence to translate (up to {MAX_CHARS} characters)", lines=1, max_lines=4,
-                            info="Enter translates; Shift+Enter starts a new line.",
-                            placeholder="A dog runs on the beach.", elem_id="source")
-        with gr.Row():
-            mode = gr.Radio(["greedy", "beam search"], value="greedy", label="Decoding", elem_id="mode")
-            max_len = gr.Slider(0, MAX_LEN, value=0, step=1, label="Max target tokens (0 = auto)")
-        with gr.Row(visible=False) as beam_row:
-            beam = gr.Slider(2, MAX_BEAM, value=5, step=1, label="Beam size", elem_id="beam")
-            penalty = gr.Slider(0.0, 3.0, value=translator.length_penalty, step=0.1,
-                                label="Length penalty α (default: tuned on validation)")
-        button = gr.Button("Translate", variant="primary", elem_id="translate")
-        examples = gr.Examples([[s] for s in examples_for(translator.src_lang)], inputs=[source],
-                               label="Examples (written for this demo)", examples_per_page=6)
-        return source, mode, max_len, beam_row, beam, penalty, button, examples
-
-    def reference_panel(self, state):
-        """Forced decoding of a reference translation the user pastes, under the shown result."""
-        with gr.Accordion("Score a reference translation (optional)", open=False):
-            reference = gr.Textbox(label="Reference translation", lines=1, elem_id="reference")
-            reference_button = gr.Button("Score the reference", elem_id="score-reference")
-            summary = gr.Markdown(latex_delimiters=[], elem_id="reference-summary")
-            probs = gr.Dataframe(headers=["step", "reference token", "probability", "model's first choice",
-                                          "its probability"], datatype="str", interactive=False,
-                                 elem_id="reference-tokens",
-                                 label="Each reference token under the model (forced decoding)")
-            heatmap = gr.Plot(label="Attention while reading the reference")
-        reference_button.click(self.on_reference, [state, reference], [summary, probs, heatmap],
-                               api_visibility="private")
 
     # ---- layout -----------------------------------------------------------------------------------
     def build(self) -> gr.Blocks:
@@ -237,54 +239,47 @@ class DemoApp:
             gr.Markdown(views.PAGE_HEADER, elem_id="header")
             pair = gr.Dropdown(list(self.translators), value=self.default, label="Language pair", elem_id="pair")
             with gr.Tab("Translate"):
+                with gr.Row(equal_height=False, elem_id="translate-row"):
+                    with gr.Column(scale=2, elem_id="input-column"):
+                        source, mode, max_len, beam_row, beam, penalty, button, examples = results_view.input_column(
+                            self.translators[self.default], MAX_CHARS, MAX_LEN, MAX_BEAM)
+                    with gr.Column(scale=3, elem_id="result-column"):
+                        result = results_view.result_column()
+                        prepare, swap = result.pop("prepare"), result.pop("swap")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2):
-                        source, mode, max_len, beam_row, beam, penalty, button, examples = self.input_column()
-                    with gr.Column(scale=3):
-                        translation = gr.Textbox(label="Translation", interactive=False, lines=2, elem_id="translation")
-                        status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
-                        nbest = gr.Dataframe(headers=["rank", "translation", "log-prob", "normalised"], visible=False,
-                                             interactive=False, label="n-best (beam search)", datatype="str")
-                        with gr.Row():
-                            prepare = gr.Button("Download attention + tokens", size="sm", elem_id="prepare-downloads")
-                            json_file = gr.DownloadButton("JSON", visible=False, size="sm", elem_id="json-file")
-                            csv_file = gr.DownloadButton("CSV", visible=False, size="sm", elem_id="csv-file")
-                        heatmap = gr.Plot(label="Attention weights: hover a cell for both tokens and the weight",
-                                          elem_id="heatmap")
-                steps = gr.Radio(label="Target tokens (▁ = start of a word): click one to inspect that decoding step",
-                                 choices=[], elem_id="steps")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2):
-                        source_view = gr.HighlightedText(label="Source tokens (▁ = start of a word), coloured by "
-                                                               "this step's attention", elem_id="source-attention")
                         alternatives = gr.Radio(label="Top tokens at this step", choices=[], elem_id="alternatives")
                         continue_button = gr.Button("Continue from this alternative", elem_id="continue")
                     with gr.Column(scale=3):
                         bmm = gr.Markdown("Translate a sentence, then click a target token.", elem_id="bmm-panel",
                                           latex_delimiters=[], container=True, padding=True)
-                self.reference_panel(state)
+                results_view.reference_panel(self.on_reference, state)
             batch_text, batch_load = self.batch.build(pair, self.translators[self.default])
             with gr.Tab("Model card") as card_tab:
                 card = gr.Markdown(self.model_card(), latex_delimiters=[], elem_id="model-card")
 
-            shown = dict(state=state, translation=translation, status=status, nbest=nbest, steps=steps,
-                         json_file=json_file, csv_file=csv_file, heatmap=heatmap, source_view=source_view,
-                         alternatives=alternatives, bmm=bmm)
+            shown = dict(state=state, alternatives=alternatives, bmm=bmm, swap=swap, **result)
+            steps, status = result["steps"], result["status"]
             result_outputs = [shown[name] for name in ResultViews._fields]
             step_outputs = [shown[name] for name in STEP_FIELDS]
             translate_inputs = [pair, source, mode, beam, penalty, max_len]
             private = dict(api_visibility="private")
             for trigger in (button.click, source.submit):
                 trigger(self.on_translate, translate_inputs, result_outputs, **private)
-            steps.input(self.on_select, [state, steps], step_outputs, **private)
+            steps.change(self.on_select, [state, steps], step_outputs, show_progress="hidden",
+                         trigger_mode="always_last", **private)  # .change: the page sets the box (see step_input)
             continue_button.click(self.on_continue, [state, steps, alternatives], result_outputs, **private)
-            prepare.click(self.on_downloads, state, [json_file, csv_file, status], **private)
+            prepare.click(self.on_downloads, state, [result["json_file"], result["csv_file"], status], **private)
             mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
+            swap.click(self.on_swap, translate_inputs, [pair, examples.dataset, penalty, batch_text, *result_outputs],
+                       **private)
             pair.input(self.on_pair, pair, [examples.dataset, penalty, batch_text, *result_outputs], **private)
             card_tab.select(self.model_card, None, card, **private)
-            demo.load(self.on_load, None, [source, *result_outputs], **private)
+            demo.load(self.on_load, None, [pair, mode, beam, penalty, max_len, source, examples.dataset,
+                                           *result_outputs], **private)
             batch_load(demo)
             gr.api(self.api_translate, api_name="translate")
+            gr.api(self.api_explain, api_name="explain")
         return demo
 
 
@@ -294,7 +289,7 @@ def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
     rendering, no analytics; same settings locally and on a Space. Errors always carry their message (our
     own handlers turn bad input into one-line messages; show_error covers what Gradio rejects first)."""
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY, api_open=False)
-    return demo.launch(server_name=host, server_port=port, ssr_mode=False, theme=views.THEME, css=views.CSS,
+    return demo.launch(server_name=host, server_port=port, ssr_mode=False, theme=views.THEME, css=views.CSS, head=views.HEAD,
                        footer_links=["api", "settings"], enable_monitoring=False, max_file_size=MAX_UPLOAD,
                        show_error=True,  # a request Gradio itself rejects (e.g. too few values) says why
                        app_kwargs={"middleware": [Middleware(PublicApiOnly)]}, **kwargs)

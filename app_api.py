@@ -1,12 +1,12 @@
-"""The app's public surface: request checking for `/translate`, the bounded result cache, and the ASGI
+"""The app's public surface: loading the bundles it serves, request checking for `/translate` and `/explain`, the bounded result cache, and the ASGI
 guard that keeps every route except the documented API and the page's own queue closed.
 
 Gradio 6.31 serves every event handler by name at /gradio_api/call/<name> (and, with the queue's API
 open, at /gradio_api/run/<name>, skipping the queue) even when its api_visibility is "private"; the
 page itself only needs /gradio_api/queue/join with the handler's index. So the guard answers 404 for
-named calls other than `translate` (the page's own /run/predict stays), refuses uploads (no component
-takes files), and the queue is started with api_open=False so `translate` too waits in the queue with
-the page's limits.
+named calls other than `translate` and `explain` (the page's own /run/predict stays), refuses uploads (no
+component takes files), and the queue is started with api_open=False so both wait in the queue with the
+page's limits.
 """
 from __future__ import annotations
 
@@ -15,17 +15,53 @@ import math
 import re
 import secrets
 import threading
+import warnings
 from collections import OrderedDict
 from numbers import Real
+from pathlib import Path
 
-from inference import InputError
+from inference import BundleError, InputError, Translator, find_bundles
 
-PUBLIC_API = "translate"
+PUBLIC_APIS = ("translate", "explain")
 # The page posts events that skip the queue (loading an example into the text box) to /run/predict by
 # index; Gradio itself refuses queued handlers there because the queue's API is closed.
 PAGE_ROUTE = "/gradio_api/run/predict"
 NAMED_CALL = re.compile(r"^/gradio_api/(?:run|api|call|call/v2)/([^/]+)")
 UPLOAD = re.compile(r"^/gradio_api/upload(?:_progress)?/?$")
+PAIR_FOLDER = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")
+
+
+# ---- loading ------------------------------------------------------------------------------------------
+def step_number(step) -> int | None:
+    """The hidden step box's text as a step; "" (no result) and anything else that is not a number → None."""
+    try:
+        return int(step)
+    except (TypeError, ValueError):
+        return None
+
+
+def load_translators(assets_dir, device: str = "auto", threads: int | None = None) -> dict[str, Translator]:
+    """Every bundle under assets_dir, loaded and checked; raises BundleError naming the bad file."""
+    root = Path(assets_dir)
+    bundles = find_bundles(root)
+    for folder in sorted(root.glob("*")) if root.is_dir() else []:
+        if folder.is_dir() and PAIR_FOLDER.fullmatch(folder.name) and folder.name not in bundles:
+            raise BundleError(f"{folder / 'manifest.json'} is missing; re-export the bundle with `python -m export`")
+    if not bundles:
+        raise BundleError(f"no model bundles under {root} (expected {root}/<src>-<tgt>/manifest.json); "
+                          f"export one with `python -m export CHECKPOINT --out {root}/en-de`")
+    translators = {}
+    for name, folder in bundles.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # provider warnings are kept in translator.warnings and printed
+                translators[name] = Translator(folder, device=device, threads=threads)
+        except BundleError:
+            raise
+        except Exception as error:  # onnxruntime cannot read a graph, a tokenizer file is not a tokenizer, ...
+            detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise BundleError(f"{folder}: cannot load the model files ({detail}); re-export the bundle") from None
+    return translators
 
 
 # ---- request checking ---------------------------------------------------------------------------------
@@ -96,7 +132,7 @@ class ResultCache:
 
 # ---- the route guard ----------------------------------------------------------------------------------
 class PublicApiOnly:
-    """ASGI middleware: 404 for named calls of anything but `translate`, 403 for uploads."""
+    """ASGI middleware: 404 for named calls of anything but PUBLIC_APIS, 403 for uploads."""
 
     def __init__(self, app):
         self.app = app
@@ -105,9 +141,10 @@ class PublicApiOnly:
         if scope["type"] == "http":
             path = scope.get("path", "")
             named = NAMED_CALL.match(path)
-            if named and named.group(1) != PUBLIC_API and path.rstrip("/") != PAGE_ROUTE:
-                return await _refuse(send, 404, f"No API endpoint {named.group(1)!r}: the only API is "
-                                                f"/{PUBLIC_API} (see the page's 'Use via API' link).")
+            if named and named.group(1) not in PUBLIC_APIS and path.rstrip("/") != PAGE_ROUTE:
+                return await _refuse(send, 404, f"No API endpoint {named.group(1)!r}: the API is "
+                                                f"{' and '.join('/' + a for a in PUBLIC_APIS)} (see the page's "
+                                                "'Use via API' link).")
             if UPLOAD.match(path):
                 return await _refuse(send, 403, "This app takes no files; uploads are turned off.")
         return await self.app(scope, receive, send)

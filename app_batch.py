@@ -65,7 +65,7 @@ def step_markdown(trace, step: int, two_h: int) -> str:
     B, S = call.batch, trace.src_ids.shape[1]
     live = ", ".join(str(int(r)) for r in call.rows)
     gone = [b for b in range(len(trace.texts)) if b not in set(call.rows.tolist())]
-    lines = [f"#### Step {step}: B = {B} (sentences {live} still decoding"
+    lines = [f"## Step {step}: B = {B} (sentences {live} still decoding"
              + (f"; {', '.join(map(str, gone))} finished and left the batch)" if gone else ")"), "",
              "| code (training/model.py) | this batch's call |", "|---|---|",
              f"| `{MODEL_LINES[0]}` | query ({B}, 1, {two_h}) bmm keysᵀ ({B}, {two_h}, {S}) → **({B}, 1, {S})** |",

@@ -30,7 +30,7 @@ def tutorial_markdown(S: int, two_h: int) -> str:
     """The tutorial's line next to ours: the same product, once with a batch of one, once for B at a time."""
     return "\n".join([
         "**The tutorial's line, and ours** (the same product; ours keeps the batch dimension, `batch_first=True`):", "",
-        "| | code | shapes for this sentence |", "|---|---|---|",
+        "| where | code | shapes for this sentence |", "|---|---|---|",
         f"| PyTorch tutorial, one sentence per call | `{TUTORIAL_LINE}` | `attn_weights` (1, S) → (**1**, 1, S), "
         f"`encoder_outputs` (S, H) → (**1**, S, H): a batch of one, (1, 1, {S}) bmm (1, {S}, {two_h}) → (1, 1, {two_h}) |",
         f"| training/model.py, B sentences or B beams per call | `{MODEL_LINES[3]}` | weights (B, 1, {S}) bmm enc_out "
@@ -69,7 +69,7 @@ def bmm_markdown(config: dict, result: dict, step: int, enc_out, forced: bool = 
     previous = "BOS" if step == 0 else md_token(target_tokens[step - 1])
     context = weights @ enc_out  # (2H,): this row of the second bmm, recomputed from the real numbers
     how = "forced to (you picked it)" if forced else "the decoder chose"
-    lines = [f"#### Step {step}: {how} {md_token(target_tokens[step])} (p = {result['token_probs'][step]:.3f})",
+    lines = [f"## Step {step}: {how} {md_token(target_tokens[step])} (p = {result['token_probs'][step]:.3f})",
              f"This decoder call had **B = {B}** ({B} {what}{'' if B == 1 else ', one row each'}); S = {S} source "
              f"tokens (with `</s>`), 2H = {two_h} numbers per encoder state. Score function: **{md_text(kind)}**.",
              "", model_code_block(), "",

@@ -192,3 +192,25 @@ def confidence_markdown(confidence, step: int, direction=None) -> str:
 def explanation_payload(explained: dict) -> dict:
     """The JSON the `/explain` API returns and downloads carry: the same numbers the panel draws."""
     return {key: _plain(value) for key, value in explained.items()}
+
+
+def heatmap_explain(explained: dict) -> dict:
+    """What static/heatmap.js draws beside the attention: the coverage row with its flags, the occlusion row of
+    the selected step (all steps sent, so a step change needs no server call), the entropy badges, and the
+    method and cost of the occlusion. Rounded to 4 decimals, as the page shows at most 3."""
+    cov, conf, occ = (_plain(explained[k]) for k in ("coverage", "confidence", "occlusion"))
+    out = {"coverage": [round(float(v), 4) for v in cov["values"]], "dropped": cov["dropped"],
+           "repeated": cov["repeated"], "low": cov["low"], "high": cov["high"], "badges": conf["badges"],
+           "effective": [round(float(e), 4) for e in conf["effective_tokens"]]}
+    if occ:
+        out.update(drops=[[round(float(d), 4) for d in row] for row in occ["drops"]], method=occ["method"],
+                   noise=round(float(occ["batch_noise"]), 4), top1_rate=float(occ["top1_rate"]), cost=occ["cost"])
+    return out
+
+
+def sentence_confidence(explained: dict) -> str:
+    """One status line: the sentence's confidence and how many steps attended narrowly (Markdown)."""
+    conf = _plain(explained["confidence"])
+    focused = conf["badges"].count("focused")
+    return (f"confidence: mean token probability {conf['mean_token_prob']:.2f}, perplexity {conf['perplexity']:.2f}; "
+            f"attention focused at {focused} of {len(conf['badges'])} steps")

@@ -1,5 +1,6 @@
 """The Translate tab's views of one result: every output as a named field (ResultViews), for a fresh
-result, a message that leaves the result on screen, a cleared page, and the views of one decoding step.
+result, a message that leaves the result on screen, a cleared page, and the views of one decoding step;
+and the tab's input column and reference panel.
 
 Formatting only; app.py runs the model and keeps results in its cache (`key` is the result's cache key).
 """
@@ -7,22 +8,38 @@ from __future__ import annotations
 
 import gradio as gr
 
+import app_explain
 import app_views as views
 from app_bmm import bmm_markdown
+from app_heatmap import heatmap_component, heatmap_value, step_input
 from app_views import ResultViews
+from inference.examples import examples_for
+
+DECODER_CHOICE = "decoder's choice"
 
 
-def render(key: str, state: dict, config: dict, step: int, status: str | None = None) -> ResultViews:
+def render(key: str, state: dict, config: dict, step: int, status: str | None = None,
+           words: bool = False) -> ResultViews:
     r = state["result"]
     d = r["decoding"]
+    explained = state.get("explain")
     if status is None:
         status = (f"{d['mode']} decoding · {len(r['target_tokens'])} target tokens · "
                   f"{r['timing_ms']['total']:.0f} ms" + ("" if r["finished"] else " · stopped at max length"))
+        if explained:
+            status += f" · {app_explain.sentence_confidence(explained)}"
+    hint = (explained or {}).get("direction") or {}
+    if hint.get("swap"):
+        status += f"  \n⚠️ {views.md_text(hint['message'])}"
     nbest = [[i + 1, h["text"], round(h["score"], 3), round(h["normalized_score"], 3)] for i, h in enumerate(r["nbest"])]
-    steps = gr.Radio(choices=[(views.step_label(t, tok), t) for t, tok in enumerate(r["target_tokens"])], value=step)
+    heatmap = heatmap_value(state, step, words)
+    if explained:
+        heatmap["explain"] = app_explain.heatmap_explain(explained)
+    swap = gr.Button(f"Swap to {hint['reverse']} and translate", visible=True) if hint.get("swap") else \
+        gr.Button(visible=False)
     hidden = gr.DownloadButton(value=None, visible=False)  # written on demand for this result
-    return ResultViews(key, r["text"], status, gr.Dataframe(value=nbest, visible=bool(nbest)), steps, hidden, hidden,
-                       *step_views(state, config, step))
+    return ResultViews(key, r["text"], status, gr.Dataframe(value=nbest, visible=bool(nbest)), str(heatmap["step"]),
+                       hidden, hidden, heatmap, *step_views(state, config, heatmap["step"]), swap)
 
 
 def message(status: str) -> ResultViews:
@@ -31,22 +48,73 @@ def message(status: str) -> ResultViews:
 
 
 def cleared(status: str) -> ResultViews:
-    empty = gr.Radio(choices=[], value=None)
     off = gr.DownloadButton(value=None, visible=False)
-    return ResultViews(None, "", status, gr.Dataframe(value=[], visible=False), empty, off, off, None, [], empty,
-                       "Translate a sentence, then click a target token.")
+    return ResultViews(None, "", status, gr.Dataframe(value=[], visible=False), "", off, off, None,
+                       gr.Radio(choices=[], value=None), "Translate a sentence, then click a target token.",
+                       gr.Button(visible=False))
 
 
 def step_views(state: dict, config: dict, step: int) -> tuple:
-    """Values for STEP_FIELDS: heatmap (row marked), source colouring, alternatives, bmm walkthrough."""
+    """Values for STEP_FIELDS: the alternatives (none picked: the user chooses which one to continue from; the
+    token the translation holds at this step is labelled) and the bmm walkthrough."""
     r = state["result"]
     step = min(max(step, 0), len(r["target_tokens"]) - 1)
     chosen, forced = r["target_tokens"][step], step < state.get("forced", 0)
     alternatives = r["alternatives"][step]
-    pick = next((j for j, (tok, _) in enumerate(alternatives) if tok != chosen), 0)
-    return (views.attention_figure(r["source_tokens"], r["target_tokens"], r["attention"], selected=step),
-            views.highlighted(r["source_tokens"], r["attention"][step]),
-            gr.Radio(choices=[(f"{tok}  {p:.1%}", j) for j, (tok, p) in enumerate(alternatives)], value=pick,
-                     label=f"Top-{len(alternatives)} tokens at step {step} "
-                           f"({'forced' if forced else 'the decoder chose'}: {chosen})"),
+    held = "forced" if forced else DECODER_CHOICE
+    choices = [(f"{tok}  {p:.1%}" + (f"  ({held})" if tok == chosen else ""), j) for j, (tok, p) in enumerate(alternatives)]
+    return (gr.Radio(choices=choices, value=None,
+                     label=f"Top-{len(alternatives)} tokens at step {step}: pick one to continue from"),
             bmm_markdown(config, r, step, state["enc_out"], forced))
+
+
+# ---- layout pieces ------------------------------------------------------------------------------------
+def input_column(translator, max_chars: int, max_len: int, max_beam: int):
+    """The sentence box, decoding settings, Translate button and our examples (for `translator`'s language)."""
+    source = gr.Textbox(label=f"Sentence to translate (up to {max_chars} characters)", lines=1, max_lines=4,
+                        info="Enter translates; Shift+Enter starts a new line.",
+                        placeholder="A dog runs on the beach.", elem_id="source")
+    with gr.Row():
+        mode = gr.Radio(["greedy", "beam search"], value="greedy", label="Decoding", elem_id="mode")
+        max_len = gr.Slider(0, max_len, value=0, step=1, label="Max target tokens (0 = auto)")
+    with gr.Row(visible=False) as beam_row:
+        beam = gr.Slider(2, max_beam, value=5, step=1, label="Beam size", elem_id="beam")
+        penalty = gr.Slider(0.0, 3.0, value=translator.length_penalty, step=0.1,
+                            label="Length penalty α (default: tuned on validation)")
+    button = gr.Button("Translate", variant="primary", elem_id="translate")
+    examples = gr.Examples([[s] for s in examples_for(translator.src_lang)], inputs=[source],
+                           label="Examples (written for this demo)", examples_per_page=6,
+                           elem_id="examples")
+    return source, mode, max_len, beam_row, beam, penalty, button, examples
+
+def reference_panel(on_reference, state):
+    """Forced decoding of a reference translation the user pastes, under the shown result."""
+    with gr.Accordion("Score a reference translation (optional)", open=False):
+        reference = gr.Textbox(label="Reference translation", lines=1, elem_id="reference")
+        reference_button = gr.Button("Score the reference", elem_id="score-reference")
+        summary = gr.Markdown(latex_delimiters=[], elem_id="reference-summary")
+        probs = gr.Dataframe(headers=["step", "reference token", "probability", "model's first choice",
+                                      "its probability"], datatype="str", interactive=False,
+                             elem_id="reference-tokens",
+                             label="Each reference token under the model (forced decoding)")
+        heatmap = gr.Plot(label="Attention while reading the reference")
+    reference_button.click(on_reference, [state, reference], [summary, probs, heatmap],
+                           api_visibility="private")
+
+
+def result_column() -> dict:
+    """The translation, status, n-best, downloads, swap button and heatmap (with its hidden step box), by name."""
+    translation = gr.Textbox(label="Translation", interactive=False, lines=2, elem_id="translation")
+    status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
+    nbest = gr.Dataframe(headers=["#", "translation", "log-prob", "normalised"], visible=False,
+                         interactive=False, label="n-best (beam search)", datatype="str",
+                         wrap=True, elem_id="nbest", column_widths=["9%", "43%", "24%", "24%"])
+    with gr.Row():
+        prepare = gr.Button("Download attention + tokens", size="sm", elem_id="prepare-downloads")
+        json_file = gr.DownloadButton("JSON", visible=False, size="sm", elem_id="json-file")
+        csv_file = gr.DownloadButton("CSV", visible=False, size="sm", elem_id="csv-file")
+    swap = gr.Button(visible=False, size="sm", variant="primary", elem_id="swap-pair")
+    heatmap = heatmap_component()
+    steps = step_input()
+    return dict(translation=translation, status=status, nbest=nbest, prepare=prepare, json_file=json_file,
+                csv_file=csv_file, swap=swap, heatmap=heatmap, steps=steps)

@@ -33,7 +33,19 @@ CITATION = ("Desmond Elliott, Stella Frank, Khalil Sima'an, Lucia Specia (2016).
 # ---- page style and header ----------------------------------------------------------------------------
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange",
                        font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
-                       font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
+                       font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]).set(
+    # Soft's indigo-500 labels on indigo-100 reach only 3.6:1 and white on indigo-500 4.5:1 minus a hair:
+    # darker shades keep every label and button at WCAG AA (checked with axe in tests/test_browser.py).
+    block_label_text_color="*primary_800", block_title_text_color="*primary_800", block_info_text_color="*neutral_600",
+    button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+    button_primary_text_color="white", checkbox_label_background_fill_selected="*primary_700",
+    slider_color="*primary_700", link_text_color="*primary_800")
+# Scrollable tables must be reachable by keyboard: each one that can scroll gets a tab stop and a name.
+HEAD = """<script>
+new MutationObserver(() => document.querySelectorAll("#bmm-panel table, #bmm-panel pre").forEach((t) => {
+  if (!t.hasAttribute("tabindex")) { t.setAttribute("tabindex", "0"); t.setAttribute("aria-label", `${t.tagName === "PRE" ? "code" : "table"} (scrolls sideways)`); }
+})).observe(document.documentElement, {childList: true, subtree: true});
+</script>"""
 CSS = """
 .status p { margin: 0.2em 0; }
 #bmm-panel table { font-size: 0.88em; display: block; overflow-x: auto; }
@@ -41,7 +53,23 @@ CSS = """
 #bmm-panel td:first-child, #bmm-panel td:last-child { white-space: nowrap; }
 #batch-shapes table, #batch-step-view table, #batch-translations table { font-size: 0.85em; display: block; overflow-x: auto; }
 #batch-shapes td, #batch-shapes th, #batch-step-view td, #batch-step-view th { white-space: nowrap; padding: 2px 5px; }
-#steps label, #alternatives label { font-family: ui-monospace, Menlo, Consolas, monospace; }
+#alternatives label { font-family: ui-monospace, Menlo, Consolas, monospace; }
+[data-testid="min-value"], [data-testid="max-value"], footer, footer a, footer button { color: #374151 !important; }
+#bmm-panel h2, #batch-step-view h2 { font-size: 1.1em; margin: 0.2em 0 0.5em; }  /* h2 so headings go in order */
+button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:1 */
+.comment { color: #4b5563 !important; }  /* code comments: the highlighter's slate grey is 3.7:1 */
+:focus-visible { outline: 3px solid #1d4ed8 !important; outline-offset: 2px; }
+#bmm-panel table#bmm-panel h2, #batch-step-view h2 { font-size: 1.1em; margin: 0.2em 0 0.5em; }  /* h2 so headings go in order */
+button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:1 */
+.comment { color: #4b5563 !important; }  /* code comments: the highlighter's slate grey is 3.7:1 */
+:focus-visible { outline-offset: -3px; }
+/* Phones: the sentence box and Translate, then the result and the heatmap, then the examples. */
+@media (max-width: 767px) {
+  #translate-row { flex-direction: column; align-items: stretch; }
+  #input-column { display: contents; }
+  #result-column { order: 1; width: 100%; min-width: 0; }
+  #examples { order: 2; }
+}
 """
 ONE_LINE = ("**For B sentences, attention is B independent small matrix products; `torch.bmm` does all B in one "
             "call.**")
@@ -61,16 +89,16 @@ class ResultViews(NamedTuple):
     translation: Any
     status: Any
     nbest: Any
-    steps: Any
+    steps: Any  # the hidden box holding the selected step (the heatmap writes it when the user picks one)
     json_file: Any
     csv_file: Any
-    heatmap: Any
-    source_view: Any
+    heatmap: Any  # app_heatmap.heatmap_value: drawn and explored in the browser
     alternatives: Any
     bmm: Any
+    swap: Any  # "swap the pair and translate", shown when the sentence reads like the other language
 
 
-STEP_FIELDS = ("heatmap", "source_view", "alternatives", "bmm")  # what selecting a target token changes
+STEP_FIELDS = ("alternatives", "bmm")  # what the server redraws when the selected step changes
 
 
 # ---- escaping -----------------------------------------------------------------------------------------
@@ -86,10 +114,6 @@ def md_token(token) -> str:
 def plot_text(text) -> str:
     """Text for plotly labels and hover boxes: `<`, `>` and `&` escaped so tags show literally."""
     return html.escape(str(text), quote=False)
-
-
-def step_label(index: int, token: str) -> str:
-    return f"{index}: {token}"
 
 
 # ---- heatmap ------------------------------------------------------------------------------------------
@@ -120,12 +144,6 @@ def attention_figure(source_tokens, target_tokens, attention, selected: int | No
         figure.add_shape(type="rect", x0=-0.5, x1=len(src) - 0.5, y0=selected - 0.5, y1=selected + 0.5,
                          line=dict(color="#f97316", width=3))
     return figure
-
-
-def highlighted(tokens, values):
-    """[(token, value)] for gr.HighlightedText; values scaled to 0..1 so the strongest is fully coloured."""
-    top = max(values, default=0.0)
-    return [(token, round(float(v) / top, 4) if top > 0 else 0.0) for token, v in zip(tokens, values)]
 
 
 # ---- reference scoring --------------------------------------------------------------------------------

@@ -53,6 +53,7 @@
       paint(cell, w);
       grid.appendChild(cell);
     }));
+    drawExplainRows(view, grid, place);
     view.rowMark = grid.appendChild(el("div", "bmm-hm-rowmark"));
     view.rowMark.style.gridColumn = `2 / ${S + 2}`;
     view.colMark = grid.appendChild(el("div", "bmm-hm-colmark"));
@@ -65,6 +66,68 @@
       else selectColumn(view, Number(target.dataset.col));
     });
     return grid;
+  }
+
+  // ---- is attention an explanation? coverage and occlusion rows under the map (per token, not per word) ----
+  const explainOf = (view) => (!view.words && view.data.explain) || null;
+
+  function drawExplainRows(view, grid, place) {
+    const ex = explainOf(view), T = view.m.tgtLabels.length;
+    view.occCells = null;
+    if (!ex) return;
+    const top = Math.max(ex.high, ...ex.coverage);
+    grid.appendChild(place(el("div", "bmm-hm-xlabel", "coverage Σ", { title: "attention each source token got, summed over all steps" }), T, -1));
+    ex.coverage.forEach((v, c) => {
+      const flag = ex.dropped.includes(c) ? `dropped? below ${ex.low}` : ex.repeated.includes(c) ? `repeated? above ${ex.high}` : "";
+      const cell = place(el("div", `bmm-hm-xcell bmm-hm-cov${flag ? " is-flagged" : ""}`, fmt(v),
+        { "data-cov": c, "data-v": String(v), title: `${view.m.srcLabels[c]}: coverage ${v.toFixed(3)}${flag ? ` (${flag})` : ""}` }), T, c);
+      paint(cell, Math.min(v / top, 1));
+      grid.appendChild(cell);
+    });
+    if (!ex.drops) return;
+    grid.appendChild(place(el("div", "bmm-hm-xlabel", "occlusion Δ", { title: "drop in log p of this step's token when the source token is hidden" }), T + 1, -1));
+    view.occCells = ex.coverage.map((_, c) => grid.appendChild(place(el("div", "bmm-hm-xcell bmm-hm-occ", "", { "data-occ": c }), T + 1, c)));
+  }
+
+  function showOcclusion(view, step) {
+    const ex = explainOf(view);
+    if (!ex || !view.occCells) return;
+    const drops = ex.drops[step], top = Math.max(...drops, 1e-9), best = topColumns(drops, 1)[0][1];
+    view.occCells.forEach((cell, c) => {
+      cell.textContent = fmt(drops[c]);
+      cell.dataset.v = String(drops[c]);
+      cell.classList.toggle("is-top", c === best);
+      cell.title = `${view.m.srcLabels[c]} hidden: log p of "${view.m.tgtLabels[step]}" drops by ${drops[c].toFixed(3)}`;
+      paint(cell, Math.max(drops[c], 0) / top);
+    });
+  }
+
+  function explainDetail(view, step) { // the badge and what occlusion says about this step, as text
+    const ex = explainOf(view);
+    if (!ex) return [];
+    const badge = ex.badges[step];
+    const parts = [el("span", `bmm-hm-badge is-${badge}`, `attention ${badge}: ${ex.effective[step].toFixed(2)} effective tokens`)];
+    if (ex.drops) {
+      const hurt = topColumns(ex.drops[step], 1)[0], looked = topColumns(view.m.weights[step], 1)[0];
+      parts.push(document.createTextNode(` Occlusion: hiding ${view.m.srcLabels[hurt[1]]} lowers this token's log p most ` +
+        `(by ${hurt[0].toFixed(2)}); ${hurt[1] === looked[1] ? "the same token attention weighted most" :
+        `attention weighted ${view.m.srcLabels[looked[1]]} most`}.`));
+    }
+    return parts;
+  }
+
+  function explainNote(view) {
+    const ex = explainOf(view);
+    if (!view.data.explain) return null;
+    if (!ex) return el("p", "bmm-hm-explain-note", "Coverage and occlusion are per token: turn off word merging to see them.");
+    const note = `Coverage Σ: each source token's attention summed over the ${view.m.tgtLabels.length} steps; ` +
+      `outlined: below ${ex.low} (dropped?) or above ${ex.high} (repeated?). ` + (ex.drops ? `Occlusion Δ (${ex.method}): ` +
+      `each source token in turn is hidden from the decoder's attention mask (the encoder still read it) and this step's ` +
+      `token re-scored; cost: ${ex.cost.batch_rows} rows × ${view.m.tgtLabels.length} steps in one batched forced decode ` +
+      `(${ex.cost.decoder_calls} decoder calls, ${Math.round(ex.cost.ms)} ms). Drops under ${ex.noise.toFixed(3)} are ` +
+      `numerical noise (rows of one batch differ by that much). Over the sentence, attention's top token is occlusion's top token at ` +
+      `${Math.round(100 * ex.top1_rate)}% of steps.` : "");
+    return el("p", "bmm-hm-explain-note", note);
   }
 
   function drawSteps(view) {
@@ -149,6 +212,8 @@
       chip.appendChild(el("span", "bmm-hm-n"));
       return chip;
     });
+    const note = explainNote(view);
+    if (note) box.appendChild(note);
     box.appendChild(drawTable(view));
     view.row = -1;
     selectRow(view, view.m.rowOfStep[Math.min(step, data.target_tokens.length - 1)] || 0, false);
@@ -184,7 +249,8 @@
     view.radios[row].tabIndex = 0;
     m.weights[row].forEach((w, c) => { paint(view.chips[c], w); view.chips[c].lastChild.textContent = fmt(w); });
     clearColumn(view);
-    view.detail.replaceChildren(...detail(view, row));
+    view.detail.replaceChildren(...detail(view, row), ...(view.words ? [] : explainDetail(view, view.step)));
+    if (!view.words) showOcclusion(view, view.step);
     view.map.setAttribute("aria-label", `Attention heatmap, ${m.tgtLabels.length} target × ${m.srcLabels.length} source ` +
       `${view.words ? "words" : "tokens"}; selected: ${m.tgtLabels[row]}. Left and Right arrow keys change the step.`);
     view.root.dataset.step = String(view.step);

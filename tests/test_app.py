@@ -92,10 +92,15 @@ def test_translate_fills_every_view(demo_app, pair_and_text):
     config = demo_app.translators[pair].config
     S, T, two_h = len(r["source_tokens"]), len(r["target_tokens"]), 2 * config["hidden_dim"]
     assert out.translation == r["text"] and T >= 1 and r["decoding"]["mode"] == "greedy"
-    assert np.asarray(out.heatmap.data[0].z).shape == (T, S)
-    assert [c[1] for c in out.steps.choices] == list(range(T)) and out.steps.value == 0
-    assert len(out.source_view) == S and max(v for _, v in out.source_view) == pytest.approx(1.0)
+    assert out.heatmap["source_tokens"] == r["source_tokens"] and out.heatmap["target_tokens"] == r["target_tokens"]
+    np.testing.assert_allclose(out.heatmap["attention"], r["attention"], atol=1e-6)
+    assert np.asarray(out.heatmap["attention"]).shape == (T, S) and out.heatmap["step"] == 0 and out.steps == "0"
+    assert out.heatmap["share"] == {"pair": pair, "text": text, "mode": "greedy", "max_len": 0}
     assert len(out.alternatives.choices) == len(r["alternatives"][0]) > 1
+    assert out.alternatives.value is None  # nothing picked for the user; the decoder's own choice is labelled
+    labels = [label for label, _ in out.alternatives.choices]
+    chosen = [label for label in labels if "decoder's choice" in label]
+    assert chosen == [f"{r['target_tokens'][0]}  {r['token_probs'][0]:.1%}  (decoder's choice)"]
     assert "B = 1" in out.bmm and f"(1, 1, {S}) bmm (1, {S}, {two_h}) → **(1, 1, {two_h})**" in out.bmm
     if config["attention"] == "additive":
         assert "not a bmm" in out.bmm
@@ -103,7 +108,13 @@ def test_translate_fills_every_view(demo_app, pair_and_text):
         assert f"query (1, 1, {two_h}) bmm keysᵀ (1, {two_h}, {S}) → **(1, 1, {S})**" in out.bmm
     assert out.json_file.visible is False  # downloads are written only when asked for
     json_button, csv_button, message = demo_app.on_downloads(out.state)
-    assert json.loads(Path(json_button.value["path"]).read_text(encoding="utf-8"))["attention"] == r["attention"]
+    saved = json.loads(Path(json_button.value["path"]).read_text(encoding="utf-8"))
+    assert saved["attention"] == r["attention"]
+    ex = out.heatmap["explain"]  # the download carries the explanation numbers the page draws
+    np.testing.assert_allclose(saved["explanation"]["occlusion"]["drops"], ex["drops"], atol=1e-4)
+    np.testing.assert_allclose(saved["explanation"]["coverage"]["values"], ex["coverage"], atol=1e-4)
+    assert np.asarray(ex["drops"]).shape == (T, S) and len(ex["badges"]) == T
+    assert "confidence: mean token probability" in out.status and out.swap.visible is False
     with open(csv_button.value["path"], newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert len(rows) == T + 1 and all(len(row) == S + 3 for row in rows)
@@ -117,7 +128,8 @@ def test_beam_search_shows_nbest_and_its_real_batch(demo_app, pair_and_text):
     batches = [call["batch"] for call in r["step_calls"]]
     assert batches[0] == 1 and max(batches) == 3  # the panel shows the decoder call as it ran
     step = batches.index(3)
-    bmm = demo_app.on_select(out.state, step)[3]
+    assert out.heatmap["share"]["mode"] == "beam" and out.heatmap["share"]["beam"] == 3
+    bmm = demo_app.on_select(out.state, str(step))[1]  # the hidden step box carries text
     assert "**B = 3**" in bmm and "B = 1" not in bmm and "★ (this result)" in bmm
     assert bmm.count("| 0") + bmm.count("| 1") + bmm.count("| 2") >= 3
 
@@ -126,13 +138,12 @@ def test_selecting_a_step_updates_the_step_views(demo_app, pair_and_text):
     out = demo_app.on_translate(*pair_and_text, "greedy", 5, 0.6, 0)
     r = demo_app.results.get(out.state)["result"]
     step = len(r["target_tokens"]) - 1
-    heatmap, source_view, alternatives, bmm = demo_app.on_select(out.state, step)
+    alternatives, bmm = demo_app.on_select(out.state, str(step))
     assert f"Step {step}:" in bmm
-    assert heatmap.layout.shapes and heatmap.layout.shapes[0].y0 == step - 0.5  # the selected row is framed
-    weights = r["attention"][step]
-    assert [v for _, v in source_view] == pytest.approx([w / max(weights) for w in weights], abs=1e-3)
     assert f"step {step}" in alternatives.label
-    assert demo_app.on_select("no-such-key", 0) == (app.gr.skip(),) * 4
+    assert [j for _, j in alternatives.choices] == list(range(len(r["alternatives"][step])))
+    assert demo_app.on_select("no-such-key", "0") == (app.gr.skip(),) * 2
+    assert demo_app.on_select(out.state, "") == (app.gr.skip(),) * 2  # the box is empty before any result
 
 
 def test_continue_from_an_alternative_forces_it(demo_app, pair_and_text):
@@ -141,12 +152,14 @@ def test_continue_from_an_alternative_forces_it(demo_app, pair_and_text):
     step = 0
     alternative = next(j for j, (tok, _) in enumerate(r["alternatives"][step]) if tok != r["target_tokens"][step])
     token = r["alternatives"][step][alternative][0]
-    out = demo_app.on_continue(first.state, step, alternative)
+    assert "Pick one" in demo_app.on_continue(first.state, "0", None).status  # nothing picked: nothing forced
+    out = demo_app.on_continue(first.state, str(step), alternative)
     new = demo_app.results.get(out.state)["result"]
     assert new["target_ids"][step] == r["alternative_ids"][step][alternative]
     assert new["target_tokens"][step] == token and new["decoding"]["mode"] == "prefix+greedy"
-    assert out.steps.value == step and "Continued from" in out.status and "forced to" in out.bmm
-    later = demo_app.on_select(out.state, len(new["target_tokens"]) - 1)[3]
+    assert out.steps == str(step) and out.heatmap["step"] == step and out.heatmap["forced"] == step + 1
+    assert "Continued from" in out.status and "forced to" in out.bmm
+    later = demo_app.on_select(out.state, len(new["target_tokens"]) - 1)[1]
     assert "forced" not in later or len(new["target_tokens"]) == 1
 
 
@@ -156,7 +169,7 @@ def test_the_bmm_panel_uses_the_results_own_encoder_output(demo_app, pair_and_te
     monkeypatch.setattr(translator.target_tokenizer, "token_to_id", lambda *a: pytest.fail("token mapped to id"))
     assert demo_app.on_continue(out.state, 0, 1).status.startswith("Continued from")  # re-decodes: encodes
     monkeypatch.setattr(translator, "encode", lambda *a: pytest.fail("the encoder ran again behind the result"))
-    assert "Step 0:" in demo_app.on_select(out.state, 0)[3]
+    assert "Step 0:" in demo_app.on_select(out.state, 0)[1]
 
 
 def test_bad_input_gives_a_message_and_keeps_the_previous_result(demo_app, pair_and_text):
@@ -188,10 +201,34 @@ def test_switching_the_pair_clears_the_old_result(demo_app, pair_and_text):
     assert demo_app.on_continue(cleared.state, 0, 1).status == "Translate a sentence first."
 
 
+LOAD_FIELDS = 7  # pair, mode, beam, penalty, max_len, source, examples: then ResultViews
+
+
+class FakeRequest:
+    def __init__(self, **query):
+        self.query_params = query
+
+
 def test_the_page_opens_on_a_worked_example(demo_app):
-    text, *values = demo_app.on_load()
-    out = ResultViews(*values)
-    assert text and out.translation and "worked example" in out.status and "#### Step" in out.bmm
+    values = demo_app.on_load(FakeRequest())
+    settings, (text, examples), out = list(values[:5]), values[5:LOAD_FIELDS], ResultViews(*values[LOAD_FIELDS:])
+    assert settings == [app.gr.skip()] * 5 and examples == app.gr.skip()  # a plain visit changes no setting
+    assert text and out.translation and "worked example" in out.status and "## Step" in out.bmm
+
+
+def test_a_share_link_restores_its_translation_and_explains_what_it_ignored(demo_app, pair_and_text):
+    pair, text = pair_and_text
+    values = demo_app.on_load(FakeRequest(pair=pair, text=text, mode="beam", beam="3", step="1", words="1",
+                                          max_len="abc", view="api"))
+    settings, out = list(values[:5]), ResultViews(*values[LOAD_FIELDS:])
+    translator = demo_app.translators[pair]
+    assert settings == [pair, "beam search", 3, translator.length_penalty, app.gr.skip()]
+    assert values[5] == text
+    r = demo_app.results.get(out.state)["result"]
+    expected = translator.translate(text, beam_size=3, n_best=3, length_penalty=translator.length_penalty)
+    assert r["target_tokens"] == expected.target_tokens and r["decoding"]["beam_size"] == 3
+    assert out.heatmap["step"] == min(1, len(r["target_tokens"]) - 1) and out.heatmap["words"] is True
+    assert "Ignored max_len='abc' from the link" in views_plain(out.status)
 
 
 def test_reference_scoring(demo_app, pair_and_text):

@@ -49,7 +49,8 @@ def test_server_api_translate_and_errors(app_assets, pair_and_text):
         assert demo._queue.max_size == app.QUEUE_SIZE and demo._queue.default_concurrency_limit == app.CONCURRENCY
         assert demo.ssr_mode is False and demo.analytics_enabled is False
         client = Client(url, verbose=False)
-        assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/translate"]
+        named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+        assert list(named) == ["/translate", "/explain"]
         result = client.predict(text, pair, 3, 0.6, 0, api_name="/translate")
         S, T = len(result["source_tokens"]), len(result["target_tokens"])
         assert result["translation"] and result["pair"] == pair and result["decoding"]["mode"] == "beam"
@@ -66,6 +67,19 @@ def test_server_api_translate_and_errors(app_assets, pair_and_text):
         assert tuned["decoding"]["length_penalty"] == demo_app.translators[pair].length_penalty
         again = client.predict(text, api_name="/translate")  # still serving, greedy by default
         assert again["decoding"]["mode"] == "greedy" and again["translation"]
+
+        # /explain: the same numbers the page draws for the same request (page: the cached result's payload).
+        explained = client.predict(text, pair, api_name="/explain")
+        page = demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0).heatmap["explain"]
+        ex = explained["explanation"]
+        assert explained["attention"] == again["attention"] and explained["translation"] == again["translation"]
+        np.testing.assert_allclose(ex["occlusion"]["drops"], page["drops"], atol=1e-4)
+        np.testing.assert_allclose(ex["coverage"]["values"], page["coverage"], atol=1e-4)
+        assert ex["confidence"]["badges"] == page["badges"] and ex["coverage"]["dropped"] == page["dropped"]
+        assert np.asarray(ex["occlusion"]["drops"]).shape == (len(again["target_tokens"]), len(again["source_tokens"]))
+        with pytest.raises(AppError) as error:
+            client.predict("   ", api_name="/explain")
+        assert "empty" in str(error.value) and "Traceback" not in str(error.value)
 
 
 def _post(url: str, path: str, payload=None, files=None):
@@ -101,7 +115,7 @@ def test_server_has_no_way_around_the_queue(app_assets, pair_and_text):
         for name in ("on_translate", "on_select", "on_continue", "model_card", "on_downloads", "on_run", "lambda"):
             for route in ("run", "call", "api", "call/v2"):
                 refused = _post(url, f"/gradio_api/{route}/{name}", {"data": []})
-                assert refused.status_code == 404 and "only API is /translate" in refused.text, (route, name)
+                assert refused.status_code == 404 and "the API is /translate and /explain" in refused.text, (route, name)
         upload = _post(url, "/gradio_api/upload", files={"files": ("a.txt", b"x" * 10)})
         assert upload.status_code == 403
         assert httpx.get(f"{url.rstrip('/')}/monitoring", timeout=30).status_code in (403, 404)

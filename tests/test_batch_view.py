@@ -80,10 +80,10 @@ def test_the_batch_tab_handlers(demo_app):  # noqa: F811
     translator = demo_app.translators[demo_app.default]
     texts = batch_sentences(translator)
     key, shapes, slider, step_view, figure, translations, status = demo_app.batch.on_run(demo_app.default, "\n".join(texts))
-    assert "One encoder call" in status and slider.maximum >= 1 and "#### Step 0" in step_view
+    assert "One encoder call" in status and slider.maximum >= 1 and "## Step 0" in step_view
     assert all(md_text(text) in translations for text in texts)
     view, _ = demo_app.batch.on_step(key, 1)
-    assert "#### Step 1" in view
+    assert "## Step 1" in view
     for bad, words in [("one line only", "2 to 8"), ("\n".join(["a dog."] * 9), "got 9"), (texts[0] + "\n犬", "Line 2")]:
         assert words in md_text_plain(demo_app.batch.on_run(demo_app.default, bad)[-1])
 

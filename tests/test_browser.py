@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -80,6 +79,10 @@ def save_screenshot(page, tmp_path: Path, name: str) -> Path:
     return path
 
 
+def selected_step(page) -> int:
+    return int(page.evaluate("() => document.querySelector('#heatmap .bmm-hm-root').dataset.step"))
+
+
 def test_translate_inspect_and_continue(page, served_app, tmp_path):
     _, demo_app, _ = served_app
     translator = demo_app.translators[demo_app.default]
@@ -88,43 +91,48 @@ def test_translate_inspect_and_continue(page, served_app, tmp_path):
     two_h = 2 * translator.config["hidden_dim"]
     source_len = len(translator.source_ids(example))
 
-    # An example fills the box; Translate fills the translation and draws the heatmap.
+    # An example fills the box; Enter translates and the heatmap is drawn in the page.
     page.get_by_text(example, exact=True).first.click()
     page.wait_for_function("text => document.querySelector('#source textarea').value === text", arg=example)
     page.locator("#source textarea").press("Enter")  # the box says Enter translates
     page.locator("#status").get_by_text("greedy decoding").wait_for()
-    page.locator("#heatmap .js-plotly-plot .heatmaplayer").wait_for()
-    assert page.locator("#status").inner_text().startswith("greedy decoding")
+    page.locator("#heatmap .bmm-hm-cell").first.wait_for()
+    expected = translator.translate(example, top_k=5)
+    assert page.locator("#heatmap .bmm-hm-x").all_text_contents() == expected.source_tokens
+    first = page.locator("#heatmap .bmm-hm-cell[data-row='0'][data-col='0']").get_attribute("title")
+    assert first == f"{expected.target_tokens[0]} → {expected.source_tokens[0]}: {expected.attention[0][0]:.3f}"
 
-    # Hovering a cell shows both tokens and the weight.
-    steps = page.locator("#steps label")
-    box = page.locator("#heatmap .nsewdrag").first.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.5 / source_len, box["y"] + box["height"] * 0.5 / steps.count())
-    hover = page.locator("#heatmap .hoverlayer .hovertext")
-    hover.wait_for()
-    hover_text = hover.text_content()  # SVG text, one <tspan> per line
-    assert re.search(r"target 0: .+source 0: .+weight \d\.\d{3}", hover_text), hover_text
-
-    # Selecting a target token: its step's source colouring, alternatives and the bmm walkthrough.
-    step = 1 if steps.count() > 1 else 0
-    steps.nth(step).click()
+    # Clicking a cell selects its step: the source strip at once, then the server's bmm walkthrough follows.
+    step = 1 if len(expected.target_tokens) > 1 else 0
+    page.locator(f"#heatmap .bmm-hm-cell[data-row='{step}'][data-col='0']").click()
+    assert selected_step(page) == step and page.locator("#heatmap .bmm-hm-chip").count() == source_len
     bmm = page.locator("#bmm-panel")
     bmm.get_by_text(f"Step {step}:").wait_for()
     text = bmm.inner_text()
     assert f"(1, 1, {source_len}) bmm (1, {source_len}, {two_h})" in text and "B = 1" in text
     assert "torch.bmm(attn_weights.unsqueeze(0), encoder_outputs.unsqueeze(0))" in text
-    assert page.locator("#source-attention .token").count() == source_len
-    alternatives = page.locator("#alternatives label")
-    assert alternatives.count() >= 2 and "%" in alternatives.first.inner_text()
+    if len(expected.target_tokens) > 2:  # arrow keys on the focused map move the step, and the panel follows
+        page.locator("#heatmap .bmm-hm-map").focus()
+        page.keyboard.press("ArrowRight")
+        assert selected_step(page) == step + 1
+        bmm.get_by_text(f"Step {step + 1}:").wait_for()
+        page.keyboard.press("ArrowLeft")
+        bmm.get_by_text(f"Step {step}:").wait_for()
 
-    # Continue from the pre-selected alternative (the most likely token the decoder did not choose).
-    chosen = page.locator("#alternatives input:checked").locator("xpath=..").inner_text()
-    alternative_token = chosen.rsplit(" ", 1)[0].strip()
+    # The alternatives: none picked for the user, the decoder's own choice labelled; continue from another one.
+    alternatives = page.locator("#alternatives label")
+    assert alternatives.count() >= 2 and page.locator("#alternatives input:checked").count() == 0
+    assert "(decoder's choice)" in alternatives.filter(has_text=expected.target_tokens[step]).first.inner_text()
+    page.locator("#continue").click()
+    page.locator("#status").get_by_text("Pick one").wait_for()
+    other = alternatives.filter(has_not_text="decoder's choice").first
+    alternative_token = other.inner_text().strip().rsplit(" ", 1)[0].strip()
+    other.click()
     page.locator("#continue").click()
     page.locator("#status").get_by_text("Continued from").wait_for()
-    assert page.locator("#steps input:checked").locator("xpath=..").inner_text().strip() == f"{step}: {alternative_token}"
+    checked = page.locator("#heatmap .bmm-hm-step[aria-checked=true]")
+    assert checked.inner_text().strip() == f"{step}: {alternative_token}"
     bmm.get_by_text(f"Step {step}: forced to (you picked it) {alternative_token}").wait_for()
-    page.locator("#heatmap .js-plotly-plot .heatmaplayer").wait_for()
     assert translation_text(page)
 
     # Downloads are written when asked for, and hold this result.
@@ -133,9 +141,10 @@ def test_translate_inspect_and_continue(page, served_app, tmp_path):
     with page.expect_download() as download:
         page.locator("#json-file").click()
     saved = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
-    assert saved["translation"] == translation_text(page) and len(saved["attention"]) == steps.count()
+    assert saved["translation"] == translation_text(page)
+    assert len(saved["attention"]) == page.locator("#heatmap .bmm-hm-step").count()
 
-    page.wait_for_timeout(300)  # let the radio/plot transitions settle for a clean screenshot
+    page.wait_for_timeout(300)
     shot = save_screenshot(page, tmp_path, "app-translate-inspect-continue.png")
     assert shot.stat().st_size > 10_000
 
@@ -154,11 +163,10 @@ def test_hostile_input_is_shown_as_text_and_bad_input_is_explained(page, served_
         page.locator("#status").get_by_text("⚠️").wait_for()
         assert page.locator("#status").inner_text().strip() == f"⚠️ {expected_error}"
     else:  # the tokens themselves are shown: in the source row, the step buttons and the heatmap labels
-        page.locator("#heatmap .js-plotly-plot .heatmaplayer").wait_for()
-        shown = "".join(page.locator("#source-attention .token").all_inner_texts()).replace("\n", "")
-        assert shown.replace(" ", "") == "".join(tokens).replace(" ", "")
-        ticks = page.evaluate("() => [...document.querySelectorAll('#heatmap .xtick text')].map(t => t.textContent)")
-        assert ticks == tokens
+        page.locator("#heatmap .bmm-hm-cell").first.wait_for()
+        chips = page.evaluate("() => [...document.querySelectorAll('#heatmap .bmm-hm-chip')].map(c => c.firstChild.textContent)")
+        assert chips == tokens
+        assert page.locator("#heatmap .bmm-hm-x").all_text_contents() == tokens
     assert page.evaluate("() => window.__xss === undefined")
     assert page.locator("img[src='x'], #bmm-panel script, #status script").count() == 0
     save_screenshot(page, tmp_path, "app-hostile-input.png")
@@ -188,7 +196,7 @@ def test_batch_tab_shows_the_padded_batch(page, served_app, tmp_path):
     assert f"enc_out ({B}, {S}, {two_h})" in shapes
     step_view = page.locator("#batch-step-view")
     assert f"B = {B}" in step_view.inner_text() and f"({B}, 1, {S}) bmm ({B}, {S}, {two_h})" in step_view.inner_text()
-    assert page.locator("#batch-heatmaps .js-plotly-plot .heatmaplayer").count() >= 1
+    page.locator("#batch-heatmaps .js-plotly-plot .heatmaplayer").first.wait_for()  # Plotly loads on first use
     last = page.locator("#batch-step input[type=number]")
     last.fill("1")
     last.press("Enter")
@@ -202,3 +210,108 @@ def test_batch_tab_shows_the_padded_batch(page, served_app, tmp_path):
     page.wait_for_timeout(500)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390 + 1  # no sideways page scroll
     save_screenshot(page, tmp_path, "app-batch-390x844.png")
+
+
+# ---- the real app on the shipped bundles: words, pairs, share links, phones, accessibility ------------------
+@pytest.fixture(scope="module")
+def shipped_app():
+    from conftest import ROOT
+
+    if not (ROOT / "assets" / "en-de" / "manifest.json").is_file():
+        pytest.fail("assets/en-de is missing: these tests run the app on the shipped bundles")
+    with running_app(ROOT / "assets") as served:
+        yield served
+
+
+def open_page(browser, url: str, width: int = 1280, height: int = 900):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    opened = context.new_page()
+    opened.set_default_timeout(TIMEOUT_MS)
+    opened.goto(url)
+    opened.locator("#heatmap .bmm-hm-cell").first.wait_for()
+    return opened
+
+
+def axe_serious(page) -> list[dict]:
+    from test_heatmap_browser import axe_violations
+
+    return [v for v in axe_violations(page) if v["impact"] in ("serious", "critical")]
+
+
+def test_words_pairs_and_share_links_on_the_real_app(browser, shipped_app):
+    from app_heatmap import word_groups, word_labels
+
+    url, demo_app, _ = shipped_app
+    page = open_page(browser, url)
+    text = "A dog's owner runs on the beach, doesn't he?"
+    page.locator("#source textarea").fill(text)
+    page.get_by_role("radio", name="beam search").check()
+    page.locator("#translate").click()
+    page.locator("#status").get_by_text("beam decoding").wait_for()
+    expected = demo_app.translators["en-de"].translate(text, beam_size=5, n_best=5,
+                                                       length_penalty=demo_app.translators["en-de"].length_penalty)
+    page.wait_for_function("n => document.querySelectorAll('#heatmap .bmm-hm-y').length === n",
+                           arg=len(expected.target_tokens))
+    page.locator("#heatmap .bmm-hm-y[data-row='2']").click()
+    page.locator("#bmm-panel").get_by_text("Step 2:").wait_for()
+    page.locator("#heatmap .bmm-hm-words input").check()  # words: the page merges pieces by the Python rule
+    groups = word_groups(expected.source_tokens)
+    assert len(groups) < len(expected.source_tokens)
+    assert page.locator("#heatmap .bmm-hm-x").all_text_contents() == word_labels(expected.source_tokens, groups)
+
+    link = page.url  # the address always holds the shown state; a fresh visit restores it
+    assert "mode=beam" in link and "step=2" in link and "words=1" in link
+    restored = open_page(browser, link)
+    assert restored.locator("#source textarea").input_value() == text
+    assert restored.get_by_role("radio", name="beam search").is_checked() and selected_step(restored) == 2
+    assert restored.locator("#heatmap .bmm-hm-words input").is_checked()
+    assert restored.locator("#heatmap .bmm-hm-x").all_text_contents() == word_labels(expected.source_tokens, groups)
+    restored.locator("#bmm-panel").get_by_text("Step 2:").wait_for()
+    assert translation_text(restored) == expected.text
+    restored.goto(url + "?pair=xx-yy&step=abc")
+    restored.locator("#status").get_by_text("Ignored pair=").wait_for()
+    assert "Ignored step='abc'" in restored.locator("#status").inner_text()
+
+    # Switching the pair clears the result: no heatmap, no step, nothing to continue from.
+    page.locator("#pair input").click()
+    page.get_by_role("option", name="de-en").click()
+    page.locator("#status").get_by_text("Language pair is now de-en").wait_for()
+    page.locator("#heatmap .bmm-hm-empty").wait_for()
+    assert translation_text(page) == "" and page.locator("#heatmap .bmm-hm-cell").count() == 0
+    page.locator("#continue").click()
+    page.locator("#status").get_by_text("Translate a sentence first.").wait_for()
+    restored.context.close()
+    page.context.close()
+
+
+def test_phone_and_desktop_layout_and_axe(browser, shipped_app, tmp_path):
+    url, _, _ = shipped_app
+    page = open_page(browser, url)
+    assert axe_serious(page) == []  # the opening page
+    page.locator("#heatmap .bmm-hm-map").focus()
+    ring = page.evaluate("() => getComputedStyle(document.activeElement).outlineWidth")
+    assert ring == "3px"  # a visible focus ring
+    page.get_by_role("radio", name="beam search").check()
+    page.locator("#translate").click()
+    page.locator("#status").get_by_text("beam decoding").wait_for()
+    page.locator("#nbest").get_by_text("normalised").wait_for()
+    bad = axe_serious(page)
+    assert bad == [], bad  # after a beam translation
+    header = page.locator("#nbest th").filter(has_text="normalised").first.bounding_box()
+    table = page.locator("#nbest").bounding_box()
+    assert header["x"] + header["width"] <= table["x"] + table["width"] + 1  # the last column is not cut off
+    save_screenshot(page, tmp_path, "app-desktop.png")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390 + 1  # no sideways page scroll
+    top = {name: page.locator(f"#{name}").bounding_box()["y"] for name in ("translate", "translation", "heatmap", "examples")}
+    assert top["translate"] < top["translation"] < top["heatmap"] < top["examples"]  # result before the examples
+    widths = page.evaluate("() => [...document.querySelectorAll('#bmm-panel table')]"
+                           ".map(t => [t.clientWidth, t.scrollWidth, getComputedStyle(t).overflowX])")
+    assert widths and all(client <= 390 and overflow == "auto" for client, _, overflow in widths)
+    assert any(scroll > client for client, scroll, _ in widths)  # wide tables scroll inside themselves
+    bad = axe_serious(page)
+    assert bad == [], bad
+    save_screenshot(page, tmp_path, "app-390x844.png")
+    page.context.close()
