@@ -192,7 +192,8 @@ class DemoApp:
 
     def model_card(self) -> str:
         return "\n\n---\n\n".join(
-            views.model_card_markdown(name, t.bundle.manifest, t.providers, t.warnings, t.last_latency_ms)
+            views.model_card_markdown(name, t.bundle.manifest, t.bundle.evaluation, t.providers, t.warnings,
+                                      t.last_latency_ms)
             for name, t in self.translators.items())
 
     # ---- API --------------------------------------------------------------------------------------

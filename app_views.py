@@ -58,11 +58,7 @@ CSS = """
 #bmm-panel h2, #batch-step-view h2 { font-size: 1.1em; margin: 0.2em 0 0.5em; }  /* h2 so headings go in order */
 button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:1 */
 .comment { color: #4b5563 !important; }  /* code comments: the highlighter's slate grey is 3.7:1 */
-:focus-visible { outline: 3px solid #1d4ed8 !important; outline-offset: 2px; }
-#bmm-panel table#bmm-panel h2, #batch-step-view h2 { font-size: 1.1em; margin: 0.2em 0 0.5em; }  /* h2 so headings go in order */
-button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:1 */
-.comment { color: #4b5563 !important; }  /* code comments: the highlighter's slate grey is 3.7:1 */
-:focus-visible { outline-offset: -3px; }
+:focus-visible { outline: 3px solid #1d4ed8 !important; outline-offset: -3px; }  /* inside, so scroll boxes keep it */
 /* Phones: the sentence box and Translate, then the result and the heatmap, then the examples. */
 @media (max-width: 767px) {
   #translate-row { flex-direction: column; align-items: stretch; }
@@ -79,7 +75,11 @@ PAGE_HEADER = f"""# What does attention look at?
 A bi-GRU encoder reads a sentence; at every output token the decoder's attention is two `torch.bmm` calls: one
 scores every source token against the decoder state, one averages the encoder outputs by those weights. Below is
 a worked example: **click a target token** to see that step's weights, its alternatives and the two calls with
-this sentence's real numbers; the **Batch** tab runs several sentences through the same calls at once."""
+this sentence's real numbers; the **Batch** tab runs several sentences through the same calls at once.
+
+*What the models know:* they were trained on **Multi30k image captions** (descriptions of photos), so they
+translate sentences like "Two children play football in a park." well and everyday sentences ("Where is the
+train station?") badly; the **Model card** tab has their scores on both kinds of text."""
 
 
 class ResultViews(NamedTuple):
@@ -170,10 +170,8 @@ def reference_rows(scored: dict) -> list[list]:
 
 
 def sentence_metrics(hypothesis: str, reference: str) -> dict | None:
-    try:
-        import sacrebleu
-    except ImportError:
-        return None
+    import sacrebleu  # a requirement of the page; imported here so startup stays quick
+
     return {"bleu": sacrebleu.sentence_bleu(hypothesis, [reference]).score,
             "chrf": sacrebleu.sentence_chrf(hypothesis, [reference]).score}
 
@@ -231,23 +229,37 @@ def _megabytes(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
 
 
-def _metrics_markdown(metrics: dict | None) -> list[str]:
-    if not metrics:
-        return ["**Metrics:** not evaluated (run `python -m training.evaluate assets/<pair> --write-manifest`)."]
-    rows = {k: v for k, v in metrics.items() if isinstance(v, dict) and "sacrebleu" in v}
-    lines = [f"**Metrics** on the {metrics.get('split', '?')} split ({metrics.get('sentences', '?')} sentences, "
-             f"{metrics.get('backend', '?')}):", "", "| decoding | sacreBLEU | chrF | BLEU (lowercased, tokenised) |",
-             "|---|---:|---:|---:|"]
-    for key, r in rows.items():
-        lines.append(f"| {md_text(key)} | {r['sacrebleu']:.2f} | {r.get('chrf', float('nan')):.2f} | "
-                     f"{r.get('bleu_lowercase_tokenized', float('nan')):.2f} |")
-    signatures = next(iter(rows.values()), {}).get("signatures", {})
+TEST_SET_DOMAINS = {"multi30k": "image captions, the training domain", "tatoeba": "everyday sentences"}
+TATOEBA_CREDIT = ("Sentence pairs from the Tatoeba Project (tatoeba.org, CC BY 2.0 FR), via "
+                  "www.manythings.org/anki (used for evaluation only).")
+
+
+def _metrics_markdown(evaluation: dict) -> list[str]:
+    """One row per test set and decoding from the bundle's evaluation.json (written by `python -m evaluate`)."""
+    test_sets = evaluation.get("test_sets") or {}
+    if not test_sets:
+        return ["**Metrics:** not evaluated (run `python -m evaluate assets/<pair> --data-dir DATA`)."]
+    lines = ["**Metrics** (onnxruntime, this bundle):", "",
+             "| test set | decoding | sentences | sacreBLEU | chrF | BLEU (lowercased, tokenised) |",
+             "|---|---|---:|---:|---:|---:|"]
+    signatures = {}
+    for name, result in test_sets.items():
+        domain = next((d for key, d in TEST_SET_DOMAINS.items() if name.startswith(key)), "")
+        for decoding, r in result.items():
+            if isinstance(r, dict) and "sacrebleu" in r:
+                alpha = f", α {r['length_penalty']:g}" if r.get("length_penalty") else ""
+                lines.append(f"| {md_text(name)}{f' ({domain})' if domain else ''} | {md_text(decoding)}{alpha} | "
+                             f"{result.get('sentences', '?')} | {r['sacrebleu']:.2f} | {r.get('chrf', float('nan')):.2f} | "
+                             f"{r.get('bleu_lowercase_tokenized', float('nan')):.2f} |")
+                signatures = signatures or r.get("signatures", {})
     if signatures:
         lines += ["", "Signatures:", "", "```"] + [f"{name}: {sig}" for name, sig in signatures.items()] + ["```"]
+    if any(name.startswith("tatoeba") for name in test_sets):
+        lines += ["", TATOEBA_CREDIT]
     return lines
 
 
-def model_card_markdown(name: str, manifest: dict, providers, warnings, last_latency_ms) -> str:
+def model_card_markdown(name: str, manifest: dict, evaluation: dict, providers, warnings, last_latency_ms) -> str:
     cfg, train = manifest["model_config"], manifest.get("training") or {}
     data, args = train.get("data", {}), train.get("args", {})
     sizes = data.get("sizes", {})
@@ -255,7 +267,7 @@ def model_card_markdown(name: str, manifest: dict, providers, warnings, last_lat
     graph_bytes = sum(files[g["file"]]["bytes"] for g in manifest["graphs"].values() if g.get("file") in files)
     latency = "no translation yet" if last_latency_ms is None else f"{last_latency_ms:.1f} ms (encode + decode)"
     lines = [f"### {md_text(name)}",
-             f"**Data:** Multi30k task 1 ({md_text(args.get('dataset', 'bentrevett/multi30k'))}), "
+             f"**Data:** Multi30k task 1, image captions ({md_text(args.get('dataset', 'bentrevett/multi30k'))}), "
              f"{md_text(data.get('src', '?'))}→{md_text(data.get('tgt', '?'))}; sentence pairs used: "
              + ", ".join(f"{k} {v:,}" for k, v in sizes.items()) + ".", "",
              f"**Licence:** {LICENCE}", "", f"**Citation:** {CITATION}", "",
@@ -266,7 +278,7 @@ def model_card_markdown(name: str, manifest: dict, providers, warnings, last_lat
              f"**Files:** ONNX graphs (encoder + decoder) {_megabytes(graph_bytes)}; bundle files: "
              + ", ".join(f"{md_text(n)} {_megabytes(f['bytes'])}" for n, f in files.items()) + ".", "",
              f"**Precision:** {md_text(manifest.get('precision', 'fp32'))}.", ""]
-    lines += _metrics_markdown(manifest.get("metrics"))
+    lines += _metrics_markdown(evaluation)
     lines += ["", f"**Runtime:** onnxruntime with {md_text(', '.join(providers))}; last latency {latency}."]
     lines += [f"> ⚠️ {md_text(w)}" for w in warnings]
     return "\n".join(lines)

@@ -246,15 +246,18 @@ def test_model_card(demo_app):
     card = demo_app.model_card()
     assert "non-commercial research and education" in card and "Elliott" in card and "2016" in card
     assert "CPUExecutionProvider" in card and "Precision" in card
-    manifest = dict(demo_app.translators[demo_app.default].bundle.manifest)
+    manifest = demo_app.translators[demo_app.default].bundle.manifest
     signature = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
-    manifest["metrics"] = {"split": "test", "sentences": 1000, "backend": "onnxruntime",
-                           "greedy": {"sacrebleu": 33.3, "chrf": 60.1, "bleu_lowercase_tokenized": 35.0,
-                                      "signatures": {"sacrebleu": signature}}}
-    card = views.model_card_markdown("en-de", manifest, ["CPUExecutionProvider"], [], 12.5)
+    evaluation = {"test_sets": {
+        "multi30k/test": {"sentences": 1000, "greedy": {"sacrebleu": 33.3, "chrf": 60.1, "bleu_lowercase_tokenized": 35.0,
+                                                        "signatures": {"sacrebleu": signature}}},
+        "tatoeba/en-de/test": {"sentences": 2000, "beam5": {"sacrebleu": 4.2, "chrf": 22.4, "length_penalty": 1.5,
+                                                            "bleu_lowercase_tokenized": 4.3}}}}
+    card = views.model_card_markdown("en-de", manifest, evaluation, ["CPUExecutionProvider"], [], 12.5)
     assert "33.30" in card and signature in card and "12.5 ms" in card
-    manifest["metrics"] = None
-    assert "not evaluated" in views.model_card_markdown("en-de", manifest, ["CPUExecutionProvider"], [], None)
+    assert "image captions, the training domain" in card and "everyday sentences" in card and "α 1.5" in card
+    assert "Tatoeba Project (tatoeba.org, CC BY 2.0 FR)" in card
+    assert "not evaluated" in views.model_card_markdown("en-de", manifest, {}, ["CPUExecutionProvider"], [], None)
 
 
 def test_memory_per_session_stays_bounded(demo_app, pair_and_text):
