@@ -1,10 +1,10 @@
 """The page as a person sees it: headless Chromium (Playwright, the system's chromium) on the served app.
 
 Each interaction is timed inside the page (performance.now()): from the click until a MutationObserver
-sees the result drawn. A translation is done when the heatmap's image (Plotly draws a heatmap as one
-<image>) differs from the one before and the translation box is filled; a step switch (another target
-token in the step row) is done when the step panel's text and the heatmap's marked row have changed.
-First heatmap: the first translation on a freshly loaded page (the plot's code loads then), once per load.
+sees the result drawn. A translation is done when the heatmap (drawn by static/heatmap.js) shows a new
+result and the translation box is filled. A step switch (the next step button under the heatmap) is timed
+twice from the same click: until the heatmap marks the step (in the browser, no server call) and until the
+server's bmm panel has followed. First heatmap: the first translation on a freshly loaded page, once per load.
 """
 from __future__ import annotations
 
@@ -14,48 +14,57 @@ from benchmarks.measure import summary_ms
 
 TIMED_CLICK = """async ({selector, index, kind, timeout}) => {
   const state = () => {
-    const image = document.querySelector('#heatmap .heatmaplayer image');
-    const shape = document.querySelector('#heatmap .shapelayer path');
+    const map = document.querySelector('#heatmap .bmm-hm-map') || document.querySelector('#heatmap');
+    const radios = [...document.querySelectorAll('#heatmap .bmm-hm-step')];
     const panel = document.querySelector('#bmm-panel');
     const box = document.querySelector('#translation textarea');
-    return {image: image && image.getAttribute('href'), shape: shape && shape.getAttribute('d'),
+    return {map: map ? map.innerText : '', checked: radios.findIndex(r => r.getAttribute('aria-checked') === 'true'),
             panel: panel ? panel.innerText : '', text: box ? box.value : ''};
   };
   const before = state();
-  const done = kind === 'translate'
-    ? s => s.image && s.image !== before.image && s.text
-    : s => s.panel !== before.panel && (before.shape === null || s.shape !== before.shape);
+  const times = {};
+  let start = 0;
+  const done = s => {
+    if (kind === 'translate') { if (s.text && s.map && s.map !== before.map) times.page = performance.now() - start; }
+    else {
+      if (times.page === undefined && s.checked === index) times.page = performance.now() - start;
+      if (times.panel === undefined && s.panel !== before.panel) times.panel = performance.now() - start;
+    }
+    return times.page !== undefined && (kind === 'translate' || times.panel !== undefined);
+  };
   return await new Promise((resolve, reject) => {
     const finish = () => { observer.disconnect(); clearTimeout(timer); clearInterval(poll); };
-    const check = () => { if (done(state())) { finish(); resolve(performance.now() - start); } };
+    const check = () => { if (done(state())) { finish(); resolve(times); } };
     const observer = new MutationObserver(check);
     observer.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
-    const poll = setInterval(check, 20);  // the text box's value changes without a DOM mutation
+    const poll = setInterval(check, 5);  // the text box's value changes without a DOM mutation
     const timer = setTimeout(() => { finish(); reject(new Error(kind + ' not drawn within ' + timeout + ' ms')); }, timeout);
-    const start = performance.now();
+    start = performance.now();
     document.querySelectorAll(selector)[index].click();
   });
 }"""
 
 
-def _timed(page, selector: str, kind: str, index: int = 0, timeout_ms: int = 60_000) -> float:
-    return page.evaluate(TIMED_CLICK, {"selector": selector, "index": index, "kind": kind, "timeout": timeout_ms}) / 1e3
+def _timed(page, selector: str, kind: str, index: int = 0, timeout_ms: int = 60_000) -> dict:
+    times = page.evaluate(TIMED_CLICK, {"selector": selector, "index": index, "kind": kind, "timeout": timeout_ms})
+    return {key: value / 1e3 for key, value in times.items()}
 
 
 def _translate(page, text: str) -> float:
     page.locator("#source textarea").fill(text)
-    return _timed(page, "#translate", "translate")
+    return _timed(page, "#translate", "translate")["page"]
 
 
-def _switch_steps(page, switches: int) -> list[float]:
-    """Select the next target token `switches` times (wrapping), each timed until its views are drawn."""
-    labels = page.locator("#steps label").count()
-    if labels < 2:
+def _switch_steps(page, switches: int) -> list[dict]:
+    """Select the next target token `switches` times (wrapping); each gives {"page": s, "panel": s}."""
+    steps = page.locator("#heatmap .bmm-hm-step")
+    if steps.count() < 2:
         return []
-    times, current = [], page.locator("#steps input").evaluate_all("inputs => inputs.findIndex(i => i.checked)")
+    times = []
+    current = steps.evaluate_all("buttons => buttons.findIndex(b => b.getAttribute('aria-checked') === 'true')")
     for _ in range(switches):
-        current = (current + 1) % labels
-        times.append(_timed(page, "#steps label", "step", current))
+        current = (current + 1) % steps.count()
+        times.append(_timed(page, "#heatmap .bmm-hm-step", "step", current))
     return times
 
 
@@ -95,4 +104,7 @@ def browser_section(url: str, sentences: list[str], page_loads: int = 5, transla
         return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
     return {"chromium": chromium, "rows": [{"interaction": "first translation on a fresh page, to heatmap", **summary_ms(first)},
                                            {"interaction": "later translation, to heatmap", **summary_ms(later)},
-                                           {"interaction": "step switch, to panel and heatmap", **summary_ms(steps)}]}
+                                           {"interaction": "step switch, heatmap (in the page)",
+                                            **summary_ms([t["page"] for t in steps])},
+                                           {"interaction": "step switch, bmm panel (server round trip)",
+                                            **summary_ms([t["panel"] for t in steps])}]}
