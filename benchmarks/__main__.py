@@ -145,9 +145,11 @@ def run_sections(args, bundle: Path, manifest: dict, sentences: list[str], resul
         if app is not None:
             app.stop()
     if "training" in args.only:
-        from benchmarks.training_speed import training_section
+        from benchmarks.training_speed import measure, training_section
 
         results["training"] = training_section(bundle, args.data_dir, args.train_steps)
+        if "skipped" not in results["training"]:  # 1 process x 2 threads vs 2 torchrun processes x 1 thread
+            results["training"]["rows"] = measure(results["training"]["data_dir"], steps=args.train_steps)
         save()
 
 

@@ -20,7 +20,8 @@ SECTIONS = {
              "waits 50 ms before asking again. Memory is the server's resident set (MiB)."),
     "browser": ("In the browser", "Headless Chromium on the served app; times from the click until the result is drawn, "
                 "measured inside the page."),
-    "training": ("Training speed", "The real training step of the shipped configuration."),
+    "training": ("Training speed", "The real training step of the shipped configuration: one process with the "
+                 "benchmark's threads, then 1 process x 2 threads vs 2 torchrun processes x 1 thread (DDP, gloo)."),
 }
 
 

@@ -112,9 +112,9 @@ def _worker(data_dir, steps: int, warmup: int, threads: int, result_path: str) -
         torch.set_num_threads(threads)
         cluster = start(args.device, args.dist_backend)
         run = _build(args, cluster, None)
-        batches = run.data.epoch_batches(0)[0]
+        batches = run.data.epoch_batches(0)[0]  # this process's share; repeated when a small corpus has fewer
         tokens, tick = 0, None
-        for index, item in enumerate(batches[: warmup + steps]):
+        for index, item in enumerate(batches[i % len(batches)] for i in range(warmup + steps)):
             if index == warmup:
                 tick = time.perf_counter()
             _, target_tokens, source_tokens = train_step(run.trainer, run.optimizer, *item, args.label_smoothing,

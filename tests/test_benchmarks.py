@@ -101,7 +101,11 @@ def test_quick_model_sections(tiny_bundle, tiny_corpus, tmp_path):
     assert all(0 < r["floor_median_ms"] for r in results["floor"]["rows"])
     assert all(r["2H"] == 64 and r["max_abs_diff"] < 1e-4 for r in results["bmm"]["rows"])  # hidden_dim 32 in the tiny model
     assert results["beam"]["identical_outputs"] == results["beam"]["of"] == 8  # batched beam = one at a time
-    assert "training" in results and "raw" not in results["latency"]
+    assert "raw" not in results["latency"]
+    training = results["training"]
+    assert training["steps_measured"] == 3 and training["tokens_per_s"] > 0
+    assert [(r["processes"], r["threads_per_process"]) for r in training["rows"]] == [(1, 2), (2, 1)]
+    assert all(r["tokens_per_s"] > 0 for r in training["rows"])
     text = (out / "results.md").read_text(encoding="utf-8")
     assert "## Targets" in text and "## Attention four ways" in text and "## Served app" not in text
 
