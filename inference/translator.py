@@ -34,7 +34,11 @@ class Translation:
     score: float  # sum of log-probabilities
     normalized_score: float
     finished: bool
-    nbest: list[dict] = field(default_factory=list)  # [{"text", "score", "normalized_score"}], beam search
+    # Beam search: every returned hypothesis, best first, as {"text", "score", "normalized_score", "finished",
+    # target_tokens/target_ids/attention/token_probs/alternatives/alternative_ids like the fields above, and
+    # "step_calls": per step {"batch", "row"} of the decoder call that produced it (the calls' attention
+    # rows are in the top-level step_calls; a step past the best's length carries its call's "attention")}
+    nbest: list[dict] = field(default_factory=list)
     timing_ms: dict = field(default_factory=dict)
     decoding: dict = field(default_factory=dict)
     # One entry per target token t: the decoder.onnx call that produced it, as it really ran.
@@ -164,6 +168,10 @@ class Translator:
         result.step_calls = [{"batch": int(calls[t].shape[0]), "row": row,
                               "attention": np.round(calls[t][:, : len(src)], 6).tolist()}
                              for t, row in enumerate(hyps[0].step_rows)]
+        for entry, hyp in zip(result.nbest, hyps):  # the calls' rows are shared: only those past the best's steps
+            entry["step_calls"] = [{"batch": int(calls[t].shape[0]), "row": row} | (
+                {} if t < len(result.step_calls) else {"attention": np.round(calls[t][:, : len(src)], 6).tolist()})
+                for t, row in enumerate(hyp.step_rows)]
         result.enc_out = np.asarray(enc_out[0, : len(src)], dtype=np.float32)
         result.timing_ms = {"encode": (encoded - start) * 1e3, "decode": (done - encoded) * 1e3,
                             "total": (done - start) * 1e3}
@@ -212,18 +220,21 @@ class Translator:
         ratio = finite_number("max_len_ratio", max_len_ratio)
         return min(max_target_len(source_len, ratio), MAX_DECODE_LEN)
 
+    def _steps(self, src: list[int], hyp: Hypothesis) -> dict:
+        """What the page shows of one hypothesis: its tokens, attention (T × S), probabilities, alternatives."""
+        return {"target_tokens": self.target_tokens(hyp.ids), "target_ids": list(hyp.ids),
+                "attention": np.round(hyp.attention[:, : len(src)], 6).tolist(),
+                "token_probs": [float(np.exp(lp)) for lp in hyp.token_log_probs],
+                "alternatives": [[(self.target_tokenizer.id_to_token(int(i)), float(np.exp(lp)))
+                                  for i, lp in zip(ids, lps)] for ids, lps in zip(hyp.top_ids, hyp.top_log_probs)],
+                "alternative_ids": [[int(i) for i in ids] for ids in hyp.top_ids]}
+
     def _result(self, src: list[int], best: Hypothesis, nbest: list[Hypothesis]) -> Translation:
-        alternatives = [[(self.target_tokenizer.id_to_token(int(i)), float(np.exp(lp))) for i, lp in zip(ids, lps)]
-                        for ids, lps in zip(best.top_ids, best.top_log_probs)]
         return Translation(
-            text=self.detokenize(best.ids), source_tokens=self.source_tokens(src),
-            target_tokens=self.target_tokens(best.ids), target_ids=best.ids,
-            attention=np.round(best.attention[:, : len(src)], 6).tolist(),
-            token_probs=[float(np.exp(lp)) for lp in best.token_log_probs], alternatives=alternatives,
-            alternative_ids=[[int(i) for i in ids] for ids in best.top_ids],
+            text=self.detokenize(best.ids), source_tokens=self.source_tokens(src), **self._steps(src, best),
             score=best.score, normalized_score=best.normalized_score, finished=best.finished,
-            nbest=[{"text": self.detokenize(h.ids), "score": h.score, "normalized_score": h.normalized_score}
-                   for h in nbest])
+            nbest=[{"text": self.detokenize(h.ids), "score": h.score, "normalized_score": h.normalized_score,
+                    "finished": h.finished, **self._steps(src, h)} for h in nbest])
 
 
 def tuned_length_penalty(evaluation: dict) -> float:

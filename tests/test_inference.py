@@ -216,3 +216,26 @@ def test_find_bundles_ignores_exports_in_progress(tiny_bundle, tmp_path):
     shutil.copytree(tiny_bundle, tmp_path / "en-de")
     shutil.copytree(tiny_bundle, tmp_path / ".en-de.export-abc123")  # what a killed export leaves behind
     assert list(find_bundles(tmp_path)) == ["en-de"]
+
+
+def test_each_nbest_hypothesis_carries_its_own_steps_as_forced_decoding_finds_them(translator):
+    """nbest[i] holds hypothesis i's own tokens, attention and probabilities: forced decoding of its text
+    (teacher forcing, one row per step) reproduces them, and its decoder-call rows lead to that attention."""
+    result = translator.translate(SENTENCES[1], beam_size=4, n_best=4)
+    as_json = json.loads(json.dumps(result.to_dict()))
+    best = as_json["nbest"][0]
+    assert best["target_ids"] == result.target_ids and best["attention"] == as_json["attention"]
+    others = [h for h in as_json["nbest"][1:] if h["finished"]]
+    assert others, "beam search of 4 should finish more than one hypothesis on this sentence"
+    for hyp in others:
+        forced = translator.translate(SENTENCES[1], reference=hyp["text"])
+        assert hyp["target_ids"] == forced.target_ids != result.target_ids
+        assert hyp["target_tokens"] == forced.target_tokens
+        np.testing.assert_allclose(hyp["attention"], forced.attention, atol=1e-5)
+        np.testing.assert_allclose(hyp["token_probs"], forced.token_probs, atol=1e-5)
+        assert hyp["alternative_ids"] == forced.alternative_ids
+        assert len(hyp["step_calls"]) == len(hyp["target_ids"])
+        for t, call in enumerate(hyp["step_calls"]):  # its row of each real call is its own attention
+            rows = call.get("attention") or as_json["step_calls"][t]["attention"]
+            assert len(rows) == call["batch"]
+            np.testing.assert_allclose(rows[call["row"]], hyp["attention"][t], atol=1e-5)
