@@ -152,6 +152,12 @@ class DemoApp:
             return (gr.skip(),) * len(STEP_FIELDS)
         return self.step_views(state, step)
 
+    def on_hypothesis(self, key, event: gr.SelectData) -> ResultViews:
+        """A row of the n-best table: that hypothesis' own heatmap, steps and bmm rows (row 1: the best)."""
+        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        shown = results_view.hypothesis_state(self.results.get(key) or {"result": {}}, row)
+        return self.message("Translate with beam search first.") if shown is None else self.render(shown[0], 0, shown[1])
+
     def on_downloads(self, key):
         """JSON and CSV of the shown result, written only when asked for."""
         state = self.results.get(key)
@@ -270,6 +276,7 @@ class DemoApp:
             steps.change(self.on_select, [state, steps], step_outputs, show_progress="hidden",
                          trigger_mode="always_last", **private)  # .change: the page sets the box (see step_input)
             continue_button.click(self.on_continue, [state, steps, alternatives], result_outputs, **private)
+            result["nbest"].select(self.on_hypothesis, state, result_outputs, **private)
             prepare.click(self.on_downloads, state, [result["json_file"], result["csv_file"], status], **private)
             mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
             swap.click(self.on_swap, translate_inputs, [pair, examples.dataset, penalty, batch_text, *result_outputs],

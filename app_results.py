@@ -68,6 +68,31 @@ def step_views(state: dict, config: dict, step: int) -> tuple:
             bmm_markdown(config, r, step, state["enc_out"], forced))
 
 
+HYPOTHESIS_FIELDS = ("text", "target_tokens", "target_ids", "attention", "token_probs", "alternatives",
+                     "alternative_ids", "score", "normalized_score", "finished")
+
+
+def hypothesis_state(state: dict, index) -> tuple[dict, str] | None:
+    """The state of n-best hypothesis `index` (0 = the best, whose own state comes back, explanation kept):
+    the beam result with that hypothesis' tokens, attention, probabilities and alternatives, and its row of
+    each real decoder call, so every view (heatmap, alternatives, bmm panel, downloads) shows it. None when
+    there is no such hypothesis."""
+    best_state = state.get("best_state", state)
+    best = best_state["result"]
+    nbest = best.get("nbest") or []
+    if not isinstance(index, int) or not 0 <= index < len(nbest):
+        return None
+    if index == 0:
+        return best_state, f"Showing the best hypothesis (rank 1 of {len(nbest)})."
+    hyp = nbest[index]
+    calls = [{**call, "attention": call.get("attention") or best["step_calls"][t]["attention"]}
+             for t, call in enumerate(hyp["step_calls"])]
+    result = {**best, **{name: hyp[name] for name in HYPOTHESIS_FIELDS}, "step_calls": calls}
+    shown = {k: v for k, v in best_state.items() if k != "explain"} | {"result": result, "best_state": best_state}
+    return shown, (f"Showing hypothesis {index + 1} of {len(nbest)} (log-prob {hyp['score']:.3f}, normalised "
+                   f"{hyp['normalized_score']:.3f}); click row 1 for the best.")
+
+
 # ---- layout pieces ------------------------------------------------------------------------------------
 def input_column(translator, max_chars: int, max_len: int, max_beam: int):
     """The sentence box, decoding settings, Translate button and our examples (for `translator`'s language)."""

@@ -17,6 +17,7 @@ import sys
 import tracemalloc
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 
@@ -351,3 +352,27 @@ def test_the_app_needs_neither_torch_nor_onnxruntime_directly():
 def views_plain(markdown: str) -> str:
     """Markdown made by md_text back to plain text (numeric entities decoded)."""
     return html.unescape(markdown)
+
+
+def test_selecting_an_nbest_row_shows_that_hypothesis(demo_app, pair_and_text):
+    out = demo_app.on_translate(*pair_and_text, "beam search", 4, 0.6, 0)
+    best = demo_app.results.get(out.state)["result"]
+    assert len(best["nbest"]) >= 2
+    second = best["nbest"][1]
+    picked = demo_app.on_hypothesis(out.state, gr.SelectData(None, {"index": [1, 1], "value": second["text"]}))
+    assert picked.translation == second["text"] and "hypothesis 2 of" in picked.status
+    assert picked.heatmap["target_tokens"] == second["target_tokens"] != best["target_tokens"]
+    np.testing.assert_allclose(picked.heatmap["attention"], second["attention"], atol=1e-6)
+    assert picked.heatmap["alternatives"][0][0][0] == second["alternatives"][0][0][0]
+    shown = demo_app.results.get(picked.state)["result"]
+    step = len(second["target_ids"]) - 1  # the bmm panel marks this hypothesis' own row of the real call
+    row = shown["step_calls"][step]["row"]
+    assert row == second["step_calls"][step]["row"]
+    bmm = demo_app.on_select(picked.state, str(step))[1]
+    assert f"| {row} ★ (this result)" in bmm and f"{second['token_probs'][step]:.3f}" in bmm
+    back = demo_app.on_hypothesis(picked.state, gr.SelectData(None, {"index": [0, 2], "value": 0}))
+    assert back.translation == best["text"] and back.heatmap["target_tokens"] == best["target_tokens"]
+    assert "best hypothesis" in back.status
+    greedy = demo_app.on_translate(*pair_and_text, "greedy", 4, 0.6, 0)
+    refused = demo_app.on_hypothesis(greedy.state, gr.SelectData(None, {"index": [1, 0], "value": ""}))
+    assert "beam search" in refused.status and refused.heatmap == gr.skip()  # the greedy result stays shown
