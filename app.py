@@ -154,8 +154,7 @@ class DemoApp:
 
     def on_hypothesis(self, key, event: gr.SelectData) -> ResultViews:
         """A row of the n-best table: that hypothesis' own heatmap, steps and bmm rows (row 1: the best)."""
-        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
-        shown = results_view.hypothesis_state(self.results.get(key) or {"result": {}}, row)
+        shown = results_view.hypothesis_state(self.results.get(key), event.index)
         return self.message("Translate with beam search first.") if shown is None else self.render(shown[0], 0, shown[1])
 
     def on_downloads(self, key):

@@ -72,11 +72,14 @@ HYPOTHESIS_FIELDS = ("text", "target_tokens", "target_ids", "attention", "token_
                      "alternative_ids", "score", "normalized_score", "finished")
 
 
-def hypothesis_state(state: dict, index) -> tuple[dict, str] | None:
-    """The state of n-best hypothesis `index` (0 = the best, whose own state comes back, explanation kept):
-    the beam result with that hypothesis' tokens, attention, probabilities and alternatives, and its row of
-    each real decoder call, so every view (heatmap, alternatives, bmm panel, downloads) shows it. None when
-    there is no such hypothesis."""
+def hypothesis_state(state: dict | None, index) -> tuple[dict, str] | None:
+    """The state of n-best hypothesis `index` (0 = the best, whose own state comes back, explanation kept;
+    a table's [row, column] picks its row): the beam result with that hypothesis' tokens, attention,
+    probabilities and alternatives, and its row of each real decoder call, so every view (heatmap,
+    alternatives, bmm panel, downloads) shows it. None when there is no result or no such hypothesis."""
+    if state is None:
+        return None
+    index = index[0] if isinstance(index, (list, tuple)) and index else index
     best_state = state.get("best_state", state)
     best = best_state["result"]
     nbest = best.get("nbest") or []

@@ -149,6 +149,46 @@ def test_translate_inspect_and_continue(page, served_app, tmp_path):
     assert shot.stat().st_size > 10_000
 
 
+def step_labels(page) -> list[str]:
+    return [text.strip() for text in page.locator("#heatmap .bmm-hm-step").all_inner_texts()]
+
+
+def test_nbest_rows_show_their_own_hypothesis(page, served_app):
+    _, demo_app, _ = served_app
+    translator = demo_app.translators[demo_app.default]
+    example = sentence_for(translator)
+    page.locator("#source textarea").fill(example)
+    page.get_by_role("radio", name="beam search").check()
+    page.locator("#translate").click()
+    page.locator("#status").get_by_text("beam decoding").wait_for()
+    expected = translator.translate(example, beam_size=5, n_best=5, length_penalty=translator.length_penalty)
+    best, second = expected.nbest[0], expected.nbest[1]
+    assert second["target_tokens"] != best["target_tokens"]
+    page.wait_for_function("n => document.querySelectorAll('#heatmap .bmm-hm-step').length === n",
+                           arg=len(best["target_tokens"]))
+    assert step_labels(page) == [f"{i}: {token}" for i, token in enumerate(best["target_tokens"])]
+
+    # The second row: its own tokens in the page's heatmap, the status says which, the bmm panel follows it.
+    page.locator("#nbest [role=gridcell][data-row='1'][data-col='1']").click()
+    page.locator("#status").get_by_text("Showing hypothesis 2 of").wait_for()
+    page.wait_for_function("n => document.querySelectorAll('#heatmap .bmm-hm-step').length === n",
+                           arg=len(second["target_tokens"]))
+    assert step_labels(page) == [f"{i}: {token}" for i, token in enumerate(second["target_tokens"])]
+    assert translation_text(page) == second["text"]
+    last = len(second["target_tokens"]) - 1
+    page.locator("#heatmap .bmm-hm-step").nth(last).click()
+    page.locator("#bmm-panel").get_by_text(f"Step {last}:").wait_for()
+    assert f"(p = {second['token_probs'][last]:.3f})" in page.locator("#bmm-panel").inner_text()
+
+    # Row 1 is the best again.
+    page.locator("#nbest [role=gridcell][data-row='0'][data-col='1']").click()
+    page.locator("#status").get_by_text("Showing the best hypothesis").wait_for()
+    page.wait_for_function("n => document.querySelectorAll('#heatmap .bmm-hm-step').length === n",
+                           arg=len(best["target_tokens"]))
+    assert step_labels(page) == [f"{i}: {token}" for i, token in enumerate(best["target_tokens"])]
+    assert translation_text(page) == best["text"]
+
+
 def test_hostile_input_is_shown_as_text_and_bad_input_is_explained(page, served_app, tmp_path):
     _, demo_app, _ = served_app
     translator = demo_app.translators[demo_app.default]
