@@ -153,6 +153,13 @@ def step_labels(page) -> list[str]:
     return [text.strip() for text in page.locator("#heatmap .bmm-hm-step").all_inner_texts()]
 
 
+def heatmap_shows(page, hypothesis: dict):
+    """Wait until the page's heatmap has this n-best hypothesis' steps, then compare their labels."""
+    page.wait_for_function("n => document.querySelectorAll('#heatmap .bmm-hm-step').length === n",
+                           arg=len(hypothesis["target_tokens"]))
+    assert step_labels(page) == [f"{i}: {token}" for i, token in enumerate(hypothesis["target_tokens"])]
+
+
 def test_nbest_rows_show_their_own_hypothesis(page, served_app):
     _, demo_app, _ = served_app
     translator = demo_app.translators[demo_app.default]
@@ -164,16 +171,12 @@ def test_nbest_rows_show_their_own_hypothesis(page, served_app):
     expected = translator.translate(example, beam_size=5, n_best=5, length_penalty=translator.length_penalty)
     best, second = expected.nbest[0], expected.nbest[1]
     assert second["target_tokens"] != best["target_tokens"]
-    page.wait_for_function("n => document.querySelectorAll('#heatmap .bmm-hm-step').length === n",
-                           arg=len(best["target_tokens"]))
-    assert step_labels(page) == [f"{i}: {token}" for i, token in enumerate(best["target_tokens"])]
+    heatmap_shows(page, best)
 
     # The second row: its own tokens in the page's heatmap, the status says which, the bmm panel follows it.
     page.locator("#nbest [role=gridcell][data-row='1'][data-col='1']").click()
     page.locator("#status").get_by_text("Showing hypothesis 2 of").wait_for()
-    page.wait_for_function("n => document.querySelectorAll('#heatmap .bmm-hm-step').length === n",
-                           arg=len(second["target_tokens"]))
-    assert step_labels(page) == [f"{i}: {token}" for i, token in enumerate(second["target_tokens"])]
+    heatmap_shows(page, second)
     assert translation_text(page) == second["text"]
     last = len(second["target_tokens"]) - 1
     page.locator("#heatmap .bmm-hm-step").nth(last).click()
@@ -183,9 +186,7 @@ def test_nbest_rows_show_their_own_hypothesis(page, served_app):
     # Row 1 is the best again.
     page.locator("#nbest [role=gridcell][data-row='0'][data-col='1']").click()
     page.locator("#status").get_by_text("Showing the best hypothesis").wait_for()
-    page.wait_for_function("n => document.querySelectorAll('#heatmap .bmm-hm-step').length === n",
-                           arg=len(best["target_tokens"]))
-    assert step_labels(page) == [f"{i}: {token}" for i, token in enumerate(best["target_tokens"])]
+    heatmap_shows(page, best)
     assert translation_text(page) == best["text"]
 
 
