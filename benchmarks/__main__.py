@@ -84,19 +84,12 @@ def _sentences(bundle: Path, src: str, data_dir: str, count: int) -> tuple[list[
 
     translator = Translator(bundle, device="cpu", threads=1, verify=False)
     sources, origin = read_sources(src, data_dir)
-    kept = []
-    for text in sources:
-        try:
-            translator.source_ids(text)
-            kept.append(text)
-        except ValueError:
-            continue
-        if len(kept) == count:
-            break
+    accepted = [(text, ids) for text, ids in zip(sources, translator.check_sources(sources)) if isinstance(ids, list)]
+    kept = [text for text, _ in accepted[:count]]
     if len(kept) < 2:
         raise RuntimeError(f"{origin} has fewer than 2 sentences this bundle accepts; pass --data-dir with a test.jsonl "
                            f"whose '{src}' column holds sentences in the bundle's source language")
-    return kept, origin, int(np.median([len(translator.source_ids(t)) for t in kept]))
+    return kept, origin, int(np.median([len(ids) for _, ids in accepted[:count]]))
 
 
 def _shown(path: Path) -> str:

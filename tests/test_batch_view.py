@@ -21,15 +21,9 @@ def batch_sentences(translator) -> list[str]:
     """Three sentences of different lengths that the (possibly tiny) test bundle can read."""
     first = sentence_for(translator)
     candidates = [first, "The dog runs.", "The small black cat sleeps in the old house.", "A man waits."]
-    usable = []
-    for text in candidates:
-        try:
-            translator.source_ids(text)
-            usable.append(text)
-        except InputError:
-            continue
-    assert len({len(translator.source_ids(t)) for t in usable}) >= 2, "need sentences of different lengths"
-    return usable[:3]
+    usable = [(text, ids) for text, ids in zip(candidates, translator.check_sources(candidates)) if isinstance(ids, list)]
+    assert len({len(ids) for _, ids in usable}) >= 2, "need sentences of different lengths"
+    return [text for text, _ in usable[:3]]
 
 
 @pytest.fixture(scope="module")
