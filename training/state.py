@@ -5,10 +5,14 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from training.checkpoint import CheckpointError, load_checkpoint
+
+if TYPE_CHECKING:  # annotations only
+    from training.distributed import Cluster
 
 # Flags that define the run; on --resume they come from the checkpoint, not the command line.
 RUN_FLAGS = ("dataset", "dataset_config", "data_dir", "src", "tgt", "vocab_size", "tokenizer", "embed_dim",
