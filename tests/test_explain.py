@@ -152,40 +152,17 @@ def test_direction_hint_on_the_shipped_pair(en_de, de_en):
     assert explain.direction_hint(en_de, None, english[0]) is None
 
 
-# ---- the page's views ---------------------------------------------------------------------------------
-def test_views_draw_the_same_numbers_and_escape_tokens(en_de):
+# ---- what the page and the API show ------------------------------------------------------------------
+def test_page_and_api_carry_the_same_numbers(en_de):
     text = "A man <b>rides</b> a bike."
     result = en_de.translate(text).to_dict()
     explained = explain.explanation(en_de, text, result)
-    occ = explained["occlusion"]
-    figure = app_explain.occlusion_figure(occ, 1)
-    assert np.allclose(figure.data[0].y, occ["attention"][1]) and np.allclose(figure.data[1].y, occ["drops"][1])
-    labels = figure.layout.xaxis2.ticktext
-    assert "&lt;" in labels and not any("<" in label for label in labels)
-    text_md = app_explain.agreement_markdown(occ, 1) + app_explain.coverage_markdown(explained["coverage"], result["source_tokens"])
-    assert "<" not in text_md and f"{sum(occ['top1_agree'])} of {len(occ['top1_agree'])} steps" in text_md
-    strip = app_explain.coverage_figure(explained["coverage"], result["source_tokens"])
-    assert np.allclose(strip.data[0].z[0], explained["coverage"]["values"])
-    assert len(strip.layout.shapes) == len(explained["coverage"]["dropped"]) + len(explained["coverage"]["repeated"])
-    badge = app_explain.confidence_markdown(explained["confidence"], 1)
-    assert explained["confidence"]["badges"][1] in badge
+    occ, cover, conf = explained["occlusion"], explained["coverage"], explained["confidence"]
+    drawn = app_explain.heatmap_explain(explained)
+    assert np.allclose(drawn["drops"], occ["drops"], atol=5e-5) and np.allclose(drawn["coverage"], cover["values"], atol=5e-5)
+    assert drawn["dropped"] == cover["dropped"] and drawn["repeated"] == cover["repeated"]
+    assert drawn["badges"] == conf["badges"] and drawn["method"] == occ["method"]
+    focused = conf["badges"].count("focused")
+    assert f"focused at {focused} of {len(conf['badges'])} steps" in app_explain.sentence_confidence(explained)
     payload = json.loads(json.dumps(app_explain.explanation_payload(explained), allow_nan=False))
     assert payload["occlusion"]["drops"] == occ["drops"] and payload["direction"] is None
-
-
-def test_coverage_row_sits_under_the_heatmap_on_the_same_axis():
-    import app_views
-
-    tokens, targets = ["▁a", "▁<x>", "</s>"], ["▁b", "</s>"]
-    attention = [[0.9, 0.0, 0.1], [0.0, 0.0, 1.0]]
-    cover = explain.coverage(attention, tokens)
-    assert cover.dropped == [1]
-    figure = app_explain.heatmap_with_coverage(app_views.attention_figure(tokens, targets, attention, selected=1),
-                                               cover, tokens)
-    heatmap, strip = figure.data
-    assert np.allclose(heatmap.z, attention) and np.allclose(strip.z[0], [0.9, 0.0, 1.1])
-    assert strip.xaxis == "x2" and figure.layout.xaxis.matches == "x2"  # one source axis for both rows
-    assert "▁&lt;x&gt;" in figure.layout.xaxis.ticktext
-    outlines = [s for s in figure.layout.shapes if s.xref == "x2"]
-    assert [(s.x0, s.x1) for s in outlines] == [(0.5, 1.5)]  # the flagged token, in the strip
-    assert "dropped?" in [a.text for a in figure.layout.annotations]
