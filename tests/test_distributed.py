@@ -57,6 +57,34 @@ def test_device_cuda_without_a_gpu_is_one_line(tiny_corpus, tmp_path):
     assert "--device cpu" in lines[0] and "CUDA build of torch" in lines[0]
 
 
+def test_precision_choice(monkeypatch):
+    from training.distributed import MixedPrecision
+
+    cpu = torch.device("cpu")
+    assert MixedPrecision(cpu).dtype is None and MixedPrecision(cpu, "fp32").describe() == "fp32"
+    with pytest.raises(DeviceError, match="--precision bf16 is for CUDA; the CPU trains in fp32"):
+        MixedPrecision(cpu, "bf16")
+    cuda = torch.device("cuda", 0)  # no kernel runs: only the choice of autocast dtype and loss scaling
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert MixedPrecision(cuda).dtype == torch.bfloat16 and not MixedPrecision(cuda).scaler.is_enabled()
+    assert MixedPrecision(cuda, "fp32").dtype is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert MixedPrecision(cuda).dtype == torch.float16
+    with pytest.raises(DeviceError, match="this GPU has no bf16"):
+        MixedPrecision(cuda, "bf16")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a usable GPU")
+def test_cuda_precision_on_the_cpu_is_one_line(tiny_corpus, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "training", "--data-dir", str(tiny_corpus), "--out", str(tmp_path / "r"),
+                           "--device", "cpu", "--precision", "bf16", *TINY_MODEL_FLAGS], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env=child_env())
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == ["error: --precision bf16 is for CUDA; the CPU trains in fp32 "
+                                                "(pass --precision auto or fp32, or --device cuda)"]
+    assert not (tmp_path / "r").exists()
+
+
 def test_ranks_get_disjoint_equal_shares():
     batches = [[i] for i in range(11)]
     shares = [Cluster(rank=r, world_size=3).shard(batches) for r in range(3)]

@@ -16,7 +16,7 @@ import os
 import sys
 
 # Only torch-free names before the arguments are parsed: `--help` and argument errors stay instant.
-from training.constants import DEFAULT_DATASET, DEVICES, SCORE_FUNCTIONS, TOKENIZERS
+from training.constants import DEFAULT_DATASET, DEVICES, PRECISIONS, SCORE_FUNCTIONS, TOKENIZERS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=DEVICES, default="auto",
                      help="auto: the GPU when torch can use one, else the CPU; on a GPU training uses bf16 autocast "
                           "(fp16 with loss scaling where bf16 is missing) (default: %(default)s)")
+    run.add_argument("--precision", choices=PRECISIONS, default="auto",
+                     help="on CUDA: auto (bf16 autocast, fp16 with loss scaling where bf16 is missing), bf16, fp16 or "
+                          "fp32 (no autocast; small models are often launch-bound, so fp32 can be as fast). The CPU "
+                          "always trains in fp32 (default: %(default)s)")
     run.add_argument("--dist-backend", choices=("gloo", "nccl"), default=None,
                      help="torch.distributed backend under torchrun (default: nccl on CUDA, gloo on the CPU)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

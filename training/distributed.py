@@ -46,12 +46,25 @@ class MixedPrecision:
     """
 
     device: torch.device
-    dtype: torch.dtype | None = None  # None: no autocast
+    requested: str = "auto"  # --precision: auto, bf16, fp16 or fp32
+    dtype: torch.dtype | None = field(init=False, default=None)  # None: no autocast
     scaler: torch.amp.GradScaler = field(init=False)
 
     def __post_init__(self):
-        if self.device.type == "cuda":
+        if self.requested not in ("auto", "bf16", "fp16", "fp32"):
+            raise DeviceError(f"unknown --precision {self.requested!r}; choose auto, bf16, fp16 or fp32")
+        if self.device.type != "cuda":
+            if self.requested in ("bf16", "fp16"):
+                raise DeviceError(f"--precision {self.requested} is for CUDA; the CPU trains in fp32 "
+                                  "(pass --precision auto or fp32, or --device cuda)")
+        elif self.requested == "auto":
             self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        elif self.requested == "bf16":
+            if not torch.cuda.is_bf16_supported():
+                raise DeviceError("--precision bf16: this GPU has no bf16; use --precision fp16 or fp32")
+            self.dtype = torch.bfloat16
+        elif self.requested == "fp16":
+            self.dtype = torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
 
     def autocast(self):

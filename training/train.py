@@ -212,7 +212,7 @@ def make_scheduler(optimizer, lr_patience: int) -> torch.optim.lr_scheduler.Redu
                                                       threshold=0, eps=0)
 
 
-def _build(args, cluster: Cluster, saved: dict | None) -> Run:
+def _build(args, cluster: Cluster, precision: MixedPrecision, saved: dict | None) -> Run:
     data = load_training_data(args, cluster, ModelConfig.eos_id, saved and saved["src_tokenizer"])
     if saved is None:
         config = ModelConfig(vocab_size=data.tokenizer.get_vocab_size(), embed_dim=args.embed_dim,
@@ -229,8 +229,8 @@ def _build(args, cluster: Cluster, saved: dict | None) -> Run:
         trainer = DistributedDataParallel(model, device_ids=[cluster.device] if cluster.device.type == "cuda" else None)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = make_scheduler(optimizer, args.lr_patience)
-    return Run(args=args, out=Path(args.out), cluster=cluster, precision=MixedPrecision(cluster.device), model=model,
-               trainer=trainer, optimizer=optimizer, scheduler=scheduler, tokenizer=data.tokenizer, data=data,
+    return Run(args=args, out=Path(args.out), cluster=cluster, precision=precision,
+               model=model, trainer=trainer, optimizer=optimizer, scheduler=scheduler, tokenizer=data.tokenizer, data=data,
                clock=Clock(0.0), stops=StopRequests(second_ctrl_c_aborts=not cluster.distributed))
 
 
@@ -239,8 +239,9 @@ def train(args) -> TrainState:
     torch.set_num_threads(args.threads)
     cluster = start(args.device, args.dist_backend)
     try:
+        precision = MixedPrecision(cluster.device, args.precision)  # a refused --precision fails before data loads
         saved = resume_point(args, Path(args.out), cluster)
-        run = _build(args, cluster, saved)
+        run = _build(args, cluster, precision, saved)
         state = restore(run, saved) if saved is not None else TrainState()
         run.clock = Clock(state.minutes)
         report = run.data.report
