@@ -1,12 +1,14 @@
 """Score a bundle (onnxruntime) or a checkpoint (torch) on one split of each test set, greedy and beam.
 
     python -m evaluate assets/en-de --data-dir ../shared/data/multi30k --data-dir ../shared/data/tatoeba/en-de
-    python -m evaluate assets/de-en --split validation --tune-length-penalty 0.6,1,1.5,2,2.5
+    python -m evaluate assets/de-en --split validation --beams 5 --tune-length-penalty 0.6,1,1.5,2,2.5 \\
+        --data-dir ../shared/data/multi30k --data-dir ../shared/data/tatoeba/en-de
     python -m evaluate runs/en-de/best.pt --split test --beams 1
 
 Prints sacreBLEU (cased, detokenised, with its signature), chrF, and the lowercased, tokenised BLEU papers
 report for Multi30k. For a bundle the results are merged into BUNDLE/evaluation.json: metrics per test set,
-and with --tune-length-penalty the beam length penalty that scored best (on validation only), which
+and with --tune-length-penalty the beam length penalty that scored best (on validation only; with several
+--data-dir, the best mean over them, the rule training picks best.pt by), which
 Translator, the app and `python -m inference` then use. Columns are read per language: a de-en model reads
 an en-de folder's "de" column as source and "en" as reference.
 """
@@ -39,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length-penalty", type=float, default=None,
                    help=f"beam length penalty alpha (default: the bundle's tuned one, else {DEFAULT_LENGTH_PENALTY})")
     p.add_argument("--tune-length-penalty", default=None, metavar="ALPHAS",
-                   help="comma-separated alphas to try with the largest of --beams on --split (validation only, "
-                        "one --data-dir); the best is stored as the bundle's default")
+                   help="comma-separated alphas to try with the largest of --beams on --split (validation only; "
+                        "with several --data-dir, the best mean); the best is stored as the bundle's default")
     p.add_argument("--limit", type=int, default=None, help="only the first N sentences (results are then not stored)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads of onnxruntime or torch")
     p.add_argument("--hyps", default=None, metavar="PREFIX",
@@ -87,8 +89,6 @@ def main(argv=None) -> int:
         return fail("tune the length penalty on the validation split (--split validation); the test split is for reporting")
     if alphas and max(beams) < 2:
         return fail("the length penalty only matters for beam search; pass --beams 5")
-    if alphas and len(args.data_dir or []) > 1:
-        return fail("tune the length penalty on one validation set: pass one --data-dir")
     try:
         translator, run, backend = load_model(args.model, args.threads)
         sources = [(d, None) for d in args.data_dir] if args.data_dir else \
@@ -133,12 +133,14 @@ def _print(name: str, result: dict, model: str, translator: Translator) -> None:
 
 
 def _tune(translator: Translator, test_sets: dict, alphas: list[float], beam: int, store: bool, argv) -> int:
-    (name, (_, _, pairs)), = test_sets.items()
-    tuned = tune_length_penalty(translator, [p.src for p in pairs], [p.tgt for p in pairs], alphas, beam)
-    print(f"best length penalty on {name} ({len(pairs)} sentences): {tuned['value']:g} "
-          f"(beam {beam} sacreBLEU {tuned['sacrebleu']:.2f})")
+    sets = {name: ([p.src for p in pairs], [p.tgt for p in pairs]) for name, (_, _, pairs) in test_sets.items()}
+    tuned = tune_length_penalty(translator, sets, alphas, beam)
+    where = " + ".join(f"{name} ({len(sources)} sentences)" for name, (sources, _) in sets.items())
+    print(f"best length penalty on {where}: {tuned['value']:g} "
+          f"(beam {beam} sacreBLEU {tuned['sacrebleu']:.2f}{', the mean' if len(sets) > 1 else ''})")
     if store:
-        tuned.update(test_set=name, sentences=len(pairs), graphs_sha256=graphs_sha256(translator), command=command_line(argv))
+        tuned.update(test_set=" + ".join(sets), sentences=sum(len(sources) for sources, _ in sets.values()),
+                     graphs_sha256=graphs_sha256(translator), command=command_line(argv))
         path = update_evaluation(Path(translator.bundle.path), length_penalty=tuned)
         print(f"length penalty written to {path}; the app and `python -m inference` use it by default")
     return 0

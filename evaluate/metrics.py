@@ -51,13 +51,18 @@ def evaluate_translator(translator: Translator, sources: list[str], references: 
     return results
 
 
-def tune_length_penalty(translator: Translator, sources: list[str], references: list[str], alphas, beam: int) -> dict:
-    """Beam search at each alpha; the best sacreBLEU wins (ties go to the alpha nearest the default)."""
-    sweep = {}
+def tune_length_penalty(translator: Translator, sets: dict[str, tuple[list[str], list[str]]], alphas,
+                        beam: int) -> dict:
+    """Beam search at each alpha on every {name: (sources, references)} set; the best mean sacreBLEU over the
+    sets wins (the rule training picks best.pt by), ties going to the alpha nearest the default."""
+    by_set = {name: {} for name in sets}
     for alpha in alphas:
-        hypotheses, _ = translate_all(translator, sources, beam, alpha)
-        sweep[alpha] = scores(hypotheses, references)["sacrebleu"]
-        print(f"length penalty {alpha:g}: beam {beam} sacreBLEU {sweep[alpha]:.2f}", flush=True)
-    best = max(alphas, key=lambda a: (sweep[a], -abs(a - DEFAULT_LENGTH_PENALTY)))
-    return {"value": best, "beam_size": beam, "sacrebleu": sweep[best],
-            "sweep": {f"{a:g}": score for a, score in sweep.items()}}
+        for name, (sources, references) in sets.items():
+            hypotheses, _ = translate_all(translator, sources, beam, alpha)
+            by_set[name][f"{alpha:g}"] = scores(hypotheses, references)["sacrebleu"]
+        line = ", ".join(f"{name} {by_set[name][f'{alpha:g}']:.2f}" for name in sets)
+        print(f"length penalty {alpha:g}: beam {beam} sacreBLEU {line}", flush=True)
+    sweep = {f"{a:g}": round(sum(by_set[name][f"{a:g}"] for name in sets) / len(sets), 2) for a in alphas}
+    best = max(alphas, key=lambda a: (sweep[f"{a:g}"], -abs(a - DEFAULT_LENGTH_PENALTY)))
+    return {"value": best, "beam_size": beam, "sacrebleu": sweep[f"{best:g}"], "sweep": sweep,
+            **({"sweep_by_test_set": by_set} if len(sets) > 1 else {})}

@@ -81,8 +81,6 @@ def test_length_penalty_is_tuned_on_validation_only_and_becomes_the_default(bund
     args = [str(bundle_copy), "--data-dir", str(tiny_corpus), "--beams", "3"]
     assert main([*args, "--split", "test", "--tune-length-penalty", "0,1"]) == 2
     assert "--split validation" in capsys.readouterr().err  # never tuned on the test split
-    assert main([*args, "--data-dir", str(tiny_corpus), "--split", "validation", "--tune-length-penalty", "0,1"]) == 2
-    assert "one --data-dir" in capsys.readouterr().err
     assert main([*args, "--split", "validation", "--tune-length-penalty", "0,1", "--limit", "10"]) == 0
     assert not (bundle_copy / "evaluation.json").exists()  # part of a set is not the set's result
     assert main([*args, "--split", "validation", "--tune-length-penalty", "0,2.5"]) == 0
@@ -95,6 +93,21 @@ def test_length_penalty_is_tuned_on_validation_only_and_becomes_the_default(bund
     assert main([*args, "--split", "test"]) == 0  # the test run then reports with the tuned value
     evaluation = json.loads((bundle_copy / "evaluation.json").read_text(encoding="utf-8"))
     assert evaluation["test_sets"][f"{tiny_corpus.name}/test"]["beam3"]["length_penalty"] == tuned["value"]
+
+
+def test_length_penalty_tuned_on_several_validation_sets_takes_the_best_mean(bundle_copy, tiny_corpus, tmp_path, capsys):
+    other = write_corpus(tmp_path / "everyday", sizes=(10, 25, 5), seed=3)  # another domain's validation set
+    assert main([str(bundle_copy), "--data-dir", str(tiny_corpus), "--data-dir", str(other), "--beams", "3",
+                 "--split", "validation", "--tune-length-penalty", "0,1,3"]) == 0
+    tuned = json.loads((bundle_copy / "evaluation.json").read_text(encoding="utf-8"))["length_penalty"]
+    names = [f"{tiny_corpus.name}/validation", "everyday/validation"]
+    assert tuned["test_set"] == " + ".join(names) and tuned["sentences"] == 60 + 25
+    by_set = tuned["sweep_by_test_set"]
+    assert set(by_set) == set(names) and all(set(scores) == {"0", "1", "3"} for scores in by_set.values())
+    for alpha, mean in tuned["sweep"].items():
+        assert mean == round((by_set[names[0]][alpha] + by_set[names[1]][alpha]) / 2, 2)
+    assert tuned["sacrebleu"] == tuned["sweep"][f"{tuned['value']:g}"] == max(tuned["sweep"].values())
+    assert "the mean" in capsys.readouterr().out
 
 
 def test_bad_arguments_are_one_line(bundle_copy, tmp_path, capsys):
