@@ -23,6 +23,8 @@ EXAMPLES = {
            "A man in a yellow jacket is fixing a bicycle next to the road."],
     "de": ["Eine Katze schläft.", "Zwei Jungen spielen auf einem nassen Feld Fußball.",
            "Eine alte Frau füttert die Vögel.", "Ein Mann in einer gelben Jacke repariert ein Fahrrad neben der Straße."],
+    "fr": ["Un chat dort.", "Deux garçons jouent au football sur un terrain mouillé.", "Une vieille femme nourrit les oiseaux.",
+           "Un homme en veste jaune répare un vélo au bord de la route."],
 }
 
 

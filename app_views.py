@@ -23,8 +23,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 SAFE_MARKDOWN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ▁")
-LICENCE = ("Multi30k is distributed for **non-commercial research and education only**; this model was "
-           "trained on it, so the same restriction applies to the model and its translations.")
+LICENCE = ("Multi30k is distributed for **non-commercial research and education only**; a model trained on it "
+           "inherits that restriction, and so do its translations.")
+TATOEBA_CREDIT = "Sentence pairs from the Tatoeba Project (tatoeba.org, CC BY 2.0 FR), via www.manythings.org/anki."
 CITATION = ("Desmond Elliott, Stella Frank, Khalil Sima'an, Lucia Specia (2016). *Multi30K: Multilingual "
             "English-German Image Descriptions.* Proceedings of the 5th Workshop on Vision and Language. "
             "French (and Czech): Elliott et al. (2017), *Findings of the Second Shared Task on Multimodal "
@@ -77,9 +78,11 @@ scores every source token against the decoder state, one averages the encoder ou
 a worked example: **click a target token** to see that step's weights, its alternatives and the two calls with
 this sentence's real numbers; the **Batch** tab runs several sentences through the same calls at once.
 
-*What the models know:* they were trained on **Multi30k image captions** (descriptions of photos), so they
-translate sentences like "Two children play football in a park." well and everyday sentences ("Where is the
-train station?") badly; the **Model card** tab has their scores on both kinds of text."""
+*What the models know:* they were trained on two kinds of text, **image captions** (Multi30k, descriptions of
+photos, for non-commercial research and education only) and **short everyday sentences** (Tatoeba, CC BY 2.0 FR).
+They translate "Two children are playing football in the park." and "Could you tell me how to get to the museum?"
+well; long, rare or technical sentences are beyond 4.5 million parameters. The **Model card** tab has their scores
+on both kinds of text and the data's credits."""
 
 
 class ResultViews(NamedTuple):
@@ -229,9 +232,26 @@ def _megabytes(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
 
 
-TEST_SET_DOMAINS = {"multi30k": "image captions, the training domain", "tatoeba": "everyday sentences"}
-TATOEBA_CREDIT = ("Sentence pairs from the Tatoeba Project (tatoeba.org, CC BY 2.0 FR), via "
-                  "www.manythings.org/anki (used for evaluation only).")
+TEST_SET_DOMAINS = {"multi30k": "image captions", "tatoeba": "everyday sentences"}
+
+
+def _domain_of(name: str) -> str:
+    """'image captions' for a Multi30k path or test-set name, 'everyday sentences' for a Tatoeba one."""
+    return next((domain for key, domain in TEST_SET_DOMAINS.items() if key in name.lower()), "")
+
+
+def _data_markdown(data: dict, args: dict) -> str:
+    """What the model was trained on, from the manifest's training record: one dataset, or a weighted mix."""
+    parts = data.get("datasets") or [data]
+    weights = data.get("mix_weights") or [1.0] * len(parts)
+    named = []
+    for part, weight in zip(parts, weights):
+        source = str(part.get("dataset") or args.get("dataset", "bentrevett/multi30k"))
+        title = "Tatoeba" if "tatoeba" in source.lower() else "Multi30k task 1"
+        share = f", {weight:.0%} of the training pairs" if len(parts) > 1 else ""
+        named.append(f"{title}, {_domain_of(source) or 'sentences'} ({md_text(Path(source).name or source)}{share})")
+    return (f"**Data:** {'; '.join(named)}; {md_text(data.get('src', '?'))}→{md_text(data.get('tgt', '?'))}; "
+            "sentence pairs used: " + ", ".join(f"{k} {v:,}" for k, v in (data.get("sizes") or {}).items()) + ".")
 
 
 def _metrics_markdown(evaluation: dict) -> list[str]:
@@ -244,7 +264,7 @@ def _metrics_markdown(evaluation: dict) -> list[str]:
              "|---|---|---:|---:|---:|---:|"]
     signatures = {}
     for name, result in test_sets.items():
-        domain = next((d for key, d in TEST_SET_DOMAINS.items() if name.startswith(key)), "")
+        domain = _domain_of(name)
         for decoding, r in result.items():
             if isinstance(r, dict) and "sacrebleu" in r:
                 alpha = f", α {r['length_penalty']:g}" if r.get("length_penalty") else ""
@@ -262,19 +282,18 @@ def _metrics_markdown(evaluation: dict) -> list[str]:
 def model_card_markdown(name: str, manifest: dict, evaluation: dict, providers, warnings, last_latency_ms) -> str:
     cfg, train = manifest["model_config"], manifest.get("training") or {}
     data, args = train.get("data", {}), train.get("args", {})
-    sizes = data.get("sizes", {})
     files = manifest.get("files", {})
     graph_bytes = sum(files[g["file"]]["bytes"] for g in manifest["graphs"].values() if g.get("file") in files)
     latency = "no translation yet" if last_latency_ms is None else f"{last_latency_ms:.1f} ms (encode + decode)"
-    lines = [f"### {md_text(name)}",
-             f"**Data:** Multi30k task 1, image captions ({md_text(args.get('dataset', 'bentrevett/multi30k'))}), "
-             f"{md_text(data.get('src', '?'))}→{md_text(data.get('tgt', '?'))}; sentence pairs used: "
-             + ", ".join(f"{k} {v:,}" for k, v in sizes.items()) + ".", "",
-             f"**Licence:** {LICENCE}", "", f"**Citation:** {CITATION}", "",
+    trained_on_tatoeba = any("tatoeba" in str(p.get("dataset", "")).lower() for p in data.get("datasets") or [data])
+    lines = [f"### {md_text(name)}", _data_markdown(data, args), "",
+             f"**Licence:** {LICENCE}" + (f" {TATOEBA_CREDIT}" if trained_on_tatoeba else ""), "",
+             f"**Citation:** {CITATION}", "",
              f"**Model:** bi-GRU encoder and GRU decoder, **{cfg['attention']}** attention computed with `torch.bmm`; "
              f"embedding E = {cfg['embed_dim']}, hidden H = {cfg['hidden_dim']} (decoder 2H = {2 * cfg['hidden_dim']}), "
              f"shared vocabulary V = {cfg['vocab_size']:,}; {manifest.get('num_parameters', 0):,} parameters; "
-             f"epochs trained: {train.get('epochs', '?')} (best validation BLEU {train.get('best_val_bleu', '?')}).", "",
+             f"epochs trained: {train.get('epochs', '?')} (best validation BLEU {train.get('best_val_bleu', '?')}"
+             f"{', the mean over its validation sets' if len(data.get('datasets') or []) > 1 else ''}).", "",
              f"**Files:** ONNX graphs (encoder + decoder) {_megabytes(graph_bytes)}; bundle files: "
              + ", ".join(f"{md_text(n)} {_megabytes(f['bytes'])}" for n, f in files.items()) + ".", "",
              f"**Precision:** {md_text(manifest.get('precision', 'fp32'))}.", ""]

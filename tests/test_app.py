@@ -254,9 +254,23 @@ def test_model_card(demo_app):
                                                             "bleu_lowercase_tokenized": 4.3}}}}
     card = views.model_card_markdown("en-de", manifest, evaluation, ["CPUExecutionProvider"], [], 12.5)
     assert "33.30" in card and signature in card and "12.5 ms" in card
-    assert "image captions, the training domain" in card and "everyday sentences" in card and "α 1.5" in card
+    assert f"{views.md_text('multi30k/test')} (image captions)" in card
+    assert f"{views.md_text('tatoeba/en-de/test')} (everyday sentences)" in card
+    assert "α 1.5" in card
     assert "Tatoeba Project (tatoeba.org, CC BY 2.0 FR)" in card
     assert "not evaluated" in views.model_card_markdown("en-de", manifest, {}, ["CPUExecutionProvider"], [], None)
+
+
+def test_model_card_names_every_training_set_with_its_share_and_licence(demo_app):
+    manifest = json.loads(json.dumps(demo_app.translators[demo_app.default].bundle.manifest))
+    manifest["training"]["data"] = {
+        "src": "en", "tgt": "de", "mix_weights": [0.35, 0.65], "sizes": {"train": 248229},
+        "datasets": [{"dataset": "../shared/data/multi30k"}, {"dataset": "../shared/data/tatoeba/en-de"}]}
+    card = views.model_card_markdown("en-de", manifest, {}, ["CPUExecutionProvider"], [], None)
+    assert "Multi30k task 1, image captions (multi30k, 35% of the training pairs)" in card
+    assert "Tatoeba, everyday sentences (en&#45;de, 65% of the training pairs)" in card
+    assert "non-commercial research and education only" in card and "Tatoeba Project (tatoeba.org, CC BY 2.0 FR)" in card
+    assert "the mean over its validation sets" in card and "train 248,229" in card
 
 
 def test_memory_per_session_stays_bounded(demo_app, pair_and_text):
