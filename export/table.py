@@ -25,10 +25,15 @@ def rows(assets: Path) -> list[dict]:
     return out
 
 
+def trained_on(manifest: dict) -> str:
+    """Where the training ran, from the recorded --device: 'GPU' for cuda, else 'CPU'."""
+    return "GPU" if (manifest["training"].get("args") or {}).get("device") == "cuda" else "CPU"
+
+
 def markdown(assets: Path) -> str:
     lines = ["| pair | test set | decoding | sacreBLEU | chrF | BLEU (lc, tok) | params | ONNX MB | precision | attention "
-             "| epochs | train min |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| epochs | train min | trained on |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     signature = None
     for row in rows(assets):
         manifest = row["manifest"]
@@ -44,7 +49,7 @@ def markdown(assets: Path) -> str:
                              f"{r['bleu_lowercase_tokenized']:.1f} | {manifest['num_parameters'] / 1e6:.1f}M | "
                              f"{row['graph_mb']:.1f} | {manifest['quantization'] or 'fp32'} | "
                              f"{manifest['model_config']['attention']} | {manifest['training']['epochs']} | "
-                             f"{manifest['training']['minutes']:.0f} |")
+                             f"{manifest['training']['minutes']:.0f} | {trained_on(manifest)} |")
     if signature:
         lines += ["", f"sacreBLEU `{signature['sacrebleu']}`; lowercased-tokenised BLEU "
                       f"`{signature['bleu_lowercase_tokenized']}`; chrF `{signature['chrf']}`."]

@@ -184,6 +184,13 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_corpus, tmp_
     assert mid["epoch_target_tokens"] > 0
 
 
+def test_a_run_stopped_inside_its_first_epoch_says_there_is_no_best_yet(tiny_corpus, tmp_path, capsys):
+    run = train_tiny(tiny_corpus, tmp_path / "early", "--epochs", "2", "--max-steps", "3")
+    out = capsys.readouterr()
+    assert "no epoch finished" in out.out + out.err and "continue with --resume" in out.out + out.err
+    assert (run / "last.pt").exists() and not (run / "best.pt").exists()
+
+
 def test_same_seed_same_model(tiny_corpus, tmp_path):
     one = load_checkpoint(train_tiny(tiny_corpus, tmp_path / "a", "--epochs", "1") / "last.pt")
     two = load_checkpoint(train_tiny(tiny_corpus, tmp_path / "b", "--epochs", "1") / "last.pt")

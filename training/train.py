@@ -276,5 +276,8 @@ def _epochs(run: Run, state: TrainState) -> TrainState:
         raise SystemExit(130)
     if stop:
         run.log(f"stopped by {stop_reason(stop, args)}: saved {run.out / 'last.pt'}; continue with --resume")
-    run.log(f"done: best validation BLEU {state.best_bleu:.2f} in {state.minutes:.1f} min -> {run.out / 'best.pt'}")
+    if state.best is None:  # stopped before the first epoch ended: nothing was validated yet
+        run.log(f"done: no epoch finished in {state.minutes:.1f} min, so there is no best.pt yet; continue with --resume")
+    else:
+        run.log(f"done: best validation BLEU {state.best_bleu:.2f} in {state.minutes:.1f} min -> {run.out / 'best.pt'}")
     return state
