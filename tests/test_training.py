@@ -191,6 +191,25 @@ def test_a_run_stopped_inside_its_first_epoch_says_there_is_no_best_yet(tiny_cor
     assert (run / "last.pt").exists() and not (run / "best.pt").exists()
 
 
+def test_init_from_fine_tunes_a_checkpoint_with_its_tokenizer_and_config(tiny_run, tiny_corpus, tmp_path, capsys):
+    from training.__main__ import main
+
+    start = load_checkpoint(tiny_run / "best.pt")
+    out = tmp_path / "tuned"
+    assert main(["--data-dir", str(tiny_corpus), "--src", "en", "--tgt", "de", "--out", str(out), "--init-from",
+                 str(tiny_run / "best.pt"), "--epochs", "1", "--max-steps", "1", "--lr", "0", "--threads", "1",
+                 "--quiet", "--vocab-size", "999", "--hidden-dim", "8"]) == 0
+    assert "initialised from" in capsys.readouterr().out
+    tuned = load_checkpoint(out / "last.pt")
+    assert tuned["config"] == start["config"] and tuned["src_tokenizer"] == start["src_tokenizer"]
+    for name, value in start["model"].items():  # lr 0: the step changed nothing, so these are the start weights
+        assert torch.equal(tuned["model"][name], value.float()), name
+    assert tuned["progress"]["global_step"] == 1 and tuned["progress"]["epoch"] == 0  # a new run, not a resume
+    assert main(["--data-dir", str(tiny_corpus), "--src", "de", "--tgt", "en", "--out", str(tmp_path / "wrong"),
+                 "--init-from", str(tiny_run / "best.pt"), "--quiet"]) == 2
+    assert "translates en->de, not de->en" in capsys.readouterr().err
+
+
 def test_same_seed_same_model(tiny_corpus, tmp_path):
     one = load_checkpoint(train_tiny(tiny_corpus, tmp_path / "a", "--epochs", "1") / "last.pt")
     two = load_checkpoint(train_tiny(tiny_corpus, tmp_path / "b", "--epochs", "1") / "last.pt")

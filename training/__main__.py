@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this many training minutes (checkpoint saved)")
     run.add_argument("--max-steps", type=int, default=None, help="stop cleanly after this many optimizer steps in total (checkpoint saved)")
     run.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly where it stopped")
+    run.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                     help="fine-tune: start from this checkpoint's weights, model config and tokenizer (a run's "
+                          "best.pt or a bundle's checkpoint.pt) with a fresh optimizer and schedule; --resume then "
+                          "continues the new run")
     run.add_argument("--threads", type=int, default=None,
                      help="torch intra-op threads per process (default: this machine's cores shared out among its "
                           f"torchrun processes; all {os.cpu_count()} for a single process)")

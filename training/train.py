@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from training.checkpoint import atomic_save, to_cpu
+from training.checkpoint import CheckpointError, atomic_save, load_checkpoint, to_cpu
 from training.data import collate
 from training.distributed import Cluster, MixedPrecision, start
 from training.model import ModelConfig, Seq2Seq
@@ -234,6 +234,18 @@ def _build(args, cluster: Cluster, precision: MixedPrecision, saved: dict | None
                clock=Clock(0.0), stops=StopRequests(second_ctrl_c_aborts=not cluster.distributed))
 
 
+def initial_weights(args) -> dict | None:
+    """--init-from's checkpoint (weights, config, tokenizer), checked to translate the run's direction."""
+    if not getattr(args, "init_from", None):
+        return None
+    start_from = load_checkpoint(args.init_from)
+    trained = start_from.get("args") or {}
+    if (trained.get("src"), trained.get("tgt")) not in ((None, None), (args.src, args.tgt)):
+        raise CheckpointError(f"{args.init_from} translates {trained['src']}->{trained['tgt']}, not "
+                              f"{args.src}->{args.tgt}; pass --src {trained['src']} --tgt {trained['tgt']}")
+    return start_from
+
+
 def train(args) -> TrainState:
     """Trains per the parsed command line; returns the final state. Raises DataError, CheckpointError, DeviceError."""
     torch.set_num_threads(args.threads)
@@ -241,8 +253,13 @@ def train(args) -> TrainState:
     try:
         precision = MixedPrecision(cluster.device, args.precision)  # a refused --precision fails before data loads
         saved = resume_point(args, Path(args.out), cluster)
-        run = _build(args, cluster, precision, saved)
+        start_from = initial_weights(args) if saved is None else None
+        run = _build(args, cluster, precision, saved or start_from)  # the tokenizer and config come with them
         state = restore(run, saved) if saved is not None else TrainState()
+        if start_from is not None:
+            run.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in start_from["model"].items()})
+            run.log(f"initialised from {args.init_from} ({start_from.get('saved_because', 'its weights')}); "
+                    "fresh optimizer and LR schedule")
         run.clock = Clock(state.minutes)
         report = run.data.report
         run.log(f"data: {report['dataset']} {args.src}->{args.tgt} sizes {report['sizes']} "
