@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 from pathlib import Path
@@ -14,6 +13,7 @@ import onnxruntime
 import torch
 
 from export.graphs import OPSET, export_graphs
+from export.quantize import quantize_graph
 from export.swap import clean_stale, make_work_folder, normalise_modes, swap_in
 from export.verify import ExportError, check_greedy, check_parity, check_structure, compare_translators
 from inference.backend import onnx_backend_from_files, special_tokens_of
@@ -26,15 +26,9 @@ GRAPHS = ("encoder.onnx", "decoder.onnx")
 
 
 def quantize_int8(folder: Path) -> None:
-    """Dynamic int8 weights for MatMul and Gather (embeddings); GRU weights stay fp32 (no int8 GRU in ORT)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
+    """int8 weights, rows computed independently (export/quantize.py); GRU weights stay fp32 (no int8 GRU in ORT)."""
     for name in GRAPHS:
-        source = folder / name
-        target = folder / f"{name}.int8"
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Gather"])
-        os.replace(target, source)
+        quantize_graph(folder / name)
 
 
 def _manifest(state: dict, folder: Path, graphs: dict, tokenizers: dict, quantize: str, command: str,
@@ -58,7 +52,8 @@ def _manifest(state: dict, folder: Path, graphs: dict, tokenizers: dict, quantiz
         "graphs": graphs,
         "files": files,
         "opset": OPSET,
-        "precision": "int8 weights (dynamic quantization of MatMul/Gather), fp32 GRU" if quantize == "int8" else "fp32",
+        "precision": ("int8 weights (MatMulNBits 8-bit blocks of 32, int8 per-row activations; int8 embedding tables), "
+                      "fp32 GRU") if quantize == "int8" else "fp32",
         "quantization": None if quantize == "none" else quantize,
         "checkpoint_dtype": state.get("weights_dtype", "float32"),
         "versions": {"torch": torch.__version__.split("+")[0], "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,

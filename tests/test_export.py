@@ -107,9 +107,30 @@ def test_int8_export_reports_agreement_and_size(tiny_run, tmp_path):
     assert report["graph_bytes"]["int8"] < report["graph_bytes"]["fp32"]
     decoder = onnx.load(str(out / "decoder.onnx")).graph
     # every weight matrix of a step is int8: GRU gates (2), pre-output, tied output projection
-    assert sum(n.op_type == "MatMulInteger" for n in decoder.node) == 4
+    assert sum(n.op_type == "MatMulNBits" for n in decoder.node) == 4
     assert not any(n.op_type in ("Gemm", "GRU") for n in decoder.node)
-    assert Translator(out, device="cpu").translate("The dog runs.").text
+    # no activation scale is shared between rows, so nothing makes a sentence depend on its batch
+    assert not any(n.op_type in ("DynamicQuantizeLinear", "MatMulInteger") for n in decoder.node)
+    translator = Translator(out, device="cpu")
+    assert translator.translate("The dog runs.").text
+
+
+def test_int8_rows_do_not_depend_on_the_batch(tiny_run, tmp_path):
+    from inference.batch_trace import trace_batch
+
+    out = tmp_path / "int8" / "en-de"
+    assert export_main([str(tiny_run / "best.pt"), "--out", str(out), "--quantize", "int8"]) == 0
+    translator = Translator(out, device="cpu")
+    texts = ["The dog runs.", "A man with a red hat waits near the old house.", "Two cats sleep."]
+    trace = trace_batch(translator, texts)
+    for b, text in enumerate(texts):
+        alone = translator.translate(text)
+        L = trace.lengths[b]
+        assert trace.target_tokens[b] == alone.target_tokens
+        np.testing.assert_allclose(trace.attention[b][:, :L], np.asarray(alone.attention), atol=1e-5)
+        np.testing.assert_allclose(trace.enc_out[b, :L], alone.enc_out, atol=1e-5)
+    assert translator.translate_batch(texts * 3, beam_size=4, batch_size=9) == \
+        translator.translate_batch(texts * 3, beam_size=4, batch_size=1)
 
 
 def test_failed_export_leaves_previous_bundle_untouched(tiny_bundle, tmp_path, monkeypatch):
