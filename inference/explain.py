@@ -18,11 +18,11 @@ Multi30k's English and German training side under the en-de tokenizer), so that 
 distribution and its drops measure surprise at <unk> as much as the missing word. Masking is also
 cheaper: the encoder runs once, and the S occluded variants plus the unoccluded row are one decoder batch.
 
-Why the unoccluded row rides in the same batch: the shipped decoders are int8 with dynamic quantization,
-whose activation scale is computed over the whole batch, so a row's log-probs move slightly with its
-neighbours (median 0.002 nats over Multi30k test, ~0.01 at worst seen). Rows of one call share that scale, so drops are differences under the same
-quantization; `batch_noise` reports how far that row is from the single-row forced decoding (`log_probs`,
-exactly what score_reference gives), a floor below which a drop means nothing.
+Why the unoccluded row rides in the same batch: drops are then differences within one decoder call.
+`batch_noise` reports how far that row is from the single-row forced decoding (`log_probs`, exactly what
+score_reference gives), a floor below which a drop means nothing. With the shipped int8 graphs, which
+quantize each row on its own (export/quantize.py), it is 0; graphs quantized dynamically (one activation
+scale per call for the whole batch) put it near 0.002 nats.
 """
 from __future__ import annotations
 
