@@ -124,8 +124,10 @@
       `outlined: below ${ex.low} (dropped?) or above ${ex.high} (repeated?). ` + (ex.drops ? `Occlusion Δ (${ex.method}): ` +
       `each source token in turn is hidden from the decoder's attention mask (the encoder still read it) and this step's ` +
       `token re-scored; cost: ${ex.cost.batch_rows} rows × ${view.m.tgtLabels.length} steps in one batched forced decode ` +
-      `(${ex.cost.decoder_calls} decoder calls, ${Math.round(ex.cost.ms)} ms). Drops under ${ex.noise.toFixed(3)} are ` +
-      `numerical noise (rows of one batch differ by that much). Over the sentence, attention's top token is occlusion's top token at ` +
+      `(${ex.cost.decoder_calls} decoder calls, ${Math.round(ex.cost.ms)} ms). ` + (ex.noise >= 0.0005
+        ? `Drops under ${ex.noise.toFixed(3)} are numerical noise (rows of one batch differ by that much). `
+        : "Each row of that batch gets exactly the numbers it gets alone, so no drop is batching noise. ") +
+      `Over the sentence, attention's top token is occlusion's top token at ` +
       `${Math.round(100 * ex.top1_rate)}% of steps.` : "");
     return el("p", "bmm-hm-explain-note", note);
   }
