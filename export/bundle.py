@@ -61,7 +61,7 @@ def _manifest(state: dict, folder: Path, graphs: dict, tokenizers: dict, quantiz
         "training": {"data": state.get("data"), "args": args, "epochs": progress.get("epoch"),
                      "minutes": round(progress.get("minutes", 0.0), 1), "best_epoch": best.get("epoch"),
                      "best_val_bleu": best.get("val_bleu"), "averaged_epochs": best.get("averaged_epochs"),
-                     "history": history},
+                     "history": history, "started_from": progress.get("started_from")},
         "verification": verification,
         "export_command": command,
     }

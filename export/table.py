@@ -25,9 +25,21 @@ def rows(assets: Path) -> list[dict]:
     return out
 
 
+def _stages(training: dict) -> list[dict]:
+    """The training stages, first to last: a fine-tuned run (--init-from) adds its starting checkpoint's."""
+    earlier = training.get("started_from")
+    stages = _stages({**earlier, "args": {"device": earlier.get("device")}}) if earlier else []
+    return stages + [training]
+
+
 def trained_on(manifest: dict) -> str:
-    """Where the training ran, from the recorded --device: 'GPU' for cuda, else 'CPU'."""
-    return "GPU" if (manifest["training"].get("args") or {}).get("device") == "cuda" else "CPU"
+    """Where the training ran, from the recorded --device: 'GPU' for cuda, else 'CPU'; '+' joins fine-tuning stages."""
+    return " + ".join("GPU" if (s.get("args") or {}).get("device") == "cuda" else "CPU" for s in _stages(manifest["training"]))
+
+
+def epochs_and_minutes(manifest: dict) -> tuple[str, str]:
+    stages = _stages(manifest["training"])
+    return (" + ".join(str(s.get("epochs")) for s in stages), " + ".join(f"{s.get('minutes') or 0:.0f}" for s in stages))
 
 
 def markdown(assets: Path) -> str:
@@ -48,8 +60,8 @@ def markdown(assets: Path) -> str:
                 lines.append(f"| {row['pair']} | {test_set} | {label} | {r['sacrebleu']:.1f} | {r['chrf']:.1f} | "
                              f"{r['bleu_lowercase_tokenized']:.1f} | {manifest['num_parameters'] / 1e6:.1f}M | "
                              f"{row['graph_mb']:.1f} | {manifest['quantization'] or 'fp32'} | "
-                             f"{manifest['model_config']['attention']} | {manifest['training']['epochs']} | "
-                             f"{manifest['training']['minutes']:.0f} | {trained_on(manifest)} |")
+                             f"{manifest['model_config']['attention']} | {' | '.join(epochs_and_minutes(manifest))} | "
+                             f"{trained_on(manifest)} |")
     if signature:
         lines += ["", f"sacreBLEU `{signature['sacrebleu']}`; lowercased-tokenised BLEU "
                       f"`{signature['bleu_lowercase_tokenized']}`; chrF `{signature['chrf']}`."]

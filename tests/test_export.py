@@ -243,3 +243,13 @@ def test_bundles_with_two_tokenizer_files_still_load(bundle_copy):
     translator = Translator(bundle_copy, device="cpu")
     assert translator.source_tokenizer is not translator.target_tokenizer
     assert translator.translate("The small cat sleeps.").text == before
+
+
+def test_model_table_tells_every_training_stage_of_a_fine_tuned_model():
+    from export.table import epochs_and_minutes, trained_on
+
+    gpu_only = {"training": {"args": {"device": "cuda"}, "epochs": 11, "minutes": 10.4}}
+    assert trained_on(gpu_only) == "GPU" and epochs_and_minutes(gpu_only) == ("11", "10")
+    tuned = {"training": {"args": {"device": "cpu"}, "epochs": 2, "minutes": 31.2,
+                          "started_from": {"epochs": 11, "minutes": 10.4, "device": "cuda"}}}
+    assert trained_on(tuned) == "GPU + CPU" and epochs_and_minutes(tuned) == ("11 + 2", "10 + 31")

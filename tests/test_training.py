@@ -205,6 +205,9 @@ def test_init_from_fine_tunes_a_checkpoint_with_its_tokenizer_and_config(tiny_ru
     for name, value in start["model"].items():  # lr 0: the step changed nothing, so these are the start weights
         assert torch.equal(tuned["model"][name], value.float()), name
     assert tuned["progress"]["global_step"] == 1 and tuned["progress"]["epoch"] == 0  # a new run, not a resume
+    earlier = tuned["progress"]["started_from"]  # the starting checkpoint's own record travels with the run
+    assert earlier["checkpoint"] == str(tiny_run / "best.pt") and earlier["epochs"] == start["progress"]["epoch"]
+    assert earlier["history"] == start["progress"]["history"] and earlier["device"] == start["args"]["device"]
     assert main(["--data-dir", str(tiny_corpus), "--src", "de", "--tgt", "en", "--out", str(tmp_path / "wrong"),
                  "--init-from", str(tiny_run / "best.pt"), "--quiet"]) == 2
     assert "translates en->de, not de->en" in capsys.readouterr().err

@@ -40,6 +40,7 @@ class TrainState:
     best_bleu: float = -1.0  # validation BLEU of the weights in best.pt
     best: dict | None = None  # which weights best.pt holds: epoch, val_bleu, averaged_epochs
     history: list = field(default_factory=list)  # one record per finished epoch
+    started_from: dict | None = None  # --init-from: that checkpoint's own training record (epochs, minutes, device)
     # Token-weighted train loss of the current epoch so far, over all ranks. Saved, so that an epoch
     # stopped and resumed still reports the loss over all of its batches.
     epoch_loss_sum: float = 0.0

@@ -246,6 +246,14 @@ def initial_weights(args) -> dict | None:
     return start_from
 
 
+def started_from_record(path, checkpoint: dict) -> dict:
+    """What a fine-tuned run started from, kept in its progress so the bundle's manifest can tell the whole story."""
+    progress, trained = checkpoint.get("progress") or {}, checkpoint.get("args") or {}
+    return {"checkpoint": str(path), "epochs": progress.get("epoch"), "minutes": progress.get("minutes"),
+            "device": trained.get("device"), "best": progress.get("best"), "history": progress.get("history"),
+            "started_from": progress.get("started_from")}
+
+
 def train(args) -> TrainState:
     """Trains per the parsed command line; returns the final state. Raises DataError, CheckpointError, DeviceError."""
     torch.set_num_threads(args.threads)
@@ -258,6 +266,7 @@ def train(args) -> TrainState:
         state = restore(run, saved) if saved is not None else TrainState()
         if start_from is not None:
             run.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in start_from["model"].items()})
+            state.started_from = started_from_record(args.init_from, start_from)
             run.log(f"initialised from {args.init_from} ({start_from.get('saved_because', 'its weights')}); "
                     "fresh optimizer and LR schedule")
         run.clock = Clock(state.minutes)
