@@ -33,7 +33,8 @@ def training_section(bundle_dir, data_dir=None, steps: int = 20, warmup: int = 2
         message = f"no training data folder ({data_dir}); training-speed benchmark skipped"
         print(message)
         return {"skipped": message}
-    threads = threads or args.get("threads") or os.cpu_count()
+    # the run's own setting, but never more threads than this machine has (a GPU run may record more)
+    threads = threads or min(args.get("threads") or os.cpu_count(), os.cpu_count() or 1)
     torch.set_num_threads(threads)
     model, tokenizer, _ = model_from_checkpoint(state)
     config = model.config
