@@ -105,14 +105,14 @@ def _worker(data_dir, steps: int, warmup: int, threads: int, result_path: str) -
     import torch
 
     from training.__main__ import parse_args
-    from training.distributed import start
+    from training.distributed import MixedPrecision, start
     from training.train import _build, train_step
 
     with tempfile.TemporaryDirectory() as out:
         args = parse_args(["--data-dir", str(data_dir), "--out", out, "--threads", str(threads), "--quiet"])
         torch.set_num_threads(threads)
         cluster = start(args.device, args.dist_backend)
-        run = _build(args, cluster, None)
+        run = _build(args, cluster, MixedPrecision(cluster.device, args.precision), None)
         batches = run.data.epoch_batches(0)[0]  # this process's share; repeated when a small corpus has fewer
         tokens, tick = 0, None
         for index, item in enumerate(batches[i % len(batches)] for i in range(warmup + steps)):
