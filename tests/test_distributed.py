@@ -117,7 +117,19 @@ def test_one_ddp_step_averages_the_gradients_of_both_ranks(tiny_corpus, tmp_path
 
 
 def one_step(config, examples, rank_batches) -> dict:
-    """Single-process reference: fresh weights (seed 5), one Adam step on the mean of the per-rank mean losses."""
+    """Single-process reference: fresh weights (seed 5), one Adam step on the mean of the per-rank mean losses.
+
+    One intra-op thread, as each torchrun rank uses here: another thread count sums in another order, and Adam's
+    first step turns a sign flip of a near-zero gradient into a full learning-rate step."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _one_step(config, examples, rank_batches)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _one_step(config, examples, rank_batches) -> dict:
     torch.manual_seed(5)
     model = Seq2Seq(config)
     losses = []
