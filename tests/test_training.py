@@ -366,3 +366,19 @@ def test_a_dataset_without_the_columns_is_named(tiny_corpus, tmp_path, capsys):
     error = stderr.strip().splitlines()[-1]
     assert code == 2 and "Traceback" not in stderr and error.startswith("error: ")
     assert str(french) in error and "no column 'de'; columns there: en, fr" in error
+
+
+def test_fp16_autocast_forward_masks_padding_without_overflow():
+    """GPUs without bf16 train under fp16 autocast: the bmm scores are fp16 there, which cannot hold the
+    padding score (-1e9), so masking and softmax run in fp32. CPU autocast takes the same fp16 path."""
+    torch.manual_seed(0)
+    model = Seq2Seq(ModelConfig(vocab_size=50, embed_dim=8, hidden_dim=8, dropout=0.0))
+    src = torch.randint(4, 50, (2, 5))
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    mask[1, 3:] = False
+    with torch.autocast("cpu", dtype=torch.float16):
+        logits = model(src, mask, torch.randint(4, 50, (2, 4)))
+        enc_out, keys, hidden = model.encode(src, mask)
+        _, _, weights = model.decoder.step(torch.tensor([2, 2]), hidden, keys, enc_out, mask)
+    assert torch.isfinite(logits.float()).all()
+    assert float(weights[1, 3:].max()) < 1e-9 and torch.allclose(weights.float().sum(-1), torch.ones(2))

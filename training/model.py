@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from training.constants import SCORE_FUNCTIONS
-MASKED_SCORE = -1e9  # added to padded positions before softmax; finite so ONNX and fp16 stay NaN-free
+MASKED_SCORE = -1e9  # put on padded positions before softmax (in fp32); finite, so ONNX stays NaN-free
 
 
 @dataclass
@@ -77,6 +77,7 @@ class Attention(nn.Module):
         else:
             # The first bmm: one (T×2H) @ (2H×S) matmul per sentence, every query against every key.
             scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
+        scores = scores.float()  # under fp16 autocast the bmm gives fp16, which cannot hold MASKED_SCORE
         scores = scores.masked_fill(~src_mask.unsqueeze(1), MASKED_SCORE)  # padding gets ~0 weight
         weights = torch.softmax(scores, dim=-1)  # (B, T, S), each query's row sums to 1 over the source
         # The second bmm: (T×S) @ (S×2H) per sentence, a weighted average of the encoder states. For one
