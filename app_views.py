@@ -279,6 +279,14 @@ def _metrics_markdown(evaluation: dict) -> list[str]:
     return lines
 
 
+def _epochs_trained(train: dict) -> str:
+    """'11', or '11 + 2 (fine-tuned from a checkpoint)' when the run started from another (--init-from)."""
+    earlier = train.get("started_from")
+    if not earlier:
+        return str(train.get("epochs", "?"))
+    return f"{_epochs_trained(earlier)} + {train.get('epochs', '?')} (fine-tuned from a checkpoint)"
+
+
 def model_card_markdown(name: str, manifest: dict, evaluation: dict, providers, warnings, last_latency_ms) -> str:
     cfg, train = manifest["model_config"], manifest.get("training") or {}
     data, args = train.get("data", {}), train.get("args", {})
@@ -292,7 +300,7 @@ def model_card_markdown(name: str, manifest: dict, evaluation: dict, providers, 
              f"**Model:** bi-GRU encoder and GRU decoder, **{cfg['attention']}** attention computed with `torch.bmm`; "
              f"embedding E = {cfg['embed_dim']}, hidden H = {cfg['hidden_dim']} (decoder 2H = {2 * cfg['hidden_dim']}), "
              f"shared vocabulary V = {cfg['vocab_size']:,}; {manifest.get('num_parameters', 0):,} parameters; "
-             f"epochs trained: {train.get('epochs', '?')} (best validation BLEU {train.get('best_val_bleu', '?')}"
+             f"epochs trained: {_epochs_trained(train)} (best validation BLEU {train.get('best_val_bleu', '?')}"
              f"{', the mean over its validation sets' if len(data.get('datasets') or []) > 1 else ''}).", "",
              f"**Files:** ONNX graphs (encoder + decoder) {_megabytes(graph_bytes)}; bundle files: "
              + ", ".join(f"{md_text(n)} {_megabytes(f['bytes'])}" for n, f in files.items()) + ".", "",

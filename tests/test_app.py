@@ -271,6 +271,9 @@ def test_model_card_names_every_training_set_with_its_share_and_licence(demo_app
     assert "Tatoeba, everyday sentences (en&#45;de, 65% of the training pairs)" in card
     assert "non-commercial research and education only" in card and "Tatoeba Project (tatoeba.org, CC BY 2.0 FR)" in card
     assert "the mean over its validation sets" in card and "train 248,229" in card
+    manifest["training"].update(epochs=2, started_from={"epochs": 11, "device": "cuda"})
+    card = views.model_card_markdown("en-fr", manifest, {}, ["CPUExecutionProvider"], [], None)
+    assert "epochs trained: 11 + 2 (fine-tuned from a checkpoint)" in card
 
 
 def test_memory_per_session_stays_bounded(demo_app, pair_and_text):
