@@ -204,9 +204,11 @@ def test_hostile_input_is_shown_as_text_and_bad_input_is_explained(page, served_
         page.locator("#status").get_by_text("⚠️").wait_for()
         assert page.locator("#status").inner_text().strip() == f"⚠️ {expected_error}"
     else:  # the tokens themselves are shown: in the source row, the step buttons and the heatmap labels
-        page.locator("#heatmap .bmm-hm-cell").first.wait_for()
-        chips = page.evaluate("() => [...document.querySelectorAll('#heatmap .bmm-hm-chip')].map(c => c.firstChild.textContent)")
-        assert chips == tokens
+        # the page opens on a worked example's heatmap: wait until this input's heatmap has replaced it
+        chips_js = "[...document.querySelectorAll('#heatmap .bmm-hm-chip')].map(c => c.firstChild.textContent)"
+        page.wait_for_function(f"expected => JSON.stringify({chips_js}) === JSON.stringify(expected)", arg=tokens,
+                               timeout=30000)
+        assert page.evaluate(f"() => {chips_js}") == tokens
         assert page.locator("#heatmap .bmm-hm-x").all_text_contents() == tokens
     assert page.evaluate("() => window.__xss === undefined")
     assert page.locator("img[src='x'], #bmm-panel script, #status script").count() == 0

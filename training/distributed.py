@@ -137,6 +137,11 @@ class Cluster:
         if self.distributed and self.is_main:
             dist.barrier()
 
+    def finish(self):
+        """After the last epoch, on the normal path only: every rank waits here until all have arrived."""
+        if self.distributed:
+            dist.barrier()
+
     def close(self):
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()

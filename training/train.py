@@ -280,7 +280,9 @@ def train(args) -> TrainState:
                 f"vocab={run.model.config.vocab_size}")
         run.log(f"device: {cluster.device} ({run.precision.describe()}), {cluster.world_size} process(es), "
                 f"batch {args.batch_size} per process = {args.batch_size * cluster.world_size} sentences per step")
-        return _epochs(run, state)
+        state = _epochs(run, state)
+        cluster.finish()  # ranks leave together: one tearing gloo down while another still talks to it can abort
+        return state
     finally:
         cluster.close()
 
