@@ -28,8 +28,20 @@ def torchrun(corpus, out, *extra, processes: int = 2) -> subprocess.CompletedPro
                            str(processes), "-m", "training", "--data-dir", str(corpus), "--out", str(out), *DDP_FLAGS,
                            *extra], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env=child_env(OMP_NUM_THREADS="1"))
+    if done.returncode != 0 and GLOO_ABORT in done.stderr:
+        raise GlooAbort(done.stderr[-3000:])
     assert done.returncode == 0, done.stderr[-3000:]
     return done
+
+
+# A gloo rank on this 2-core machine has now and then died with this C++ abort (std::terminate from a joinable
+# thread) at random points of otherwise identical runs that pass when repeated; the resume scenario, which starts
+# three torchrun jobs, is retried once from scratch in new folders on exactly that failure.
+GLOO_ABORT = "terminate called without an active exception"
+
+
+class GlooAbort(AssertionError):
+    pass
 
 
 # ---- device -----------------------------------------------------------------------------------------
@@ -146,6 +158,15 @@ def _one_step(config, examples, rank_batches) -> dict:
 
 
 def test_resume_under_torchrun_equals_an_uninterrupted_run(tiny_corpus, tmp_path):
+    for attempt in range(2):
+        try:
+            return resume_scenario(tiny_corpus, tmp_path / f"attempt-{attempt}")
+        except GlooAbort:
+            if attempt == 1:
+                raise
+
+
+def resume_scenario(tiny_corpus, tmp_path):
     straight = tmp_path / "straight"
     torchrun(tiny_corpus, straight, "--epochs", "1")
     stopped = tmp_path / "stopped"
