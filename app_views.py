@@ -22,6 +22,8 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
+from inference.bundle import training_stages
+
 SAFE_MARKDOWN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ▁")
 LICENCE = ("Multi30k is distributed for **non-commercial research and education only**; a model trained on it "
            "inherits that restriction, and so do its translations.")
@@ -281,10 +283,9 @@ def _metrics_markdown(evaluation: dict) -> list[str]:
 
 def _epochs_trained(train: dict) -> str:
     """'11', or '11 + 2 (fine-tuned from a checkpoint)' when the run started from another (--init-from)."""
-    earlier = train.get("started_from")
-    if not earlier:
-        return str(train.get("epochs", "?"))
-    return f"{_epochs_trained(earlier)} + {train.get('epochs', '?')} (fine-tuned from a checkpoint)"
+    stages = training_stages(train)
+    epochs = " + ".join("?" if s["epochs"] is None else str(s["epochs"]) for s in stages)
+    return epochs + (" (fine-tuned from a checkpoint)" if len(stages) > 1 else "")
 
 
 def model_card_markdown(name: str, manifest: dict, evaluation: dict, providers, warnings, last_latency_ms) -> str:

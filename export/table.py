@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from inference.bundle import find_bundles, load_bundle
+from inference.bundle import find_bundles, load_bundle, training_stages
 from inference.decoding import decoding_name
 
 DECODINGS = ((1, "greedy"), (5, "beam 5"))
@@ -25,21 +25,14 @@ def rows(assets: Path) -> list[dict]:
     return out
 
 
-def _stages(training: dict) -> list[dict]:
-    """The training stages, first to last: a fine-tuned run (--init-from) adds its starting checkpoint's."""
-    earlier = training.get("started_from")
-    stages = _stages({**earlier, "args": {"device": earlier.get("device")}}) if earlier else []
-    return stages + [training]
-
-
 def trained_on(manifest: dict) -> str:
     """Where the training ran, from the recorded --device: 'GPU' for cuda, else 'CPU'; '+' joins fine-tuning stages."""
-    return " + ".join("GPU" if (s.get("args") or {}).get("device") == "cuda" else "CPU" for s in _stages(manifest["training"]))
+    return " + ".join("GPU" if s["device"] == "cuda" else "CPU" for s in training_stages(manifest["training"]))
 
 
 def epochs_and_minutes(manifest: dict) -> tuple[str, str]:
-    stages = _stages(manifest["training"])
-    return (" + ".join(str(s.get("epochs")) for s in stages), " + ".join(f"{s.get('minutes') or 0:.0f}" for s in stages))
+    stages = training_stages(manifest["training"])
+    return (" + ".join(str(s["epochs"]) for s in stages), " + ".join(f"{s['minutes'] or 0:.0f}" for s in stages))
 
 
 def markdown(assets: Path) -> str:

@@ -114,6 +114,15 @@ def find_bundles(root) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+def training_stages(training: dict) -> list[dict]:
+    """A manifest's `training` record as stages, first to last, each {"epochs", "minutes", "device"}: a fine-tuned
+    run (`--init-from`) comes after the stages of the checkpoint it started from (`started_from`)."""
+    earlier = training.get("started_from")
+    stage = {"epochs": training.get("epochs"), "minutes": training.get("minutes"),
+             "device": training.get("device") or (training.get("args") or {}).get("device")}
+    return (training_stages(earlier) if earlier else []) + [stage]
+
+
 def write_json_atomic(path, data) -> None:
     """JSON to a temp file beside `path`, then rename: readers never see half a file."""
     path = Path(path)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
+from training.constants import PRECISIONS
+
 
 class DeviceError(ValueError):
     """An impossible --device or --dist-backend request, reported as one line."""
@@ -51,8 +53,8 @@ class MixedPrecision:
     scaler: torch.amp.GradScaler = field(init=False)
 
     def __post_init__(self):
-        if self.requested not in ("auto", "bf16", "fp16", "fp32"):
-            raise DeviceError(f"unknown --precision {self.requested!r}; choose auto, bf16, fp16 or fp32")
+        if self.requested not in PRECISIONS:
+            raise DeviceError(f"unknown --precision {self.requested!r}; choose {', '.join(PRECISIONS)}")
         if self.device.type != "cuda":
             if self.requested in ("bf16", "fp16"):
                 raise DeviceError(f"--precision {self.requested} is for CUDA; the CPU trains in fp32 "
