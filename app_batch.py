@@ -150,8 +150,8 @@ class BatchTab:
         two_h = 2 * translator.config["hidden_dim"]
         differences = alone_differences(translator, trace)
         precision = str(translator.bundle.manifest.get("precision", "fp32"))
-        note = ("This bundle's decoder is int8 with dynamic quantisation: each input gets one scale for the whole "
-                "batch, so the other sentences move the weights by about 1e-3." if "int8" in precision else
+        note = ("int8: each row of a batch is quantised with its own scale and multiplied in exact integers, so "
+                "the other sentences change nothing but float rounding." if "int8" in precision else
                 "fp32: the batch gives each sentence the weights it gets alone, up to float rounding.")
         key = self.traces.put({"trace": trace, "two_h": two_h})
         last = len(trace.calls) - 1

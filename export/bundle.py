@@ -52,8 +52,8 @@ def _manifest(state: dict, folder: Path, graphs: dict, tokenizers: dict, quantiz
         "graphs": graphs,
         "files": files,
         "opset": OPSET,
-        "precision": ("int8 weights (MatMulNBits 8-bit blocks of 32, int8 per-row activations; int8 embedding tables), "
-                      "fp32 GRU") if quantize == "int8" else "fp32",
+        "precision": ("int8 weights (7-bit per column, MatMulInteger on activations quantised per row; int8 embedding "
+                      "tables), fp32 GRU") if quantize == "int8" else "fp32",
         "quantization": None if quantize == "none" else quantize,
         "checkpoint_dtype": state.get("weights_dtype", "float32"),
         "versions": {"torch": torch.__version__.split("+")[0], "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,

@@ -171,13 +171,17 @@ def beam_search_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_le
 
 
 class _Search:
-    """One sentence's beam: live prefixes (tokens, summed log-probs, per-step records) and finished ones."""
+    """One sentence's beam: live prefixes (tokens, summed log-probs) and finished hypotheses.
+
+    What each step recorded is kept once per step with a back-pointer to the prefix it extended, so a
+    step costs the same however long the prefixes are; a hypothesis' records are gathered when it ends.
+    """
 
     def __init__(self, max_len: int):
         self.max_len = max_len
         self.tokens = np.zeros((1, 0), dtype=np.int64)  # (n, t) ids so far
         self.scores = np.zeros(1)  # (n,) sum of log-probs
-        self.history = [dict(lp=[], attn=[], top_ids=[], top_lp=[], rows=[])]
+        self.steps: list[dict] = []  # per step, for its n live prefixes: parent, lp, attn, top_ids, top_lp, rows
         self.finished: list[Hypothesis] = []
 
     def advance(self, log_probs, attention, top_ids, top_lp, best_ids, best_lp, offset: int, t: int,
@@ -188,33 +192,46 @@ class _Search:
         beams = np.repeat(np.arange(len(self.scores)), best_ids.shape[1])
         tokens = best_ids.ravel()
         order = np.lexsort((beams * log_probs.shape[1] + tokens, -candidates))  # best first; ties: lower beam, id
-        kept = []
+        kept_beams, kept_tokens = [], []
         for beam, token in zip(beams[order[: 2 * beam_size]].tolist(), tokens[order[: 2 * beam_size]].tolist()):
-            h = self.history[beam]
-            record = dict(lp=h["lp"] + [float(log_probs[beam, token])], attn=h["attn"] + [attention[beam]],
-                          top_ids=h["top_ids"] + [top_ids[beam]], top_lp=h["top_lp"] + [top_lp[beam]],
-                          rows=h["rows"] + [offset + beam])
             if token == eos_id:
-                self.finished.append(_from_record(list(self.tokens[beam]) + [token], record, alpha, True))
+                self.finished.append(self._hypothesis(beam, token, log_probs, attention, top_ids, top_lp, offset,
+                                                      alpha, True))
             else:
-                kept.append((beam, token, record))
-            if len(kept) == beam_size:
+                kept_beams.append(beam)
+                kept_tokens.append(token)
+            if len(kept_beams) == beam_size:
                 break
-        if not kept:
+        if not kept_beams:
             return None
-        beams = np.array([beam for beam, _, _ in kept])
-        self.tokens = np.concatenate([self.tokens[beams], np.array([[token] for _, token, _ in kept])], axis=1)
-        self.scores = np.array([sum(record["lp"]) for _, _, record in kept])
-        self.history = [record for _, _, record in kept]
+        beams, tokens = np.array(kept_beams), np.array(kept_tokens)
+        step_lp = log_probs[beams, tokens].astype(np.float64)
+        self.steps.append(dict(parent=beams, lp=step_lp, attn=attention[beams], top_ids=top_ids[beams],
+                               top_lp=top_lp[beams], rows=offset + beams))
+        self.tokens = np.concatenate([self.tokens[beams], tokens[:, None]], axis=1)
+        self.scores = self.scores[beams] + step_lp
         if len(self.finished) >= beam_size and max(h.normalized_score for h in self.finished) >= \
                 self.scores.max() / length_penalty(self.tokens.shape[1], alpha):
             return None
         if t + 1 >= self.max_len:
-            self.finished += [_from_record(ids, record, alpha, False) for ids, record in zip(self.tokens, self.history)]
+            self.finished += [self._hypothesis(beam, None, None, None, None, None, 0, alpha, False)
+                              for beam in range(len(self.scores))]
             return None
         return beams
 
-
-def _from_record(ids, record: dict, alpha: float, finished: bool) -> Hypothesis:
-    return _hypothesis(ids, record["lp"], record["attn"], record["top_ids"], record["top_lp"], alpha, finished,
-                       record["rows"])
+    def _hypothesis(self, beam: int, token, log_probs, attention, top_ids, top_lp, offset: int, alpha: float,
+                    finished: bool) -> Hypothesis:
+        """Live prefix `beam` (after the last recorded step), extended by `token` from the current step unless
+        token is None, as a Hypothesis."""
+        records = []
+        if token is not None:
+            records.append((float(log_probs[beam, token]), attention[beam], top_ids[beam], top_lp[beam], offset + beam))
+            ids = list(self.tokens[beam]) + [token]
+        else:
+            ids = list(self.tokens[beam])
+        for step in reversed(self.steps):  # back from the prefix's last recorded step
+            records.append((float(step["lp"][beam]), step["attn"][beam], step["top_ids"][beam], step["top_lp"][beam],
+                            int(step["rows"][beam])))
+            beam = int(step["parent"][beam])
+        lp, attn, ids_top, lp_top, rows = zip(*reversed(records)) if records else ((), (), (), (), ())
+        return _hypothesis(ids, list(lp), list(attn), list(ids_top), list(lp_top), alpha, finished, rows)

@@ -59,11 +59,13 @@ def test_targets_met_not_met_and_not_measured():
         latency={"ratios": [ratio("int8 speed-up over torch", 10.0), ratio("fp32 speed-up over torch", 4.9),
                             ratio("int8 beam5 latency / greedy latency", 2.6, "")]},
         served={"rows": [served("trivial", 100.0, 4.0), served("app", 79.0, 5.0, errors=1)]},
-        browser={"rows": [{"interaction": "step switch, heatmap (in the page)", "median_ms": 50.0}]})
+        browser={"rows": [{"interaction": "step switch, heatmap (in the page)", "median_ms": 50.0}]},
+        beam={"speedup": 3.0})
     status = {row["target"].split(" (")[0]: row["status"] for row in evaluate_targets(results)}
     assert status["onnxruntime int8 greedy ≥ 10× faster than PyTorch eager"] == MET  # the bound is inclusive
     assert status["onnxruntime fp32 greedy ≥ 5× faster than PyTorch eager"] == NOT_MET
     assert status["int8 beam 5 latency ≤ 2.5× greedy"] == NOT_MET
+    assert status["batched beam 5 ≥ 3× the sentences/s of one sentence at a time"] == MET  # inclusive
     assert status["int8 greedy ≥ 2× faster than fp32"] == NOT_MEASURED
     assert status["served app ≥ 80% of a trivial Gradio app's answers/s"] == NOT_MET  # 79 %
     assert status["served app: no errors under 8 clients"] == NOT_MET
@@ -101,6 +103,9 @@ def test_quick_model_sections(tiny_bundle, tiny_corpus, tmp_path):
     assert all(0 < r["floor_median_ms"] for r in results["floor"]["rows"])
     assert all(r["2H"] == 64 and r["max_abs_diff"] < 1e-4 for r in results["bmm"]["rows"])  # hidden_dim 32 in the tiny model
     assert results["beam"]["identical_outputs"] == results["beam"]["of"] == 8  # batched beam = one at a time
+    assert {(r["threads"], r["batch_size"]) for r in results["beam"]["rows"]} <= {(n, b) for n in (1, 2) for b in (1, 32)}
+    assert all(r["sentences"] == 8 and r["sentences_per_s"] > 0 for r in results["beam"]["rows"])
+    assert results["beam"]["speedup"] == results["beam"]["ratios"][-1]["speedup"] > 0
     assert "raw" not in results["latency"]
     training = results["training"]
     assert training["steps_measured"] == 3 and training["tokens_per_s"] > 0

@@ -108,12 +108,41 @@ def test_int8_export_reports_agreement_and_size(tiny_run, tmp_path):
     assert report["graph_bytes"]["int8"] < report["graph_bytes"]["fp32"]
     decoder = onnx.load(str(out / "decoder.onnx")).graph
     # every weight matrix of a step is int8: GRU gates (2), pre-output, tied output projection
-    assert sum(n.op_type == "MatMulNBits" for n in decoder.node) == 4
-    assert not any(n.op_type in ("Gemm", "GRU") for n in decoder.node)
-    # no activation scale is shared between rows, so nothing makes a sentence depend on its batch
-    assert not any(n.op_type in ("DynamicQuantizeLinear", "MatMulInteger") for n in decoder.node)
+    assert sum(n.op_type == "MatMulInteger" for n in decoder.node) == 4
+    assert not any(n.op_type in ("Gemm", "GRU", "MatMul") for n in decoder.node if n.input[1:2] and
+                   n.input[1] in {i.name for i in decoder.initializer})
+    # no activation scale is shared between rows (DynamicQuantizeLinear takes one per tensor)
+    assert not any(n.op_type in ("DynamicQuantizeLinear", "DynamicQuantizeMatMul") for n in decoder.node)
     translator = Translator(out, device="cpu")
     assert translator.translate("The dog runs.").text
+
+
+def test_rowwise_int8_matmul_is_exact_per_row_and_close_to_fp32():
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from export.quantize import rowwise_int8_matmuls
+
+    rng = np.random.default_rng(0)
+    weight = (rng.standard_normal((96, 300)) * rng.uniform(0.01, 1.0, 300)).astype(np.float32)  # columns of unequal size
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 96])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 300])],
+                              [numpy_helper.from_array(weight, "w")])
+    model = rowwise_int8_matmuls(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    assert [n.op_type for n in model.graph.node].count("MatMulInteger") == 1
+    assert not any(n.op_type == "MatMul" for n in model.graph.node)
+    onnx.checker.check_model(model)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = rng.standard_normal((64, 96)).astype(np.float32) * rng.uniform(0.001, 100, (64, 1)).astype(np.float32)
+    x[5] = 0.0  # an all-zero row: scale guarded, result 0, no NaN
+    batch = session.run(None, {"x": x})[0]
+    alone = np.concatenate([session.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+    assert np.array_equal(batch, alone)  # bit for bit, whatever else is in the batch
+    assert np.all(batch[5] == 0)
+    exact = x.astype(np.float64) @ weight
+    relative = np.abs(batch - exact).max(axis=1) / np.abs(exact).max(axis=1).clip(1e-30)
+    assert relative[np.arange(len(x)) != 5].max() < 0.05  # 7-bit weights, 8-bit activations
 
 
 def test_int8_rows_do_not_depend_on_the_batch(tiny_run, tmp_path):
