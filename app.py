@@ -43,6 +43,10 @@ QUEUE_SIZE = 32  # further requests are refused with "queue full" instead of pil
 MAX_BEAM, MAX_LEN, TOP_K = 10, 200, 5
 MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
 CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
+# Gradio keeps each session's copy of the page config (about 110 kB for this page); every API call over plain
+# HTTP is a new session, so the default 10,000 would let memory grow by ~1 GB. Sessions older than the last
+# 1,000 only lose result keys that CACHED_RESULTS has already dropped.
+SESSIONS = 1000
 
 
 class DemoApp:
@@ -299,6 +303,7 @@ def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
     return demo.launch(server_name=host, server_port=port, ssr_mode=False, theme=views.THEME, css=views.CSS, head=views.HEAD,
                        footer_links=["api", "settings"], enable_monitoring=False, max_file_size=MAX_UPLOAD,
                        show_error=True,  # a request Gradio itself rejects (e.g. too few values) says why
+                       state_session_capacity=SESSIONS,
                        app_kwargs={"middleware": [Middleware(PublicApiOnly)]}, **kwargs)
 
 

@@ -48,6 +48,7 @@ def test_server_api_translate_and_errors(app_assets, pair_and_text):
     with running_app(app_assets) as (url, demo_app, demo):
         assert demo._queue.max_size == app.QUEUE_SIZE and demo._queue.default_concurrency_limit == app.CONCURRENCY
         assert demo.ssr_mode is False and demo.analytics_enabled is False
+        assert demo.state_session_capacity == app.SESSIONS  # bounded memory under plain-HTTP API calls
         client = Client(url, verbose=False)
         named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
         assert list(named) == ["/translate", "/explain"]
