@@ -43,9 +43,9 @@ QUEUE_SIZE = 32  # further requests are refused with "queue full" instead of pil
 MAX_BEAM, MAX_LEN, TOP_K = 10, 200, 5
 MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
 CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
-# Gradio keeps each session's copy of the page config (about 110 kB for this page); every API call over plain
-# HTTP is a new session, so the default 10,000 would let memory grow by ~1 GB. Sessions older than the last
-# 1,000 only lose result keys that CACHED_RESULTS has already dropped.
+# Gradio keeps each session's copy of the page config (110-180 kB for this page, measured); every API call
+# over plain HTTP is a new session, so the default 10,000 would let memory grow by 1-2 GB. Sessions older
+# than the last 1,000 only lose result keys that CACHED_RESULTS has already dropped.
 SESSIONS = 1000
 
 
