@@ -169,6 +169,14 @@ def test_provider_selection():
         select_providers("tpu", [cpu])
 
 
+def test_sessions_use_the_asked_threads_and_idle_threads_sleep(tiny_bundle):
+    encoder, decoder = Translator(tiny_bundle, device="cpu", threads=2, verify=False).backend.sessions
+    for session in (encoder, decoder):
+        options = session.get_session_options()
+        assert options.intra_op_num_threads == 2
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_cuda_requested_without_onnxruntime_gpu_warns_and_runs_on_cpu(tiny_bundle):
     import onnxruntime
 
