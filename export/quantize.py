@@ -24,6 +24,7 @@ from onnx import TensorProto, helper, numpy_helper
 WEIGHT_LEVELS = 63  # 7-bit symmetric weights (see above)
 ACTIVATION_LEVELS = 127  # activations: uint8 = round(x / row_scale) + 128, in 1..255
 ACTIVATION_ZERO = 128
+TINY = np.finfo(np.float32).tiny  # the least scale: an all-zero row or column quantizes to zeros, not NaN
 
 
 def _replace_nodes(graph: onnx.GraphProto, nodes: list) -> None:
@@ -81,7 +82,7 @@ def rowwise_int8_matmuls(model: onnx.ModelProto) -> onnx.ModelProto:
     initializers = {init.name: init for init in graph.initializer}
     constants = {
         "rowq_axis": np.array([-1], dtype=np.int64), "rowq_levels": np.array(ACTIVATION_LEVELS, dtype=np.float32),
-        "rowq_tiny": np.array(np.finfo(np.float32).tiny, dtype=np.float32),
+        "rowq_tiny": np.array(TINY, dtype=np.float32),
         "rowq_zero_f": np.array(ACTIVATION_ZERO, dtype=np.float32), "rowq_zero": np.array(ACTIVATION_ZERO, dtype=np.uint8)}
     nodes, rewritten = [], 0
     for node in graph.node:
@@ -92,11 +93,14 @@ def rowwise_int8_matmuls(model: onnx.ModelProto) -> onnx.ModelProto:
         if weight.ndim != 2:
             nodes.append(node)
             continue
-        column_scale = np.maximum(np.abs(weight).max(axis=0) / WEIGHT_LEVELS, np.finfo(np.float32).tiny)
-        weight_q = np.clip(np.round(weight / column_scale), -WEIGHT_LEVELS, WEIGHT_LEVELS).astype(np.int8)
+        if f"{node.input[1]}_q" not in initializers:  # a weight two MatMuls share is quantized once
+            column_scale = np.maximum(np.abs(weight).max(axis=0) / WEIGHT_LEVELS, TINY)
+            weight_q = np.clip(np.round(weight / column_scale), -WEIGHT_LEVELS, WEIGHT_LEVELS).astype(np.int8)
+            for init in (numpy_helper.from_array(weight_q, f"{node.input[1]}_q"),
+                         numpy_helper.from_array(column_scale.astype(np.float32), f"{node.input[1]}_scale")):
+                initializers[init.name] = init
+                graph.initializer.append(init)
         name, x, y = node.name or f"matmul{rewritten}", node.input[0], node.output[0]
-        graph.initializer.extend([numpy_helper.from_array(weight_q, f"{node.input[1]}_q"),
-                                  numpy_helper.from_array(column_scale.astype(np.float32), f"{node.input[1]}_scale")])
         t = lambda part: f"{name}_rowq_{part}"  # noqa: E731 - a node's intermediate names
         nodes += [
             helper.make_node("Abs", [x], [t("abs")], name=t("abs")),

@@ -145,6 +145,24 @@ def test_rowwise_int8_matmul_is_exact_per_row_and_close_to_fp32():
     assert relative[np.arange(len(x)) != 5].max() < 0.05  # 7-bit weights, 8-bit activations
 
 
+def test_rowwise_int8_quantizes_a_shared_weight_once():
+    from onnx import TensorProto, helper, numpy_helper
+
+    from export.quantize import rowwise_int8_matmuls
+
+    weight = np.random.default_rng(1).standard_normal((8, 4)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "w"], ["y"], name="one"),
+                               helper.make_node("MatMul", ["b", "w"], ["z"], name="two")], "g",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 8]) for n in "ab"],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 4]) for n in "yz"],
+                              [numpy_helper.from_array(weight, "w")])
+    model = rowwise_int8_matmuls(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    onnx.checker.check_model(model)  # fails on duplicate initializer names
+    names = [init.name for init in model.graph.initializer]
+    assert len(names) == len(set(names)) and names.count("w_q") == 1
+    assert [n.input[1] for n in model.graph.node if n.op_type == "MatMulInteger"] == ["w_q", "w_q"]
+
+
 def test_int8_rows_do_not_depend_on_the_batch(tiny_run, tmp_path):
     from inference.batch_trace import trace_batch
 
