@@ -164,7 +164,7 @@ def beam_search_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_le
         active = still_active
         if active:
             hidden = new_hidden[np.asarray(keep, dtype=np.int64)]
-            prev = np.concatenate([searches[s].tokens[:, -1] for s in active])
+            prev = np.concatenate([searches[s].steps[-1]["token"] for s in active])
             rows = np.concatenate([np.full(len(searches[s].scores), s, dtype=np.int64) for s in active])
         t += 1
     return [sorted(search.finished, key=lambda hyp: -hyp.normalized_score)[:n_best] for search in searches]
@@ -179,9 +179,9 @@ class _Search:
 
     def __init__(self, max_len: int):
         self.max_len = max_len
-        self.tokens = np.zeros((1, 0), dtype=np.int64)  # (n, t) ids so far
-        self.scores = np.zeros(1)  # (n,) sum of log-probs
-        self.steps: list[dict] = []  # per step, for its n live prefixes: parent, lp, attn, top_ids, top_lp, rows
+        self.scores = np.zeros(1)  # (n,) sum of log-probs of the n live prefixes
+        # per step, for its n live prefixes: parent, token, lp, attn, top_ids, top_lp, rows
+        self.steps: list[dict] = []
         self.finished: list[Hypothesis] = []
 
     def advance(self, log_probs, attention, top_ids, top_lp, best_ids, best_lp, offset: int, t: int,
@@ -206,12 +206,11 @@ class _Search:
             return None
         beams, tokens = np.array(kept_beams), np.array(kept_tokens)
         step_lp = log_probs[beams, tokens].astype(np.float64)
-        self.steps.append(dict(parent=beams, lp=step_lp, attn=attention[beams], top_ids=top_ids[beams],
+        self.steps.append(dict(parent=beams, token=tokens, lp=step_lp, attn=attention[beams], top_ids=top_ids[beams],
                                top_lp=top_lp[beams], rows=offset + beams))
-        self.tokens = np.concatenate([self.tokens[beams], tokens[:, None]], axis=1)
         self.scores = self.scores[beams] + step_lp
         if len(self.finished) >= beam_size and max(h.normalized_score for h in self.finished) >= \
-                self.scores.max() / length_penalty(self.tokens.shape[1], alpha):
+                self.scores.max() / length_penalty(len(self.steps), alpha):
             return None
         if t + 1 >= self.max_len:
             self.finished += [self._hypothesis(beam, None, None, None, None, None, 0, alpha, False)
@@ -223,15 +222,14 @@ class _Search:
                     finished: bool) -> Hypothesis:
         """Live prefix `beam` (after the last recorded step), extended by `token` from the current step unless
         token is None, as a Hypothesis."""
-        records = []
+        records, ids = [], []
         if token is not None:
             records.append((float(log_probs[beam, token]), attention[beam], top_ids[beam], top_lp[beam], offset + beam))
-            ids = list(self.tokens[beam]) + [token]
-        else:
-            ids = list(self.tokens[beam])
+            ids.append(token)
         for step in reversed(self.steps):  # back from the prefix's last recorded step
             records.append((float(step["lp"][beam]), step["attn"][beam], step["top_ids"][beam], step["top_lp"][beam],
                             int(step["rows"][beam])))
+            ids.append(int(step["token"][beam]))
             beam = int(step["parent"][beam])
         lp, attn, ids_top, lp_top, rows = zip(*reversed(records)) if records else ((), (), (), (), ())
-        return _hypothesis(ids, list(lp), list(attn), list(ids_top), list(lp_top), alpha, finished, rows)
+        return _hypothesis(ids[::-1], list(lp), list(attn), list(ids_top), list(lp_top), alpha, finished, rows)
