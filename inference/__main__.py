@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_at_least_one, default=32,
                    help="sentences per encoder/decoder call, greedy and beam (default: %(default)s)")
     p.add_argument("--json", action="store_true",
-                   help="one JSON object per input line: line, source, text, error (null or why the line was "
-                        "refused), tokens, attention, alternatives, n-best")
+                   help="one JSON object per input line: {line, error, result}: error is null or why the line was "
+                        "refused, result the translation document of inference/translation.schema.json (tokens, "
+                        "attention, alternatives, n-best, every decoder call) or null")
     return p
 
 
@@ -124,11 +125,13 @@ def _translate(translator, args, todo: dict) -> dict:
         outputs = translator.translate_batch(texts, batch_size=args.batch_size, **options, progress=lambda items: tqdm(
             items, file=sys.stderr, desc="translating", disable=None))
         return dict(zip(todo, outputs))
+    from inference.document import translation_json
+
     out = {}
     for number, text in todo.items():
         result = translator.translate(text, n_best=args.n_best, **options)
         if args.json:
-            out[number] = result.to_dict()
+            out[number] = translation_json(result, translator.name, text, translator.config)
         else:
             out[number] = "\t".join(hyp["text"] for hyp in result.nbest) if result.nbest else result.text
     return out
@@ -140,8 +143,8 @@ def _write(items: list, outputs: dict, errors: dict, as_json: bool) -> None:
         sys.stdout.reconfigure(encoding="utf-8")
     for number, item in enumerate(items, 1):
         if as_json:
-            print(json.dumps({"line": number, "source": item if isinstance(item, str) else "",
-                              "error": errors.get(number), **outputs.get(number, {"text": ""})}, ensure_ascii=False))
+            print(json.dumps({"line": number, "error": errors.get(number), "result": outputs.get(number)},
+                             ensure_ascii=False))
         else:
             print(outputs.get(number, ""))
 

@@ -284,15 +284,15 @@ def _mean_log_prob(result) -> float:
 
 
 # ---- everything the page and the API show -----------------------------------------------------------
-def explanation(translator, text: str, result: dict, reverse=None, with_occlusion: bool = True,
+def explanation(translator, text: str, result, reverse=None, with_occlusion: bool = True,
                 method: str = "mask") -> dict:
     """Occlusion (optional: it costs one batched forced decode), coverage, confidence and the direction hint
-    for a Translation given as its dict; the shape the page renders and `/explain` returns."""
-    occ = occlusion(translator, text, result["target_ids"], method) if with_occlusion else None
+    for a Translation (or one of its n-best hypotheses); the shape the page renders and `/explain` returns."""
+    occ = occlusion(translator, text, result.target_ids, method) if with_occlusion else None
     hint = direction_hint(translator, reverse, text)
     return {"occlusion": occ.to_dict() if occ else None,
-            "coverage": coverage(result["attention"], result["source_tokens"]).to_dict(),
-            "confidence": confidence(result["attention"], result["token_probs"]).to_dict(),
+            "coverage": coverage(result.attention, result.source_tokens).to_dict(),
+            "confidence": confidence(result.attention, result.token_probs).to_dict(),
             "direction": hint.to_dict() if hint else None,
             "thresholds": {"coverage_low": COVERAGE_LOW, "coverage_high": COVERAGE_HIGH,
                            "focused_below": FOCUSED_BELOW, "diffuse_above": DIFFUSE_ABOVE,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from numbers import Real
 
 from tokenizers import Tokenizer
 
@@ -51,22 +52,41 @@ def check_text(text, tokenizer: Tokenizer, unk_id: int, language: str, what: str
     return encoding.ids
 
 
-def whole_number(name: str, value, low: int = 1, high: int | None = None) -> int:
-    """`value` if it is an integer in [low, high]; 2.7, True, "5" or infinity are refused, not truncated."""
-    if isinstance(value, bool) or not hasattr(value, "__index__"):  # int and numpy integers have __index__
-        raise InputError(f"{name} must be a whole number, not {value!r}.")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        raise InputError(f"{name} must be between {low} and {high}, not {value}." if high is not None
-                         else f"{name} must be at least {low}, not {value}.")
-    return value
+# ---- arguments: the one set of checks the translator, the page, its API and share links use --------------
+def describe(value) -> str:
+    """A short, safe rendering of what was sent, for error messages."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, Real):
+        return f"the number {value!r}" if math.isfinite(value) else f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value[:20]!r}" + ("…" if len(value) > 20 else "")
+    return f"a {type(value).__name__}"
 
 
-def finite_number(name: str, value, low: float = 0.0) -> float:
-    """`value` as a float if it is a real, finite number >= low (NaN and infinity are refused)."""
-    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
-        raise InputError(f"{name} must be a number, not {value!r}.")
-    value = float(value)
-    if not math.isfinite(value) or value < low:
-        raise InputError(f"{name} must be a finite number of at least {low:g}, not {value!r}.")
+def whole_number(name: str, value, low: int = 1, high: int | None = None, meaning: str = "") -> int:
+    """An int in [low, high] (high None: no upper bound). 2 and 2.0 are accepted (JSON clients send either);
+    2.7, "2", True, NaN and infinity are refused, never rounded."""
+    hint = f" ({meaning})" if meaning else ""
+    rule = f"from {low} to {high}" if high is not None else f"of at least {low}"
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value != int(value) \
+            or int(value) < low or (high is not None and int(value) > high):
+        raise InputError(f"{name} must be a whole number {rule}{hint}; got {describe(value)}.")
+    return int(value)
+
+
+def finite_number(name: str, value, low: float = 0.0, high: float | None = None) -> float:
+    """`value` as a float if it is a real, finite number in [low, high] (NaN, infinity, text, True refused)."""
+    rule = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < low \
+            or (high is not None and value > high):
+        raise InputError(f"{name} must be a finite number {rule}; got {describe(value)}.")
+    return float(value)
+
+
+def text_value(name: str, value, what: str = "a sentence") -> str:
+    if not isinstance(value, str):
+        raise InputError(f"The {name} argument is not text (got {describe(value)}); send {what} as a string.")
     return value

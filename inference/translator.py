@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 from inference.backend import SPECIAL_TOKENS, Backend, onnx_backend
@@ -18,13 +18,24 @@ from inference.source_text import MAX_CHARS, MAX_TOKENS, InputError, check_text,
 DEFAULT_LENGTH_PENALTY = 0.6  # GNMT's alpha; a bundle's evaluation.json may carry one tuned on validation
 MAX_DECODE_LEN = 1000  # the most target tokens any caller may ask for
 
-__all__ = ["Translator", "Translation", "InputError", "MAX_CHARS", "MAX_TOKENS", "DEFAULT_LENGTH_PENALTY"]
+__all__ = ["Translator", "Translation", "StepCall", "InputError", "MAX_CHARS", "MAX_TOKENS", "DEFAULT_LENGTH_PENALTY"]
+
+
+@dataclass
+class StepCall:
+    """One decoder.onnx call as it really ran: `batch` rows (live beams; 1 in greedy), each row's attention."""
+    batch: int
+    attention: np.ndarray  # (batch, S) float32, every row's weights over the real source tokens
 
 
 @dataclass
 class Translation:
+    """One decoded hypothesis, complete: its tokens, attention, probabilities, alternatives and its row in every
+    decoder call. A beam search's result is its best hypothesis with every returned one, best first, in `nbest`
+    (complete hypotheses too); the decoder calls are shared by all of them (`step_calls`, one per step run)."""
     text: str
     source_tokens: list[str]
+    source_ids: list[int]
     target_tokens: list[str]
     target_ids: list[int]
     attention: list[list[float]]  # (T, S): row t is the attention of target token t over the source
@@ -34,33 +45,16 @@ class Translation:
     score: float  # sum of log-probabilities
     normalized_score: float
     finished: bool
-    # Beam search: every returned hypothesis, best first, as {"text", "score", "normalized_score", "finished",
-    # target_tokens/target_ids/attention/token_probs/alternatives/alternative_ids like the fields above, and
-    # "step_calls": per step {"batch", "row"} of the decoder call that produced it (the calls' attention
-    # rows are in the top-level step_calls; a step past the best's length carries its call's "attention")}
-    nbest: list[dict] = field(default_factory=list)
+    call_rows: list[int] = field(default_factory=list)  # at step t, this hypothesis' row in step_calls[t]
+    step_calls: list[StepCall] = field(default_factory=list, repr=False)
+    nbest: list[Translation] = field(default_factory=list)
     timing_ms: dict = field(default_factory=dict)
     decoding: dict = field(default_factory=dict)
-    # One entry per target token t: the decoder.onnx call that produced it, as it really ran.
-    # {"batch": N rows in that call (live beams; 1 in greedy), "row": the row that is this result's ancestor,
-    #  "attention": N lists of S weights, every row's attention}
-    step_calls: list[dict] = field(default_factory=list)
     enc_out: np.ndarray | None = field(default=None, repr=False, compare=False)  # (S, 2H) float32, not in JSON
 
-    def to_dict(self) -> dict:
-        """Everything but enc_out, as JSON-serialisable Python values."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "enc_out"}
-
-
-def _plain(value):
-    """Deep copy with tuples as lists and numpy scalars as Python numbers (what json.dumps accepts)."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    def hypothesis(self, index: int) -> Translation:
+        """n-best hypothesis `index` (0 = the best, which is this result itself when there is no n-best)."""
+        return self.nbest[index] if self.nbest else self
 
 
 def _recording(step, calls: list):
@@ -164,19 +158,14 @@ class Translator:
         else:
             hyps, mode = greedy_batch(step, hidden, self.bos_id, self.eos_id, limit, top_k), "greedy"
         done = time.perf_counter()
-        result = self._result(src, hyps[0], hyps if mode == "beam" else [])
-        result.step_calls = [{"batch": int(calls[t].shape[0]), "row": row,
-                              "attention": np.round(calls[t][:, : len(src)], 6).tolist()}
-                             for t, row in enumerate(hyps[0].step_rows)]
-        for entry, hyp in zip(result.nbest, hyps):  # the calls' rows are shared: only those past the best's steps
-            entry["step_calls"] = [{"batch": int(calls[t].shape[0]), "row": row} | (
-                {} if t < len(result.step_calls) else {"attention": np.round(calls[t][:, : len(src)], 6).tolist()})
-                for t, row in enumerate(hyp.step_rows)]
+        step_calls = [StepCall(int(call.shape[0]), np.round(call[:, : len(src)], 6)) for call in calls]
+        result = self._result(src, hyps[0], hyps if mode == "beam" else [], step_calls)
         result.enc_out = np.asarray(enc_out[0, : len(src)], dtype=np.float32)
         result.timing_ms = {"encode": (encoded - start) * 1e3, "decode": (done - encoded) * 1e3,
                             "total": (done - start) * 1e3}
         result.decoding = {"mode": mode, "beam_size": beam_size if mode == "beam" else 1,
-                           "length_penalty": length_penalty if mode == "beam" else 0.0, "max_len": limit}
+                           "length_penalty": length_penalty if mode == "beam" else 0.0, "max_len": limit,
+                           "prefix_ids": prefix if mode == "prefix+greedy" else []}
         self.last_latency_ms = result.timing_ms["total"]
         return result
 
@@ -229,12 +218,16 @@ class Translator:
                                   for i, lp in zip(ids, lps)] for ids, lps in zip(hyp.top_ids, hyp.top_log_probs)],
                 "alternative_ids": [[int(i) for i in ids] for ids in hyp.top_ids]}
 
-    def _result(self, src: list[int], best: Hypothesis, nbest: list[Hypothesis]) -> Translation:
-        return Translation(
-            text=self.detokenize(best.ids), source_tokens=self.source_tokens(src), **self._steps(src, best),
-            score=best.score, normalized_score=best.normalized_score, finished=best.finished,
-            nbest=[{"text": self.detokenize(h.ids), "score": h.score, "normalized_score": h.normalized_score,
-                    "finished": h.finished, **self._steps(src, h)} for h in nbest])
+    def _result(self, src: list[int], best: Hypothesis, nbest: list[Hypothesis], step_calls: list[StepCall]):
+        def complete(hyp: Hypothesis) -> Translation:
+            return Translation(
+                text=self.detokenize(hyp.ids), source_tokens=self.source_tokens(src), source_ids=list(src),
+                **self._steps(src, hyp), score=hyp.score, normalized_score=hyp.normalized_score,
+                finished=hyp.finished, call_rows=list(hyp.step_rows), step_calls=step_calls)
+
+        result = complete(best)
+        result.nbest = [complete(hyp) for hyp in nbest]
+        return result
 
 
 def tuned_length_penalty(evaluation: dict) -> float:

@@ -110,12 +110,12 @@ def test_bad_input_is_a_clear_error(translator, text, message):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"beam_size": 2.7}, "beam_size must be a whole number, not 2.7"), ({"beam_size": 0}, "beam_size must be at least 1"),
+    ({"beam_size": 2.7}, "beam_size must be a whole number of at least 1; got the number 2.7"), ({"beam_size": 0}, "beam_size must be a whole number of at least 1"),
     ({"beam_size": True}, "beam_size must be a whole number"), ({"n_best": "3"}, "n_best must be a whole number"),
-    ({"max_len": float("inf")}, "max_len must be a whole number, not inf"), ({"max_len": 10 ** 6}, "max_len must be between"),
+    ({"max_len": float("inf")}, "max_len must be a whole number from 1 to 1000; got the number inf"), ({"max_len": 10 ** 6}, "max_len must be a whole number from 1"),
     ({"max_len_ratio": float("inf")}, "max_len_ratio must be a finite number"),
-    ({"length_penalty": float("nan")}, "length_penalty must be a finite number"), ({"top_k": -1}, "top_k must be at least 1"),
-    ({"prefix": [1.5]}, "prefix id must be a whole number"), ({"prefix": [10 ** 9]}, "prefix id must be between"),
+    ({"length_penalty": float("nan")}, "length_penalty must be a finite number"), ({"top_k": -1}, "top_k must be a whole number of at least 1"),
+    ({"prefix": [1.5]}, "prefix id must be a whole number"), ({"prefix": [10 ** 9]}, "prefix id must be a whole number from 0"),
 ])
 def test_api_arguments_of_the_wrong_type_are_refused_not_coerced(translator, options, message):
     with pytest.raises(InputError, match=message):

@@ -10,7 +10,7 @@ import timeit
 import numpy as np
 import plotly.graph_objects as go
 
-from app_views import md_text, md_token
+from page.text import md_text, md_token
 
 # training/model.py, Attention.forward: the lines the page quotes (B batch, T queries, S source tokens).
 MODEL_LINES = ("scores = torch.bmm(query, keys.transpose(1, 2))",
@@ -41,35 +41,34 @@ def _vector(values, n: int = 4) -> str:
     return "[" + ", ".join(f"{v:+.3f}" for v in values[:n]) + (", …]" if len(values) > n else "]")
 
 
-def _beam_rows(step_call: dict, source_tokens) -> list[str]:
-    """One table row per row of the real decoder call (live beams), the best hypothesis' row marked."""
+def _beam_rows(step_call, own_row: int, source_tokens) -> list[str]:
+    """One table row per row of the real decoder call (live beams), the shown hypothesis' row marked."""
     lines = ["| row of the call | strongest source token | its weight | weights sum |", "|---:|---|---:|---:|"]
-    for r, row in enumerate(step_call["attention"]):
+    for r, row in enumerate(step_call.attention):
         row = np.asarray(row)
         s = int(np.argmax(row))
-        mark = " ★ (this result)" if r == step_call["row"] else ""
+        mark = " ★ (this result)" if r == own_row else ""
         lines.append(f"| {r}{mark} | {md_token(source_tokens[s])} | {row[s]:.3f} | {row.sum():.3f} |")
     return lines
 
 
-def bmm_markdown(config: dict, result: dict, step: int, enc_out, forced: bool = False, top: int = 5) -> str:
-    """Both bmm calls of the decoder call that produced target token `step`, with its real B, S and 2H.
-
-    `result` is Translation.to_dict() (step_calls gives the real call's rows), `enc_out` its (S, 2H)
-    encoder output. The query is not an output of decoder.onnx, so scores are shown relative to the best
+def bmm_markdown(shown, step: int, forced: bool = False, top: int = 5) -> str:
+    """Both bmm calls of the decoder call that produced target token `step` of the hypothesis on screen (a
+    page.state.Shown), with its real B, S and 2H. The query is not an output of decoder.onnx, so scores are shown relative to the best
     one: softmax ignores a shared offset, so score_s - score_max = ln(w_s / w_max) exactly.
     """
-    source_tokens, target_tokens = result["source_tokens"], result["target_tokens"]
-    weights = np.asarray(result["attention"][step], dtype=np.float64)
-    enc_out = np.asarray(enc_out, dtype=np.float64)
+    result, translation = shown.result, shown.translation
+    source_tokens, target_tokens = result.source_tokens, result.target_tokens
+    weights = np.asarray(result.attention[step], dtype=np.float64)
+    enc_out = np.asarray(translation.enc_out, dtype=np.float64)
     S, two_h = enc_out.shape
-    call = result["step_calls"][step]
-    B, kind = call["batch"], config["attention"]
-    what = ("live beam" if result["decoding"]["mode"] == "beam" else "sentence") + ("s" if B > 1 else "")
+    call = translation.step_calls[step]
+    B, kind = call.batch, shown.model["attention"]
+    what = ("live beam" if translation.decoding["mode"] == "beam" else "sentence") + ("s" if B > 1 else "")
     previous = "BOS" if step == 0 else md_token(target_tokens[step - 1])
     context = weights @ enc_out  # (2H,): this row of the second bmm, recomputed from the real numbers
     how = "forced to (you picked it)" if forced else "the decoder chose"
-    lines = [f"## Step {step}: {how} {md_token(target_tokens[step])} (p = {result['token_probs'][step]:.3f})",
+    lines = [f"## Step {step}: {how} {md_token(target_tokens[step])} (p = {result.token_probs[step]:.3f})",
              f"This decoder call had **B = {B}** ({B} {what}{'' if B == 1 else ', one row each'}); S = {S} source "
              f"tokens (with `</s>`), 2H = {two_h} numbers per encoder state. Score function: **{md_text(kind)}**.",
              "", model_code_block(), "",
@@ -86,7 +85,7 @@ def bmm_markdown(config: dict, result: dict, step: int, enc_out, forced: bool = 
               f"The query is the decoder GRU's state after reading {previous}."]
     if B > 1:
         lines += ["", f"**The {B} rows of this call** (each live beam attends on its own):", ""] + \
-            _beam_rows(call, source_tokens)
+            _beam_rows(call, result.call_rows[step], source_tokens)
     lines += ["", f"**This result's weights** (top {min(top, S)} of {S}; score − best = ln(w / w_max)):", "",
               f"| source token | position | weight | score − best | enc_out row (first 4 of {two_h}) |",
               "|---|---:|---:|---:|---|"]

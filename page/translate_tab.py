@@ -2,44 +2,71 @@
 result, a message that leaves the result on screen, a cleared page, and the views of one decoding step;
 and the tab's input column and reference panel.
 
-Formatting only; app.py runs the model and keeps results in its cache (`key` is the result's cache key).
+Formatting only; page/handlers.py runs the model and keeps results in its cache (`key` is the result's cache key).
 """
 from __future__ import annotations
 
 import gradio as gr
 
-import app_explain
-import app_views as views
-from app_bmm import bmm_markdown
-from app_heatmap import heatmap_component, heatmap_value, step_input
-from app_views import ResultViews
+from typing import Any, NamedTuple
+
 from inference.examples import examples_for
+from page.bmm_panel import bmm_markdown
+from page.heatmap import heatmap_component, heatmap_value, step_input
+from page.limits import MAX_PENALTY
+from page.state import Shown
+from page.text import md_text
 
 DECODER_CHOICE = "decoder's choice"
 
 
-def render(key: str, state: dict, config: dict, step: int, status: str | None = None,
-           words: bool = False) -> ResultViews:
-    r = state["result"]
-    d = r["decoding"]
-    explained = state.get("explain")
+class ResultViews(NamedTuple):
+    """Everything the Translate tab shows for one result, in the order page/layout.py wires the components.
+    A field set to gr.skip() leaves that component as it is (an error keeps the previous result)."""
+    state: Any  # the result's key in the server-side cache (the browser holds only this)
+    translation: Any
+    status: Any
+    nbest: Any
+    steps: Any  # the hidden box holding the selected step (the heatmap writes it when the user picks one)
+    json_file: Any
+    csv_file: Any
+    heatmap: Any  # page/heatmap.py heatmap_value: drawn and explored in the browser
+    alternatives: Any
+    bmm: Any
+    swap: Any  # "swap the pair and translate", shown when the sentence reads like the other language
+
+
+STEP_FIELDS = ("alternatives", "bmm")  # what the server redraws when the selected step changes
+
+
+
+
+def render(key: str, shown: Shown, step: int, status: str | None = None, words: bool = False) -> ResultViews:
+    result, translation = shown.result, shown.translation
+    explained = shown.explanation
     if status is None:
-        status = (f"{d['mode']} decoding · {len(r['target_tokens'])} target tokens · "
-                  f"{r['timing_ms']['total']:.0f} ms" + ("" if r["finished"] else " · stopped at max length"))
+        status = (f"{translation.decoding['mode']} decoding · {len(result.target_tokens)} target tokens · "
+                  f"{translation.timing_ms['total']:.0f} ms" + ("" if result.finished else " · stopped at max length"))
         if explained:
-            status += f" · {app_explain.sentence_confidence(explained)}"
+            status += f" · {sentence_confidence(explained)}"
     hint = (explained or {}).get("direction") or {}
     if hint.get("swap"):
-        status += f"  \n⚠️ {views.md_text(hint['message'])}"
-    nbest = [[i + 1, h["text"], round(h["score"], 3), round(h["normalized_score"], 3)] for i, h in enumerate(r["nbest"])]
-    heatmap = heatmap_value(state, step, words)
-    if explained:
-        heatmap["explain"] = app_explain.heatmap_explain(explained)
+        status += f"  \n⚠️ {md_text(hint['message'])}"
+    nbest = [[i + 1, h.text, round(h.score, 3), round(h.normalized_score, 3)] for i, h in enumerate(translation.nbest)]
+    heatmap = heatmap_value(shown, step, words)
     swap = gr.Button(f"Swap to {hint['reverse']} and translate", visible=True) if hint.get("swap") else \
         gr.Button(visible=False)
     hidden = gr.DownloadButton(value=None, visible=False)  # written on demand for this result
-    return ResultViews(key, r["text"], status, gr.Dataframe(value=nbest, visible=bool(nbest)), str(heatmap["step"]),
-                       hidden, hidden, heatmap, *step_views(state, config, heatmap["step"]), swap)
+    return ResultViews(key, result.text, status, gr.Dataframe(value=nbest, visible=bool(nbest)), str(heatmap["step"]),
+                       hidden, hidden, heatmap, *step_views(shown, heatmap["step"]), swap)
+
+
+def sentence_confidence(explained: dict) -> str:
+    """One status line: the sentence's confidence and how many steps attended narrowly (Markdown)."""
+    confidence = explained["confidence"]
+    focused = confidence["badges"].count("focused")
+    return (f"confidence: mean token probability {confidence['mean_token_prob']:.2f}, perplexity "
+            f"{confidence['perplexity']:.2f}; attention focused at {focused} of {len(confidence['badges'])} steps")
 
 
 def message(status: str) -> ResultViews:
@@ -54,46 +81,18 @@ def cleared(status: str) -> ResultViews:
                        gr.Button(visible=False))
 
 
-def step_views(state: dict, config: dict, step: int) -> tuple:
+def step_views(shown: Shown, step: int) -> tuple:
     """Values for STEP_FIELDS: the alternatives (none picked: the user chooses which one to continue from; the
     token the translation holds at this step is labelled) and the bmm walkthrough."""
-    r = state["result"]
-    step = min(max(step, 0), len(r["target_tokens"]) - 1)
-    chosen, forced = r["target_tokens"][step], step < state.get("forced", 0)
-    alternatives = r["alternatives"][step]
+    result = shown.result
+    step = min(max(step, 0), len(result.target_tokens) - 1)
+    chosen, forced = result.target_tokens[step], step < shown.forced
+    alternatives = result.alternatives[step]
     held = "forced" if forced else DECODER_CHOICE
     choices = [(f"{tok}  {p:.1%}" + (f"  ({held})" if tok == chosen else ""), j) for j, (tok, p) in enumerate(alternatives)]
     return (gr.Radio(choices=choices, value=None,
                      label=f"Top-{len(alternatives)} tokens at step {step}: pick one to continue from"),
-            bmm_markdown(config, r, step, state["enc_out"], forced))
-
-
-HYPOTHESIS_FIELDS = ("text", "target_tokens", "target_ids", "attention", "token_probs", "alternatives",
-                     "alternative_ids", "score", "normalized_score", "finished")
-
-
-def hypothesis_state(state: dict | None, index) -> tuple[dict, str] | None:
-    """The state of n-best hypothesis `index` (0 = the best, whose own state comes back, explanation kept;
-    a table's [row, column] picks its row): the beam result with that hypothesis' tokens, attention,
-    probabilities and alternatives, and its row of each real decoder call, so every view (heatmap,
-    alternatives, bmm panel, downloads) shows it. None when there is no result or no such hypothesis."""
-    if state is None:
-        return None
-    index = index[0] if isinstance(index, (list, tuple)) and index else index
-    best_state = state.get("best_state", state)
-    best = best_state["result"]
-    nbest = best.get("nbest") or []
-    if not isinstance(index, int) or not 0 <= index < len(nbest):
-        return None
-    if index == 0:
-        return best_state, f"Showing the best hypothesis (rank 1 of {len(nbest)})."
-    hyp = nbest[index]
-    calls = [{**call, "attention": call.get("attention") or best["step_calls"][t]["attention"]}
-             for t, call in enumerate(hyp["step_calls"])]
-    result = {**best, **{name: hyp[name] for name in HYPOTHESIS_FIELDS}, "step_calls": calls}
-    shown = {k: v for k, v in best_state.items() if k != "explain"} | {"result": result, "best_state": best_state}
-    return shown, (f"Showing hypothesis {index + 1} of {len(nbest)} (log-prob {hyp['score']:.3f}, normalised "
-                   f"{hyp['normalized_score']:.3f}); click row 1 for the best.")
+            bmm_markdown(shown, step, forced))
 
 
 # ---- layout pieces ------------------------------------------------------------------------------------
@@ -107,7 +106,7 @@ def input_column(translator, max_chars: int, max_len: int, max_beam: int):
         max_len = gr.Slider(0, max_len, value=0, step=1, label="Max target tokens (0 = auto)")
     with gr.Row(visible=False) as beam_row:
         beam = gr.Slider(2, max_beam, value=5, step=1, label="Beam size", elem_id="beam")
-        penalty = gr.Slider(0.0, 3.0, value=translator.length_penalty, step=0.1,
+        penalty = gr.Slider(0.0, MAX_PENALTY, value=translator.length_penalty, step=0.1,
                             label="Length penalty α (default: tuned on validation)")
     button = gr.Button("Translate", variant="primary", elem_id="translate")
     examples = gr.Examples([[s] for s in examples_for(translator.src_lang)], inputs=[source],

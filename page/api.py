@@ -1,5 +1,5 @@
-"""The app's public surface: loading the bundles it serves, request checking for `/translate` and `/explain`, the bounded result cache, and the ASGI
-guard that keeps every route except the documented API and the page's own queue closed.
+"""The app's public surface: loading the bundles it serves, and the ASGI guard that keeps every route except the
+documented API (`/translate`, `/explain`) and the page's own queue closed.
 
 Gradio 6.31 serves every event handler by name at /gradio_api/call/<name> (and, with the queue's API
 open, at /gradio_api/run/<name>, skipping the queue) even when its api_visibility is "private"; the
@@ -11,16 +11,11 @@ page's limits.
 from __future__ import annotations
 
 import json
-import math
 import re
-import secrets
-import threading
 import warnings
-from collections import OrderedDict
-from numbers import Real
 from pathlib import Path
 
-from inference import BundleError, InputError, Translator, find_bundles
+from inference import BundleError, Translator, find_bundles
 
 PUBLIC_APIS = ("translate", "explain")
 # The page posts events that skip the queue (loading an example into the text box) to /run/predict by
@@ -29,15 +24,6 @@ PAGE_ROUTE = "/gradio_api/run/predict"
 NAMED_CALL = re.compile(r"^/gradio_api/(?:run|api|call|call/v2)/([^/]+)")
 UPLOAD = re.compile(r"^/gradio_api/upload(?:_progress)?/?$")
 PAIR_FOLDER = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")
-
-
-# ---- loading ------------------------------------------------------------------------------------------
-def step_number(step) -> int | None:
-    """The hidden step box's text as a step; "" (no result) and anything else that is not a number → None."""
-    try:
-        return int(step)
-    except (TypeError, ValueError):
-        return None
 
 
 def load_translators(assets_dir, device: str = "auto", threads: int | None = None) -> dict[str, Translator]:
@@ -62,72 +48,6 @@ def load_translators(assets_dir, device: str = "auto", threads: int | None = Non
             detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             raise BundleError(f"{folder}: cannot load the model files ({detail}); re-export the bundle") from None
     return translators
-
-
-# ---- request checking ---------------------------------------------------------------------------------
-def whole_number(name: str, value, low: int, high: int, meaning: str = "") -> int:
-    """An int in [low, high]; 2.0 is accepted, 2.7, "2", True, NaN and Infinity are refused (never rounded)."""
-    hint = f" ({meaning})" if meaning else ""
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value != int(value) \
-            or not low <= int(value) <= high:
-        raise InputError(f"{name} must be a whole number from {low} to {high}{hint}; got {describe(value)}.")
-    return int(value)
-
-
-def real_number(name: str, value, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or not low <= value <= high:
-        raise InputError(f"{name} must be a number from {low:g} to {high:g}; got {describe(value)}.")
-    return float(value)
-
-
-def text_value(name: str, value, what: str = "a sentence") -> str:
-    if not isinstance(value, str):
-        raise InputError(f"The {name} argument is not text (got {describe(value)}); send {what} as a string.")
-    return value
-
-
-def describe(value) -> str:
-    """A short, safe rendering of what was sent, for error messages."""
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, Real):
-        return f"the number {value!r}" if math.isfinite(value) else f"the number {value}"
-    if isinstance(value, str):
-        return f"the text {value[:20]!r}" + ("…" if len(value) > 20 else "")
-    return f"a {type(value).__name__}"
-
-
-# ---- results kept on the server -----------------------------------------------------------------------
-class ResultCache:
-    """The last `capacity` results by random key: a browser session keeps only the key in gr.State, so
-    memory per session is one short string, and all sessions together hold at most `capacity` results."""
-
-    def __init__(self, capacity: int = 256):
-        self.capacity = capacity
-        self._items: OrderedDict[str, dict] = OrderedDict()
-        self._lock = threading.Lock()  # two requests run at once (the queue's concurrency limit)
-
-    def put(self, value: dict) -> str:
-        key = secrets.token_hex(8)
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        return key
-
-    def get(self, key) -> dict | None:
-        if not isinstance(key, str):
-            return None
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 # ---- the route guard ----------------------------------------------------------------------------------

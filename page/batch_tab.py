@@ -1,7 +1,7 @@
 """The Batch tab: a few sentences decoded as ONE padded batch, shown with that batch's real numbers.
 
 Formatting of an `inference.batch_trace.BatchTrace` (pure functions), then the tab's handlers and layout
-(BatchTab), which app.py builds inside its Blocks. Models run only through `inference`.
+(BatchTab), which page/layout.py builds inside its Blocks. Models run only through `inference`.
 """
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app_api import ResultCache
-from app_bmm import MODEL_LINES, measure, timing_figure, timing_table
-from app_views import md_text, plot_text
 from inference import InputError
 from inference.batch_trace import split_sentences, trace_batch
+from page.bmm_panel import MODEL_LINES, measure, timing_figure, timing_table
+from page.limits import CACHED_BATCHES
+from page.state import ResultCache
+from page.text import md_text, plot_text
 
 PAD = "·pad·"
 # Written for this page: different lengths, so the batch needs padding.
@@ -134,7 +135,7 @@ def alone_differences(translator, trace) -> list[float]:
 class BatchTab:
     """The Batch tab's handlers and layout; traces are kept server-side by key like translations."""
 
-    def __init__(self, translator_for, cache_size: int = 32):
+    def __init__(self, translator_for, cache_size: int = CACHED_BATCHES):
         self.translator_for = translator_for
         self.traces = ResultCache(cache_size)
 

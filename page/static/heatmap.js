@@ -1,5 +1,5 @@
-/* Attention heatmap drawn in the page (loaded by app_heatmap.heatmap_component through gr.HTML's head).
- * window.BmmHeatmap.mount(element, props, watch) draws props.value (app_heatmap.heatmap_value) and redraws
+/* Attention heatmap drawn in the page (loaded by page/heatmap.py heatmap_component through gr.HTML's head).
+ * window.BmmHeatmap.mount(element, props, watch) draws props.value (page/heatmap.py heatmap_value) and redraws
  * when the server sends a new one; every later interaction (steps, words, Play, share link) stays here.
  * Tokens are user text: they only ever reach the DOM through textContent, never as HTML. */
 (function () {
@@ -68,8 +68,19 @@
     return grid;
   }
 
+  // The explanation of the translation JSON as the rows under the map draw it (null without one).
+  function explainRows(ex) {
+    if (!ex) return null;
+    const cov = ex.coverage, conf = ex.confidence, occ = ex.occlusion;
+    const rows = { coverage: cov.values, dropped: cov.dropped, repeated: cov.repeated, low: cov.low, high: cov.high,
+      badges: conf.badges, effective: conf.effective_tokens };
+    if (occ) Object.assign(rows, { drops: occ.drops, method: occ.method, noise: occ.batch_noise,
+      top1_rate: occ.top1_rate, cost: occ.cost });
+    return rows;
+  }
+
   // ---- is attention an explanation? coverage and occlusion rows under the map (per token, not per word) ----
-  const explainOf = (view) => (!view.words && view.data.explain) || null;
+  const explainOf = (view) => (!view.words && view.explain) || null;
 
   function drawExplainRows(view, grid, place) {
     const ex = explainOf(view), T = view.m.tgtLabels.length;
@@ -118,7 +129,7 @@
 
   function explainNote(view) {
     const ex = explainOf(view);
-    if (!view.data.explain) return null;
+    if (!view.explain) return null;
     if (!ex) return el("p", "bmm-hm-explain-note", "Coverage and occlusion are per token: turn off word merging to see them.");
     const note = `Coverage Σ: each source token's attention summed over the ${view.m.tgtLabels.length} steps; ` +
       `outlined: below ${ex.low} (dropped?) or above ${ex.high} (repeated?). ` + (ex.drops ? `Occlusion Δ (${ex.method}): ` +
@@ -195,9 +206,9 @@
       root.appendChild(el("p", "bmm-hm-empty", "Translate a sentence to see where each target token looked."));
       return;
     }
-    const step = keepStep ? view.step : data.step || 0;
+    const step = keepStep ? view.step : view.value.step || 0;
     view.m = model(data, view.words);
-    root.dataset.key = data.key || "";
+    root.dataset.key = view.value.key || "";
     const box = root.appendChild(el("div", "bmm-hm"));
     box.appendChild(drawToolbar(view, view.props));
     box.appendChild(drawLegend(view.props));
@@ -265,10 +276,10 @@
     const m = view.m, data = view.data, step = m.tg[row][0], pieces = m.tg[row];
     const what = view.words
       ? `Word "${m.tgtLabels[row]}" (step${pieces.length > 1 ? `s ${pieces[0]}–${pieces[pieces.length - 1]}` : ` ${step}`}). `
-      : `Step ${step}: "${m.tgtLabels[row]}" (p = ${data.token_probs[step].toFixed(3)}${step < (data.forced || 0) ? ", forced" : ""}). `;
+      : `Step ${step}: "${m.tgtLabels[row]}" (p = ${data.token_probs[step].toFixed(3)}${step < data.decoding.prefix_ids.length ? ", forced" : ""}). `;
     const looked = `Looked at most: ${topColumns(m.weights[row], 3).map(([w, c]) => `${m.srcLabels[c]} ${fmt(w)}`).join(", ")}. `;
     const alternatives = `Alternatives at step ${step}: ` +
-      (data.alternatives[step] || []).map(([tok, p]) => `${tok} ${(100 * p).toFixed(1)}%`).join(", ") + ".";
+      (data.alternatives[step] || []).map((a) => `${a.token} ${(100 * a.prob).toFixed(1)}%`).join(", ") + ".";
     return [el("strong", null, what), document.createTextNode(looked + alternatives)];
   }
 
@@ -329,7 +340,7 @@
   }
 
   function writeUrl(view) {
-    const share = view.data.share || {}, url = new URL(window.location.href), q = url.searchParams;
+    const share = view.value.share || {}, url = new URL(window.location.href), q = url.searchParams;
     ["pair", "text", "mode", "beam", "penalty", "max_len"].forEach((k) =>
       share[k] === undefined || share[k] === null ? q.delete(k) : q.set(k, String(share[k])));
     q.set("step", String(view.step));
@@ -354,10 +365,12 @@
     const view = { props, words: false, step: 0, row: -1, timer: null };
     const refresh = () => {
       view.root = element.querySelector(".bmm-hm-root") || element;
-      const data = props.value && typeof props.value === "object" ? props.value : null;
-      const same = data && view.data && data.key === view.data.key;
-      view.data = data;
-      if (data && !same) view.words = !!data.words;
+      const value = props.value && typeof props.value === "object" && props.value.translation ? props.value : null;
+      const same = value && view.value && value.key === view.value.key;
+      view.value = value;
+      view.data = value ? value.translation : null; // the translation JSON (inference/translation.schema.json)
+      view.explain = view.data ? explainRows(view.data.explanation) : null;
+      if (value && !same) view.words = !!value.words;
       draw(view, same);
     };
     refresh();

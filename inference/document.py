@@ -1,0 +1,73 @@
+"""The one JSON of a translation, written by one function: `translation_json`.
+
+    doc = translation_json(translator.translate("A dog runs.", beam_size=5), "en-de", "A dog runs.", model)
+
+/translate, /explain, the page's JSON download, `python -m inference --json` and the browser views
+(page/static/*.js) all read exactly this; the in-browser page writes the same shape. Its JSON Schema is
+inference/translation.schema.json (with `schema_version`); the README describes it field by field.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+SCHEMA_FILE = Path(__file__).with_name("translation.schema.json")
+HYPOTHESIS_FIELDS = ("target_tokens", "target_ids", "attention", "token_probs", "score", "normalized_score",
+                     "finished", "call_rows")
+
+
+def load_schema() -> dict:
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+def plain(value):
+    """Deep copy as JSON values: dataclasses as dicts, tuples as lists, numpy arrays and scalars as Python."""
+    if is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _alternatives(translation) -> list[list[dict]]:
+    return [[{"token": token, "id": int(token_id), "prob": float(prob)} for (token, prob), token_id in zip(step, ids)]
+            for step, ids in zip(translation.alternatives, translation.alternative_ids)]
+
+
+def hypothesis_json(translation) -> dict:
+    """One hypothesis: text, tokens, attention (T × S), probabilities, alternatives, scores, its call rows."""
+    out = {"text": translation.text, **{name: plain(getattr(translation, name)) for name in HYPOTHESIS_FIELDS}}
+    out["alternatives"] = _alternatives(translation)
+    return out
+
+
+def translation_json(translation, pair: str, source: str, model: dict, explanation: dict | None = None) -> dict:
+    """`translation` (an inference.Translation) as the schema's document. `model` is the bundle's model_config
+    (its "attention" and "hidden_dim" are kept); `explanation` is inference.explain.explanation's dict."""
+    best = hypothesis_json(translation)
+    decoding = translation.decoding
+    doc = {
+        "schema_version": SCHEMA_VERSION, "pair": pair, "source": source,
+        "model": {"attention": model["attention"], "hidden_dim": int(model["hidden_dim"])},
+        "decoding": {"mode": decoding["mode"], "beam_size": int(decoding["beam_size"]),
+                     "length_penalty": float(decoding["length_penalty"]), "max_len": int(decoding["max_len"]),
+                     "prefix_ids": [int(i) for i in decoding.get("prefix_ids", [])]},
+        "source_tokens": list(translation.source_tokens), "source_ids": [int(i) for i in translation.source_ids],
+        "translation": best.pop("text"), **best,
+        "nbest": [hypothesis_json(hyp) for hyp in translation.nbest],
+        "step_calls": [{"batch": call.batch, "attention": plain(call.attention)} for call in translation.step_calls],
+        "timing_ms": {key: float(translation.timing_ms.get(key, 0.0)) for key in ("encode", "decode", "total")},
+    }
+    if explanation is not None:
+        doc["explanation"] = plain(explanation)
+    return doc

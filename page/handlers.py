@@ -1,0 +1,208 @@
+"""The page's handlers: plain methods on DemoApp (tested directly), which page/layout.py wires to components.
+
+Every model call goes through `inference` (onnxruntime inside, never torch); every result becomes a Shown
+(page/state.py) kept in a bounded cache, and every view formats a Shown.
+"""
+from __future__ import annotations
+
+import traceback
+
+import gradio as gr
+
+from inference import InputError, Translator
+from inference.examples import examples_for
+from inference.explain import explanation
+from page import downloads, reference, translate_tab
+from page.batch_tab import BatchTab
+from page.limits import CACHED_RESULTS, TOP_K, check_pair, settings, step_number
+from page.model_card import model_card_markdown
+from page.share import state_from_query
+from page.state import ResultCache, Shown
+from page.text import md_text, md_token
+from page.translate_tab import STEP_FIELDS, ResultViews
+
+
+class DemoApp:
+    """The handlers of the page and its API, over the loaded translators (one per language pair)."""
+
+    def __init__(self, translators: dict[str, Translator], cache_size: int = CACHED_RESULTS):
+        self.translators = translators
+        self.default = "en-de" if "en-de" in translators else next(iter(translators))
+        self.results = ResultCache(cache_size)
+        self.batch = BatchTab(self.translator)
+
+    # ---- model calls ------------------------------------------------------------------------------
+    def translator(self, pair) -> Translator:
+        return self.translators[check_pair(pair, self.translators)]
+
+    def run(self, pair, text, beam_size=1, length_penalty=None, max_len=0, prefix: list[int] | None = None) -> Shown:
+        """Checks every argument (InputError says which and why) and translates. length_penalty None = the
+        bundle's own (tuned on validation)."""
+        translator = self.translator(pair)
+        asked = settings(text, beam_size, length_penalty, max_len)
+        result = translator.translate(asked.text, beam_size=asked.beam_size, length_penalty=asked.length_penalty,
+                                      n_best=asked.beam_size, max_len=asked.max_len or None, top_k=TOP_K,
+                                      prefix=prefix)
+        return Shown(translator.name, asked.text, asked.max_len, result, translator.config)
+
+    def reverse(self, pair: str) -> Translator | None:
+        t = self.translators[pair]
+        return self.translators.get(f"{t.tgt_lang}-{t.src_lang}")
+
+    def explained(self, shown: Shown) -> dict:
+        """Occlusion, coverage, confidence and the direction hint, computed once per result and kept in it, so the
+        page, its downloads and /explain give the same numbers and a step change costs nothing."""
+        if shown.explanation is None:
+            shown.explanation = explanation(self.translator(shown.pair), shown.text, shown.result,
+                                            reverse=self.reverse(shown.pair))
+        return shown.explanation
+
+    # ---- UI handlers ------------------------------------------------------------------------------
+    def on_translate(self, pair, text, mode, beam_size, length_penalty, max_len) -> ResultViews:
+        beam = beam_size if mode == "beam search" else 1
+        try:
+            shown = self.run(pair, text, beam, length_penalty, max_len)
+        except InputError as error:
+            return self.message(f"⚠️ {md_text(error)}")
+        return self.render(shown, 0)
+
+    def on_load(self, request: gr.Request | None = None):
+        """A share link (?pair=…&text=…&step=…) restores its translation; without one the page opens on a worked
+        example (the first of ours the model can read). What the link does not set is left alone (gr.skip()),
+        so a value typed while the page loads is not overwritten. Returns LOAD_FIELDS then ResultViews."""
+        query = state_from_query(dict(request.query_params) if request else {}, self.translators)
+        notes = md_text(" ".join(query.pop("messages"))) or None
+        pair = query.get("pair", self.default)
+        translator = self.translators[pair]
+        shown = [query.get(k, gr.skip()) for k in ("pair", "mode", "beam_size")]
+        shown += [query.get("length_penalty", translator.length_penalty if "pair" in query else gr.skip()),
+                  query.get("max_len", gr.skip())]
+        examples = gr.Dataset(samples=[[s] for s in examples_for(translator.src_lang)]) if "pair" in query else gr.skip()
+        if "text" in query:
+            beam = query.get("beam_size", 5) if query.get("mode") == "beam search" else 1
+            try:
+                result = self.run(pair, query["text"], beam, query.get("length_penalty"), query.get("max_len", 0))
+            except InputError as error:
+                return (*shown, query["text"], examples, *self.message(f"⚠️ {md_text(error)}"))
+            return (*shown, query["text"], examples,
+                    *self.render(result, query.get("step", 0), notes, query.get("words", False)))
+        for text in examples_for(translator.src_lang):
+            try:
+                result = self.run(pair, text)
+            except InputError:
+                continue
+            return (*shown, text, examples, *self.render(result, min(1, len(result.result.target_tokens) - 1),
+                    notes or "A worked example: click any target token below, or type your own sentence."))
+        return (*shown, "", examples, *self.message(notes or "Type a sentence and press Enter."))
+
+    def on_continue(self, key, step, alternative) -> ResultViews:
+        shown = self.results.get(key)
+        if shown is None:
+            return self.message("Translate a sentence first.")
+        result = shown.result
+        step = step_number(step)
+        ids = result.alternative_ids
+        if step is None or alternative is None or not (0 <= step < len(ids) and 0 <= int(alternative) < len(ids[step])):
+            return self.message("Pick one of this step's alternatives first, then continue from it.")
+        alternative = int(alternative)
+        token, token_id = result.alternatives[step][alternative][0], ids[step][alternative]
+        new = self.run(shown.pair, shown.text, max_len=shown.max_len, prefix=result.target_ids[:step] + [token_id])
+        return self.render(new, step, f"Continued from {md_token(token)} at step {step}; the steps after it are greedy.")
+
+    def on_select(self, key, step):
+        shown, step = self.results.get(key), step_number(step)
+        if shown is None or step is None:
+            return (gr.skip(),) * len(STEP_FIELDS)
+        return translate_tab.step_views(shown, step)
+
+    def on_hypothesis(self, key, event: gr.SelectData) -> ResultViews:
+        """A row of the n-best table: that hypothesis' own heatmap, steps and bmm rows (row 1: the best)."""
+        shown = self.results.get(key)
+        index = event.index[0] if isinstance(event.index, (list, tuple)) and event.index else event.index
+        if shown is None or not isinstance(index, int) or not 0 <= index < len(shown.translation.nbest):
+            return self.message("Translate with beam search first.")
+        hyp = shown.translation.nbest[index]
+        note = (f"Showing the best hypothesis (rank 1 of {len(shown.translation.nbest)})." if index == 0 else
+                f"Showing hypothesis {index + 1} of {len(shown.translation.nbest)} (log-prob {hyp.score:.3f}, "
+                f"normalised {hyp.normalized_score:.3f}); click row 1 for the best.")
+        return self.render(shown.showing(index), 0, note)
+
+    def on_downloads(self, key):
+        """JSON and CSV of the shown result, written only when asked for."""
+        shown = self.results.get(key)
+        if shown is None:
+            return gr.skip(), gr.skip(), "Translate a sentence first."
+        self.explained(shown)
+        json_path, csv_path = downloads.write_downloads(shown.document())
+        return (gr.DownloadButton(value=json_path, visible=True), gr.DownloadButton(value=csv_path, visible=True),
+                "Ready: click a file to download it.")
+
+    def on_reference(self, key, reference_text):
+        shown = self.results.get(key)
+        if shown is None:
+            return "Translate a sentence first, then paste a reference translation of it.", [], None
+        try:
+            scored = self.translator(shown.pair).score_reference(shown.text, reference_text, top_k=TOP_K)
+        except InputError as error:
+            return f"⚠️ {md_text(error)}", [], None
+        metrics = reference.sentence_metrics(shown.result.text, reference_text)
+        return (reference.reference_markdown(scored, metrics), reference.reference_rows(scored),
+                reference.attention_figure(scored.source_tokens, scored.target_tokens, scored.attention))
+
+    def on_swap(self, pair, text, mode, beam_size, length_penalty, max_len):
+        """The sentence reads like the other language: switch to the reverse pair and translate it there."""
+        reverse = self.reverse(pair) if pair in self.translators else None
+        if reverse is None:
+            return (gr.skip(),) * 4 + tuple(self.message("No model for the reverse direction is loaded."))
+        name = reverse.name
+        return (name, *self.on_pair(name)[:3],
+                *self.on_translate(name, text, mode, beam_size, reverse.length_penalty, max_len))
+
+    def on_pair(self, pair):
+        """New pair: its examples and tuned α, and the old result cleared so nothing runs on the old pair."""
+        translator = self.translator(pair)
+        return (gr.Dataset(samples=[[s] for s in examples_for(translator.src_lang)]),
+                gr.Slider(value=translator.length_penalty), self.batch.examples_for(translator),
+                *self.cleared(f"Language pair is now {md_text(pair)}: translate a sentence."))
+
+    def model_card(self) -> str:
+        return "\n\n---\n\n".join(
+            model_card_markdown(name, t.bundle.manifest, t.bundle.evaluation, t.providers, t.warnings,
+                                t.last_latency_ms)
+            for name, t in self.translators.items())
+
+    # ---- API --------------------------------------------------------------------------------------
+    def api_translate(self, text: str, pair: str = "", beam_size: int = 1, length_penalty: float | None = None,
+                      max_len: int = 0) -> dict:
+        """Translate `text` (pair "" = the default; length_penalty None = the model's tuned one). Returns the
+        translation JSON (inference/translation.schema.json): translation, source/target tokens, attention
+        (target × source), top-5 alternatives per step, the n-best list (beam search) and every decoder call."""
+        return self.api_call(False, text, pair, beam_size, length_penalty, max_len)
+
+    def api_explain(self, text: str, pair: str = "", beam_size: int = 1, length_penalty: float | None = None,
+                    max_len: int = 0) -> dict:
+        """Everything /translate returns plus "explanation": occlusion (per step and source token, the drop in the
+        chosen token's log-probability when that token is hidden from attention), coverage with its flags,
+        attention entropy and sentence confidence, and the wrong-direction hint: the numbers the page shows."""
+        return self.api_call(True, text, pair, beam_size, length_penalty, max_len)
+
+    def api_call(self, explain: bool, text, pair, beam_size, length_penalty, max_len) -> dict:
+        """Runs one API request; bad input → one-line gr.Error, a bug → logged here and a one-line gr.Error."""
+        try:
+            shown = self.run(self.default if pair in ("", None) else pair, text, beam_size, length_penalty, max_len)
+            if explain:
+                self.explained(shown)
+            return shown.document()
+        except InputError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        except Exception as error:  # a bug, not bad input: logged here, a one-line message for the caller
+            traceback.print_exc()
+            raise gr.Error(f"The translation failed on the server ({type(error).__name__}); try again or "
+                           "report the input that caused it.", print_exception=False) from None
+
+    # ---- rendering (translate_tab formats, this adds the cache key) ---------------------------------
+    def render(self, shown: Shown, step: int, status: str | None = None, words: bool = False) -> ResultViews:
+        self.explained(shown)
+        return translate_tab.render(self.results.put(shown), shown, step, status, words)
+
+    message, cleared = staticmethod(translate_tab.message), staticmethod(translate_tab.cleared)

@@ -1,0 +1,58 @@
+"""Every limit the page, its API and its share links keep, in one place, and the checks that apply them."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from inference import MAX_CHARS, InputError
+from inference.source_text import finite_number, text_value, whole_number
+
+MAX_BEAM = 10  # beam sizes 2..MAX_BEAM (1 = greedy)
+MAX_LEN = 200  # the longest "max target tokens" a visitor may ask for (0 = automatic)
+MAX_PENALTY = 3.0  # length penalty α from 0 to this, on the page, in share links and in the API
+MAX_STEP = 400  # the largest step a share link may select
+TOP_K = 5  # alternatives shown per step
+CONCURRENCY = 2  # two requests decode at once on a 2-CPU Space, one onnxruntime thread each
+QUEUE_SIZE = 32  # further requests are refused with "queue full" instead of piling up
+MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
+CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
+CACHED_BATCHES = 32  # Batch-tab traces kept server-side
+# Gradio keeps each session's copy of the page config (110-180 kB for this page, measured); every API call
+# over plain HTTP is a new session, so the default 10,000 would let memory grow by 1-2 GB. Sessions older
+# than the last 1,000 only lose result keys that CACHED_RESULTS has already dropped.
+SESSIONS = 1000
+
+__all__ = ["MAX_CHARS", "MAX_BEAM", "MAX_LEN", "MAX_PENALTY", "MAX_STEP", "TOP_K", "CONCURRENCY", "QUEUE_SIZE",
+           "MAX_UPLOAD", "CACHED_RESULTS", "CACHED_BATCHES", "SESSIONS", "Settings", "settings", "check_pair", "step_number"]
+
+
+def step_number(step) -> int | None:
+    """The hidden step box's text as a step; "" (no result) and anything else that is not a number → None."""
+    try:
+        return int(step)
+    except (TypeError, ValueError):
+        return None
+
+
+class Settings(NamedTuple):
+    """A request's decoding settings after every check."""
+    text: str
+    beam_size: int  # 1 = greedy
+    length_penalty: float | None  # None = the bundle's own, tuned on validation
+    max_len: int  # 0 = automatic
+
+
+def settings(text, beam_size=1, length_penalty=None, max_len=0) -> Settings:
+    """The request's arguments checked; InputError says which one is wrong and what is allowed."""
+    text = text_value("text", text)
+    beam_size = whole_number("beam_size", beam_size, 1, MAX_BEAM, "1 = greedy")
+    max_len = whole_number("max_len", max_len, 0, MAX_LEN, "0 = automatic")
+    if length_penalty is not None:
+        length_penalty = finite_number("length_penalty", length_penalty, 0.0, MAX_PENALTY)
+    return Settings(text, beam_size, length_penalty, max_len)
+
+
+def check_pair(pair, pairs) -> str:
+    pair = text_value("pair", pair, 'a language pair such as "en-de"')
+    if pair not in pairs:
+        raise InputError(f"Unknown language pair {pair!r}; choose one of {', '.join(pairs)}.")
+    return pair
