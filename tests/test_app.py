@@ -22,9 +22,15 @@ import numpy as np
 import pytest
 
 import app
-import app_views as views
-from app_views import ResultViews
 from inference import BundleError, InputError
+from inference.document import load_schema
+from page import downloads, reference
+from page.api import load_translators
+from page.handlers import DemoApp
+from page.layout import build, launch
+from page.model_card import model_card_markdown
+from page.text import md_text
+from page.translate_tab import ResultViews
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,9 +52,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_app(assets_dir: Path):
     """The real app (same queue and launch settings as `python app.py`) on 127.0.0.1 and a free port."""
-    demo_app = app.DemoApp(app.load_translators(assets_dir, "cpu", threads=1))
-    demo = demo_app.build()
-    _, url, _ = app.launch(demo, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
+    demo_app = DemoApp(load_translators(assets_dir, "cpu", threads=1))
+    demo = build(demo_app)
+    _, url, _ = launch(demo, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
     try:
         yield url, demo_app, demo
     finally:
@@ -72,8 +78,8 @@ def app_assets(app_bundle_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_app(app_assets) -> app.DemoApp:
-    return app.DemoApp(app.load_translators(app_assets, "cpu", threads=1))
+def demo_app(app_assets) -> DemoApp:
+    return DemoApp(load_translators(app_assets, "cpu", threads=1))
 
 
 @pytest.fixture(scope="module")
@@ -86,20 +92,21 @@ def test_translate_fills_every_view(demo_app, pair_and_text):
     pair, text = pair_and_text
     out = demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0)
     assert isinstance(out, ResultViews)
-    state = demo_app.results.get(out.state)
-    r = state["result"]
+    r = doc_of(demo_app, out.state)
     config = demo_app.translators[pair].config
     S, T, two_h = len(r["source_tokens"]), len(r["target_tokens"]), 2 * config["hidden_dim"]
-    assert out.translation == r["text"] and T >= 1 and r["decoding"]["mode"] == "greedy"
-    assert out.heatmap["source_tokens"] == r["source_tokens"] and out.heatmap["target_tokens"] == r["target_tokens"]
-    np.testing.assert_allclose(out.heatmap["attention"], r["attention"], atol=1e-6)
-    assert np.asarray(out.heatmap["attention"]).shape == (T, S) and out.heatmap["step"] == 0 and out.steps == "0"
+    assert out.translation == r["translation"] and T >= 1 and r["decoding"]["mode"] == "greedy"
+    assert out.heatmap["translation"] == r  # the heatmap draws the translation JSON itself
+    assert np.asarray(r["attention"]).shape == (T, S) and out.heatmap["step"] == 0 and out.steps == "0"
     assert out.heatmap["share"] == {"pair": pair, "text": text, "mode": "greedy", "max_len": 0}
     assert len(out.alternatives.choices) == len(r["alternatives"][0]) > 1
     assert out.alternatives.value is None  # nothing picked for the user; the decoder's own choice is labelled
     labels = [label for label, _ in out.alternatives.choices]
     chosen = [label for label in labels if "decoder's choice" in label]
     assert chosen == [f"{r['target_tokens'][0]}  {r['token_probs'][0]:.1%}  (decoder's choice)"]
+    first = r["alternatives"][0][0]  # greedy: the most likely alternative is the chosen token
+    assert (first["token"], first["id"]) == (r["target_tokens"][0], r["target_ids"][0])
+    assert first["prob"] == pytest.approx(r["token_probs"][0], rel=1e-6)
     assert "B = 1" in out.bmm and f"(1, 1, {S}) bmm (1, {S}, {two_h}) → **(1, 1, {two_h})**" in out.bmm
     if config["attention"] == "additive":
         assert "not a bmm" in out.bmm
@@ -108,11 +115,9 @@ def test_translate_fills_every_view(demo_app, pair_and_text):
     assert out.json_file.visible is False  # downloads are written only when asked for
     json_button, csv_button, message = demo_app.on_downloads(out.state)
     saved = json.loads(Path(json_button.value["path"]).read_text(encoding="utf-8"))
-    assert saved["attention"] == r["attention"]
-    ex = out.heatmap["explain"]  # the download carries the explanation numbers the page draws
-    np.testing.assert_allclose(saved["explanation"]["occlusion"]["drops"], ex["drops"], atol=1e-4)
-    np.testing.assert_allclose(saved["explanation"]["coverage"]["values"], ex["coverage"], atol=1e-4)
-    assert np.asarray(ex["drops"]).shape == (T, S) and len(ex["badges"]) == T
+    assert saved == r  # the download is the same document, explanation included
+    ex = saved["explanation"]
+    assert np.asarray(ex["occlusion"]["drops"]).shape == (T, S) and len(ex["confidence"]["badges"]) == T
     assert "confidence: mean token probability" in out.status and out.swap.visible is False
     with open(csv_button.value["path"], newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
@@ -121,7 +126,7 @@ def test_translate_fills_every_view(demo_app, pair_and_text):
 
 def test_beam_search_shows_nbest_and_its_real_batch(demo_app, pair_and_text):
     out = demo_app.on_translate(*pair_and_text, "beam search", 3, 0.6, 0)
-    r = demo_app.results.get(out.state)["result"]
+    r = doc_of(demo_app, out.state)
     assert r["decoding"]["mode"] == "beam"
     assert out.nbest.visible and 1 <= len(out.nbest.value["data"]) <= 3
     batches = [call["batch"] for call in r["step_calls"]]
@@ -135,28 +140,28 @@ def test_beam_search_shows_nbest_and_its_real_batch(demo_app, pair_and_text):
 
 def test_selecting_a_step_updates_the_step_views(demo_app, pair_and_text):
     out = demo_app.on_translate(*pair_and_text, "greedy", 5, 0.6, 0)
-    r = demo_app.results.get(out.state)["result"]
+    r = doc_of(demo_app, out.state)
     step = len(r["target_tokens"]) - 1
     alternatives, bmm = demo_app.on_select(out.state, str(step))
     assert f"Step {step}:" in bmm
     assert f"step {step}" in alternatives.label
     assert [j for _, j in alternatives.choices] == list(range(len(r["alternatives"][step])))
-    assert demo_app.on_select("no-such-key", "0") == (app.gr.skip(),) * 2
-    assert demo_app.on_select(out.state, "") == (app.gr.skip(),) * 2  # the box is empty before any result
+    assert demo_app.on_select("no-such-key", "0") == (gr.skip(),) * 2
+    assert demo_app.on_select(out.state, "") == (gr.skip(),) * 2  # the box is empty before any result
 
 
 def test_continue_from_an_alternative_forces_it(demo_app, pair_and_text):
     first = demo_app.on_translate(*pair_and_text, "greedy", 5, 0.6, 0)
-    r = demo_app.results.get(first.state)["result"]
+    r = doc_of(demo_app, first.state)
     step = 0
-    alternative = next(j for j, (tok, _) in enumerate(r["alternatives"][step]) if tok != r["target_tokens"][step])
-    token = r["alternatives"][step][alternative][0]
+    alternative = next(j for j, a in enumerate(r["alternatives"][step]) if a["token"] != r["target_tokens"][step])
+    token = r["alternatives"][step][alternative]["token"]
     assert "Pick one" in demo_app.on_continue(first.state, "0", None).status  # nothing picked: nothing forced
     out = demo_app.on_continue(first.state, str(step), alternative)
-    new = demo_app.results.get(out.state)["result"]
-    assert new["target_ids"][step] == r["alternative_ids"][step][alternative]
+    new = doc_of(demo_app, out.state)
+    assert new["target_ids"][step] == r["alternatives"][step][alternative]["id"]
     assert new["target_tokens"][step] == token and new["decoding"]["mode"] == "prefix+greedy"
-    assert out.steps == str(step) and out.heatmap["step"] == step and out.heatmap["forced"] == step + 1
+    assert out.steps == str(step) and out.heatmap["step"] == step and new["decoding"]["prefix_ids"] == new["target_ids"][: step + 1]
     assert "Continued from" in out.status and "forced to" in out.bmm
     later = demo_app.on_select(out.state, len(new["target_tokens"]) - 1)[1]
     assert "forced" not in later or len(new["target_tokens"]) == 1
@@ -165,7 +170,7 @@ def test_continue_from_an_alternative_forces_it(demo_app, pair_and_text):
 def test_the_bmm_panel_uses_the_results_own_encoder_output(demo_app, pair_and_text, monkeypatch):
     out = demo_app.on_translate(*pair_and_text, "greedy", 5, 0.6, 0)
     translator = demo_app.translators[pair_and_text[0]]
-    monkeypatch.setattr(translator.target_tokenizer, "token_to_id", lambda *a: pytest.fail("token mapped to id"))
+    monkeypatch.setattr(translator.tokenizer, "token_to_id", lambda *a: pytest.fail("token mapped to id"))
     assert demo_app.on_continue(out.state, 0, 1).status.startswith("Continued from")  # re-decodes: encodes
     monkeypatch.setattr(translator, "encode", lambda *a: pytest.fail("the encoder ran again behind the result"))
     assert "Step 0:" in demo_app.on_select(out.state, 0)[1]
@@ -177,13 +182,13 @@ def test_bad_input_gives_a_message_and_keeps_the_previous_result(demo_app, pair_
                         (123, "not text")]:
         out = demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0)
         assert out.status.startswith("⚠️") and words in views_plain(out.status), out.status
-        skipped = [name for name, value in out._asdict().items() if value == app.gr.skip()]
+        skipped = [name for name, value in out._asdict().items() if value == gr.skip()]
         assert skipped == [name for name in ResultViews._fields if name != "status"]  # nothing else is touched
     for bad, words in [(dict(beam_size=0), "from 1 to 10"), (dict(beam_size=99), "from 1 to 10"),
                        (dict(beam_size=2.7), "got the number 2.7"), (dict(beam_size="two"), "got the text"),
                        (dict(beam_size=True), "boolean"), (dict(max_len=-1), "from 0 to 200"),
                        (dict(max_len=math.inf), "got the number inf"), (dict(max_len=10_000), "from 0 to 200"),
-                       (dict(length_penalty="long"), "length_penalty"), (dict(length_penalty=9), "from 0 to 5"),
+                       (dict(length_penalty="long"), "length_penalty"), (dict(length_penalty=9), "from 0 to 3"),
                        (dict(length_penalty=math.nan), "nan"), (dict(pair=["en-de"]), "pair argument is not text"),
                        (dict(pair="xx-yy"), "Unknown language pair"), (dict(text=None), "not text")]:
         kwargs = dict(pair=pair, text="x") | bad
@@ -211,7 +216,7 @@ class FakeRequest:
 def test_the_page_opens_on_a_worked_example(demo_app):
     values = demo_app.on_load(FakeRequest())
     settings, (text, examples), out = list(values[:5]), values[5:LOAD_FIELDS], ResultViews(*values[LOAD_FIELDS:])
-    assert settings == [app.gr.skip()] * 5 and examples == app.gr.skip()  # a plain visit changes no setting
+    assert settings == [gr.skip()] * 5 and examples == gr.skip()  # a plain visit changes no setting
     assert text and out.translation and "worked example" in out.status and "## Step" in out.bmm
 
 
@@ -221,9 +226,9 @@ def test_a_share_link_restores_its_translation_and_explains_what_it_ignored(demo
                                           max_len="abc", view="api"))
     settings, out = list(values[:5]), ResultViews(*values[LOAD_FIELDS:])
     translator = demo_app.translators[pair]
-    assert settings == [pair, "beam search", 3, translator.length_penalty, app.gr.skip()]
+    assert settings == [pair, "beam search", 3, translator.length_penalty, gr.skip()]
     assert values[5] == text
-    r = demo_app.results.get(out.state)["result"]
+    r = doc_of(demo_app, out.state)
     expected = translator.translate(text, beam_size=3, n_best=3, length_penalty=translator.length_penalty)
     assert r["target_tokens"] == expected.target_tokens and r["decoding"]["beam_size"] == 3
     assert out.heatmap["step"] == min(1, len(r["target_tokens"]) - 1) and out.heatmap["words"] is True
@@ -252,13 +257,13 @@ def test_model_card(demo_app):
                                                         "signatures": {"sacrebleu": signature}}},
         "tatoeba/en-de/test": {"sentences": 2000, "beam5": {"sacrebleu": 4.2, "chrf": 22.4, "length_penalty": 1.5,
                                                             "bleu_lowercase_tokenized": 4.3}}}}
-    card = views.model_card_markdown("en-de", manifest, evaluation, ["CPUExecutionProvider"], [], 12.5)
+    card = model_card_markdown("en-de", manifest, evaluation, ["CPUExecutionProvider"], [], 12.5)
     assert "33.30" in card and signature in card and "12.5 ms" in card
-    assert f"{views.md_text('multi30k/test')} (image captions)" in card
-    assert f"{views.md_text('tatoeba/en-de/test')} (everyday sentences)" in card
+    assert f"{md_text('multi30k/test')} (image captions)" in card
+    assert f"{md_text('tatoeba/en-de/test')} (everyday sentences)" in card
     assert "α 1.5" in card
     assert "Tatoeba Project (tatoeba.org, CC BY 2.0 FR)" in card
-    assert "not evaluated" in views.model_card_markdown("en-de", manifest, {}, ["CPUExecutionProvider"], [], None)
+    assert "not evaluated" in model_card_markdown("en-de", manifest, {}, ["CPUExecutionProvider"], [], None)
 
 
 def test_model_card_names_every_training_set_with_its_share_and_licence(demo_app):
@@ -266,13 +271,13 @@ def test_model_card_names_every_training_set_with_its_share_and_licence(demo_app
     manifest["training"]["data"] = {
         "src": "en", "tgt": "de", "mix_weights": [0.35, 0.65], "sizes": {"train": 248229},
         "datasets": [{"dataset": "../shared/data/multi30k"}, {"dataset": "../shared/data/tatoeba/en-de"}]}
-    card = views.model_card_markdown("en-de", manifest, {}, ["CPUExecutionProvider"], [], None)
+    card = model_card_markdown("en-de", manifest, {}, ["CPUExecutionProvider"], [], None)
     assert "Multi30k task 1, image captions (multi30k, 35% of the training pairs)" in card
     assert "Tatoeba, everyday sentences (en&#45;de, 65% of the training pairs)" in card
     assert "non-commercial research and education only" in card and "Tatoeba Project (tatoeba.org, CC BY 2.0 FR)" in card
     assert "the mean over its validation sets" in card and "train 248,229" in card
     manifest["training"].update(epochs=2, started_from={"epochs": 11, "device": "cuda"})
-    card = views.model_card_markdown("en-fr", manifest, {}, ["CPUExecutionProvider"], [], None)
+    card = model_card_markdown("en-fr", manifest, {}, ["CPUExecutionProvider"], [], None)
     assert "epochs trained: 11 + 2 (fine-tuned from a checkpoint)" in card
 
 
@@ -281,7 +286,7 @@ def test_memory_per_session_stays_bounded(demo_app, pair_and_text):
     once the cache is full memory stops growing with the number of sessions (tracemalloc, same run: the
     warm-up sessions are the baseline, so machine noise cannot fail it)."""
     pair, text = pair_and_text
-    small = app.DemoApp(demo_app.translators, cache_size=20)
+    small = DemoApp(demo_app.translators, cache_size=20)
 
     def sessions(n):
         for _ in range(n):
@@ -310,31 +315,31 @@ def test_memory_per_session_stays_bounded(demo_app, pair_and_text):
 # ---- rendering never turns tokens into markup --------------------------------------------------------
 def test_tokens_are_escaped_everywhere():
     tokens = ["<script>", "<img", "onerror=x>", "${7*7}", "&amp;", "**b**", "$$x$$", "[a](javascript:x)"]
-    markdown = views.md_text("".join(tokens))
+    markdown = md_text("".join(tokens))
     assert html.unescape(markdown) == "".join(tokens) and not any(c in markdown for c in "<>$*[]()`")
-    figure = views.attention_figure(tokens, tokens[:3], np.full((3, len(tokens)), 1 / len(tokens)), selected=1)
+    figure = reference.attention_figure(tokens, tokens[:3], np.full((3, len(tokens)), 1 / len(tokens)), selected=1)
     ticks = list(figure.layout.xaxis.ticktext) + list(figure.layout.yaxis.ticktext)
     assert "&lt;script&gt;" in ticks and not any("<" in t or ">" in t for t in ticks)
     assert not any("<" in str(item) for row in figure.data[0].customdata for cell in row for item in cell)
-    assert views._csv_cell("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0" and views._csv_cell("▁dog") == "▁dog"
+    assert downloads._csv_cell("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0" and downloads._csv_cell("▁dog") == "▁dog"
 
 
 # ---- startup -----------------------------------------------------------------------------------------
 def test_missing_or_corrupt_assets_refuse_to_start(app_bundle_dir, tmp_path):
     with pytest.raises(BundleError, match="no model bundles"):
-        app.load_translators(tmp_path / "empty")
+        load_translators(tmp_path / "empty")
     broken = tmp_path / "assets" / app_bundle_dir.name
     shutil.copytree(app_bundle_dir, broken)
     (broken / "decoder.onnx").unlink()
     with pytest.raises(BundleError, match="decoder.onnx"):
-        app.load_translators(tmp_path / "assets")
+        load_translators(tmp_path / "assets")
     done = subprocess.run([sys.executable, str(ROOT / "app.py"), "--assets", str(tmp_path / "assets")],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "decoder.onnx" in done.stderr, done.stderr
     (broken / "manifest.json").unlink()
     with pytest.raises(BundleError, match="manifest.json is missing"):
-        app.load_translators(tmp_path / "assets")
+        load_translators(tmp_path / "assets")
 
 
 def test_host_and_port_defaults(monkeypatch):
@@ -352,8 +357,9 @@ def test_host_and_port_defaults(monkeypatch):
 
 
 def test_the_app_needs_neither_torch_nor_onnxruntime_directly():
-    for name in ("app.py", "app_views.py"):
-        tree = ast.parse((ROOT / name).read_text(encoding="utf-8"))
+    for path in [ROOT / "app.py", *sorted((ROOT / "page").glob("**/*.py"))]:
+        name = path.name
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
                     for alias in node.names}
         imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
@@ -364,6 +370,15 @@ def test_the_app_needs_neither_torch_nor_onnxruntime_directly():
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------
+def doc_of(demo_app, key) -> dict:
+    """The translation JSON of the result cached under `key`, checked against the one schema."""
+    import jsonschema
+
+    doc = demo_app.results.get(key).document()
+    jsonschema.Draft202012Validator(load_schema()).validate(doc)
+    return doc
+
+
 def views_plain(markdown: str) -> str:
     """Markdown made by md_text back to plain text (numeric entities decoded)."""
     return html.unescape(markdown)
@@ -371,22 +386,22 @@ def views_plain(markdown: str) -> str:
 
 def test_selecting_an_nbest_row_shows_that_hypothesis(demo_app, pair_and_text):
     out = demo_app.on_translate(*pair_and_text, "beam search", 4, 0.6, 0)
-    best = demo_app.results.get(out.state)["result"]
+    best = doc_of(demo_app, out.state)
     assert len(best["nbest"]) >= 2
     second = best["nbest"][1]
     picked = demo_app.on_hypothesis(out.state, gr.SelectData(None, {"index": [1, 1], "value": second["text"]}))
     assert picked.translation == second["text"] and "hypothesis 2 of" in picked.status
-    assert picked.heatmap["target_tokens"] == second["target_tokens"] != best["target_tokens"]
-    np.testing.assert_allclose(picked.heatmap["attention"], second["attention"], atol=1e-6)
-    assert picked.heatmap["alternatives"][0][0][0] == second["alternatives"][0][0][0]
-    shown = demo_app.results.get(picked.state)["result"]
+    shown = picked.heatmap["translation"]  # the document of the hypothesis on screen
+    assert shown["target_tokens"] == second["target_tokens"] != best["target_tokens"]
+    np.testing.assert_allclose(shown["attention"], second["attention"], atol=1e-6)
+    assert shown["alternatives"] == second["alternatives"] and shown["nbest"] == best["nbest"]
     step = len(second["target_ids"]) - 1  # the bmm panel marks this hypothesis' own row of the real call
-    row = shown["step_calls"][step]["row"]
-    assert row == second["step_calls"][step]["row"]
+    row = shown["call_rows"][step]
+    assert row == second["call_rows"][step] and shown["step_calls"] == best["step_calls"]
     bmm = demo_app.on_select(picked.state, str(step))[1]
     assert f"| {row} ★ (this result)" in bmm and f"{second['token_probs'][step]:.3f}" in bmm
     back = demo_app.on_hypothesis(picked.state, gr.SelectData(None, {"index": [0, 2], "value": 0}))
-    assert back.translation == best["text"] and back.heatmap["target_tokens"] == best["target_tokens"]
+    assert back.translation == best["translation"] and back.heatmap["translation"]["target_tokens"] == best["target_tokens"]
     assert "best hypothesis" in back.status
     greedy = demo_app.on_translate(*pair_and_text, "greedy", 4, 0.6, 0)
     refused = demo_app.on_hypothesis(greedy.state, gr.SelectData(None, {"index": [1, 0], "value": ""}))

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import math
 
+import gradio as gr
 import numpy as np
 import pytest
 
-import app
+import jsonschema
+from inference.document import load_schema
+from page import limits
 from test_app import app_assets, demo_app, pair_and_text, running_app, views_plain  # noqa: F401  (fixtures)
 
 
@@ -26,16 +29,16 @@ def test_bad_input_matrix_on_the_page_and_the_api(demo_app):
         page = demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0)
         try:
             api = demo_app.api_translate(text, pair)
-        except app.gr.Error as error:
+        except gr.Error as error:
             assert error.message and "\n" not in error.message and "Traceback" not in error.message, name
             assert page.status.startswith("⚠️") and views_plain(page.status) == f"⚠️ {error.message}", name
         else:
             assert page.translation == api["translation"] and api["source"] == text, name
     for name in ("empty", "whitespace", "301 chars", "1 MB", "control", "NUL", "number", "list", "null"):
-        with pytest.raises(app.gr.Error):
+        with pytest.raises(gr.Error):
             demo_app.api_translate(BAD_INPUTS[name], pair)
     for beam_size, max_len in [(0, 0), (2.7, 0), ("3", 0), (1, -1), (1, math.inf), (1, math.nan), (None, 0)]:
-        with pytest.raises(app.gr.Error, match="must be a whole number"):
+        with pytest.raises(gr.Error, match="must be a whole number"):
             demo_app.api_translate("A dog.", pair, beam_size, None, max_len)
 
 
@@ -46,9 +49,9 @@ def test_server_api_translate_and_errors(app_assets, pair_and_text):
 
     pair, text = pair_and_text
     with running_app(app_assets) as (url, demo_app, demo):
-        assert demo._queue.max_size == app.QUEUE_SIZE and demo._queue.default_concurrency_limit == app.CONCURRENCY
+        assert demo._queue.max_size == limits.QUEUE_SIZE and demo._queue.default_concurrency_limit == limits.CONCURRENCY
         assert demo.ssr_mode is False and demo.analytics_enabled is False
-        assert demo.state_session_capacity == app.SESSIONS  # bounded memory under plain-HTTP API calls
+        assert demo.state_session_capacity == limits.SESSIONS  # bounded memory under plain-HTTP API calls
         client = Client(url, verbose=False)
         named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
         assert list(named) == ["/translate", "/explain"]
@@ -56,7 +59,9 @@ def test_server_api_translate_and_errors(app_assets, pair_and_text):
         S, T = len(result["source_tokens"]), len(result["target_tokens"])
         assert result["translation"] and result["pair"] == pair and result["decoding"]["mode"] == "beam"
         assert np.asarray(result["attention"]).shape == (T, S)
-        assert len(result["alternatives"]) == T and {"token", "prob"} <= set(result["alternatives"][0][0])
+        assert len(result["alternatives"]) == T and set(result["alternatives"][0][0]) == {"token", "id", "prob"}
+        schema = jsonschema.Draft202012Validator(load_schema())
+        schema.validate(result)  # the API answers with the one translation JSON
         assert 1 <= len(result["nbest"]) <= 3
         with pytest.raises(AppError) as error:
             client.predict("   ", api_name="/translate")
@@ -71,12 +76,14 @@ def test_server_api_translate_and_errors(app_assets, pair_and_text):
 
         # /explain: the same numbers the page draws for the same request (page: the cached result's payload).
         explained = client.predict(text, pair, api_name="/explain")
-        page = demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0).heatmap["explain"]
+        schema.validate(explained)
+        page = demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0).heatmap["translation"]["explanation"]
         ex = explained["explanation"]
         assert explained["attention"] == again["attention"] and explained["translation"] == again["translation"]
-        np.testing.assert_allclose(ex["occlusion"]["drops"], page["drops"], atol=1e-4)
-        np.testing.assert_allclose(ex["coverage"]["values"], page["coverage"], atol=1e-4)
-        assert ex["confidence"]["badges"] == page["badges"] and ex["coverage"]["dropped"] == page["dropped"]
+        np.testing.assert_allclose(ex["occlusion"]["drops"], page["occlusion"]["drops"], atol=1e-6)
+        np.testing.assert_allclose(ex["coverage"]["values"], page["coverage"]["values"], atol=1e-6)
+        assert ex["confidence"]["badges"] == page["confidence"]["badges"]
+        assert ex["coverage"]["dropped"] == page["coverage"]["dropped"]
         assert np.asarray(ex["occlusion"]["drops"]).shape == (len(again["target_tokens"]), len(again["source_tokens"]))
         with pytest.raises(AppError) as error:
             client.predict("   ", api_name="/explain")

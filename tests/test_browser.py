@@ -282,7 +282,7 @@ def axe_serious(page) -> list[dict]:
 
 
 def test_words_pairs_and_share_links_on_the_real_app(browser, shipped_app):
-    from app_heatmap import word_groups, word_labels
+    from page.heatmap import word_groups, word_labels
 
     url, demo_app, _ = shipped_app
     page = open_page(browser, url)

@@ -7,9 +7,11 @@ import sys
 import warnings
 
 import numpy as np
+import jsonschema
 import pytest
 
 from conftest import ROOT
+from inference.document import load_schema, translation_json
 from inference import BundleError, InputError, ProviderWarning, Translator, select_providers
 from inference.decoding import beam_search
 
@@ -43,9 +45,9 @@ def test_forced_decoding_of_greedy_output_reproduces_its_score(translator):
 
 def test_beam_search_nbest_is_sorted_and_batched_translation_matches_single(translator):
     result = translator.translate(SENTENCES[1], beam_size=4, n_best=3)
-    scores = [h["normalized_score"] for h in result.nbest]
+    scores = [h.normalized_score for h in result.nbest]
     assert len(result.nbest) == 3 and scores == sorted(scores, reverse=True)
-    assert result.text == result.nbest[0]["text"]
+    assert result.text == result.nbest[0].text and result.hypothesis(0) is result.nbest[0]
     singles = [translator.translate(s).text for s in SENTENCES]
     assert translator.translate_batch(SENTENCES, batch_size=3) == singles
     for alpha in (0.0, 1.0):
@@ -58,7 +60,7 @@ def test_prefix_forces_the_start_then_continues(translator):
     base = translator.translate(SENTENCES[0])
     step = 1
     alternative = next(tok for tok, _ in base.alternatives[step] if tok != base.target_tokens[step])
-    alt_id = translator.target_tokenizer.token_to_id(alternative)
+    alt_id = translator.tokenizer.token_to_id(alternative)
     result = translator.translate(SENTENCES[0], prefix=base.target_ids[:step] + [alt_id])
     assert result.target_ids[: step + 1] == base.target_ids[:step] + [alt_id]
     assert result.decoding["mode"] == "prefix+greedy"
@@ -79,24 +81,30 @@ def test_result_shapes_alternatives_and_json(translator):
     assert result.enc_out.dtype == np.float32 and result.enc_out.shape == (S, 2 * translator.config["hidden_dim"])
     src = translator.source_ids(SENTENCES[2])
     np.testing.assert_allclose(result.enc_out, translator.encode([src])[0][0], rtol=1e-6)
-    data = json.loads(json.dumps(result.to_dict()))
-    assert "enc_out" not in data and data["alternative_ids"] == result.alternative_ids
-    assert data["step_calls"] == result.step_calls
+    data = json.loads(json.dumps(translation_json(result, translator.name, SENTENCES[2], translator.config)))
+    jsonschema.Draft202012Validator(load_schema()).validate(data)
+    assert "enc_out" not in data and data["source_ids"] == src
+    assert [[a["id"] for a in step] for step in data["alternatives"]] == result.alternative_ids
+    assert [call["batch"] for call in data["step_calls"]] == [call.batch for call in result.step_calls]
+    assert data["step_calls"][0]["attention"] == result.step_calls[0].attention.tolist()
 
 
 @pytest.mark.parametrize("beam_size", [1, 4])
 def test_step_calls_show_every_decoder_call_and_the_best_row(translator, beam_size):
-    """One entry per target token: the rows the decoder really ran, and the best hypothesis' row among them."""
+    """One entry per decoder call run (greedy: one per target token): the rows it really ran, and the best
+    hypothesis' row among them."""
     result = translator.translate(SENTENCES[1], beam_size=beam_size)
-    S = len(result.source_tokens)
-    assert len(result.step_calls) == len(result.target_tokens)
-    for t, call in enumerate(result.step_calls):
-        assert 0 <= call["row"] < call["batch"] <= beam_size
-        assert np.asarray(call["attention"]).shape == (call["batch"], S)
-        assert call["attention"][call["row"]] == result.attention[t]
-    assert result.step_calls[0]["batch"] == 1  # every beam starts from the same BOS row
+    S, T = len(result.source_tokens), len(result.target_tokens)
+    assert len(result.step_calls) == T if beam_size == 1 else len(result.step_calls) >= T
+    assert len(result.call_rows) == T
+    for t, row in enumerate(result.call_rows):
+        call = result.step_calls[t]
+        assert 0 <= row < call.batch <= beam_size
+        assert call.attention.shape == (call.batch, S)
+        assert call.attention[row].tolist() == result.attention[t]
+    assert result.step_calls[0].batch == 1  # every beam starts from the same BOS row
     if beam_size > 1:
-        assert max(call["batch"] for call in result.step_calls) == beam_size
+        assert max(call.batch for call in result.step_calls) == beam_size
 
 
 @pytest.mark.parametrize("text, message", [
@@ -206,7 +214,10 @@ def test_cli_translates_json_and_stdin(tiny_bundle):
                                              cwd=ROOT, capture_output=True, text=True, timeout=120, **kw)
     single = run("The dog runs.")
     assert single.returncode == 0 and single.stdout.strip()
-    as_json = json.loads(run("--json", "--beam", "3", "--n-best", "2", "The dog runs.").stdout)
+    line = json.loads(run("--json", "--beam", "3", "--n-best", "2", "The dog runs.").stdout)
+    assert line["line"] == 1 and line["error"] is None
+    as_json = line["result"]
+    jsonschema.Draft202012Validator(load_schema()).validate(as_json)
     assert len(as_json["nbest"]) == 2 and len(as_json["attention"]) == len(as_json["target_tokens"])
     batch = run(input="The dog runs.\nThe cat sleeps.\n")
     assert batch.returncode == 0 and len(batch.stdout.strip().splitlines()) == 2
@@ -230,7 +241,7 @@ def test_each_nbest_hypothesis_carries_its_own_steps_as_forced_decoding_finds_th
     """nbest[i] holds hypothesis i's own tokens, attention and probabilities: forced decoding of its text
     (teacher forcing, one row per step) reproduces them, and its decoder-call rows lead to that attention."""
     result = translator.translate(SENTENCES[1], beam_size=4, n_best=4)
-    as_json = json.loads(json.dumps(result.to_dict()))
+    as_json = json.loads(json.dumps(translation_json(result, translator.name, SENTENCES[1], translator.config)))
     best = as_json["nbest"][0]
     assert best["target_ids"] == result.target_ids and best["attention"] == as_json["attention"]
     others = [h for h in as_json["nbest"][1:] if h["finished"]]
@@ -241,9 +252,9 @@ def test_each_nbest_hypothesis_carries_its_own_steps_as_forced_decoding_finds_th
         assert hyp["target_tokens"] == forced.target_tokens
         np.testing.assert_allclose(hyp["attention"], forced.attention, atol=1e-5)
         np.testing.assert_allclose(hyp["token_probs"], forced.token_probs, atol=1e-5)
-        assert hyp["alternative_ids"] == forced.alternative_ids
-        assert len(hyp["step_calls"]) == len(hyp["target_ids"])
-        for t, call in enumerate(hyp["step_calls"]):  # its row of each real call is its own attention
-            rows = call.get("attention") or as_json["step_calls"][t]["attention"]
-            assert len(rows) == call["batch"]
-            np.testing.assert_allclose(rows[call["row"]], hyp["attention"][t], atol=1e-5)
+        assert [[a["id"] for a in step] for step in hyp["alternatives"]] == forced.alternative_ids
+        assert len(hyp["call_rows"]) == len(hyp["target_ids"])
+        for t, row in enumerate(hyp["call_rows"]):  # its row of each real call is its own attention
+            rows = as_json["step_calls"][t]["attention"]
+            assert len(rows) == as_json["step_calls"][t]["batch"]
+            np.testing.assert_allclose(rows[row], hyp["attention"][t], atol=1e-5)

@@ -60,10 +60,10 @@ def test_json_keeps_the_alignment_and_names_refusals(tiny_bundle, translator, mo
                            "--n-best", "2")
     rows = [json.loads(line) for line in out.splitlines()]
     assert [row["line"] for row in rows] == [1, 2, 3, 4] and code == 1
-    assert rows[0]["text"] == translator.translate(GOOD[0], beam_size=2).text and rows[0]["error"] is None
-    assert len(rows[0]["nbest"]) == 2 and rows[3]["source"] == GOOD[1]
-    assert rows[1] == {"line": 2, "source": "", "error": None, "text": ""}
-    assert rows[2]["text"] == "" and "control characters" in rows[2]["error"]
+    assert rows[0]["result"]["translation"] == translator.translate(GOOD[0], beam_size=2).text
+    assert rows[0]["error"] is None and len(rows[0]["result"]["nbest"]) == 2 and rows[3]["result"]["source"] == GOOD[1]
+    assert rows[1] == {"line": 2, "error": None, "result": None}  # an empty line: nothing to translate
+    assert rows[2]["result"] is None and "control characters" in rows[2]["error"]
 
 
 def test_arguments_are_translated_and_a_refused_one_is_named(tiny_bundle, translator, capsys):
