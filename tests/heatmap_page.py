@@ -1,9 +1,16 @@
-"""A minimal page with just the heatmap component, for the browser tests (tests/test_heatmap_browser.py)."""
+"""A minimal page with just the heatmap component, for the browser tests (tests/test_heatmap_browser.py).
+
+    python -m tests.heatmap_page --assets assets    # this page alone, on :7861 (from the repository root)
+"""
 from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
 
 import gradio as gr
 
-from inference import InputError
+from inference import InputError, Translator, find_bundles
 from page.heatmap import heatmap_component, heatmap_value, step_input
 from page.limits import MAX_BEAM, MAX_LEN, MAX_PENALTY
 from page.share import state_from_query
@@ -16,18 +23,18 @@ DEMO_CSS = """
 """
 
 
-def _translate(translators: dict, pair: str, text: str, mode: str, beam: float, penalty: float, max_len: float) -> dict:
-    """The state dict app.DemoApp.run returns, from inference.Translator directly."""
+def _translate(translators: dict, pair: str, text: str, mode: str, beam: float, penalty: float,
+               max_len: float) -> Shown:
+    """The Shown page.handlers.DemoApp.run returns, built from inference.Translator directly."""
+    translator = translators[pair]
     beam_size = int(beam) if mode == "beam search" else 1
-    result = translators[pair].translate(text, beam_size=beam_size, length_penalty=float(penalty), n_best=beam_size,
-                                         max_len=int(max_len) or None, top_k=5)
-    return {"pair": pair, "text": text, "max_len": int(max_len), "forced": 0, "result": result.to_dict()}
+    result = translator.translate(text, beam_size=beam_size, length_penalty=float(penalty), n_best=beam_size,
+                                  max_len=int(max_len) or None, top_k=5)
+    return Shown(pair, text, int(max_len), result, translator.config)
 
 
 def demo_blocks(translators: dict) -> gr.Blocks:
     """Pair, text, decoding settings, Translate; the heatmap; a server echo of the selected step; share links."""
-    from inference import InputError
-
     default = "en-de" if "en-de" in translators else next(iter(translators))
     with gr.Blocks(title="Attention heatmap", analytics_enabled=False) as demo:
         gr.Markdown("# Attention heatmap")
@@ -47,12 +54,13 @@ def demo_blocks(translators: dict) -> gr.Blocks:
 
         def on_translate(*values, step_index=0, words=False, messages=()):
             try:
-                state = _translate(translators, *values)
+                shown = _translate(translators, *values)
             except InputError as error:
                 return None, "", f"⚠️ {error}"
-            value = heatmap_value(state, step_index, words)
+            value = heatmap_value(shown, step_index, words)
             note = " ".join(messages)
-            return value, str(value["step"]), (note + " " if note else "") + f"{len(value['target_tokens'])} target tokens"
+            tokens = len(value["translation"]["target_tokens"])
+            return value, str(value["step"]), (note + " " if note else "") + f"{tokens} target tokens"
 
         def on_load(request: gr.Request):
             """Only what the link sets is changed: skipping the rest keeps what a fast user typed meanwhile."""
@@ -72,3 +80,22 @@ def demo_blocks(translators: dict) -> gr.Blocks:
         step.change(lambda value: f"Server received step {value}", step, server_step)
         demo.load(on_load, None, [*inputs, heatmap, step, status])
     return demo
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=Path, default=Path(__file__).resolve().parent.parent / "assets")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7861, help="0 = any free port")
+    args = parser.parse_args(argv)
+    translators = {pair: Translator(path, device="cpu", threads=1) for pair, path in find_bundles(args.assets).items()}
+    if not translators:
+        print(f"no model bundles in {args.assets}", file=sys.stderr)
+        return 2
+    demo_blocks(translators).launch(server_name=args.host, server_port=args.port or None, css=DEMO_CSS,
+                                    ssr_mode=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,13 +8,15 @@ import re
 
 import numpy as np
 import pytest
+from test_app import app_assets, demo_app, sentence_for  # noqa: F401  (fixtures)
 
-import app_batch
-import app_bmm
-from app_views import md_text
+import page.batch_tab as batch_tab
+import page.bmm_panel as bmm_panel
 from inference import InputError
 from inference.batch_trace import split_sentences, trace_batch
-from test_app import demo_app, app_assets, sentence_for  # noqa: F401  (fixtures)
+from inference.translator import StepCall, Translation
+from page.state import Shown
+from page.text import md_text
 
 
 def batch_sentences(translator) -> list[str]:
@@ -55,18 +57,18 @@ def test_batch_view_shows_shapes_padding_mask_and_every_row(translator):
     trace = trace_batch(translator, texts)
     B, S = trace.src_ids.shape
     two_h = 2 * translator.config["hidden_dim"]
-    shapes = app_batch.shapes_markdown(trace, two_h)
+    shapes = batch_tab.shapes_markdown(trace, two_h)
     pads = int((~trace.mask).sum())
     assert f"**src_ids** ({B}, {S})" in shapes and f"**enc_out** ({B}, {S}, {two_h})" in shapes
-    assert shapes.count(f"*{app_batch.PAD}*") == pads and shapes.count("| **0**") + shapes.count(" **0** ") >= pads
+    assert shapes.count(f"*{batch_tab.PAD}*") == pads and shapes.count("| **0**") + shapes.count(" **0** ") >= pads
     assert "step 0: " + str(B) in shapes
     last = len(trace.calls) - 1
-    step = app_batch.step_markdown(trace, last, two_h)
+    step = batch_tab.step_markdown(trace, last, two_h)
     N = trace.calls[last].batch
     assert f"B = {N}" in step and f"({N}, 1, {S}) bmm ({N}, {S}, {two_h}) → **({N}, 1, {two_h})**" in step
     rows = [line for line in step.splitlines() if re.match(r"\| \d+ \| \d+ \|", line)]
     assert len(rows) == N and all(line.count("|") == S + 4 for line in rows)
-    figure = app_batch.heatmaps(trace, 0)
+    figure = batch_tab.heatmaps(trace, 0)
     assert len(figure.data) == B and all(np.asarray(d.z).shape[1] == S for d in figure.data)
 
 
@@ -101,31 +103,46 @@ def test_the_three_timed_methods_agree():
     enc_out = rng.standard_normal((5, 7, 16)).astype(np.float32)
     reference = np.stack([(np.exp(q @ e.T - (q @ e.T).max()) / np.exp(q @ e.T - (q @ e.T).max()).sum()) @ e
                           for q, e in zip(query.astype(np.float64), enc_out.astype(np.float64))])
-    for method in app_bmm.METHODS.values():
+    for method in bmm_panel.METHODS.values():
         np.testing.assert_allclose(method(query, enc_out), reference, atol=1e-5)
-    rows = app_bmm.measure(7, 16, sizes=(1, 4), budget_s=0.05)
-    assert len(rows) == 2 * len(app_bmm.METHODS)
+    rows = bmm_panel.measure(7, 16, sizes=(1, 4), budget_s=0.05)
+    assert len(rows) == 2 * len(bmm_panel.METHODS)
     assert all(r["max_abs_difference"] < 1e-5 and r["us_per_call"] > 0 for r in rows)
-    assert len(app_bmm.timing_table(rows)) == len(rows) and len(app_bmm.timing_figure(rows, 7, 16).data) == 3
+    assert len(bmm_panel.timing_table(rows)) == len(rows) and len(bmm_panel.timing_figure(rows, 7, 16).data) == 3
+
+
+def _shown(config, enc_out, source_tokens, target_tokens, token_probs, attention, mode, calls, call_rows) -> Shown:
+    """A Shown of a made-up result whose decoder calls are `calls` [(batch, (batch, S) weights)]."""
+    steps = len(target_tokens)
+    result = Translation(
+        text="x", source_tokens=source_tokens, source_ids=list(range(4, 4 + len(source_tokens))),
+        target_tokens=target_tokens, target_ids=list(range(10, 10 + steps)), attention=attention,
+        token_probs=token_probs, alternatives=[[(t, p)] for t, p in zip(target_tokens, token_probs)],
+        alternative_ids=[[10 + t] for t in range(steps)], score=-1.0, normalized_score=-1.0, finished=True,
+        call_rows=call_rows, step_calls=[StepCall(batch, np.asarray(rows, dtype=np.float32)) for batch, rows in calls],
+        decoding={"mode": mode, "beam_size": 1, "length_penalty": 0.0, "max_len": 9, "prefix_ids": []},
+        enc_out=np.asarray(enc_out, dtype=np.float32))
+    return Shown("en-de", "a c", 0, result, config)
 
 
 def test_bmm_panel_numbers():
     rng = np.random.default_rng(0)
-    enc_out = rng.normal(size=(4, 6))
+    enc_out = rng.normal(size=(4, 6)).astype(np.float32).astype(np.float64)  # exactly what the float32 result holds
     weights = [0.1, 0.6, 0.25, 0.05]
-    result = {"source_tokens": ["▁a", "<b>", "▁c", "</s>"], "target_tokens": ["▁x", "</s>"], "token_probs": [0.9, 0.42],
-              "attention": [weights, weights], "decoding": {"mode": "beam"},
-              "step_calls": [{"batch": 1, "row": 0, "attention": [weights]},
-                             {"batch": 2, "row": 1, "attention": [[0.7, 0.1, 0.1, 0.1], weights]}]}
+    calls = [(1, [weights]), (2, [[0.7, 0.1, 0.1, 0.1], weights])]
     for kind in ("dot", "general", "additive"):
         config = {"hidden_dim": 3, "embed_dim": 5, "vocab_size": 50, "attention": kind, "attention_dim": 7}
-        text = app_bmm.bmm_markdown(config, result, 1, enc_out)
+        shown = _shown(config, enc_out, ["▁a", "<b>", "▁c", "</s>"], ["▁x", "</s>"], [0.9, 0.42], [weights, weights],
+                       "beam", calls, [0, 1])
+        text = bmm_panel.bmm_markdown(shown, 1)
         assert "**B = 2**" in text and "(2, 1, 4) bmm (2, 4, 6) → **(2, 1, 6)**" in text and "p = 0.420" in text
         assert ("not a bmm" in text) == (kind == "additive")
-        assert app_bmm._vector(np.asarray(weights) @ enc_out, 6) in text  # the context really is weights @ enc_out
+        assert bmm_panel._vector(np.asarray(weights) @ enc_out, 6) in text  # the context really is weights @ enc_out
         assert f"{math.log(0.25 / 0.6):+.2f}" in text  # score − best = ln(w / w_max)
         assert "| 1 ★ (this result) |" in text and "<b>" not in text
-    assert "B = 1" in app_bmm.bmm_markdown(config, result, 0, enc_out)
+        assert "the decoder chose" in text and "forced to" not in bmm_panel.bmm_markdown(shown, 0)
+        assert "forced to (you picked it)" in bmm_panel.bmm_markdown(shown, 0, forced=True)
+    assert "B = 1" in bmm_panel.bmm_markdown(shown, 0)
 
 
 def test_quoted_code_is_the_models_code():
@@ -135,14 +152,14 @@ def test_quoted_code_is_the_models_code():
     from training.model import Attention
 
     source = inspect.getsource(Attention.forward)
-    for line in app_bmm.MODEL_LINES:
+    for line in bmm_panel.MODEL_LINES:
         assert line in source, line
     rng = np.random.default_rng(0)
-    result = {"source_tokens": ["▁a", "</s>"], "target_tokens": ["▁x"], "token_probs": [0.5], "attention": [[0.5, 0.5]],
-              "decoding": {"mode": "greedy"}, "step_calls": [{"batch": 1, "row": 0, "attention": [[0.5, 0.5]]}]}
-    panel = app_bmm.bmm_markdown({"hidden_dim": 2, "attention": "dot"}, result, 0, rng.normal(size=(2, 4)))
+    result = _shown({"hidden_dim": 2, "attention": "dot"}, rng.normal(size=(2, 4)), ["▁a", "</s>"], ["▁x"], [0.5],
+                    [[0.5, 0.5]], "greedy", [(1, [[0.5, 0.5]])], [0])
+    panel = bmm_panel.bmm_markdown(result, 0)
     shown = {line.strip() for line in re.findall(r"`([^`\n]*torch\.[^`\n]*)`", panel)}
     shown |= {line.strip() for block in re.findall(r"```python\n(.*?)```", panel, re.S) for line in block.splitlines()
               if line.strip() and not line.startswith("#")}
-    assert shown and shown <= set(app_bmm.MODEL_LINES) | {app_bmm.TUTORIAL_LINE}, shown - set(app_bmm.MODEL_LINES)
-    assert app_bmm.TUTORIAL_LINE in panel and "tutorial" in panel
+    assert shown and shown <= set(bmm_panel.MODEL_LINES) | {bmm_panel.TUTORIAL_LINE}, shown - set(bmm_panel.MODEL_LINES)
+    assert bmm_panel.TUTORIAL_LINE in panel and "tutorial" in panel

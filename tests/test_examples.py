@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from app_batch import EXAMPLES as BATCH_EXAMPLES
 from conftest import ROOT
+
 from inference.examples import EXAMPLES
+from page.batch_tab import EXAMPLES as BATCH_EXAMPLES
 
 DATA = ROOT.parent / "shared" / "data"
 

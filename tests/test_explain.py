@@ -1,16 +1,21 @@
-"""inference.explain and app_explain: occlusion against a toy step and the reference scorer, agreement
-metrics against hand-computed values, coverage, confidence, the wrong-direction hint on the shipped pair."""
+"""inference.explain and what the page makes of it: occlusion against a toy step and the reference scorer,
+agreement metrics against hand-computed values, coverage, confidence, the wrong-direction hint on the shipped
+pair, and the explanation as the heatmap, the downloads and /explain carry it (the translation JSON)."""
 from __future__ import annotations
 
 import json
 
+import jsonschema
 import numpy as np
 import pytest
-
-import app_explain
 from conftest import ROOT
-from inference import Translator
-from inference import explain
+
+from inference import Translator, explain
+from inference.document import load_schema
+from page.handlers import DemoApp
+from page.heatmap import heatmap_value
+from page.state import Shown
+from page.translate_tab import sentence_confidence
 
 ASSETS = ROOT / "assets"
 
@@ -155,14 +160,32 @@ def test_direction_hint_on_the_shipped_pair(en_de, de_en):
 # ---- what the page and the API show ------------------------------------------------------------------
 def test_page_and_api_carry_the_same_numbers(en_de):
     text = "A man <b>rides</b> a bike."
-    result = en_de.translate(text).to_dict()
+    result = en_de.translate(text)
     explained = explain.explanation(en_de, text, result)
     occ, cover, conf = explained["occlusion"], explained["coverage"], explained["confidence"]
-    drawn = app_explain.heatmap_explain(explained)
-    assert np.allclose(drawn["drops"], occ["drops"], atol=5e-5) and np.allclose(drawn["coverage"], cover["values"], atol=5e-5)
-    assert drawn["dropped"] == cover["dropped"] and drawn["repeated"] == cover["repeated"]
-    assert drawn["badges"] == conf["badges"] and drawn["method"] == occ["method"]
+    shown = Shown("en-de", text, 0, result, en_de.config, explanation=explained)
+    doc = heatmap_value(shown)["translation"]  # what static/heatmap.js draws its coverage and occlusion rows from
+    drawn = doc["explanation"]
+    assert drawn == explained  # the explanation's dict as is: nothing rounded or renamed on the way to the page
+    assert drawn["occlusion"]["drops"] == occ["drops"] and drawn["coverage"]["values"] == cover["values"]
+    assert drawn["coverage"]["dropped"] == cover["dropped"] and drawn["coverage"]["repeated"] == cover["repeated"]
+    assert drawn["confidence"]["badges"] == conf["badges"] and drawn["occlusion"]["method"] == occ["method"]
+    T, S = len(result.target_tokens), len(result.source_tokens)
+    assert np.asarray(drawn["occlusion"]["drops"]).shape == (T, S) and len(drawn["confidence"]["effective_tokens"]) == T
+    assert len(drawn["coverage"]["values"]) == S
     focused = conf["badges"].count("focused")
-    assert f"focused at {focused} of {len(conf['badges'])} steps" in app_explain.sentence_confidence(explained)
-    payload = json.loads(json.dumps(app_explain.explanation_payload(explained), allow_nan=False))
-    assert payload["occlusion"]["drops"] == occ["drops"] and payload["direction"] is None
+    assert f"focused at {focused} of {len(conf['badges'])} steps" in sentence_confidence(explained)
+    payload = json.loads(json.dumps(doc, allow_nan=False))  # valid JSON: no NaN or infinity anywhere
+    assert payload == doc and payload["explanation"]["occlusion"]["drops"] == occ["drops"]
+    assert payload["explanation"]["direction"] is None  # no reverse model given
+    jsonschema.Draft202012Validator(load_schema()).validate(payload)
+    assert shown.document() == doc  # the downloads write this document too
+
+    demo = DemoApp({"en-de": en_de})  # the page's heatmap and /explain: the same numbers for the same request
+    page = demo.on_translate("en-de", text, "greedy", 5, 0.6, 0).heatmap["translation"]["explanation"]
+    api = demo.api_explain(text, "en-de")["explanation"]
+    for numbers in (page, api):
+        assert numbers["occlusion"]["drops"] == occ["drops"] and numbers["coverage"] == cover
+        assert numbers["confidence"] == conf and numbers["direction"] is None
+    assert {k: v for k, v in page["occlusion"].items() if k != "cost"} == \
+        {k: v for k, v in api["occlusion"].items() if k != "cost"}

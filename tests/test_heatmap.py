@@ -1,10 +1,17 @@
-"""app_heatmap: the word rule against hand-computed numbers, the payload, and share-link validation."""
+"""page.heatmap and page.share: the word rule against hand-computed numbers, the payload (the translation JSON,
+checked against its schema on real greedy and beam results), and share-link validation."""
 from __future__ import annotations
 
+import jsonschema
 import numpy as np
 import pytest
 
-import app_heatmap as hm
+import page.heatmap as hm
+from inference import Translator
+from inference.document import load_schema
+from inference.translator import StepCall, Translation
+from page.share import state_from_query
+from page.state import Shown
 
 SOURCE = ["▁A", "▁dog", "'s", "▁o", "w", "ner", "▁runs", ",", "▁does", "n", "'", "t", "?", "</s>"]
 
@@ -39,26 +46,103 @@ def test_merge_sums_source_columns_and_averages_target_rows():
     assert hm.word_labels(target, hm.word_groups(target)) == ["Haus", ".", "</s>"]
 
 
-def _state(mode="greedy", steps=3):
+def _shown(mode="greedy", steps=3, hypotheses=1):
+    """A Shown of a made-up translation: 4 source tokens, `steps` target tokens, its first target token forced."""
     attention = np.full((steps, 4), 0.25).tolist()
-    result = {"source_tokens": ["▁a", "b", ".", "</s>"], "target_tokens": [f"▁t{i}" for i in range(steps)],
-              "attention": attention, "token_probs": [0.5] * steps,
-              "alternatives": [[("▁x", 0.5), ("▁y", 0.25)] for _ in range(steps)],
-              "decoding": {"mode": mode, "beam_size": 4 if mode == "beam" else 1,
-                           "length_penalty": 1.2 if mode == "beam" else 0.0}}
-    return {"pair": "en-de", "text": "a b.", "max_len": 7, "forced": 1, "result": result}
+
+    def hypothesis(k):
+        return Translation(
+            text=f"t{k}", source_tokens=["▁a", "b", ".", "</s>"], source_ids=[5, 6, 7, 2],
+            target_tokens=[f"▁t{k}{i}" for i in range(steps)], target_ids=[10 + k + i for i in range(steps)],
+            attention=attention, token_probs=[0.5] * steps,
+            alternatives=[[("▁x", 0.5), ("▁y", 0.25)] for _ in range(steps)],
+            alternative_ids=[[8, 9] for _ in range(steps)], score=-1.0 - k, normalized_score=-0.5 - k,
+            finished=True, call_rows=[k] * steps, step_calls=calls)
+
+    batch = hypotheses if mode == "beam" else 1
+    calls = [StepCall(batch, np.full((batch, 4), 0.25, dtype=np.float32)) for _ in range(steps)]
+    best = hypothesis(0)
+    best.nbest = [hypothesis(k) for k in range(hypotheses)] if mode == "beam" else []
+    best.timing_ms = {"encode": 1.0, "decode": 2.0, "total": 3.0}
+    best.decoding = {"mode": mode, "beam_size": 4 if mode == "beam" else 1,
+                     "length_penalty": 1.2 if mode == "beam" else 0.0, "max_len": 7,
+                     "prefix_ids": [10] if mode != "beam" else []}
+    return Shown("en-de", "a b.", 7, best, {"attention": "dot", "hidden_dim": 3})
 
 
 def test_heatmap_value_carries_the_data_the_page_needs():
-    value = hm.heatmap_value(_state(), step=9, words=True)
-    assert value["step"] == 2 and value["words"] is True and value["forced"] == 1  # step clamped to the last one
-    assert value["source_tokens"] == ["▁a", "b", ".", "</s>"] and len(value["attention"]) == 3
-    assert value["alternatives"][0] == [["▁x", 0.5], ["▁y", 0.25]]
+    value = hm.heatmap_value(_shown(), step=9, words=True)
+    assert value["step"] == 2 and value["words"] is True  # step clamped to the last one
+    doc = value["translation"]
+    assert doc["decoding"]["prefix_ids"] == [10]  # the page marks step 0 as forced
+    assert doc["source_tokens"] == ["▁a", "b", ".", "</s>"] and len(doc["attention"]) == 3
+    assert doc["alternatives"][0] == [{"token": "▁x", "id": 8, "prob": 0.5}, {"token": "▁y", "id": 9, "prob": 0.25}]
     assert value["share"] == {"pair": "en-de", "text": "a b.", "mode": "greedy", "max_len": 7}
-    beam = hm.heatmap_value(_state("beam"))["share"]
-    assert beam["mode"] == "beam" and beam["beam"] == 4 and beam["penalty"] == 1.2
+    jsonschema.Draft202012Validator(load_schema()).validate(doc)
+    beam = hm.heatmap_value(_shown("beam", hypotheses=2))
+    assert beam["share"]["mode"] == "beam" and beam["share"]["beam"] == 4 and beam["share"]["penalty"] == 1.2
+    assert beam["translation"]["decoding"]["prefix_ids"] == [] and len(beam["translation"]["nbest"]) == 2
     assert hm.heatmap_value(None) is None
-    assert hm.heatmap_value(_state())["key"] != hm.heatmap_value(_state())["key"]  # each render is new to the page
+    assert hm.heatmap_value(_shown())["key"] != hm.heatmap_value(_shown())["key"]  # each render is new to the page
+
+
+def test_heatmap_value_draws_the_hypothesis_on_screen():
+    shown = _shown("beam", hypotheses=2)
+    second = hm.heatmap_value(shown.showing(1))["translation"]
+    assert second["target_tokens"] == ["▁t10", "▁t11", "▁t12"] and second["call_rows"] == [1, 1, 1]
+    assert second["nbest"] == hm.heatmap_value(shown)["translation"]["nbest"]  # the whole n-best stays listed
+    assert hm.heatmap_value(shown)["translation"]["target_tokens"] == ["▁t00", "▁t01", "▁t02"]
+
+
+# ---- the heatmap's input is the translation JSON of its schema, on real results ---------------------------
+@pytest.fixture(scope="module")
+def translator(app_bundle_dir):
+    return Translator(app_bundle_dir, device="cpu", threads=1)
+
+
+def _sentence(translator) -> str:
+    for text in ("The small dog runs in the park.", "A dog runs on the beach.", "The man waits."):
+        if not isinstance(translator.check_sources([text])[0], Exception):
+            return text
+    pytest.fail("no test sentence the bundle can read")
+
+
+@pytest.mark.parametrize("beam_size", [1, 5])
+def test_the_heatmaps_input_validates_against_the_schema(translator, beam_size):
+    validator = jsonschema.Draft202012Validator(load_schema())
+    text = _sentence(translator)
+    result = translator.translate(text, beam_size=beam_size, n_best=beam_size, top_k=5)
+    shown = Shown(translator.name, text, 0, result, translator.config)
+    hypotheses = range(len(result.nbest)) if beam_size > 1 else [0]
+    if beam_size > 1:
+        assert len(hypotheses) >= 2  # the n-best rows are drawn too: each must be a valid document
+    for index in hypotheses:
+        value = hm.heatmap_value(shown.showing(index), step=1)
+        doc = value["translation"]
+        errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+        assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+        hyp = result.hypothesis(index)
+        assert doc["target_tokens"] == hyp.target_tokens and doc["call_rows"] == hyp.call_rows
+        assert doc["decoding"]["mode"] == ("beam" if beam_size > 1 else "greedy")
+        assert doc["decoding"]["beam_size"] == beam_size and len(doc["nbest"]) == len(result.nbest)
+        assert len(doc["step_calls"]) >= len(doc["target_tokens"])
+        assert all(len(call["attention"]) == call["batch"] for call in doc["step_calls"])
+        assert value["step"] == min(1, len(doc["target_tokens"]) - 1)
+    broken = dict(hm.heatmap_value(shown)["translation"])
+    broken["decoding"] = {k: v for k, v in broken["decoding"].items() if k != "prefix_ids"}
+    assert not validator.is_valid(broken)  # the check is not vacuous: the schema requires what the page reads
+
+
+def test_the_heatmaps_input_with_its_explanation_validates(translator):
+    from inference.explain import explanation
+
+    text = _sentence(translator)
+    result = translator.translate(text, beam_size=5, n_best=5, top_k=5)
+    shown = Shown(translator.name, text, 0, result, translator.config)
+    shown.explanation = explanation(translator, text, shown.result)
+    doc = hm.heatmap_value(shown)["translation"]
+    jsonschema.Draft202012Validator(load_schema()).validate(doc)
+    assert np.asarray(doc["explanation"]["occlusion"]["drops"]).shape == np.asarray(doc["attention"]).shape
 
 
 def test_component_brings_its_script_and_style():
@@ -76,11 +160,11 @@ GOOD = {"pair": "de-en", "text": "Ein Hund rennt.", "mode": "beam", "beam": "4",
 
 
 def test_state_from_query_accepts_a_full_link():
-    assert hm.state_from_query(GOOD, PAIRS) == {
+    assert state_from_query(GOOD, PAIRS) == {
         "pair": "de-en", "text": "Ein Hund rennt.", "mode": "beam search", "beam_size": 4, "length_penalty": 1.5,
         "max_len": 40, "step": 3, "words": True, "messages": []}
-    assert hm.state_from_query({}, PAIRS) == {"messages": []}
-    assert hm.state_from_query({"view": "api", "__theme": "dark"}, PAIRS) == {"messages": []}  # not ours: left alone
+    assert state_from_query({}, PAIRS) == {"messages": []}
+    assert state_from_query({"view": "api", "__theme": "dark"}, PAIRS) == {"messages": []}  # not ours: left alone
 
 
 @pytest.mark.parametrize("key, value, why", [
@@ -109,18 +193,18 @@ def test_state_from_query_accepts_a_full_link():
     ("step", "1" * 5000, "from 0 to 400"),
 ])
 def test_state_from_query_ignores_a_bad_value_with_one_line_saying_why(key, value, why):
-    state = hm.state_from_query({**GOOD, key: value}, PAIRS)
+    state = state_from_query({**GOOD, key: value}, PAIRS)
     field = {"beam": "beam_size", "penalty": "length_penalty"}.get(key, key)
     assert field not in state  # the bad value is dropped ...
     assert len(state["messages"]) == 1 and state["messages"][0].startswith(f"Ignored {key}=")
     assert why in state["messages"][0] and "\n" not in state["messages"][0] and len(state["messages"][0]) < 200
-    kept = {k: v for k, v in hm.state_from_query(GOOD, PAIRS).items() if k not in (field, "messages")}
+    kept = {k: v for k, v in state_from_query(GOOD, PAIRS).items() if k not in (field, "messages")}
     assert {k: v for k, v in state.items() if k not in ("messages",)} == kept  # ... and only that one
 
 
 @pytest.mark.parametrize("value, expected", [("0", 0.0), ("3", 3.0), ("0.75", 0.75), ("1.5", 1.5)])
 def test_state_from_query_penalty_bounds_are_inclusive(value, expected):
-    assert hm.state_from_query({"penalty": value}, PAIRS)["length_penalty"] == expected
+    assert state_from_query({"penalty": value}, PAIRS)["length_penalty"] == expected
 
 
 NODE_SCRIPT = """

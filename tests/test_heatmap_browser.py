@@ -1,6 +1,6 @@
-"""The heatmap component in a real headless Chromium, on app_heatmap.demo_blocks with the shipped bundles.
+"""The heatmap component in a real headless Chromium, on heatmap_page.demo_blocks with the shipped bundles.
 
-Clicks, keys, the word toggle (compared with app_heatmap's Python rule), share links, narrow screens and
+Clicks, keys, the word toggle (compared with page.heatmap's Python rule), share links, narrow screens and
 axe-core accessibility checks. axe comes from npm (`npm install --prefix .axe axe-core@4`) or $AXE_CORE_JS;
 without it the accessibility test fails. Screenshots go to $TEST_ARTIFACTS, else a temp folder.
 Latencies are printed (run with -s to see them), never asserted.
@@ -8,18 +8,18 @@ Latencies are printed (run with -s to see them), never asserted.
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 from pathlib import Path
 
+import heatmap_page
 import numpy as np
 import pytest
-
-import app_heatmap as hm
 from conftest import ROOT
-from inference import Translator, find_bundles
 from test_app import free_port
 from test_browser import TIMEOUT_MS, browser, chromium_path  # noqa: F401 (fixtures: one Chromium per module)
+
+import page.heatmap as hm
+from inference import Translator, find_bundles
 
 TEXT = "A dog's owner runs on the beach, doesn't he?"
 PAIRS = ("en-de", "de-en")
@@ -31,9 +31,9 @@ def served():
     if "en-de" not in bundles:
         pytest.fail("assets/en-de is missing: the heatmap page tests run on the shipped bundles")
     translators = {pair: Translator(bundles[pair], device="cpu", threads=1) for pair in PAIRS if pair in bundles}
-    demo = hm.demo_blocks(translators)
+    demo = heatmap_page.demo_blocks(translators)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                            ssr_mode=False, css=hm.DEMO_CSS)
+                            ssr_mode=False, css=heatmap_page.DEMO_CSS)
     yield url, translators
     demo.close()
 
@@ -82,8 +82,9 @@ def grid(page) -> dict:
 
 
 def expected(translators, text=TEXT, pair="en-de") -> dict:
-    result = translators[pair].translate(text, top_k=5).to_dict()
-    return hm.heatmap_value({"pair": pair, "text": text, "max_len": 0, "result": result})
+    """The translation JSON the page draws for `text` (greedy, as the page opens)."""
+    shown = heatmap_page._translate(translators, pair, text, "greedy", 5, 1.0, 0)
+    return hm.heatmap_value(shown)["translation"]
 
 
 def save(page, name: str) -> Path:
@@ -106,7 +107,9 @@ def test_click_keys_play_and_the_server_follows(page, served):
     assert step(page) == 3
     assert page.locator(".bmm-hm-y.is-selected").inner_text() == value["target_tokens"][3]
     detail = page.locator(".bmm-hm-detail").inner_text()
-    assert detail.startswith(f'Step 3: "{value["target_tokens"][3]}"') and value["alternatives"][3][0][0] in detail
+    first = value["alternatives"][3][0]
+    assert detail.startswith(f'Step 3: "{value["target_tokens"][3]}"') and first["token"] in detail
+    assert f'{first["token"]} {100 * first["prob"]:.1f}%' in detail and ", forced" not in detail
     chips = page.locator(".bmm-hm-chip .bmm-hm-n").all_inner_texts()
     assert chips == [f"{w:.2f}" for w in value["attention"][3]]  # the strip: absolute weights, not rescaled
     page.wait_for_function("() => document.querySelector('#selected-step textarea, #selected-step input').value === '3'")
