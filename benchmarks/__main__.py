@@ -10,31 +10,23 @@ beam search throughput), served (app.py vs a trivial Gradio app: cold start, 8 c
 under 8 and 64 clients), browser (Chromium on the page: heatmap and step-switch times), training
 (the training step's speed). Prints the tables and writes results.md and results.json (into benchmarks/).
 """
-from __future__ import annotations
-
 import argparse
 import datetime
 import json
 import os
 import shlex
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.beam import beam_section
 from benchmarks.bmm import bmm_section
-from benchmarks.browser import browser_section
-from benchmarks.floor import floor_section
-from benchmarks.latency import latency_section
-from benchmarks.measure import machine, versions
+from benchmarks.decoding_speed import beam_section, floor_section, latency_section
+from benchmarks.measure import ROOT, cpu_translator, machine, versions
 from benchmarks.report import render_markdown
-from benchmarks.served import load_section, served_section, start_app
-from benchmarks.variants import DEFAULT_DATA_DIR, prepare_variants, read_sources
+from benchmarks.served import browser_section, load_section, served_section, start_app
+from benchmarks.training_speed import DEFAULT_DATA_DIR, training_section
 
-HERE = Path(__file__).resolve().parent
 SECTIONS = ("latency", "bmm", "beam", "served", "load", "browser", "training")
 # Sizes: flag -> (type, full run, --quick, help); the full or quick value is used when the flag is not given.
 SIZES = {"sentences": (int, 100, 6, "latency: test sentences per cell"),
@@ -62,88 +54,90 @@ def _sections(text: str) -> tuple[str, ...]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bundle", default=str(HERE.parent / "assets" / "en-de"), help="bundle folder (default: %(default)s)")
-    p.add_argument("--only", type=_sections, default=SECTIONS, help=f"comma-separated sections (default: {','.join(SECTIONS)})")
+    p.add_argument("--bundle", default=str(ROOT / "assets" / "en-de"), help="bundle folder (default: %(default)s)")
+    p.add_argument("--only", type=_sections, default=SECTIONS,
+                   help=f"comma-separated sections (default: {','.join(SECTIONS)})")
     p.add_argument("--quick", action="store_true", help="small sizes everywhere: a check that every section runs")
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR),
-                   help="folder with test.jsonl (Multi30k test2016), its column named like the bundle's source language; "
-                        "missing: our example sentences (default: %(default)s)")
+                   help="folder with test.jsonl (Multi30k test2016), its column named like the bundle's source "
+                        "language; missing: our example sentences (default: %(default)s)")
     for name, (kind, full, quick, text) in SIZES.items():
-        p.add_argument("--" + name.replace("_", "-"), type=kind, help=f"{text} (default: {full}; with --quick: {quick})")
-    p.add_argument("--threads", type=_ints, default=(1, 2), help="latency: onnxruntime/torch thread counts (default: 1,2)")
+        p.add_argument("--" + name.replace("_", "-"), type=kind,
+                       help=f"{text} (default: {full}; with --quick: {quick})")
+    p.add_argument("--threads", type=_ints, default=(1, 2),
+                   help="latency: onnxruntime/torch thread counts (default: 1,2)")
     p.add_argument("--clients", type=_ints, default=(8, 64), help="load: client counts (default: 8,64)")
     p.add_argument("--work-dir", help="latency: where the other-precision bundle is exported and kept for next time "
                                       "(default: a temporary folder, removed)")
-    p.add_argument("--out-dir", default=str(HERE), help="where results.md and results.json go (default: %(default)s)")
+    p.add_argument("--out-dir", default=str(ROOT / "benchmarks"),
+                   help="where results.md and results.json go (default: %(default)s)")
     return p
 
 
-def _sentences(bundle: Path, src: str, data_dir: str, count: int) -> tuple[list[str], str, int]:
-    """The first `count` test sentences the bundle accepts (too long or unknown characters: left out)."""
-    from inference.translator import Translator
+def read_sentences(bundle: Path, src: str, data_dir: str, count: int) -> tuple[list[str], str, int]:
+    """The first `count` sentences of data_dir/test.jsonl's `src` column (else our example sentences) that the
+    bundle accepts (too long or unknown characters: left out), where they came from, their median length."""
+    path = Path(data_dir) / "test.jsonl" if data_dir else None
+    if path is not None and path.is_file():
+        with open(path, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        if any(src not in row for row in rows):
+            raise RuntimeError(f"{path} has lines without a '{src}' field (the bundle's source language); "
+                               f"pass --data-dir with a test.jsonl in that schema")
+        sources, origin = [row[src] for row in rows], str(path)
+    else:
+        from inference.examples import examples_for
 
-    translator = Translator(bundle, device="cpu", threads=1, verify=False)
-    sources, origin = read_sources(src, data_dir)
-    accepted = [(text, ids) for text, ids in zip(sources, translator.check_sources(sources)) if isinstance(ids, list)]
-    kept = [text for text, _ in accepted[:count]]
-    if len(kept) < 2:
-        raise RuntimeError(f"{origin} has fewer than 2 sentences this bundle accepts; pass --data-dir with a test.jsonl "
-                           f"whose '{src}' column holds sentences in the bundle's source language")
-    return kept, origin, int(np.median([len(ids) for _, ids in accepted[:count]]))
+        sources, origin = list(examples_for(src)), "inference/examples.py"
+    checked = cpu_translator(bundle).check_sources(sources)
+    accepted = [(text, ids) for text, ids in zip(sources, checked) if isinstance(ids, list)][:count]
+    if len(accepted) < 2:
+        raise RuntimeError(f"{origin} has fewer than 2 sentences this bundle accepts; pass --data-dir with a "
+                           f"test.jsonl whose '{src}' column holds sentences in the bundle's source language")
+    return [text for text, _ in accepted], origin, int(np.median([len(ids) for _, ids in accepted]))
 
 
-def _shown(path: Path) -> str:
-    """A path inside the repository relative to its root (results files are read there), others as given."""
-    try:
-        return str(path.resolve().relative_to(HERE.parent))
-    except ValueError:
-        return str(path)
-
-
-def run_sections(args, bundle: Path, manifest: dict, sentences: list[str], results: dict, save) -> None:
-    config, pair = manifest["model_config"], results["meta"]["pair"]
-    if "latency" in args.only:
-        work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="bench-variants-"))
-        try:
-            paths = prepare_variants(bundle, work_dir)
-            results["latency"] = latency_section(paths, sentences[:args.sentences], args.threads, (1, 5),
-                                                 budget_s=args.budget, block=max(1, min(10, args.sentences // 3)))
-        finally:
-            if not args.work_dir:
-                shutil.rmtree(work_dir, ignore_errors=True)
-        results["floor"] = floor_section(config, results["latency"].pop("raw"), args.threads)
+def run_sections(args, bundle: Path, sentences: list[str], results: dict, save) -> None:
+    """Each asked-for section in turn, its results saved as soon as it is done."""
+    config, pair, wanted = results["meta"]["model_config"], results["meta"]["pair"], set(args.only)
+    if "latency" in wanted:
+        latency = latency_section(bundle, args.work_dir, sentences[:args.sentences], args.threads,
+                                  budget_s=args.budget, block=max(1, min(10, args.sentences // 3)))
+        raw, results["latency"] = latency.pop("raw"), latency
+        results["floor"] = floor_section(config, raw, args.threads)
         save()
-    if "bmm" in args.only:
+    if "bmm" in wanted:
         results["bmm"] = bmm_section(2 * config["hidden_dim"], results["meta"]["median_source_tokens"],
                                      _ints(args.batch_sizes), rounds=3 if args.quick else 7)
         save()
-    if "beam" in args.only:
+    if "beam" in wanted:
         results["beam"] = beam_section(bundle, sentences[:args.beam_sentences])
         save()
     app = None
     try:
-        if "served" in args.only:
+        if "served" in wanted:
             results["served"], app = served_section(bundle, pair, sentences, 8, args.seconds, args.cold_starts)
             save()
-        if {"load", "browser"} & set(args.only) and app is None:
-            app = start_app(bundle, pair, sentences[0])
-        if "load" in args.only:
+        if wanted & {"load", "browser"}:
+            app = app or start_app(bundle, pair, sentences[0])
+        if "load" in wanted:
             results["load"] = load_section(app, sentences, args.clients, args.seconds)
             save()
-        if "browser" in args.only:
+        if "browser" in wanted:
             results["browser"] = browser_section(app.url, sentences, args.page_loads, args.translations,
                                                  switches_per_translation=1 if args.quick else 3)
             save()
     finally:
         if app is not None:
             app.stop()
-    if "training" in args.only:
-        from benchmarks.training_speed import measure, training_section
-
+    if "training" in wanted:
         results["training"] = training_section(bundle, args.data_dir, args.train_steps)
-        if "skipped" not in results["training"]:  # 1 process x 2 threads vs 2 torchrun processes x 1 thread
-            results["training"]["rows"] = measure(results["training"]["data_dir"], steps=args.train_steps)
         save()
+
+
+def _error(message) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv=None) -> int:
@@ -155,39 +149,39 @@ def main(argv=None) -> int:
     try:
         manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        print(f"error: {bundle} is not a bundle folder ({error}); export one with `python -m export CHECKPOINT --out {bundle}`",
-              file=sys.stderr)
-        return 2
-    pair = f"{manifest['pair']['src']}-{manifest['pair']['tgt']}"
+        return _error(f"{bundle} is not a bundle folder ({error}); export one with "
+                      f"`python -m export CHECKPOINT --out {bundle}`")
     wanted = max(args.sentences, args.beam_sentences, 2 * args.page_loads + args.translations + 1, 50)
     try:
-        sentences, origin, src_len = _sentences(bundle, manifest["pair"]["src"], args.data_dir, wanted)
+        sentences, origin, src_len = read_sentences(bundle, manifest["pair"]["src"], args.data_dir, wanted)
     except (RuntimeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    results = {"meta": {"command": command.strip(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                        "machine": machine(), "versions": versions(), "bundle": _shown(bundle), "pair": pair,
+        return _error(error)
+    command = " ".join(["python -m benchmarks"] + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)])
+    inside = bundle.resolve().is_relative_to(ROOT)  # then shown from the root, where the results files are read
+    results = {"meta": {"command": command, "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                        "machine": machine(), "versions": versions(),
+                        "bundle": str(bundle.resolve().relative_to(ROOT) if inside else bundle),
+                        "pair": f"{manifest['pair']['src']}-{manifest['pair']['tgt']}",
                         "precision": manifest.get("precision"), "model_config": manifest["model_config"],
-                        "sentences": f"the first {len(sentences)} accepted from {origin}", "median_source_tokens": src_len}}
+                        "sentences": f"the first {len(sentences)} accepted from {origin}",
+                        "median_source_tokens": src_len}}
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
         results["meta"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-        for name, text in (("results.json", json.dumps(results, indent=1) + "\n"), ("results.md", render_markdown(results))):
+        for name, text in (("results.json", json.dumps(results, indent=1) + "\n"),
+                           ("results.md", render_markdown(results))):
             partial = out_dir / f".{name}.partial"
             partial.write_text(text, encoding="utf-8")
             os.replace(partial, out_dir / name)
 
     try:
-        run_sections(args, bundle, manifest, sentences, results, save)
+        run_sections(args, bundle, sentences, results, save)
     except (FileNotFoundError, RuntimeError) as error:
         save()
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
     save()
-    print(render_markdown(results))
-    print(f"wrote {out_dir / 'results.md'} and {out_dir / 'results.json'}")
+    print(render_markdown(results) + f"\nwrote {out_dir / 'results.md'} and {out_dir / 'results.json'}")
     return 0
 
 

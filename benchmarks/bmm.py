@@ -1,26 +1,20 @@
-"""Why bmm: one decoder step's attention (scores, softmax, context) for a batch of B sentences, four ways.
-
-`torch.bmm` (the model's two calls), a Python loop of per-sentence matmuls, `torch.einsum`, and
-`numpy.matmul` on the same (B, S, 2H) encoder outputs and (B, 1, 2H) queries. Methods take turns round
-by round (the order rotating), each round timing `calls` calls; the time per call is the median over
-rounds. torch runs on one thread; numpy uses its BLAS's own threads (tiny products stay on one).
-"""
-from __future__ import annotations
+"""The bmm section: one decoder step's attention four ways on the same (B, S, 2H) encoder outputs and (B, 1, 2H)
+queries. Methods take turns round by round, each round timing `calls` calls; torch runs on one thread, numpy
+on its BLAS's own threads (tiny products stay on one)."""
 
 import time
 
 import numpy as np
 
+from benchmarks.measure import in_turns
 
-def _methods(query, enc_out):
+
+def _methods(query, enc_out) -> dict:
     import torch
 
     def with_bmm():
         scores = torch.bmm(query, enc_out.transpose(1, 2))  # (B, 1, S)
         return torch.bmm(torch.softmax(scores, dim=-1), enc_out)  # (B, 1, 2H)
-
-    def with_loop():
-        return torch.stack([torch.softmax(q @ k.T, dim=-1) @ k for q, k in zip(query, enc_out)])
 
     def with_einsum():
         weights = torch.softmax(torch.einsum("btd,bsd->bts", query, enc_out), dim=-1)
@@ -33,39 +27,34 @@ def _methods(query, enc_out):
         weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
         return np.matmul(weights / weights.sum(axis=-1, keepdims=True), enc_np)
 
-    return {"torch.bmm": with_bmm, "Python loop": with_loop, "torch.einsum": with_einsum, "numpy.matmul": with_numpy}
+    return {"torch.bmm": with_bmm,
+            "Python loop": lambda: torch.stack([torch.softmax(q @ k.T, dim=-1) @ k for q, k in zip(query, enc_out)]),
+            "torch.einsum": with_einsum, "numpy.matmul": with_numpy}
 
 
 def bmm_section(two_h: int, src_len: int, batch_sizes=(1, 8, 32, 128), rounds: int = 7, seed: int = 0) -> dict:
     """Time per call and max |difference| from torch.bmm for each method and batch size."""
     import torch
 
-    saved_threads = torch.get_num_threads()
+    saved_threads, rows = torch.get_num_threads(), []
     torch.set_num_threads(1)
-    rows = []
     try:
         for batch in batch_sizes:
             generator = torch.Generator().manual_seed(seed)
             query = torch.randn(batch, 1, two_h, generator=generator)  # (B, 1, 2H)
-            enc_out = torch.randn(batch, src_len, two_h, generator=generator)  # (B, S, 2H): dot attention keys
-            methods = _methods(query, enc_out)
-            reference = methods["torch.bmm"]().numpy()
-            calls = max(3, 512 // batch)
-            times = {name: [] for name in methods}
-            for round_number in range(rounds):
-                names = list(methods)[round_number % len(methods):] + list(methods)[:round_number % len(methods)]
-                for name in names:
-                    tick = time.perf_counter()
-                    for _ in range(calls):
-                        methods[name]()
-                    times[name].append((time.perf_counter() - tick) / calls)
-            bmm_us = 1e6 * float(np.median(times["torch.bmm"]))
+            methods = _methods(query, torch.randn(batch, src_len, two_h, generator=generator))  # keys: (B, S, 2H)
+            reference, calls, times = methods["torch.bmm"]().numpy(), max(3, 512 // batch), {m: [] for m in methods}
+            for _, name in in_turns(list(methods), range(rounds)):
+                tick = time.perf_counter()
+                for _ in range(calls):
+                    methods[name]()
+                times[name].append((time.perf_counter() - tick) / calls)
             for name, method in methods.items():
-                result = np.asarray(method())
-                per_call_us = 1e6 * float(np.median(times[name]))
-                rows.append({"method": name, "B": batch, "S": src_len, "2H": two_h, "us_per_call": round(per_call_us, 1),
-                             "times_bmm": round(per_call_us / bmm_us, 2),
-                             "max_abs_diff": float(np.abs(result.reshape(reference.shape) - reference).max())})
+                us = 1e6 * float(np.median(times[name]))
+                rows.append({"method": name, "B": batch, "S": src_len, "2H": two_h, "us_per_call": round(us, 1),
+                             "times_bmm": round(us / (1e6 * float(np.median(times["torch.bmm"]))), 2),
+                             "max_abs_diff": float(np.abs(np.asarray(method()).reshape(reference.shape)
+                                                          - reference).max())})
     finally:
         torch.set_num_threads(saved_threads)
     return {"rows": rows, "rounds": rounds}

@@ -1,13 +1,15 @@
-"""What every section shares: summary statistics (numpy's), the machine and package versions a results
-table must carry to be read later, and a process's memory from /proc."""
-from __future__ import annotations
-
+"""What every section shares: summary statistics (numpy's), cells taking turns, a child process answering in
+JSON, the machine and package versions a results table must carry to be read later, a process's memory."""
+import json
 import os
 import platform
+import subprocess
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("numpy", "onnxruntime", "torch", "tokenizers", "gradio", "gradio_client", "playwright")
 
 
@@ -25,6 +27,33 @@ def median_ratio(slow, fast) -> float | None:
     if len(slow) == 0 or len(fast) == 0 or np.median(fast) == 0:
         return None
     return round(float(np.median(slow) / np.median(fast)), 3)
+
+
+def in_turns(cells: list, rounds):
+    """(round, cell) for every cell in every round, the order rotating round by round: load from other
+    processes then falls on all cells alike, so the ratios between cells of one run hold on a busy machine."""
+    for number, item in enumerate(rounds):
+        shift = number % len(cells)
+        for cell in cells[shift:] + cells[:shift]:
+            yield item, cell
+
+
+def child_json(command: list[str], threads: int, timeout: float = 1200):
+    """The JSON on the last `{` line `command` prints, run from the repository root with `threads` BLAS threads."""
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OPENBLAS_NUM_THREADS=str(threads),
+               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{' '.join(command[:6])} ... failed: {last}")
+    return json.loads(lines[-1])
+
+
+def cpu_translator(path, threads: int = 1):
+    from inference.translator import Translator
+
+    return Translator(path, device="cpu", threads=threads, verify=False)
 
 
 def machine() -> dict:
@@ -52,9 +81,6 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float | None:
     """Resident memory (VmRSS) or its peak (VmHWM) of a live process in MiB, from /proc/PID/status."""
     try:
         with open(f"/proc/{pid}/status", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return round(int(line.split()[1]) / 1024, 1)
+            return next((round(int(line.split()[1]) / 1024, 1) for line in f if line.startswith(field + ":")), None)
     except OSError:
-        pass
-    return None
+        return None

@@ -1,161 +1,116 @@
-"""Section 5: training speed of the shipped configuration, from a short run of the real training step.
+"""The training section: the real training step of the bundle's configuration, per processes x threads.
 
     python -m benchmarks.training_speed --data-dir ../shared/data/multi30k --steps 20   # 1x2 vs 2x1 (torchrun)
 
-The model config, tokenizer and run flags (batch size, max length, label smoothing, clipping, threads)
-come from the bundle's checkpoint.pt; batches are the real length-bucketed batches of the training split.
-Each step is training/train.py's own `train_step` (forward, label-smoothed cross entropy, backward, clip,
-Adam), which also counts the tokens (target tokens + source tokens). Minutes per epoch =
-batches per epoch × the measured seconds per step (validation at the end of an epoch is not included).
+Each setting runs this module as a worker (under torchrun for several processes): training/train.py's `_build`
+with checkpoint.pt's tokenizer, model config and run flags, then its `train_step`, timed after untimed warm-up
+steps on the training split's length-bucketed batches. Tokens = source + target tokens of all processes (each
+takes its own batch); minutes per epoch = batches per epoch × seconds per step (validation left out).
 """
-from __future__ import annotations
-
+import argparse
+import json
 import os
-import random
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-from tqdm import tqdm
+from benchmarks.measure import ROOT, child_json
+
+DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data" / "multi30k"
+RUN_FLAGS = ("src", "tgt", "max_len", "batch_size", "lr", "label_smoothing", "clip", "seed")  # from the checkpoint
 
 
-def training_section(bundle_dir, data_dir=None, steps: int = 20, warmup: int = 2, threads: int | None = None,
-                     seed: int = 0) -> dict:
-    import torch
+def measure(bundle_dir, data_dir, steps: int = 20, warmup: int = 3, settings=((1, 2), (2, 1))) -> list[dict]:
+    results, bundle_dir, data_dir = [], Path(bundle_dir).resolve(), Path(data_dir).resolve()
+    for processes, threads in settings:
+        torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+        worker = ["-m", "benchmarks.training_speed", "--worker", "--bundle", str(bundle_dir), "--data-dir",
+                  str(data_dir), "--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads)]
+        results.append(child_json([sys.executable] + torchrun * (processes > 1) + worker, threads=threads))
+    return results
 
-    from benchmarks.variants import DEFAULT_DATA_DIR
-    from training.checkpoint import load_checkpoint, model_from_checkpoint
-    from training.data import encode_pairs, load_splits, make_batches
-    from training.train import train_step
 
-    state = load_checkpoint(os.path.join(bundle_dir, "checkpoint.pt"))
-    args = state.get("args") or {}
-    data_dir = data_dir or (DEFAULT_DATA_DIR if DEFAULT_DATA_DIR.is_dir() else args.get("data_dir"))
+def training_section(bundle_dir, data_dir=None, steps: int = 20) -> dict:
+    """One process with the run's threads (never more than this machine has), then 1 x 2 against 2 x 1."""
+    from training.checkpoint import load_checkpoint
+
+    trained = load_checkpoint(os.path.join(bundle_dir, "checkpoint.pt")).get("args") or {}
+    data_dir = data_dir or (DEFAULT_DATA_DIR if DEFAULT_DATA_DIR.is_dir() else trained.get("data_dir"))
     if not data_dir or not os.path.isdir(data_dir):
         message = f"no training data folder ({data_dir}); training-speed benchmark skipped"
         print(message)
         return {"skipped": message}
-    # the run's own setting, but never more threads than this machine has (a GPU run may record more)
-    threads = threads or min(args.get("threads") or os.cpu_count(), os.cpu_count() or 1)
-    torch.set_num_threads(threads)
-    model, tokenizer, _ = model_from_checkpoint(state)
-    config = model.config
-    splits, _ = load_splits(args.get("src", "en"), args.get("tgt", "de"), data_dir=data_dir)
-    max_len, batch_size = args.get("max_len", 64), args.get("batch_size", 128)
-    examples = encode_pairs(splits["train"], tokenizer, config.eos_id, max_len)
-    batches = make_batches(examples, batch_size, seed=args.get("seed", 1) * 1000)
-    picked = random.Random(seed).sample(batches, min(len(batches), warmup + steps))  # a fair mix of lengths
-    model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.get("lr", 2e-3))
-    step_seconds, step_tokens = [], []
-    for index, batch in enumerate(tqdm(picked, desc="training steps", leave=False)):
-        tick = time.perf_counter()
-        _, target_tokens, source_tokens = train_step(model, optimizer, examples, batch,
-                                                     args.get("label_smoothing", 0.1), args.get("clip", 1.0))
-        tokens = target_tokens + source_tokens
-        if index >= warmup:
-            step_seconds.append(time.perf_counter() - tick)
-            step_tokens.append(tokens)
-    seconds = sum(step_seconds)
-    return {"threads": threads, "batch_size": batch_size, "steps_measured": len(step_seconds),
-            "batches_per_epoch": len(batches), "num_parameters": model.num_parameters(),
-            "seconds_per_step": round(seconds / len(step_seconds), 3) if step_seconds else None,
-            "tokens_per_s": round(sum(step_tokens) / seconds, 1) if seconds else None,
-            "minutes_per_epoch": round(len(batches) * seconds / len(step_seconds) / 60, 2) if step_seconds else None,
-            "data_dir": str(data_dir)}
+    threads = min(trained.get("threads") or os.cpu_count() or 1, os.cpu_count() or 1)
+    settings = list(dict.fromkeys([(1, threads), (1, 2), (2, 1)]))
+    results = dict(zip(settings, measure(bundle_dir, data_dir, steps, warmup=2, settings=settings)))
+    alone = results[1, threads]
+    return {"threads": threads, "batch_size": alone["batch_size_per_process"], "steps_measured": alone["steps"],
+            "batches_per_epoch": alone["batches_per_epoch"], "num_parameters": alone["num_parameters"],
+            "seconds_per_step": alone["seconds_per_step"], "tokens_per_s": alone["tokens_per_s"],
+            "minutes_per_epoch": round(alone["batches_per_epoch"] * alone["seconds_per_step"] / 60, 2),
+            "data_dir": str(data_dir), "rows": [{k: v for k, v in results[setting].items()
+                                                if k not in ("batches_per_epoch", "num_parameters")}
+                                               for setting in ((1, 2), (2, 1))]}
 
 
-# ---- processes x threads ----------------------------------------------------------------------------
-# `measure` compares training throughput of one process with 2 threads against 2 torchrun processes with
-# 1 thread each, on the shipped configuration (the defaults of `python -m training`). Each setting runs
-# this module as a worker: the real training setup (training.train._build: data, tokenizer, model, DDP,
-# optimizer) and the real `train_step`, timed over `steps` steps after `warmup` untimed ones.
-
-
-def measure(data_dir, steps: int = 20, warmup: int = 3, settings=((1, 2), (2, 1)), timeout: int = 1200) -> list[dict]:
-    """[{processes, threads_per_process, tokens_per_s, ...}] for each (processes, threads) setting.
-
-    Tokens are source + target tokens of all processes; under torchrun each process takes its own batch
-    of --batch-size sentences, so one step of P processes trains on P batches.
-    """
-    import json
-    import subprocess
-    import sys
-    import tempfile
-
-    results = []
-    for processes, threads in settings:
-        with tempfile.TemporaryDirectory() as out:
-            launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
-            command = launcher if processes > 1 else [sys.executable]
-            command += ["-m", "benchmarks.training_speed", "--worker", "--data-dir", str(data_dir), "--steps",
-                        str(steps), "--warmup", str(warmup), "--threads", str(threads), "--result", f"{out}/result.json"]
-            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONDONTWRITEBYTECODE": "1"}
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
-            if done.returncode != 0:
-                raise RuntimeError(f"training-speed worker ({processes} x {threads}) failed: "
-                                   f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
-            with open(f"{out}/result.json", encoding="utf-8") as f:
-                results.append(json.load(f))
-    return results
-
-
-def _worker(data_dir, steps: int, warmup: int, threads: int, result_path: str) -> None:
-    import json
-    import tempfile
-
+def _worker(bundle_dir, data_dir, steps: int, warmup: int, threads: int) -> None:
     import torch
 
     from training.__main__ import parse_args
+    from training.checkpoint import load_checkpoint
     from training.distributed import MixedPrecision, start
     from training.train import _build, train_step
 
+    saved = load_checkpoint(os.path.join(bundle_dir, "checkpoint.pt"))
     with tempfile.TemporaryDirectory() as out:
         args = parse_args(["--data-dir", str(data_dir), "--out", out, "--threads", str(threads), "--quiet"])
+        vars(args).update({key: saved["args"][key] for key in RUN_FLAGS if key in (saved.get("args") or {})})
         torch.set_num_threads(threads)
         cluster = start(args.device, args.dist_backend)
-        run = _build(args, cluster, MixedPrecision(cluster.device, args.precision), None)
-        batches = run.data.epoch_batches(0)[0]  # this process's share; repeated when a small corpus has fewer
-        tokens, tick = 0, None
-        for index, item in enumerate(batches[i % len(batches)] for i in range(warmup + steps)):
-            if index == warmup:
-                tick = time.perf_counter()
+        run = _build(args, cluster, MixedPrecision(cluster.device, args.precision), saved)  # its tokenizer and config
+        batches, batches_per_epoch, _ = run.data.epoch_batches(0)  # this process's share
+        items = [batches[i % len(batches)] for i in range(warmup + steps)]  # a small corpus repeats its batches
+
+        def step(item) -> int:  # target + source tokens
             _, target_tokens, source_tokens = train_step(run.trainer, run.optimizer, *item, args.label_smoothing,
                                                          args.clip, run.precision)
-            if index >= warmup:
-                tokens += target_tokens + source_tokens
+            return target_tokens + source_tokens
+
+        for item in items[:warmup]:
+            step(item)
+        tick = time.perf_counter()
+        tokens = sum(step(item) for item in items[warmup:])
         seconds = time.perf_counter() - tick
         total_tokens, slowest = cluster.reduce([tokens, seconds], op="sum")[0], cluster.reduce([seconds], op="max")[0]
         if cluster.is_main:
-            result = {"processes": cluster.world_size, "threads_per_process": threads, "device": str(cluster.device),
-                      "batch_size_per_process": args.batch_size, "steps": steps,
-                      "seconds_per_step": round(slowest / steps, 3), "tokens_per_s": round(total_tokens / slowest, 1),
-                      "torch": torch.__version__}
-            with open(result_path, "w", encoding="utf-8") as f:
-                json.dump(result, f)
+            print(json.dumps({"processes": cluster.world_size, "threads_per_process": threads,
+                              "device": str(cluster.device), "batch_size_per_process": args.batch_size, "steps": steps,
+                              "seconds_per_step": round(slowest / steps, 3),
+                              "tokens_per_s": round(total_tokens / slowest, 1),
+                              "torch": torch.__version__, "batches_per_epoch": batches_per_epoch * cluster.world_size,
+                              "num_parameters": run.model.num_parameters()}))
         cluster.close()
 
 
 def main(argv=None) -> int:
-    import argparse
-
     p = argparse.ArgumentParser(prog="python -m benchmarks.training_speed", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default="../shared/data/multi30k", help="training data folder (default: %(default)s)")
+    p.add_argument("--bundle", default=str(ROOT / "assets" / "en-de"),
+                   help="bundle with checkpoint.pt (default: %(default)s)")
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="training data folder (default: %(default)s)")
     p.add_argument("--steps", type=int, default=20, help="timed optimizer steps per setting (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: %(default)s)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
-    p.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        _worker(args.data_dir, args.steps, args.warmup, args.threads, args.result)
+        _worker(args.bundle, args.data_dir, args.steps, args.warmup, args.threads)
         return 0
-    rows = measure(args.data_dir, args.steps, args.warmup)
-    print(f"{'processes x threads':>20} {'tokens/s':>10} {'s/step':>8} {'sentences/step':>15}")
-    for row in rows:
-        setting = f"{row['processes']} x {row['threads_per_process']}"
-        sentences = row["processes"] * row["batch_size_per_process"]
-        print(f"{setting:>20} {row['tokens_per_s']:>10.0f} {row['seconds_per_step']:>8.3f} {sentences:>15}")
-    print(f"ratio 2x1 / 1x2: {rows[1]['tokens_per_s'] / rows[0]['tokens_per_s']:.2f}")
+    from benchmarks.report import table
+
+    rows = measure(args.bundle, args.data_dir, args.steps, args.warmup)
+    print(table(rows) + f"\n\nratio 2x1 / 1x2: {rows[1]['tokens_per_s'] / rows[0]['tokens_per_s']:.2f}")
     return 0
 
 
