@@ -106,7 +106,7 @@ def start_app(bundle_dir: Path, pair: str, probe_text: str) -> Server:
 
 
 def start_trivial(probe_text: str) -> Server:
-    from app import CONCURRENCY, QUEUE_SIZE  # the same queue as the app's
+    from page.limits import CONCURRENCY, QUEUE_SIZE  # the same queue as the app's
 
     return Server("trivial", [sys.executable, "-m", "benchmarks.served", "--queue-size", str(QUEUE_SIZE),
                               "--concurrency", str(CONCURRENCY)], probe_text)
@@ -165,7 +165,7 @@ def served_section(bundle_dir: Path, pair: str, texts: list[str], clients: int =
 
 
 def load_section(server: Server, texts: list[str], clients=(8, 64), seconds: float = 5.0) -> dict:
-    from app import CONCURRENCY, QUEUE_SIZE
+    from page.limits import CONCURRENCY, QUEUE_SIZE
 
     return {"queue_size": QUEUE_SIZE, "concurrency": CONCURRENCY,
             "rows": [load_run(server, texts, n, seconds) for n in clients]}
