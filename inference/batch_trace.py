@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.decoding import greedy_batch
+from inference.decoding import greedy_batch, max_target_len
 from inference.translator import InputError
 
 MIN_SENTENCES, MAX_SENTENCES = 2, 8
@@ -24,9 +24,12 @@ MIN_SENTENCES, MAX_SENTENCES = 2, 8
 
 @dataclass
 class DecoderCall:
-    """One decoder.onnx call: `rows[i]` is the sentence of row i; attention (N, S) over the padded source."""
+    """One decoder.onnx call: `rows[i]` is the sentence of row i; attention (N, S) over the padded source, and
+    the first bmm's operands and product: each row's query (the decoder GRU state) and scores."""
     rows: np.ndarray  # (N,) int
     attention: np.ndarray  # (N, S) float32
+    query: np.ndarray | None = None  # (N, 2H) float32
+    scores: np.ndarray | None = None  # (N, S) float32, query · keys before the mask (None for additive attention)
 
     @property
     def batch(self) -> int:
@@ -45,6 +48,8 @@ class BatchTrace:
     attention: list[np.ndarray]  # per sentence (T_b, S): its rows of the calls, padded positions included
     translations: list[str]
     pad_id: int
+    keys: np.ndarray | None = None  # (B, S, 2H) float32, what the queries meet (enc_out itself for dot attention)
+    sentences: list = None  # per sentence, its inference.Translation (tokens, attention, alternatives)
 
     @property
     def lengths(self) -> list[int]:
@@ -76,16 +81,22 @@ def trace_batch(translator, texts: list[str], max_len_ratio: float = 2.0) -> Bat
     calls: list[DecoderCall] = []
     step = translator.step_function(enc_out, keys, mask)
 
+    keys = np.asarray(keys, dtype=np.float32)
+    bmm_scores = translator.config["attention"] in ("dot", "general")
+
     def recorded_step(prev, hidden_state, rows):
         log_probs, new_hidden, attention = step(prev, hidden_state, rows)
-        calls.append(DecoderCall(np.array(rows), np.array(attention, dtype=np.float32)))
+        query = np.array(new_hidden, dtype=np.float32)  # the query of attention is the GRU's new state
+        scores = np.einsum("nd,nsd->ns", query, keys[rows]) if bmm_scores else None
+        calls.append(DecoderCall(np.array(rows), np.array(attention, dtype=np.float32), query, scores))
         return log_probs, new_hidden, attention
 
-    limits = [int(max_len_ratio * len(ids)) + 10 for ids in batch_ids]
-    hyps = greedy_batch(recorded_step, hidden, translator.bos_id, translator.eos_id, limits, top_k=1)
+    limits = [max_target_len(len(ids), max_len_ratio) for ids in batch_ids]
+    hyps = greedy_batch(recorded_step, hidden, translator.bos_id, translator.eos_id, limits, top_k=5)
     return BatchTrace(
         texts=list(texts), source_tokens=[translator.source_tokens(ids) for ids in batch_ids], src_ids=src_ids,
         mask=np.asarray(mask), enc_out=np.asarray(enc_out, dtype=np.float32), calls=calls,
         target_tokens=[translator.target_tokens(h.ids) for h in hyps],
         attention=[np.asarray(h.attention, dtype=np.float32) for h in hyps],
-        translations=[translator.detokenize(h.ids) for h in hyps], pad_id=translator.pad_id)
+        translations=[translator.detokenize(h.ids) for h in hyps], pad_id=translator.pad_id, keys=keys,
+        sentences=[translator.sentence_result(ids, hyp, limit) for ids, hyp, limit in zip(batch_ids, hyps, limits)])

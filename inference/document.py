@@ -16,6 +16,7 @@ import numpy as np
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("translation.schema.json")
+MAX_TENSOR_NUMBERS = 200_000  # query vectors are sent while all of them together stay under this (about 1.6 MB)
 HYPOTHESIS_FIELDS = ("target_tokens", "target_ids", "attention", "token_probs", "score", "normalized_score",
                      "finished", "call_rows")
 
@@ -51,9 +52,26 @@ def hypothesis_json(translation) -> dict:
     return out
 
 
-def translation_json(translation, pair: str, source: str, model: dict, explanation: dict | None = None) -> dict:
+def _rounded(array, decimals: int = 5) -> list:
+    return np.round(np.asarray(array, dtype=np.float64), decimals).tolist()
+
+
+def _call_json(call, with_query: bool) -> dict:
+    out = {"batch": call.batch, "attention": plain(call.attention)}
+    if call.scores is not None:
+        out["scores"] = _rounded(call.scores)
+    if with_query and call.query is not None:
+        out["query"] = _rounded(call.query)
+    return out
+
+
+def translation_json(translation, pair: str, source: str, model: dict, explanation: dict | None = None,
+                     tensors: bool = False) -> dict:
     """`translation` (an inference.Translation) as the schema's document. `model` is the bundle's model_config
-    (its "attention" and "hidden_dim" are kept); `explanation` is inference.explain.explanation's dict."""
+    (its "attention" and "hidden_dim" are kept); `explanation` is inference.explain.explanation's dict.
+    `tensors` adds the first bmm's numbers the bmm picture draws: `tensors` (enc_out, and keys when they are
+    not enc_out) and each decoder call's `scores` and `query` rows (queries only while they fit
+    MAX_TENSOR_NUMBERS)."""
     best = hypothesis_json(translation)
     decoding = translation.decoding
     doc = {
@@ -70,4 +88,28 @@ def translation_json(translation, pair: str, source: str, model: dict, explanati
     }
     if explanation is not None:
         doc["explanation"] = plain(explanation)
+    if tensors and translation.enc_out is not None:
+        rows = sum(call.batch for call in translation.step_calls)
+        with_query = rows * translation.enc_out.shape[1] <= MAX_TENSOR_NUMBERS
+        doc["step_calls"] = [_call_json(call, with_query) for call in translation.step_calls]
+        doc["tensors"] = {"enc_out": _rounded(translation.enc_out), "queries": with_query}
+        if model["attention"] == "general":
+            doc["tensors"]["keys"] = _rounded(translation.keys)
     return doc
+
+
+def batch_json(trace, pair: str, model: dict) -> dict:
+    """An inference.batch_trace.BatchTrace as the Batch tab's JSON ($defs/batch of the schema): each sentence's
+    translation JSON, the padded batch (src_ids, mask, enc_out and keys) and every decoder call with its rows."""
+    out = {
+        "schema_version": SCHEMA_VERSION, "pair": pair,
+        "model": {"attention": model["attention"], "hidden_dim": int(model["hidden_dim"])},
+        "sentences": [translation_json(sentence, pair, text, model) for sentence, text in zip(trace.sentences, trace.texts)],
+        "src_ids": plain(trace.src_ids), "mask": plain(trace.mask.astype(int)), "enc_out": _rounded(trace.enc_out),
+        "calls": [{"batch": call.batch, "rows": plain(call.rows), "attention": plain(np.round(call.attention, 6)),
+                   "query": _rounded(call.query), **({} if call.scores is None else {"scores": _rounded(call.scores)})}
+                  for call in trace.calls],
+    }
+    if model["attention"] == "general":
+        out["keys"] = _rounded(trace.keys)
+    return out

@@ -23,9 +23,12 @@ __all__ = ["Translator", "Translation", "StepCall", "InputError", "MAX_CHARS", "
 
 @dataclass
 class StepCall:
-    """One decoder.onnx call as it really ran: `batch` rows (live beams; 1 in greedy), each row's attention."""
+    """One decoder.onnx call as it really ran: `batch` rows (live beams; 1 in greedy), each row's attention,
+    and the first bmm's operands and product for every row (what the page's bmm picture draws)."""
     batch: int
     attention: np.ndarray  # (batch, S) float32, every row's weights over the real source tokens
+    query: np.ndarray | None = field(default=None, repr=False)  # (batch, 2H): the decoder GRU state, the query
+    scores: np.ndarray | None = field(default=None, repr=False)  # (batch, S): query · keys, before the mask
 
 
 @dataclass
@@ -50,7 +53,8 @@ class Translation:
     nbest: list[Translation] = field(default_factory=list)
     timing_ms: dict = field(default_factory=dict)
     decoding: dict = field(default_factory=dict)
-    enc_out: np.ndarray | None = field(default=None, repr=False, compare=False)  # (S, 2H) float32, not in JSON
+    enc_out: np.ndarray | None = field(default=None, repr=False, compare=False)  # (S, 2H) float32
+    keys: np.ndarray | None = field(default=None, repr=False, compare=False)  # (S, 2H): what queries meet
 
     def hypothesis(self, index: int) -> Translation:
         """n-best hypothesis `index` (0 = the best, which is this result itself when there is no n-best)."""
@@ -58,10 +62,11 @@ class Translation:
 
 
 def _recording(step, calls: list):
-    """`step` unchanged, but each call's attention (N, S) is appended to `calls`."""
+    """`step` unchanged, but each call's (attention (N, S), query (N, 2H)) is appended to `calls`. The query of
+    attention is the decoder GRU's new state, which the step returns (training/model.py, Decoder.step)."""
     def recorded_step(prev, hidden, rows):
         log_probs, new_hidden, attention = step(prev, hidden, rows)
-        calls.append(np.array(attention, dtype=np.float32))
+        calls.append((np.array(attention, dtype=np.float32), np.array(new_hidden, dtype=np.float32)))
         return log_probs, new_hidden, attention
 
     return recorded_step
@@ -144,7 +149,7 @@ class Translator:
         prefix = [whole_number("prefix id", i, 0, self.target_tokenizer.get_vocab_size() - 1) for i in prefix or []]
         enc_out, keys, hidden, mask = self.encode([src])
         encoded = time.perf_counter()
-        calls: list[np.ndarray] = []
+        calls: list[tuple[np.ndarray, np.ndarray]] = []
         step = _recording(self.step_function(enc_out, keys, mask), calls)
         if forced is not None:
             hyps, mode = greedy_batch(step, hidden, self.bos_id, self.eos_id, len(forced), top_k, [forced]), "forced"
@@ -158,9 +163,12 @@ class Translator:
         else:
             hyps, mode = greedy_batch(step, hidden, self.bos_id, self.eos_id, limit, top_k), "greedy"
         done = time.perf_counter()
-        step_calls = [StepCall(int(call.shape[0]), np.round(call[:, : len(src)], 6)) for call in calls]
+        source_keys = np.asarray(keys[0, : len(src)], dtype=np.float32)
+        bmm_scores = self.config["attention"] in ("dot", "general")  # additive attention has no first bmm
+        step_calls = [StepCall(int(weights.shape[0]), np.round(weights[:, : len(src)], 6), query,
+                               query @ source_keys.T if bmm_scores else None) for weights, query in calls]
         result = self._result(src, hyps[0], hyps if mode == "beam" else [], step_calls)
-        result.enc_out = np.asarray(enc_out[0, : len(src)], dtype=np.float32)
+        result.enc_out, result.keys = np.asarray(enc_out[0, : len(src)], dtype=np.float32), source_keys
         result.timing_ms = {"encode": (encoded - start) * 1e3, "decode": (done - encoded) * 1e3,
                             "total": (done - start) * 1e3}
         result.decoding = {"mode": mode, "beam_size": beam_size if mode == "beam" else 1,
@@ -217,6 +225,13 @@ class Translator:
                 "alternatives": [[(self.target_tokenizer.id_to_token(int(i)), float(np.exp(lp)))
                                   for i, lp in zip(ids, lps)] for ids, lps in zip(hyp.top_ids, hyp.top_log_probs)],
                 "alternative_ids": [[int(i) for i in ids] for ids in hyp.top_ids]}
+
+    def sentence_result(self, src: list[int], hyp: Hypothesis, max_len: int) -> Translation:
+        """One sentence of a greedy batch as a Translation (its decoder calls are the batch's, kept there)."""
+        result = self._result(src, hyp, [], [])
+        result.decoding = {"mode": "greedy", "beam_size": 1, "length_penalty": 0.0, "max_len": max_len,
+                           "prefix_ids": []}
+        return result
 
     def _result(self, src: list[int], best: Hypothesis, nbest: list[Hypothesis], step_calls: list[StepCall]):
         def complete(hyp: Hypothesis) -> Translation:

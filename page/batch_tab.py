@@ -5,17 +5,19 @@ Formatting of an `inference.batch_trace.BatchTrace` (pure functions), then the t
 """
 from __future__ import annotations
 
+import uuid
+
 import gradio as gr
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from inference import InputError
 from inference.batch_trace import split_sentences, trace_batch
-from page.bmm_panel import MODEL_LINES, measure, timing_figure, timing_table
+from inference.document import batch_json
+from page.bmm_panel import batch_picture_value, measure, measured_call, picture_component, timing_figure, timing_table
+from page.heatmap import RULE_TEXT, static_head
 from page.limits import CACHED_BATCHES
 from page.state import ResultCache
-from page.text import md_text, plot_text
+from page.text import md_text
 
 PAD = "·pad·"
 # Written for this page: different lengths, so the batch needs padding.
@@ -62,54 +64,10 @@ def shapes_markdown(trace, two_h: int) -> str:
         + ", ".join(f"step {t}: {b}" for t, b in enumerate(sizes)) + "."])
 
 
-def step_markdown(trace, step: int, two_h: int) -> str:
-    """The two bmm calls of decoder call `step` with its shapes, and every row's attention over the padded source."""
-    call = trace.calls[step]
-    B, S = call.batch, trace.src_ids.shape[1]
-    live = ", ".join(str(int(r)) for r in call.rows)
-    gone = [b for b in range(len(trace.texts)) if b not in set(call.rows.tolist())]
-    lines = [f"## Step {step}: B = {B} (sentences {live} still decoding"
-             + (f"; {', '.join(map(str, gone))} finished and left the batch)" if gone else ")"), "",
-             "| code (training/model.py) | this batch's call |", "|---|---|",
-             f"| `{MODEL_LINES[0]}` | query ({B}, 1, {two_h}) bmm keysᵀ ({B}, {two_h}, {S}) → **({B}, 1, {S})** |",
-             f"| `{MODEL_LINES[1]}` | src_mask rows of these {B} sentences ({B}, 1, {S}) |",
-             f"| `{MODEL_LINES[2]}` | ({B}, 1, {S}); every row sums to 1 |",
-             f"| `{MODEL_LINES[3]}` | ({B}, 1, {S}) bmm ({B}, {S}, {two_h}) → **({B}, 1, {two_h})** |", "",
-             "**Each row's attention** (weights over all S positions; padded positions in bold are exactly what "
-             "softmax gives them):", "",
-             "| row | sentence | " + " | ".join(str(s) for s in range(S)) + " | sum |", "|---:|---|" + "---:|" * (S + 1)]
-    for r, (sentence, row) in enumerate(zip(call.rows, call.attention)):
-        sentence = int(sentence)
-        cells = [f"{w:.2f}" if trace.mask[sentence, s] else f"**{w:g}**" for s, w in enumerate(row)]
-        lines.append(f"| {r} | {sentence} | " + " | ".join(cells) + f" | {row.sum():.3f} |")
-    return "\n".join(lines)
-
-
-def heatmaps(trace, step: int):
-    """One small target × source heatmap per sentence, side by side; the rows of `step` framed."""
-    B = len(trace.texts)
-    columns = min(B, 2)  # two per row stay readable on a phone as well as on a desktop
-    rows = (B + columns - 1) // columns
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=[f"sentence {b}" for b in range(B)],
-                           horizontal_spacing=0.1, vertical_spacing=0.22)
-    S = trace.src_ids.shape[1]
-    for b in range(B):
-        r, c = b // columns + 1, b % columns + 1
-        weights = trace.attention[b]
-        src = [plot_text(t) for t in trace.source_tokens[b]] + [PAD] * (S - trace.lengths[b])
-        tgt = [plot_text(t) for t in trace.target_tokens[b]]
-        figure.add_trace(go.Heatmap(
-            z=weights, x=list(range(S)), y=list(range(len(tgt))), zmin=0, zmax=1, colorscale="Blues",
-            showscale=False, customdata=[[[tgt[t], src[s]] for s in range(S)] for t in range(len(tgt))],
-            hovertemplate="%{customdata[0]} → %{customdata[1]}: %{z:.3f}<extra></extra>"), row=r, col=c)
-        figure.update_xaxes(tickvals=list(range(S)), ticktext=src, tickangle=-60, tickfont=dict(size=9), row=r, col=c)
-        figure.update_yaxes(tickvals=list(range(len(tgt))), ticktext=tgt, autorange="reversed", tickfont=dict(size=9),
-                            row=r, col=c)
-        if step < len(tgt):
-            figure.add_shape(type="rect", x0=-0.5, x1=S - 0.5, y0=step - 0.5, y1=step + 0.5,
-                             line=dict(color="#f97316", width=2), row=r, col=c)
-    figure.update_layout(height=300 * rows + 80, margin=dict(l=10, r=10, t=70, b=10), plot_bgcolor="white")
-    return figure
+def sentence_heatmaps(doc: dict) -> dict:
+    """The per-sentence heatmaps' value: each sentence's translation JSON, drawn by the page's heatmap code."""
+    return {"key": uuid.uuid4().hex, "sentences": [{"key": uuid.uuid4().hex, "step": 0, "words": False, "share": None,
+                                                    "translation": sentence} for sentence in doc["sentences"]]}
 
 
 def translations_markdown(trace, differences: list[float]) -> str:
@@ -147,28 +105,18 @@ class BatchTab:
             translator = self.translator_for(pair)
             trace = trace_batch(translator, split_sentences(text))
         except InputError as error:
-            return (gr.skip(),) * 6 + (f"⚠️ {md_text(error)}",)
+            return (gr.skip(),) * 5 + (f"⚠️ {md_text(error)}",)
         two_h = 2 * translator.config["hidden_dim"]
         differences = alone_differences(translator, trace)
         precision = str(translator.bundle.manifest.get("precision", "fp32"))
         note = ("int8: each row of a batch is quantised with its own scale and multiplied in exact integers, so "
                 "the other sentences change nothing but float rounding." if "int8" in precision else
                 "fp32: the batch gives each sentence the weights it gets alone, up to float rounding.")
-        key = self.traces.put({"trace": trace, "two_h": two_h})
-        last = len(trace.calls) - 1
-        return (key, shapes_markdown(trace, two_h), gr.Slider(minimum=0, maximum=max(last, 1), value=0, step=1,
-                                                              interactive=last > 0),
-                step_markdown(trace, 0, two_h), heatmaps(trace, 0),
+        doc = batch_json(trace, translator.name, translator.config)
+        key = self.traces.put({"trace": trace, "doc": doc})
+        return (key, shapes_markdown(trace, two_h), batch_picture_value(doc), sentence_heatmaps(doc),
                 translations_markdown(trace, differences) + "\n\n" + md_text(note),
                 f"One encoder call and {len(trace.calls)} decoder calls for {len(trace.texts)} sentences.")
-
-    def on_step(self, key, step):
-        saved = self.traces.get(key)
-        if saved is None or step is None:
-            return gr.skip(), gr.skip()
-        trace = saved["trace"]
-        step = min(max(int(step), 0), len(trace.calls) - 1)
-        return step_markdown(trace, step, saved["two_h"]), heatmaps(trace, step)
 
     def on_timing(self, key, pair, progress=None):
         saved = self.traces.get(key)
@@ -176,13 +124,16 @@ class BatchTab:
         two_h = 2 * translator.config["hidden_dim"]
         S = saved["trace"].src_ids.shape[1] if saved else 16
         rows = measure(S, two_h, progress=progress)
+        picture = gr.skip()
+        if saved is not None:  # the picture's lanes get this batch's own B and S, at its first step
+            picture = batch_picture_value(saved["doc"], 0, measured_call(saved["trace"].calls[0].batch, S, two_h))
         worst = max(r["max_abs_difference"] for r in rows)
         by = {(r["B"], r["method"]): r["us_per_call"] for r in rows}
         batched, loop = list(by)[-3], list(by)[-2]
         summary = (f"All three give the same context vectors (largest absolute difference {worst:.1e}). "
                    f"At B = {batched[0]} the batched call takes {by[batched]:.0f} µs, the loop {by[loop]:.0f} µs "
                    f"({by[loop] / by[batched]:.1f}×): one call instead of {batched[0]} is what bmm buys.")
-        return timing_table(rows), timing_figure(rows, S, two_h), summary
+        return timing_table(rows), timing_figure(rows, S, two_h), summary, picture
 
     def build(self, pair, translator):
         """The tab's components and events; returns the sentences box and a function that adds the load event."""
@@ -200,24 +151,24 @@ class BatchTab:
                     status = gr.Markdown(elem_id="batch-status", latex_delimiters=[])
                 with gr.Column(scale=3):
                     translations = gr.Markdown(elem_id="batch-translations", latex_delimiters=[])
-            with gr.Accordion("The batch: src_ids, mask, enc_out, B per step", open=True):
+            picture = picture_component(elem_id="batch-picture")
+            figure = gr.HTML(None, html_template='<div class="bmm-hm-many"></div>', elem_id="batch-heatmaps",
+                             js_on_load="window.BmmHeatmap.mountMany(element, props, watch);",
+                             head=static_head("heatmap.css", "heatmap_rule.js", "heatmap.js"),
+                             apply_default_css=False, rule_text=RULE_TEXT)
+            with gr.Accordion("The numbers: src_ids, mask, enc_out, B per step", open=False):
                 shapes = gr.Markdown(elem_id="batch-shapes", latex_delimiters=[])
-            step = gr.Slider(0, 1, value=0, step=1, label="Decoding step (moves every sentence together)",
-                             elem_id="batch-step")
-            step_view = gr.Markdown(elem_id="batch-step-view", latex_delimiters=[], container=True, padding=True)
-            figure = gr.Plot(label="Attention per sentence (padding columns marked ·pad·)", elem_id="batch-heatmaps")
             with gr.Accordion("Measured on this server: bmm vs a loop vs the tutorial's B = 1 form", open=False):
                 time_button = gr.Button("Measure (under a second)", elem_id="batch-measure")
                 timing_summary = gr.Markdown(elem_id="batch-timing-summary", latex_delimiters=[])
                 timing_plot = gr.Plot(label="µs per call, measured on this server", elem_id="batch-timing-plot")
                 timing = gr.Dataframe(headers=["B", "method", "µs per call", "µs per sentence", "max |diff|"],
                                       datatype="str", interactive=False, elem_id="batch-timing")
-        outputs = [key, shapes, step, step_view, figure, translations, status]
+        outputs = [key, shapes, picture, figure, translations, status]
         run.click(self.on_run, [pair, text], outputs, **private)
-        step.input(self.on_step, [key, step], [step_view, figure], **private)
 
         def timed(key_value, pair_value, progress=gr.Progress()):
             return self.on_timing(key_value, pair_value, progress)
 
-        time_button.click(timed, [key, pair], [timing, timing_plot, timing_summary], **private)
+        time_button.click(timed, [key, pair], [timing, timing_plot, timing_summary, picture], **private)
         return text, lambda demo: demo.load(self.on_run, [pair, text], outputs, **private)

@@ -1,15 +1,19 @@
-"""The "How bmm computes this" panel and the live bmm timing: why attention is a batched matmul.
+"""Why attention is a batched matmul: the bmm picture (drawn in the browser by static/bmm_picture.js from the
+translation JSON), the "How bmm computes this" panel, and the live bmm timing.
 
-Pure formatting and numpy; nothing here runs a model. The code lines quoted are those of
+Formatting and numpy; nothing here runs a model. The code lines quoted are those of
 training/model.py's `Attention.forward`, character for character (a test compares them).
 """
 from __future__ import annotations
 
 import timeit
+import uuid
 
+import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
+from page.heatmap import static_head
 from page.text import md_text, md_token
 
 # training/model.py, Attention.forward: the lines the page quotes (B batch, T queries, S source tokens).
@@ -20,6 +24,33 @@ MODEL_LINES = ("scores = torch.bmm(query, keys.transpose(1, 2))",
 # The PyTorch seq2seq tutorial's decoder, one sentence at a time: a bmm over a batch of one.
 TUTORIAL_LINE = "torch.bmm(attn_weights.unsqueeze(0), encoder_outputs.unsqueeze(0))"
 TIMING_SIZES = (1, 8, 32, 128)
+
+
+# ---- the picture: B slabs per tensor, drawn in the browser ------------------------------------------------
+def picture_component(elem_id: str = "bmm-picture", **kwargs) -> gr.HTML:
+    """The bmm picture. Its value is picture_value(...) or batch_picture_value(...); steps, hovers and the
+    loop-vs-bmm animation run in the page."""
+    return gr.HTML(None, html_template='<div class="bmm-pic-root"></div>', elem_id=elem_id,
+                   js_on_load="window.BmmPicture.mount(element, props, watch);",
+                   head=static_head("bmm_picture.css", "bmm_picture.js"), apply_default_css=False, **kwargs)
+
+
+def picture_value(shown, step: int, result: str = "", timing: dict | None = None) -> dict:
+    """One result's picture: its translation JSON with the bmm tensors (enc_out, every call's queries and
+    scores), the step to open on, and `result` (the cache key) so the heatmap's step selection drives it."""
+    return {"key": uuid.uuid4().hex, "result": result, "step": int(step), "timing": timing,
+            "translation": shown.document(with_explanation=False, tensors=True)}
+
+
+def batch_picture_value(batch_doc: dict, step: int = 0, timing: dict | None = None) -> dict:
+    """The Batch tab's picture: its batch JSON (inference.document.batch_json), B = the sentences still decoding."""
+    return {"key": uuid.uuid4().hex, "result": "", "step": int(step), "timing": timing, "batch": batch_doc}
+
+
+def measured_call(B: int, S: int, two_h: int, budget_s: float = 0.3) -> dict:
+    """This server's time for one attention step of this B and S: one batched matmul against a loop of B."""
+    by = {r["method"]: r["us_per_call"] for r in measure(S, two_h, sizes=(B,), budget_s=budget_s)}
+    return {"B": B, "S": S, "bmm_us": by[BATCHED], "loop_us": by[LOOP]}
 
 
 def model_code_block() -> str:
@@ -54,9 +85,8 @@ def _beam_rows(step_call, own_row: int, source_tokens) -> list[str]:
 
 def bmm_markdown(shown, step: int, forced: bool = False, top: int = 5) -> str:
     """Both bmm calls of the decoder call that produced target token `step` of the hypothesis on screen (a
-    page.state.Shown), with its real B, S and 2H. The query is not an output of decoder.onnx, so scores are shown relative to the best
-    one: softmax ignores a shared offset, so score_s - score_max = ln(w_s / w_max) exactly.
-    """
+    page.state.Shown), with its real B, S and 2H. The query is the decoder GRU's new state, which decoder.onnx
+    returns, so the scores are the real first bmm (query · keys); additive attention has no such product."""
     result, translation = shown.result, shown.translation
     source_tokens, target_tokens = result.source_tokens, result.target_tokens
     weights = np.asarray(result.attention[step], dtype=np.float64)
@@ -86,13 +116,13 @@ def bmm_markdown(shown, step: int, forced: bool = False, top: int = 5) -> str:
     if B > 1:
         lines += ["", f"**The {B} rows of this call** (each live beam attends on its own):", ""] + \
             _beam_rows(call, result.call_rows[step], source_tokens)
-    lines += ["", f"**This result's weights** (top {min(top, S)} of {S}; score − best = ln(w / w_max)):", "",
-              f"| source token | position | weight | score − best | enc_out row (first 4 of {two_h}) |",
+    scores = None if call.scores is None else call.scores[result.call_rows[step]]
+    lines += ["", f"**This result's weights** (top {min(top, S)} of {S}; score = query · key, the first bmm):", "",
+              f"| source token | position | weight | score | enc_out row (first 4 of {two_h}) |",
               "|---|---:|---:|---:|---|"]
-    best = weights.max()
     for s in np.argsort(-weights, kind="stable")[:top]:
-        lines.append(f"| {md_token(source_tokens[s])} | {s} | {weights[s]:.3f} | "
-                     f"{np.log(max(weights[s], 1e-12) / best):+.2f} | `{_vector(enc_out[s])}` |")
+        score = "–" if scores is None else f"{scores[s]:+.2f}"
+        lines.append(f"| {md_token(source_tokens[s])} | {s} | {weights[s]:.3f} | {score} | `{_vector(enc_out[s])}` |")
     lines += ["", f"**context = Σₛ weightₛ · enc_outₛ** (this row of the second bmm, recomputed here): "
               f"`{_vector(context, 6)}`, norm {np.linalg.norm(context):.3f}.", "", tutorial_markdown(S, two_h)]
     return "\n".join(lines)
@@ -128,7 +158,8 @@ def attention_tutorial(query, enc_out):
     return out
 
 
-METHODS = {"one batched matmul (= torch.bmm)": attention_batched, "Python loop of B products": attention_loop,
+BATCHED, LOOP = "one batched matmul (= torch.bmm)", "Python loop of B products"
+METHODS = {BATCHED: attention_batched, LOOP: attention_loop,
            "tutorial's B = 1 bmm, once per sentence": attention_tutorial}
 
 

@@ -13,8 +13,11 @@ from inference import InputError, Translator
 from inference.examples import examples_for
 from inference.explain import explanation
 from page import downloads, reference, translate_tab
-from page.batch_tab import BatchTab
-from page.limits import CACHED_RESULTS, TOP_K, check_pair, settings, step_number
+from inference.batch_trace import trace_batch
+from inference.document import batch_json
+from page.batch_tab import EXAMPLES, BatchTab
+from page.bmm_panel import batch_picture_value, measured_call, picture_value
+from page.limits import CACHED_RESULTS, TOP_K, WORKED_BEAM, check_pair, settings, step_number
 from page.model_card import model_card_markdown
 from page.share import state_from_query
 from page.state import ResultCache, Shown
@@ -68,7 +71,7 @@ class DemoApp:
 
     def on_load(self, request: gr.Request | None = None):
         """A share link (?pair=…&text=…&step=…) restores its translation; without one the page opens on a worked
-        example (the first of ours the model can read). What the link does not set is left alone (gr.skip()),
+        example (the first of ours the model can read, as a beam search: B > 1). What the link does not set is left alone (gr.skip()),
         so a value typed while the page loads is not overwritten. Returns LOAD_FIELDS then ResultViews."""
         query = state_from_query(dict(request.query_params) if request else {}, self.translators)
         notes = md_text(" ".join(query.pop("messages"))) or None
@@ -88,11 +91,15 @@ class DemoApp:
                     *self.render(result, query.get("step", 0), notes, query.get("words", False)))
         for text in examples_for(translator.src_lang):
             try:
-                result = self.run(pair, text)
+                result = self.run(pair, text, WORKED_BEAM)  # a beam search: its decoder calls really batch B beams
             except InputError:
                 continue
-            return (*shown, text, examples, *self.render(result, min(1, len(result.result.target_tokens) - 1),
-                    notes or "A worked example: click any target token below, or type your own sentence."))
+            first_batched = next((t for t, call in enumerate(result.translation.step_calls) if call.batch > 1), 0)
+            step = min(first_batched, len(result.result.target_tokens) - 1)
+            shown[1:3] = ["beam search", WORKED_BEAM]
+            return (*shown, text, examples, *self.render(result, step,
+                    notes or "A worked example (beam search, 5 beams): click any target token below, or type your "
+                             "own sentence."))
         return (*shown, "", examples, *self.message(notes or "Type a sentence and press Enter."))
 
     def on_continue(self, key, step, alternative) -> ResultViews:
@@ -126,6 +133,32 @@ class DemoApp:
                 f"Showing hypothesis {index + 1} of {len(shown.translation.nbest)} (log-prob {hyp.score:.3f}, "
                 f"normalised {hyp.normalized_score:.3f}); click row 1 for the best.")
         return self.render(shown.showing(index), 0, note)
+
+    def on_in_batch(self, key, step):
+        """The same step with the shown sentence in a small batch (itself and three of ours): B > 1 for greedy."""
+        shown, step = self.results.get(key), step_number(step)
+        if shown is None:
+            return gr.skip(), "Translate a sentence first."
+        translator = self.translator(shown.pair)
+        others = [t for t in EXAMPLES.get(translator.src_lang, EXAMPLES["en"]) if t != shown.text][:3]
+        trace = trace_batch(translator, [shown.text, *others])
+        step = min(step or 0, len(trace.calls) - 1)
+        return (batch_picture_value(batch_json(trace, shown.pair, translator.config), step),
+                f"Step {step} with this sentence as row 0 of a batch of {len(trace.texts)}: the picture shows "
+                f"B = {trace.calls[step].batch}. Translate again to return to the sentence alone.")
+
+    def on_measure(self, key, step):
+        """This server's time for one attention step of the picture's B and S: one batched call against a loop."""
+        shown, step = self.results.get(key), step_number(step)
+        if shown is None:
+            return gr.skip(), "Translate a sentence first."
+        calls = shown.translation.step_calls
+        step = min(max(step or 0, 0), len(calls) - 1)
+        B, S = calls[step].batch, len(shown.translation.source_tokens)
+        timing = measured_call(B, S, 2 * shown.model["hidden_dim"])
+        return (picture_value(shown, step, key, timing),
+                f"Measured on this server for B = {B}, S = {S}: one batched matmul {timing['bmm_us']:.1f} µs, "
+                f"a Python loop of {B} products {timing['loop_us']:.1f} µs.")
 
     def on_downloads(self, key):
         """JSON and CSV of the shown result, written only when asked for."""

@@ -70,10 +70,11 @@ def merge_attention(attention, source_groups: list[list[int]], target_groups: li
 
 
 # ---- the payload --------------------------------------------------------------------------------------
-def heatmap_value(shown: Shown | None, step: int = 0, words: bool = False) -> dict | None:
+def heatmap_value(shown: Shown | None, step: int = 0, words: bool = False, result: str = "") -> dict | None:
     """The gr.HTML value for one shown result: its translation JSON (inference/translation.schema.json, the
     hypothesis on screen), the step and word view to open on, and what a share link must restore. None (no
-    translation) draws the empty placeholder."""
+    translation) draws the empty placeholder. `result` (the cache key) lets the bmm picture of the same result
+    follow the selected step."""
     if shown is None:
         return None
     doc = shown.document()
@@ -83,8 +84,8 @@ def heatmap_value(shown: Shown | None, step: int = 0, words: bool = False) -> di
     if decoding["mode"] == "beam":
         share.update(beam=decoding["beam_size"], penalty=round(decoding["length_penalty"], 3))
     last = max(len(doc["target_tokens"]) - 1, 0)
-    return {"key": uuid.uuid4().hex, "step": min(max(int(step), 0), last), "words": bool(words), "share": share,
-            "translation": doc}
+    return {"key": uuid.uuid4().hex, "result": result, "step": min(max(int(step), 0), last), "words": bool(words),
+            "share": share, "translation": doc}
 
 
 def _read_static(name: str) -> str:
@@ -94,17 +95,16 @@ def _read_static(name: str) -> str:
     return text
 
 
-def heatmap_head() -> str:
-    """The component's script and style, injected into <head> by gr.HTML before js_on_load runs."""
-    scripts = "".join(f"<script>{_read_static(name)}</script>" for name in ("heatmap_rule.js", "heatmap.js"))
-    return f"<style>{_read_static('heatmap.css')}</style>{scripts}"
+def static_head(style: str, *scripts: str) -> str:
+    """A component's style and scripts from page/static/, injected into <head> by gr.HTML before js_on_load runs."""
+    return f"<style>{_read_static(style)}</style>" + "".join(f"<script>{_read_static(name)}</script>" for name in scripts)
 
 
 def heatmap_component(value: dict | None = None, elem_id: str = "heatmap", step_elem_id: str = STEP_ELEM_ID,
                       **kwargs) -> gr.HTML:
     """The heatmap block. Its value is heatmap_value(...); the selected step goes to #<step_elem_id>."""
     return gr.HTML(value, html_template='<div class="bmm-hm-root"></div>', elem_id=elem_id,
-                   js_on_load="window.BmmHeatmap.mount(element, props, watch);", head=heatmap_head(),
+                   js_on_load="window.BmmHeatmap.mount(element, props, watch);", head=static_head("heatmap.css", "heatmap_rule.js", "heatmap.js"),
                    apply_default_css=False, step_elem_id=step_elem_id, rule_text=RULE_TEXT, **kwargs)
 
 

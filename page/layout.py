@@ -9,7 +9,8 @@ from page import style
 from page.api import PublicApiOnly
 from page.handlers import DemoApp
 from page.limits import CONCURRENCY, MAX_BEAM, MAX_CHARS, MAX_LEN, MAX_UPLOAD, QUEUE_SIZE, SESSIONS
-from page.translate_tab import STEP_FIELDS, ResultViews, input_column, reference_panel, result_column
+from page.translate_tab import (STEP_FIELDS, ResultViews, input_column, picture_block, reference_panel,
+                                 result_column)
 
 
 def build(app: DemoApp) -> gr.Blocks:
@@ -18,6 +19,7 @@ def build(app: DemoApp) -> gr.Blocks:
         gr.Markdown(style.PAGE_HEADER, elem_id="header")
         pair = gr.Dropdown(list(app.translators), value=app.default, label="Language pair", elem_id="pair")
         with gr.Tab("Translate"):
+            picture = picture_block()
             with gr.Row(equal_height=False, elem_id="translate-row"):
                 with gr.Column(scale=2, elem_id="input-column"):
                     source, mode, max_len, beam_row, beam, penalty, button, examples = input_column(
@@ -25,6 +27,8 @@ def build(app: DemoApp) -> gr.Blocks:
                 with gr.Column(scale=3, elem_id="result-column"):
                     result = result_column()
                     prepare, swap = result.pop("prepare"), result.pop("swap")
+                    in_batch, measure = picture.pop("in_batch"), picture.pop("measure")
+                    result.update(picture)
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2):
                     alternatives = gr.Radio(label="Top tokens at this step", choices=[], elem_id="alternatives")
@@ -49,6 +53,8 @@ def build(app: DemoApp) -> gr.Blocks:
                      trigger_mode="always_last", **private)  # .change: the page sets the box (see step_input)
         continue_button.click(app.on_continue, [state, steps, alternatives], result_outputs, **private)
         result["nbest"].select(app.on_hypothesis, state, result_outputs, **private)
+        in_batch.click(app.on_in_batch, [state, steps], [result["picture"], status], **private)
+        measure.click(app.on_measure, [state, steps], [result["picture"], status], **private)
         prepare.click(app.on_downloads, state, [result["json_file"], result["csv_file"], status], **private)
         mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
         swap.click(app.on_swap, translate_inputs, [pair, examples.dataset, penalty, batch_text, *result_outputs],

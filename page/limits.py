@@ -11,6 +11,7 @@ MAX_LEN = 200  # the longest "max target tokens" a visitor may ask for (0 = auto
 MAX_PENALTY = 3.0  # length penalty α from 0 to this, on the page, in share links and in the API
 MAX_STEP = 400  # the largest step a share link may select
 TOP_K = 5  # alternatives shown per step
+WORKED_BEAM = 5  # the worked example the page opens on is a beam search: its decoder calls batch 5 beams
 CONCURRENCY = 2  # two requests decode at once on a 2-CPU Space, one onnxruntime thread each
 QUEUE_SIZE = 32  # further requests are refused with "queue full" instead of piling up
 MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
@@ -22,7 +23,7 @@ CACHED_BATCHES = 32  # Batch-tab traces kept server-side
 SESSIONS = 1000
 
 __all__ = ["MAX_CHARS", "MAX_BEAM", "MAX_LEN", "MAX_PENALTY", "MAX_STEP", "TOP_K", "CONCURRENCY", "QUEUE_SIZE",
-           "MAX_UPLOAD", "CACHED_RESULTS", "CACHED_BATCHES", "SESSIONS", "Settings", "settings", "check_pair", "step_number"]
+           "MAX_UPLOAD", "WORKED_BEAM", "CACHED_RESULTS", "CACHED_BATCHES", "SESSIONS", "Settings", "settings", "check_pair", "step_number"]
 
 
 def step_number(step) -> int | None:

@@ -38,15 +38,16 @@ class Shown:
         """The same result with n-best row `hypothesis` on screen (its explanation is computed anew)."""
         return replace(self, hypothesis=hypothesis, explanation=None)
 
-    def document(self, with_explanation: bool = True) -> dict:
-        """The translation JSON (inference/translation.schema.json) of the hypothesis on screen."""
+    def document(self, with_explanation: bool = True, tensors: bool = False) -> dict:
+        """The translation JSON (inference/translation.schema.json) of the hypothesis on screen; `tensors` adds
+        the bmm picture's numbers (enc_out, each call's queries and scores)."""
         translation = self.translation
         if self.hypothesis:
             shown = self.result
             translation = replace(shown, nbest=translation.nbest, timing_ms=translation.timing_ms,
                                   decoding=translation.decoding)
         return translation_json(translation, self.pair, self.text, self.model,
-                                self.explanation if with_explanation else None)
+                                self.explanation if with_explanation else None, tensors)
 
 
 class ResultCache:

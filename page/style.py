@@ -37,6 +37,10 @@ button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:
   #input-column { display: contents; }
   #result-column { order: 1; width: 100%; min-width: 0; }
   #examples { order: 2; }
+  /* The sentence box and Translate first, then the picture, then the rest of the tab. */
+  #picture-block ~ * { order: 3; }
+  #translate-row { order: 1; }
+  #picture-block { order: 2; }
 }
 """
 ONE_LINE = ("**For B sentences, attention is B independent small matrix products; `torch.bmm` does all B in one "
@@ -44,13 +48,9 @@ ONE_LINE = ("**For B sentences, attention is B independent small matrix products
 PAGE_HEADER = f"""# What does attention look at?
 {ONE_LINE}
 
-A bi-GRU encoder reads a sentence; at every output token the decoder's attention is two `torch.bmm` calls: one
-scores every source token against the decoder state, one averages the encoder outputs by those weights. Below is
-a worked example: **click a target token** to see that step's weights, its alternatives and the two calls with
-this sentence's real numbers; the **Batch** tab runs several sentences through the same calls at once.
-
-*What the models know:* they were trained on two kinds of text, **image captions** (Multi30k, descriptions of
-photos, for non-commercial research and education only) and **short everyday sentences** (Tatoeba, CC BY 2.0 FR).
-They translate "Two children are playing football in the park." and "Could you tell me how to get to the museum?"
-well; long, rare or technical sentences are beyond 4.5 million parameters. The **Model card** tab has their scores
-on both kinds of text and the data's credits."""
+At every output token the decoder's attention is two `torch.bmm` calls: `scores = query × keysᵀ`, then
+`context = weights × enc_out`. The picture draws one step of a beam search, whose decoder call really runs B
+live beams at once: one slab per beam. Hover a score or a weight to see which numbers meet; **click a target
+token** below to move the step; the **Batch** tab runs several sentences through the same calls.
+The models know **image captions** (Multi30k, non-commercial research and education only) and **short everyday
+sentences** (Tatoeba, CC BY 2.0 FR); the **Model card** tab has their scores and credits."""

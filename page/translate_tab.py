@@ -11,7 +11,7 @@ import gradio as gr
 from typing import Any, NamedTuple
 
 from inference.examples import examples_for
-from page.bmm_panel import bmm_markdown
+from page.bmm_panel import bmm_markdown, picture_component, picture_value
 from page.heatmap import heatmap_component, heatmap_value, step_input
 from page.limits import MAX_PENALTY
 from page.state import Shown
@@ -34,6 +34,7 @@ class ResultViews(NamedTuple):
     alternatives: Any
     bmm: Any
     swap: Any  # "swap the pair and translate", shown when the sentence reads like the other language
+    picture: Any  # page/bmm_panel.py picture_value: the step's B slabs, drawn in the browser
 
 
 STEP_FIELDS = ("alternatives", "bmm")  # what the server redraws when the selected step changes
@@ -53,12 +54,13 @@ def render(key: str, shown: Shown, step: int, status: str | None = None, words: 
     if hint.get("swap"):
         status += f"  \n⚠️ {md_text(hint['message'])}"
     nbest = [[i + 1, h.text, round(h.score, 3), round(h.normalized_score, 3)] for i, h in enumerate(translation.nbest)]
-    heatmap = heatmap_value(shown, step, words)
+    heatmap = heatmap_value(shown, step, words, key)
     swap = gr.Button(f"Swap to {hint['reverse']} and translate", visible=True) if hint.get("swap") else \
         gr.Button(visible=False)
     hidden = gr.DownloadButton(value=None, visible=False)  # written on demand for this result
     return ResultViews(key, result.text, status, gr.Dataframe(value=nbest, visible=bool(nbest)), str(heatmap["step"]),
-                       hidden, hidden, heatmap, *step_views(shown, heatmap["step"]), swap)
+                       hidden, hidden, heatmap, *step_views(shown, heatmap["step"]), swap,
+                       picture_value(shown, heatmap["step"], key))
 
 
 def sentence_confidence(explained: dict) -> str:
@@ -78,7 +80,7 @@ def cleared(status: str) -> ResultViews:
     off = gr.DownloadButton(value=None, visible=False)
     return ResultViews(None, "", status, gr.Dataframe(value=[], visible=False), "", off, off, None,
                        gr.Radio(choices=[], value=None), "Translate a sentence, then click a target token.",
-                       gr.Button(visible=False))
+                       gr.Button(visible=False), None)
 
 
 def step_views(shown: Shown, step: int) -> tuple:
@@ -145,3 +147,13 @@ def result_column() -> dict:
     steps = step_input()
     return dict(translation=translation, status=status, nbest=nbest, prepare=prepare, json_file=json_file,
                 csv_file=csv_file, swap=swap, heatmap=heatmap, steps=steps)
+
+
+def picture_block() -> dict:
+    """The bmm picture of the shown step, with its two server actions (a batch of 4, a timing), by name."""
+    with gr.Column(elem_id="picture-block"):
+        picture = picture_component()
+        with gr.Row():
+            in_batch = gr.Button("See this step in a batch of 4", size="sm", elem_id="picture-in-batch")
+            measure = gr.Button("Measure loop vs bmm on this server", size="sm", elem_id="picture-measure")
+    return dict(picture=picture, in_batch=in_batch, measure=measure)

@@ -119,7 +119,9 @@ def _shown(config, enc_out, source_tokens, target_tokens, token_probs, attention
         target_tokens=target_tokens, target_ids=list(range(10, 10 + steps)), attention=attention,
         token_probs=token_probs, alternatives=[[(t, p)] for t, p in zip(target_tokens, token_probs)],
         alternative_ids=[[10 + t] for t in range(steps)], score=-1.0, normalized_score=-1.0, finished=True,
-        call_rows=call_rows, step_calls=[StepCall(batch, np.asarray(rows, dtype=np.float32)) for batch, rows in calls],
+        call_rows=call_rows, step_calls=[StepCall(batch, np.asarray(rows, dtype=np.float32), None,
+                                                  np.log(np.asarray(rows, dtype=np.float32)) + 3.0)
+                                         for batch, rows in calls],
         decoding={"mode": mode, "beam_size": 1, "length_penalty": 0.0, "max_len": 9, "prefix_ids": []},
         enc_out=np.asarray(enc_out, dtype=np.float32))
     return Shown("en-de", "a c", 0, result, config)
@@ -138,7 +140,7 @@ def test_bmm_panel_numbers():
         assert "**B = 2**" in text and "(2, 1, 4) bmm (2, 4, 6) → **(2, 1, 6)**" in text and "p = 0.420" in text
         assert ("not a bmm" in text) == (kind == "additive")
         assert bmm_panel._vector(np.asarray(weights) @ enc_out, 6) in text  # the context really is weights @ enc_out
-        assert f"{math.log(0.25 / 0.6):+.2f}" in text  # score − best = ln(w / w_max)
+        assert f"| {math.log(0.25) + 3.0:+.2f} |" in text  # the call's own score of that position
         assert "| 1 ★ (this result) |" in text and "<b>" not in text
         assert "the decoder chose" in text and "forced to" not in bmm_panel.bmm_markdown(shown, 0)
         assert "forced to (you picked it)" in bmm_panel.bmm_markdown(shown, 0, forced=True)

@@ -146,7 +146,7 @@ def test_the_heatmaps_input_with_its_explanation_validates(translator):
 
 
 def test_component_brings_its_script_and_style():
-    head = hm.heatmap_head()
+    head = hm.static_head("heatmap.css", "heatmap_rule.js", "heatmap.js")
     assert head.startswith("<style>") and head.count("</script>") == 2
     assert head.index("window.BmmHeatmapRule =") < head.index("window.BmmHeatmap =")  # the rule loads first
     component = hm.heatmap_component(step_elem_id="my-step")

@@ -179,6 +179,7 @@
     view.wordsBox.checked = view.words;
     label.appendChild(document.createTextNode(" Merge subword pieces into words"));
     view.wordsBox.addEventListener("change", () => { view.words = view.wordsBox.checked; draw(view, true); });
+    if (view.quiet) return bar;
     const copy = bar.appendChild(el("button", "bmm-hm-copy", "Copy link", { type: "button" }));
     view.copied = bar.appendChild(el("span", "bmm-hm-copied", "", { role: "status" }));
     copy.addEventListener("click", () => copyLink(view));
@@ -268,8 +269,11 @@
       `${view.words ? "words" : "tokens"}; selected: ${m.tgtLabels[row]}. Left and Right arrow keys change the step.`);
     view.root.dataset.step = String(view.step);
     view.root.dataset.words = view.words ? "1" : "0";
+    if (view.quiet) return; // one of several heatmaps (the Batch tab): no link, no server box, no picture to drive
     writeUrl(view);
     if (byUser) notify(view);
+    // The bmm picture of the same result follows the selected step (page/static/bmm_picture.js).
+    document.dispatchEvent(new CustomEvent("bmm-step", { detail: { result: view.value.result, step: view.step } }));
   }
 
   function detail(view, row) {
@@ -378,5 +382,24 @@
     if (window.ResizeObserver) new ResizeObserver(() => fit(view)).observe(element);
   }
 
-  window.BmmHeatmap = { mount };
+  // Several heatmaps in one component (the Batch tab): props.value.sentences, each a heatmap value of its own.
+  function mountMany(element, props, watch) {
+    const refresh = () => {
+      const root = element.querySelector(".bmm-hm-many") || element;
+      root.replaceChildren();
+      const sentences = (props.value && props.value.sentences) || [];
+      sentences.forEach((value, b) => {
+        const box = root.appendChild(el("section", "bmm-hm-one", null, { "aria-label": `Sentence ${b}'s attention` }));
+        box.appendChild(el("h3", "bmm-hm-one-title", `sentence ${b}: ${value.translation.source}`));
+        const view = { props: { value, rule_text: props.rule_text }, words: false, step: 0, row: -1, timer: null,
+          quiet: true, root: box.appendChild(el("div")), value, data: value.translation,
+          explain: explainRows(value.translation.explanation) };
+        draw(view, false);
+      });
+    };
+    refresh();
+    watch(["value"], refresh);
+  }
+
+  window.BmmHeatmap = { mount, mountMany };
 })();
