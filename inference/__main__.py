@@ -18,6 +18,7 @@ import sys
 import warnings
 
 from inference.lines import split_lines
+from rules import DEVICES
 
 
 def _at_least_one(text: str) -> int:
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("text", nargs="*", help="sentence(s) to translate; none: read one sentence per line from stdin (UTF-8)")
     p.add_argument("--model", default="assets/en-de", help="bundle folder (default: %(default)s)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    p.add_argument("--device", choices=DEVICES, default="auto",
                    help="auto: CUDA when onnxruntime-gpu offers it, else CPU (default: %(default)s)")
     p.add_argument("--threads", type=_at_least_one, default=None, help="onnxruntime intra-op threads (default: up to 4)")
     p.add_argument("--beam", type=_at_least_one, default=1, help="beam size; 1 is greedy (default: %(default)s)")

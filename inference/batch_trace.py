@@ -18,6 +18,7 @@ import numpy as np
 
 from inference.decoding import greedy_batch
 from inference.translator import InputError
+from rules import max_target_len, pad_ids
 
 MIN_SENTENCES, MAX_SENTENCES = 2, 8
 
@@ -70,9 +71,7 @@ def trace_batch(translator, texts: list[str], max_len_ratio: float = 2.0) -> Bat
         except InputError as error:
             raise InputError(f"Line {line}: {error}") from None
     enc_out, keys, hidden, mask = translator.encode(batch_ids)
-    src_ids = np.full(mask.shape, translator.pad_id, dtype=np.int64)
-    for row, ids in enumerate(batch_ids):
-        src_ids[row, : len(ids)] = ids
+    src_ids = pad_ids(batch_ids, translator.pad_id)  # what translator.encode fed the encoder
     calls: list[DecoderCall] = []
     step = translator.step_function(enc_out, keys, mask)
 
@@ -81,7 +80,7 @@ def trace_batch(translator, texts: list[str], max_len_ratio: float = 2.0) -> Bat
         calls.append(DecoderCall(np.array(rows), np.array(attention, dtype=np.float32)))
         return log_probs, new_hidden, attention
 
-    limits = [int(max_len_ratio * len(ids)) + 10 for ids in batch_ids]
+    limits = [max_target_len(len(ids), max_len_ratio) for ids in batch_ids]
     hyps = greedy_batch(recorded_step, hidden, translator.bos_id, translator.eos_id, limits, top_k=1)
     return BatchTrace(
         texts=list(texts), source_tokens=[translator.source_tokens(ids) for ids in batch_ids], src_ids=src_ids,

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rules import max_target_len, pad_ids  # noqa: F401  (re-exported: inference.translator reads them here)
+
 
 @dataclass
 class Hypothesis:
@@ -29,22 +31,9 @@ class Hypothesis:
     step_rows: list[int] = field(default_factory=list)  # at step t, this hypothesis' row in the decoder call
 
 
-def max_target_len(source_len: int, ratio: float = 2.0) -> int:
-    """How many target tokens decoding may produce for `source_len` source tokens (EOS included)."""
-    return int(ratio * source_len) + 10
-
-
 def decoding_name(beam_size: int) -> str:
     """"greedy" or "beam5": the key of a decoding in evaluation results and benchmark tables."""
     return "greedy" if beam_size == 1 else f"beam{beam_size}"
-
-
-def pad_ids(batch_ids: list[list[int]], pad_id: int) -> np.ndarray:
-    """Token id lists -> (B, S) int64 array padded with `pad_id` on the right; the mask is ids != pad_id."""
-    src_ids = np.full((len(batch_ids), max(map(len, batch_ids))), pad_id, dtype=np.int64)
-    for row, ids in enumerate(batch_ids):
-        src_ids[row, : len(ids)] = ids
-    return src_ids
 
 
 def length_penalty(length: int, alpha: float) -> float:

@@ -5,8 +5,7 @@ import os
 import warnings
 
 from inference.bundle import BundleError
-
-DEVICES = ("auto", "cpu", "cuda")
+from rules import DEVICES
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 

@@ -9,17 +9,14 @@ import unicodedata
 
 from tokenizers import Tokenizer
 
+from rules import language_name
+
 MAX_CHARS = 300  # the page refuses longer inputs: Multi30k sentences are short captions
 MAX_TOKENS = 100  # source tokens including EOS: every caller (page, command line, evaluation) keeps to it
-LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech"}
 
 
 class InputError(ValueError):
     """Text the model cannot translate; the message says what was wrong and what to do."""
-
-
-def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
 
 
 def _control_chars(text: str) -> list[str]:

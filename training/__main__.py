@@ -16,7 +16,8 @@ import os
 import sys
 
 # Only torch-free names before the arguments are parsed: `--help` and argument errors stay instant.
-from training.constants import DEFAULT_DATASET, DEVICES, PRECISIONS, SCORE_FUNCTIONS, TOKENIZERS
+from rules import DEVICES
+from training.constants import DEFAULT_DATASET, PRECISIONS, SCORE_FUNCTIONS, TOKENIZERS
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ import sacrebleu
 import torch
 import torch.nn.functional as F
 
-from inference.decoding import max_target_len  # numpy only: the one target-length rule
+from rules import max_target_len  # the target-length rule inference decodes with
 from training.checkpoint import atomic_save, average_weights, load_weights, to_cpu
 from training.data import collate, make_batches
 from training.model import Seq2Seq, perplexity
