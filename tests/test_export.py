@@ -46,7 +46,8 @@ def test_every_score_function_exports_with_parity(attention, tmp_path):
     """Each score function's graphs match torch at unseen shapes (the shipped models use dot and general)."""
     from export.graphs import export_graphs
     from export.verify import check_parity, check_structure
-    from training.model import ModelConfig, Seq2Seq
+    from training.config import ModelConfig
+    from training.model import Seq2Seq
 
     torch.manual_seed(0)
     model = Seq2Seq(ModelConfig(vocab_size=60, embed_dim=8, hidden_dim=6, attention=attention, attention_dim=5)).eval()

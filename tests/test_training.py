@@ -12,7 +12,9 @@ import torch
 from conftest import ROOT, train_tiny
 from training.checkpoint import CheckpointError, average_weights, load_checkpoint, load_weights
 from training.data import DataError, load_splits, train_tokenizer
-from training.model import SCORE_FUNCTIONS, ModelConfig, Seq2Seq
+from training.config import ModelConfig
+from training.constants import SCORE_FUNCTIONS
+from training.model import Seq2Seq
 
 
 def child_env(**extra) -> dict:
@@ -252,8 +254,29 @@ def test_help_does_not_import_torch():
                           capture_output=True, text=True, timeout=60, env=child_env())
     assert done.returncode == 0 and "--batch-size" in done.stdout
     imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert "training.constants" in imported  # the import log was read
+    assert {"training.constants", "training.config", "rules"} <= imported  # the import log was read
     assert not {name for name in imported if name == "torch" or name.startswith("torch.")}
+
+
+def test_model_flags_default_to_the_model_config():
+    from dataclasses import fields
+
+    from training.__main__ import build_parser
+
+    args = build_parser().parse_args(["--out", "r"])
+    flags = [f for f in fields(ModelConfig) if hasattr(args, f.name)]
+    assert {f.name for f in flags} == {"vocab_size", "embed_dim", "hidden_dim", "attention", "attention_dim", "dropout"}
+    assert all(getattr(args, f.name) == f.default for f in flags)
+    assert args.vocab_size == 8000  # what every shipped bundle uses
+
+
+def test_training_never_imports_inference():
+    code = ("import sys; sys.modules['inference'] = None\n"  # any inference import now raises ImportError
+            "import training.train, training.streaming, training.__main__\n"
+            "assert not [m for m in sys.modules if m.startswith('inference.')]\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=child_env())
+    assert done.returncode == 0, done.stderr
 
 
 def test_lr_schedule_halves_like_the_documented_patience():

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
-from training.model import ModelConfig, Seq2Seq
+from training.config import ModelConfig
+from training.model import Seq2Seq
 
 
 class CheckpointError(ValueError):
