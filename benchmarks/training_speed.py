@@ -23,7 +23,8 @@ def training_section(bundle_dir, data_dir=None, steps: int = 20, warmup: int = 2
 
     from benchmarks.variants import DEFAULT_DATA_DIR
     from training.checkpoint import load_checkpoint, model_from_checkpoint
-    from training.data import encode_pairs, load_splits, make_batches
+    from training.corpus import load_splits
+    from training.data import encode_pairs, make_batches
     from training.train import train_step
 
     state = load_checkpoint(os.path.join(bundle_dir, "checkpoint.pt"))

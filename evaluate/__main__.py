@@ -23,8 +23,8 @@ from evaluate.metrics import evaluate_translator, tune_length_penalty
 from evaluate.results import command_line, name_of_test_set, update_evaluation
 from inference.bundle import BundleError
 from inference.translator import DEFAULT_LENGTH_PENALTY, Translator
-from training.checkpoint import CheckpointError, load_checkpoint
-from training.data import DataError, load_splits
+from training.corpus import load_splits
+from training.errors import CheckpointError, DataError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +57,7 @@ def load_model(path: str, threads: int | None) -> tuple[Translator, dict, str]:
         translator = Translator(path, device="cpu", threads=threads)
         return translator, translator.bundle.manifest.get("training", {}).get("args", {}), "onnxruntime"
     from evaluate.torch_model import torch_backend  # torch only when a checkpoint is scored
+    from training.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
     return Translator(backend=torch_backend(state, threads)), state.get("args", {}), "torch"

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from training.checkpoint import CheckpointError
+from training.errors import CheckpointError
 
 QUANTIZE = ("none", "int8")
 LARGE_FILE_BYTES = 10 * 1024 * 1024  # Hugging Face Hub repositories need Git LFS above this

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from conftest import ROOT, TINY_MODEL_FLAGS, train_tiny
 from training.checkpoint import atomic_save, load_checkpoint
-from training.data import collate, encode_pairs, load_splits, make_batches
+from training.corpus import load_splits
+from training.data import collate, encode_pairs, make_batches
 from training.distributed import Cluster, DeviceError, pick_device
 from training.model import ModelConfig, Seq2Seq
 

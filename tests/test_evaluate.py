@@ -8,7 +8,7 @@ import sys
 import pytest
 import sacrebleu
 
-from conftest import write_corpus
+from conftest import ROOT, write_corpus
 from evaluate.__main__ import build_parser, main
 from evaluate.results import name_of_test_set
 from inference import Translator
@@ -48,6 +48,18 @@ def test_torch_and_onnxruntime_share_the_decoding_code(tiny_bundle):
             assert ours.target_ids == theirs.target_ids
             assert ours.score == pytest.approx(theirs.score, abs=1e-3)
     assert torch_side.translate_batch(SENTENCES, beam_size=3) == onnx.translate_batch(SENTENCES, beam_size=3)
+
+
+def test_a_bundle_is_scored_without_importing_torch(tiny_bundle, tiny_corpus):
+    """Only a checkpoint needs torch (evaluate/torch_model.py); a bundle is read, decoded and scored without it."""
+    # Not sys.modules['torch'] = None as in test_inference: `datasets` takes a torch entry there for torch loaded.
+    code = ("import sys\n"
+            "from evaluate.__main__ import main\n"
+            f"assert main([{str(tiny_bundle)!r}, '--data-dir', {str(tiny_corpus)!r}, '--beams', '1', '--no-write']) == 0\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] == 'torch'], 'torch was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "sacreBLEU" in done.stdout and "not stored in evaluation.json (--no-write)" in done.stdout
 
 
 def test_each_test_set_gets_its_own_metrics_in_evaluation_json(bundle_copy, tiny_corpus, tmp_path):

@@ -10,10 +10,12 @@ import pytest
 import torch
 
 from conftest import ROOT, train_tiny
-from training.checkpoint import CheckpointError, average_weights, load_checkpoint, load_weights
-from training.data import DataError, load_splits, train_tokenizer
+from training.checkpoint import average_weights, load_checkpoint, load_weights
 from training.config import ModelConfig
 from training.constants import SCORE_FUNCTIONS
+from training.corpus import load_splits
+from training.data import train_tokenizer
+from training.errors import CheckpointError, DataError
 from training.model import Seq2Seq
 
 

@@ -19,6 +19,7 @@ import sys
 from rules import DEVICES
 from training.config import ModelConfig
 from training.constants import DEFAULT_DATASET, PRECISIONS, SCORE_FUNCTIONS, TOKENIZERS
+from training.errors import CheckpointError, DataError, DeviceError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,10 +127,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from training.checkpoint import CheckpointError
-    from training.data import DataError
-    from training.distributed import DeviceError
-    from training.train import train
+    from training.train import train  # torch: only once the arguments are good
 
     try:
         train(args)

@@ -17,11 +17,8 @@ import torch
 from tokenizers import Tokenizer
 
 from training.config import ModelConfig
+from training.errors import CheckpointError
 from training.model import Seq2Seq
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable or not ours; reported as one line."""
 
 
 def atomic_save(obj, path: str | os.PathLike) -> None:

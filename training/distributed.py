@@ -20,10 +20,7 @@ import torch.distributed as dist
 
 from rules import DEVICES
 from training.constants import PRECISIONS
-
-
-class DeviceError(ValueError):
-    """An impossible --device or --dist-backend request, reported as one line."""
+from training.errors import DeviceError
 
 
 def pick_device(requested: str, local_rank: int = 0) -> torch.device:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from training.data import (DataError, Pair, encode_pairs, load_splits, make_batches, mix_pairs, padding_fraction,
-                           train_tokenizer)
+from training.corpus import Pair, load_splits
+from training.data import encode_pairs, make_batches, mix_pairs, padding_fraction, train_tokenizer
 from training.distributed import Cluster
+from training.errors import DataError
 
 
 class MemoryBatches:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from training.checkpoint import CheckpointError, load_checkpoint
+from training.checkpoint import load_checkpoint
+from training.errors import CheckpointError
 
 if TYPE_CHECKING:  # annotations only
     from training.distributed import Cluster

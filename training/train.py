@@ -22,10 +22,11 @@ from tokenizers import Tokenizer
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from training.checkpoint import CheckpointError, atomic_save, load_checkpoint, to_cpu
+from training.checkpoint import atomic_save, load_checkpoint, to_cpu
 from training.config import ModelConfig
 from training.data import collate
 from training.distributed import Cluster, MixedPrecision, start
+from training.errors import CheckpointError
 from training.model import Seq2Seq
 from training.sources import load_training_data
 from training.state import (INTERRUPTED, Clock, StopRequests, TrainState, restore, resume_point, rng_states,
