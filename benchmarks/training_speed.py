@@ -37,7 +37,7 @@ def training_section(bundle_dir, data_dir=None, steps: int = 20, warmup: int = 2
     # the run's own setting, but never more threads than this machine has (a GPU run may record more)
     threads = threads or min(args.get("threads") or os.cpu_count(), os.cpu_count() or 1)
     torch.set_num_threads(threads)
-    model, tokenizer, _ = model_from_checkpoint(state)
+    model, tokenizer = model_from_checkpoint(state)
     config = model.config
     splits, _ = load_splits(args.get("src", "en"), args.get("tgt", "de"), data_dir=data_dir)
     max_len, batch_size = args.get("max_len", 64), args.get("batch_size", 128)

@@ -3,10 +3,10 @@
     python -m export runs/en-de/best.pt --out assets/en-de --quantize int8
     python -m export assets/en-de/checkpoint.pt --out assets/en-de --quantize int8   # re-export, same sha256
 
-The bundle holds encoder.onnx, decoder.onnx (one Decoder.step), tokenizer.json (or source.json and
-target.json when the two languages have their own), checkpoint.pt (the weights it came from, so anyone can
-re-export) and manifest.json, written once by this command; `python -m evaluate` adds evaluation.json, which
-a re-export keeps. The old bundle stays loadable until the new one is in place.
+The bundle holds encoder.onnx, decoder.onnx (one Decoder.step), tokenizer.json (source and target share
+it), checkpoint.pt (the weights it came from, so anyone can re-export) and manifest.json, written once by
+this command; `python -m evaluate` adds evaluation.json, which a re-export keeps. The old bundle stays
+loadable until the new one is in place.
 """
 from __future__ import annotations
 

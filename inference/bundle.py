@@ -1,6 +1,6 @@
 """A model bundle on disk, checked before use: manifest.json (written by export only), two ONNX graphs, the
-tokenizer (one file when source and target share it, else two), checkpoint.pt, and evaluation.json (written
-by `python -m evaluate`, absent until a bundle is evaluated)."""
+tokenizer source and target share, checkpoint.pt, and evaluation.json (written by `python -m evaluate`,
+absent until a bundle is evaluated)."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +12,10 @@ from pathlib import Path
 BUNDLE_FORMAT = "bmm-seq2seq-onnx"
 EVALUATION_FILE = "evaluation.json"
 REQUIRED_KEYS = ("format", "pair", "model_config", "special_tokens", "files", "graphs", "tokenizers")
+TOKENIZER_FILE = "tokenizer.json"
+# The manifest's "tokenizers" entry, as every bundle has it: both roles name the one shared file (the model
+# ties one embedding to source and target).
+SHARED_TOKENIZER = {"source": TOKENIZER_FILE, "target": TOKENIZER_FILE, "shared": True}
 
 
 class BundleError(ValueError):
@@ -78,10 +82,20 @@ def load_bundle(path, verify_hashes: bool = True) -> Bundle:
     for role in ("encoder", "decoder"):
         if manifest["graphs"].get(role, {}).get("file") not in manifest["files"]:
             raise BundleError(f"{manifest_path} lists no {role} graph file")
-    for role in ("source", "target"):
-        if manifest["tokenizers"].get(role) not in manifest["files"]:
-            raise BundleError(f"{manifest_path} lists no {role} tokenizer file")
+    tokenizer_file(manifest, manifest_path)
     return Bundle(path, manifest, read_evaluation(path))
+
+
+def tokenizer_file(manifest: dict, manifest_path) -> str:
+    """The name of the one tokenizer file the manifest lists for source and target."""
+    names = manifest["tokenizers"] if isinstance(manifest["tokenizers"], dict) else {}
+    name = names.get("source")
+    if name not in manifest["files"]:
+        raise BundleError(f"{manifest_path} lists no tokenizer file")
+    if names.get("target", name) != name:
+        raise BundleError(f"{manifest_path} names two tokenizers ({name}, {names['target']}); the model shares "
+                          "one between source and target: re-export the bundle with `python -m export`")
+    return name
 
 
 def read_evaluation(path) -> dict:

@@ -86,7 +86,7 @@ class Translator:
         self.backend, self.bundle = backend, backend.bundle
         self.src_lang, self.tgt_lang, self.config = backend.src_lang, backend.tgt_lang, backend.config
         self.pad_id, self.unk_id, self.bos_id, self.eos_id = (backend.special_tokens[k] for k in SPECIAL_TOKENS)
-        self.source_tokenizer, self.target_tokenizer = backend.source_tokenizer, backend.target_tokenizer
+        self.tokenizer = self.source_tokenizer = self.target_tokenizer = backend.tokenizer  # one, shared
         self.providers, self.warnings = backend.providers, backend.warnings
         self.length_penalty = tuned_length_penalty(self.bundle.evaluation if self.bundle else {})
         self.last_latency_ms: float | None = None

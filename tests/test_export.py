@@ -13,7 +13,7 @@ import torch
 from conftest import ROOT
 from export.__main__ import main as export_main
 from inference.examples import examples_for
-from inference import Translator
+from inference import BundleError, Translator
 from inference.bundle import sha256_of
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 
@@ -72,7 +72,7 @@ def test_every_gru_node_uses_linear_before_reset(tiny_bundle):
 
 def test_onnx_matches_torch_at_new_shapes(tiny_bundle):
     """Values within 1e-4 at batch sizes and lengths unlike the export example (2, 7)."""
-    model, _, _ = model_from_checkpoint(load_checkpoint(tiny_bundle / "checkpoint.pt"))
+    model, _ = model_from_checkpoint(load_checkpoint(tiny_bundle / "checkpoint.pt"))
     translator = Translator(tiny_bundle, device="cpu")
     rng = np.random.default_rng(0)
     for batch, length in ((1, 2), (4, 13), (6, 31)):
@@ -278,20 +278,24 @@ def test_stale_export_folders_of_dead_runs_are_removed(tiny_bundle, tmp_path):
     assert not dead.exists() and running.exists()
 
 
-def test_bundles_with_two_tokenizer_files_still_load(bundle_copy):
+def test_manifests_name_the_one_shared_tokenizer(bundle_copy):
+    """Every bundle's manifest names tokenizer.json for source and target; one without the "shared" flag loads
+    too, and one naming two different files is refused in one line (the model shares one vocabulary)."""
     before = Translator(bundle_copy, device="cpu").translate("The small cat sleeps.").text
     manifest = json.loads((bundle_copy / "manifest.json").read_text(encoding="utf-8"))
-    tokenizer = bundle_copy / "tokenizer.json"
-    for name in ("source.json", "target.json"):
-        (bundle_copy / name).write_bytes(tokenizer.read_bytes())
-        manifest["files"][name] = {"sha256": sha256_of(tokenizer), "bytes": tokenizer.stat().st_size}
-    tokenizer.unlink()
-    del manifest["files"]["tokenizer.json"]
-    manifest["tokenizers"] = {"source": "source.json", "target": "target.json"}  # the format_version 1 layout
+    manifest["tokenizers"] = {"source": "tokenizer.json", "target": "tokenizer.json"}
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     translator = Translator(bundle_copy, device="cpu")
-    assert translator.source_tokenizer is not translator.target_tokenizer
+    assert translator.tokenizer is translator.backend.tokenizer
     assert translator.translate("The small cat sleeps.").text == before
+    tokenizer = bundle_copy / "tokenizer.json"
+    (bundle_copy / "target.json").write_bytes(tokenizer.read_bytes())
+    manifest["files"]["target.json"] = {"sha256": sha256_of(tokenizer), "bytes": tokenizer.stat().st_size}
+    manifest["tokenizers"] = {"source": "tokenizer.json", "target": "target.json"}
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match="names two tokenizers .*re-export the bundle") as caught:
+        Translator(bundle_copy, device="cpu")
+    assert "\n" not in str(caught.value)
 
 
 def test_model_table_tells_every_training_stage_of_a_fine_tuned_model():

@@ -58,7 +58,7 @@ def test_prefix_forces_the_start_then_continues(translator):
     base = translator.translate(SENTENCES[0])
     step = 1
     alternative = next(tok for tok, _ in base.alternatives[step] if tok != base.target_tokens[step])
-    alt_id = translator.target_tokenizer.token_to_id(alternative)
+    alt_id = translator.tokenizer.token_to_id(alternative)
     result = translator.translate(SENTENCES[0], prefix=base.target_ids[:step] + [alt_id])
     assert result.target_ids[: step + 1] == base.target_ids[:step] + [alt_id]
     assert result.decoding["mode"] == "prefix+greedy"

@@ -320,6 +320,13 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_a_checkpoint_with_two_different_tokenizers_is_refused(tmp_path):
+    path = tmp_path / "two.pt"
+    torch.save({"config": {}, "model": {}, "src_tokenizer": "{}", "tgt_tokenizer": "[]"}, path)
+    with pytest.raises(CheckpointError, match="two different tokenizers"):
+        load_checkpoint(path)
+
+
 class RunsCodeWhenUnpickled:
     """Unpickling this calls exec(), which writes a marker file: what a hostile checkpoint would do."""
 

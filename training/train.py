@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from training.checkpoint import atomic_save, load_checkpoint, to_cpu
+from training.checkpoint import atomic_save, load_checkpoint, to_cpu, tokenizer_fields, tokenizer_json
 from training.config import ModelConfig
 from training.data import collate
 from training.distributed import Cluster, MixedPrecision, start
@@ -199,7 +199,7 @@ def save(run: Run, state: TrainState, name: str, reason: str, weights: dict | No
                "optimizer": to_cpu(run.optimizer.state_dict()), "scheduler": run.scheduler.state_dict(),
                "scaler": run.precision.scaler.state_dict(), "rng": rng, "world_size": run.cluster.world_size,
                "progress": state.to_dict(), "args": vars(run.args), "data": run.data.report,
-               "src_tokenizer": run.tokenizer.to_str(), "tgt_tokenizer": run.tokenizer.to_str(),
+               **tokenizer_fields(run.tokenizer.to_str()),
                "num_parameters": run.model.num_parameters(), "saved_because": reason}
     atomic_save(payload, run.out / name)
 
@@ -215,7 +215,7 @@ def make_scheduler(optimizer, lr_patience: int) -> torch.optim.lr_scheduler.Redu
 
 
 def _build(args, cluster: Cluster, precision: MixedPrecision, saved: dict | None) -> Run:
-    data = load_training_data(args, cluster, ModelConfig.eos_id, saved and saved["src_tokenizer"])
+    data = load_training_data(args, cluster, ModelConfig.eos_id, saved and tokenizer_json(saved))
     if saved is None:
         config = ModelConfig(vocab_size=data.tokenizer.get_vocab_size(), embed_dim=args.embed_dim,
                              hidden_dim=args.hidden_dim, attention=args.attention,
