@@ -40,7 +40,7 @@ def _manifest(state: dict, folder: Path, graphs: dict, quantize: str, command: s
     for name in sorted(p.name for p in folder.iterdir() if p.name not in ("manifest.json", EVALUATION_FILE)):
         files[name] = {"sha256": sha256_of(folder / name), "bytes": (folder / name).stat().st_size}
     history = progress.get("history", [])
-    best = progress.get("best") or (max(history, key=lambda r: r["val_bleu"]) if history else {})
+    best = progress.get("best") or {}  # None until an epoch has been validated
     return {
         "format": BUNDLE_FORMAT,
         "format_version": 2,
@@ -55,9 +55,9 @@ def _manifest(state: dict, folder: Path, graphs: dict, quantize: str, command: s
         "precision": ("int8 weights (7-bit per column, MatMulInteger on activations quantised per row; int8 embedding "
                       "tables), fp32 GRU") if quantize == "int8" else "fp32",
         "quantization": None if quantize == "none" else quantize,
-        "checkpoint_dtype": state.get("weights_dtype", "float32"),
-        "versions": {"torch": torch.__version__.split("+")[0], "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-                     "python": platform.python_version()},
+        "checkpoint_dtype": state["weights_dtype"],  # strip_for_release sets it
+        "versions": {"torch": torch.__version__.split("+")[0], "onnx": onnx.__version__,
+                     "onnxruntime": onnxruntime.__version__, "python": platform.python_version()},
         "training": {"data": state.get("data"), "args": args, "epochs": progress.get("epoch"),
                      "minutes": round(progress.get("minutes", 0.0), 1), "best_epoch": best.get("epoch"),
                      "best_val_bleu": best.get("val_bleu"), "averaged_epochs": best.get("averaged_epochs"),

@@ -72,25 +72,21 @@ def safe_load(path: str | os.PathLike):
     except Exception as error:
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         if refused:  # a pickle that would build an arbitrary object (and could run code while doing so)
-            raise CheckpointError(f"refusing to load {path}: it holds a pickled {refused.group(1)}, not just tensors and "
-                                  "plain data; only files written by `python -m training` are accepted") from None
+            raise CheckpointError(f"refusing to load {path}: it holds a pickled {refused.group(1)}, not just tensors "
+                                  "and plain data; only files written by `python -m training` are accepted") from None
         first_line = (str(error).strip().splitlines() or [""])[0]
         raise CheckpointError(f"checkpoint {path} cannot be read ({type(error).__name__}: {first_line}); "
                               "is it a file written by `python -m training`?") from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """A whole checkpoint (weights, config, tokenizer, training state), loaded safely onto the CPU.
-
-    Weights saved from a DistributedDataParallel wrapper (`module.` before every name) load too.
-    """
+    """A whole checkpoint (weights, config, tokenizer, training state), loaded safely onto the CPU."""
     state = safe_load(path)
     if not isinstance(state, dict) or not {"config", "model", "src_tokenizer", "tgt_tokenizer"} <= set(state):
         raise CheckpointError(f"{path} is not a checkpoint of this project (needs config, model and tokenizer)")
     if state["src_tokenizer"] != state["tgt_tokenizer"]:
         raise CheckpointError(f"{path} has two different tokenizers; this project's model shares one between "
                               "source and target")
-    state["model"] = unwrapped_names(state["model"])
     return state
 
 
@@ -99,14 +95,7 @@ def load_weights(path: str | os.PathLike) -> dict:
     state = safe_load(path)
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         raise CheckpointError(f"{path} is not a weights snapshot of this project (needs a 'model' state dict)")
-    return unwrapped_names(state["model"])
-
-
-def unwrapped_names(weights: dict) -> dict:
-    """Parameter names without the `module.` prefix that DistributedDataParallel adds."""
-    if weights and all(name.startswith("module.") for name in weights):
-        return type(weights)((name[len("module."):], value) for name, value in weights.items())
-    return weights
+    return state["model"]
 
 
 def tokenizer_fields(tokenizer_json: str) -> dict:
