@@ -66,7 +66,8 @@ def _hypothesis(ids, log_probs, attention, top_ids, top_lp, alpha, finished=True
     score = float(np.sum(log_probs)) if log_probs else 0.0
     return Hypothesis(list(map(int, ids)), [float(x) for x in log_probs],
                       np.asarray(attention, dtype=np.float32).reshape(len(ids), -1),
-                      np.asarray(top_ids).reshape(len(ids), -1), np.asarray(top_lp, dtype=np.float32).reshape(len(ids), -1),
+                      np.asarray(top_ids).reshape(len(ids), -1),
+                      np.asarray(top_lp, dtype=np.float32).reshape(len(ids), -1),
                       score, score / length_penalty(len(ids), alpha), finished, [int(r) for r in step_rows])
 
 
@@ -110,12 +111,6 @@ def greedy_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, t
         rows, prev, hidden = rows[keep], prev[keep], hidden[keep]
         t += 1
     return done
-
-
-def beam_search(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_len: int, beam_size: int = 5,
-                alpha: float = 0.6, n_best: int = 1, top_k: int = 5) -> list[Hypothesis]:
-    """Beam search for one sentence (hidden is (1, D)): the `n_best` best hypotheses."""
-    return beam_search_batch(step, hidden, bos_id, eos_id, max_len, beam_size, alpha, n_best, top_k)[0]
 
 
 def beam_search_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, beam_size: int = 5,

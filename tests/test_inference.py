@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 from inference import BundleError, InputError, ProviderWarning, Translator, select_providers
-from inference.decoding import beam_search
+from inference.decoding import beam_search_batch
 
 SENTENCES = ["The dog runs.", "The small cat sleeps in the garden.", "The old man waits in the street.",
              "The happy child jumps."]
@@ -27,8 +27,8 @@ def test_beam_one_equals_greedy(translator):
     for sentence in SENTENCES:
         greedy = translator.translate(sentence)
         enc_out, keys, hidden, mask = translator.encode([translator.source_ids(sentence)])
-        beam = beam_search(translator.step_function(enc_out, keys, mask), hidden, translator.bos_id,
-                           translator.eos_id, greedy.decoding["max_len"], beam_size=1, alpha=0.0)[0]
+        beam = beam_search_batch(translator.step_function(enc_out, keys, mask), hidden, translator.bos_id,
+                                 translator.eos_id, greedy.decoding["max_len"], beam_size=1, alpha=0.0)[0][0]
         assert beam.ids == greedy.target_ids and beam.score == pytest.approx(greedy.score, abs=1e-5)
 
 
@@ -101,7 +101,8 @@ def test_step_calls_show_every_decoder_call_and_the_best_row(translator, beam_si
 
 @pytest.mark.parametrize("text, message", [
     ("   ", "empty"), ("x" * 400, "limit is 300"), ("The dog\x00 runs.", "control characters"),
-    ("Собака бежит.", "never seen 'С', 'а', 'б': it reads English written"), (123, "not text \\(got int 123\\)"),
+    ("Собака бежит.", "never seen 'С', 'а', 'б': it reads English written"),
+    (123, "not text \\(got int 123\\)"),
     (None, "not text"), (b"The dog runs.", "not text"),
 ])
 def test_bad_input_is_a_clear_error(translator, text, message):
@@ -110,11 +111,14 @@ def test_bad_input_is_a_clear_error(translator, text, message):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"beam_size": 2.7}, "beam_size must be a whole number, not 2.7"), ({"beam_size": 0}, "beam_size must be at least 1"),
+    ({"beam_size": 2.7}, "beam_size must be a whole number, not 2.7"),
+    ({"beam_size": 0}, "beam_size must be at least 1"),
     ({"beam_size": True}, "beam_size must be a whole number"), ({"n_best": "3"}, "n_best must be a whole number"),
-    ({"max_len": float("inf")}, "max_len must be a whole number, not inf"), ({"max_len": 10 ** 6}, "max_len must be between"),
+    ({"max_len": float("inf")}, "max_len must be a whole number, not inf"),
+    ({"max_len": 10 ** 6}, "max_len must be between"),
     ({"max_len_ratio": float("inf")}, "max_len_ratio must be a finite number"),
-    ({"length_penalty": float("nan")}, "length_penalty must be a finite number"), ({"top_k": -1}, "top_k must be at least 1"),
+    ({"length_penalty": float("nan")}, "length_penalty must be a finite number"),
+    ({"top_k": -1}, "top_k must be at least 1"),
     ({"prefix": [1.5]}, "prefix id must be a whole number"), ({"prefix": [10 ** 9]}, "prefix id must be between"),
 ])
 def test_api_arguments_of_the_wrong_type_are_refused_not_coerced(translator, options, message):
@@ -202,8 +206,10 @@ def test_inference_never_imports_torch(tiny_bundle):
 
 
 def test_cli_translates_json_and_stdin(tiny_bundle):
-    run = lambda *args, **kw: subprocess.run([sys.executable, "-m", "inference", "--model", str(tiny_bundle), *args],  # noqa: E731
-                                             cwd=ROOT, capture_output=True, text=True, timeout=120, **kw)
+    def run(*args, **kw):
+        return subprocess.run([sys.executable, "-m", "inference", "--model", str(tiny_bundle), *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120, **kw)
+
     single = run("The dog runs.")
     assert single.returncode == 0 and single.stdout.strip()
     as_json = json.loads(run("--json", "--beam", "3", "--n-best", "2", "The dog runs.").stdout)
