@@ -26,7 +26,8 @@ class Backend:
     tokenizer: Tokenizer  # one vocabulary for source and target (the model ties one embedding to both)
     # encode(src_ids (B, S) int64, src_mask (B, S) bool) -> enc_out (B, S, 2H), keys (B, S, 2H), hidden (B, 2H) numpy
     encode: Callable
-    # step_function(enc_out, keys, src_mask) -> step(prev (N,), hidden (N, 2H), rows (N,)) -> log_probs, hidden, attention
+    # step_function(enc_out, keys, src_mask) -> step(prev (N,), hidden (N, 2H), rows (N,))
+    #     -> log_probs (N, V), hidden (N, 2H), attention (N, S)
     step_function: Callable
     providers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -49,7 +50,8 @@ def read_tokenizer(file) -> Tokenizer:
         tokenizer = Tokenizer.from_file(str(file))
     except Exception as error:  # the tokenizers library raises a bare Exception for unreadable JSON
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BundleError(f"{file} is not a readable tokenizer ({reason}); restore it or re-export the bundle") from None
+        raise BundleError(f"{file} is not a readable tokenizer ({reason}); restore it or re-export the "
+                          "bundle") from None
     return prepare_tokenizer(tokenizer)
 
 

@@ -57,7 +57,8 @@ def load_bundle(path, verify_hashes: bool = True) -> Bundle:
         path = previous_of(path)  # an export is swapping this bundle right now (or was killed doing it)
     manifest_path = path / "manifest.json"
     if not path.is_dir():
-        raise BundleError(f"model folder {path} does not exist; export one with `python -m export CHECKPOINT --out {path}`")
+        raise BundleError(f"model folder {path} does not exist; export one with "
+                          f"`python -m export CHECKPOINT --out {path}`")
     if not manifest_path.is_file():
         raise BundleError(f"{manifest_path} is missing; re-export the bundle with `python -m export`")
     try:
@@ -68,10 +69,12 @@ def load_bundle(path, verify_hashes: bool = True) -> Bundle:
         raise BundleError(f"{manifest_path} does not hold a JSON object; re-export the bundle")
     missing = [key for key in REQUIRED_KEYS if key not in manifest]
     if missing or manifest.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{manifest_path} is not a {BUNDLE_FORMAT} manifest (missing: {', '.join(missing) or 'format'})")
+        raise BundleError(f"{manifest_path} is not a {BUNDLE_FORMAT} manifest "
+                          f"(missing: {', '.join(missing) or 'format'})")
     for name, facts in manifest["files"].items():
         file = path / name
-        if not (isinstance(facts, dict) and isinstance(facts.get("sha256"), str) and isinstance(facts.get("bytes"), int)):
+        if not (isinstance(facts, dict) and isinstance(facts.get("sha256"), str)
+                and isinstance(facts.get("bytes"), int)):
             raise BundleError(f"{manifest_path}: the entry for {name} has no sha256 and size; re-export the bundle "
                               "with `python -m export`")
         if not file.is_file():
@@ -106,7 +109,8 @@ def read_evaluation(path) -> dict:
     try:
         evaluation = json.loads(file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
-        raise BundleError(f"{file} is not valid JSON ({error}); delete it or re-run `python -m evaluate {path}`") from None
+        raise BundleError(f"{file} is not valid JSON ({error}); delete it or re-run "
+                          f"`python -m evaluate {path}`") from None
     if not isinstance(evaluation, dict):
         raise BundleError(f"{file} does not hold a JSON object; delete it or re-run `python -m evaluate {path}`")
     return evaluation

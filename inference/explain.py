@@ -104,7 +104,8 @@ class Occlusion:
     attention: list[list[float]]  # (T, S) attention of the unoccluded row (the heatmap's numbers)
     spearman: list[float | None]  # (T,) rank correlation of attention[t] and drops[t]; None if one is constant
     top1_agree: list[bool]  # (T,) attention's most attended position is occlusion's most important one
-    pearson: list[float | None]  # (T,) linear correlation: led by the large values, where ranks are led by the many tiny ones
+    # (T,) linear correlation: led by the large values, where ranks are led by the many tiny ones
+    pearson: list[float | None]
     mean_spearman: float | None  # sentence aggregate: mean over steps where it is defined
     top1_rate: float  # sentence aggregate: share of steps whose top-1 positions agree
     mean_pearson: float | None

@@ -33,10 +33,12 @@ def check_text(text, tokenizer: Tokenizer, unk_id: int, language: str, what: str
         raise InputError(f"The {what} is empty: type a sentence to translate." if what == "input"
                          else f"The {what} is empty: paste a sentence.")
     if max_chars is not None and len(text) > max_chars:
-        raise InputError(f"The {what} has {len(text)} characters; the limit is {max_chars}. Translate one sentence at a time.")
+        raise InputError(f"The {what} has {len(text)} characters; the limit is {max_chars}. "
+                         "Translate one sentence at a time.")
     bad = _control_chars(text)
     if bad:
-        raise InputError(f"The {what} contains control characters ({', '.join(repr(c) for c in bad[:3])}); remove them and try again.")
+        shown = ", ".join(repr(c) for c in bad[:3])
+        raise InputError(f"The {what} contains control characters ({shown}); remove them and try again.")
     text = " ".join(text.split())
     encoding = tokenizer.encode(text, add_special_tokens=False)
     unknown = sorted({text[s:e] for tid, (s, e) in zip(encoding.ids, encoding.offsets) if tid == unk_id})

@@ -30,8 +30,8 @@ def test_bleu_equals_sacrebleu_command_line(tiny_run, tiny_corpus, tmp_path):
 
     ours = scores(hyp_file.read_text(encoding="utf-8").splitlines(), refs.read_text(encoding="utf-8").splitlines())
     for flags, key in (([], "sacrebleu"), (["-lc"], "bleu_lowercase_tokenized"), (["-m", "chrf"], "chrf")):
-        cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(refs), "-i", str(hyp_file), "-b", "-w", "4", *flags],
-                             capture_output=True, text=True, check=True)
+        cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(refs), "-i", str(hyp_file), "-b", "-w", "4",
+                              *flags], capture_output=True, text=True, check=True)
         assert float(cli.stdout.strip()) == pytest.approx(ours[key], abs=0.006)
     assert ours["sacrebleu"] > 20  # the tiny model really learned the tiny language
 
@@ -55,7 +55,8 @@ def test_a_bundle_is_scored_without_importing_torch(tiny_bundle, tiny_corpus):
     # Not sys.modules['torch'] = None as in test_inference: `datasets` takes a torch entry there for torch loaded.
     code = ("import sys\n"
             "from evaluate.__main__ import main\n"
-            f"assert main([{str(tiny_bundle)!r}, '--data-dir', {str(tiny_corpus)!r}, '--beams', '1', '--no-write']) == 0\n"
+            f"args = [{str(tiny_bundle)!r}, '--data-dir', {str(tiny_corpus)!r}, '--beams', '1', '--no-write']\n"
+            "assert main(args) == 0\n"
             "assert not [m for m in sys.modules if m.split('.')[0] == 'torch'], 'torch was imported'\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -107,7 +108,8 @@ def test_length_penalty_is_tuned_on_validation_only_and_becomes_the_default(bund
     assert evaluation["test_sets"][f"{tiny_corpus.name}/test"]["beam3"]["length_penalty"] == tuned["value"]
 
 
-def test_length_penalty_tuned_on_several_validation_sets_takes_the_best_mean(bundle_copy, tiny_corpus, tmp_path, capsys):
+def test_length_penalty_tuned_on_several_validation_sets_takes_the_best_mean(bundle_copy, tiny_corpus, tmp_path,
+                                                                             capsys):
     other = write_corpus(tmp_path / "everyday", sizes=(10, 25, 5), seed=3)  # another domain's validation set
     assert main([str(bundle_copy), "--data-dir", str(tiny_corpus), "--data-dir", str(other), "--beams", "3",
                  "--split", "validation", "--tune-length-penalty", "0,1,3"]) == 0

@@ -23,7 +23,8 @@ def test_bundle_contents_and_manifest(tiny_bundle):
     # source and target share one vocabulary, so one tokenizer file
     assert sorted(manifest["files"]) == ["checkpoint.pt", "decoder.onnx", "encoder.onnx", "tokenizer.json"]
     assert manifest["tokenizers"] == {"source": "tokenizer.json", "target": "tokenizer.json", "shared": True}
-    assert manifest["export_command"] == f"python -m export {tiny_bundle.as_posix()}/checkpoint.pt --out {tiny_bundle.as_posix()}"
+    folder = tiny_bundle.as_posix()
+    assert manifest["export_command"] == f"python -m export {folder}/checkpoint.pt --out {folder}"
     assert "metrics" not in manifest and "decoding" not in manifest  # measurements live in evaluation.json
     assert not list(tiny_bundle.glob("*.data"))  # weights live inside the .onnx files
     assert tiny_bundle.stat().st_mode & 0o777 == 0o755
@@ -38,7 +39,8 @@ def test_bundle_contents_and_manifest(tiny_bundle):
     assert decoder["inputs"][3]["shape"][:2] == ["batch", "src_len"]
     assert manifest["pair"] == {"src": "en", "tgt": "de"}
     assert manifest["training"]["epochs"] == 6 and manifest["model_config"]["attention"] == "dot"
-    assert manifest["verification"]["greedy_fp32_vs_torch"]["identical"] == manifest["verification"]["greedy_fp32_vs_torch"]["sentences"]
+    greedy = manifest["verification"]["greedy_fp32_vs_torch"]
+    assert greedy["identical"] == greedy["sentences"]
 
 
 @pytest.mark.parametrize("attention", ["dot", "general", "additive"])
@@ -104,7 +106,8 @@ def test_int8_export_reports_agreement_and_size(tiny_run, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     report = manifest["verification"]["int8_vs_fp32"]
     assert manifest["quantization"] == "int8"
-    assert report["sentences"] == len(examples_for("en")) and report["identical_greedy"] >= report["sentences"] / 2  # export refuses below half
+    assert report["sentences"] == len(examples_for("en"))
+    assert report["identical_greedy"] >= report["sentences"] / 2  # export refuses below half
     assert 0 <= report["max_abs_token_log_prob_diff"] < 1.0
     assert report["graph_bytes"]["int8"] < report["graph_bytes"]["fp32"]
     decoder = onnx.load(str(out / "decoder.onnx")).graph
@@ -125,7 +128,8 @@ def test_rowwise_int8_matmul_is_exact_per_row_and_close_to_fp32():
     from export.quantize import rowwise_int8_matmuls
 
     rng = np.random.default_rng(0)
-    weight = (rng.standard_normal((96, 300)) * rng.uniform(0.01, 1.0, 300)).astype(np.float32)  # columns of unequal size
+    # columns of unequal size
+    weight = (rng.standard_normal((96, 300)) * rng.uniform(0.01, 1.0, 300)).astype(np.float32)
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 96])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 300])],

@@ -36,8 +36,9 @@ def test_offline_hub_name_says_to_use_data_dir(tmp_path, monkeypatch):
 
 def test_offline_hub_cli_prints_one_line_without_traceback(tmp_path):
     env = child_env(HF_HOME=str(tmp_path), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    done = subprocess.run([sys.executable, "-m", "training", "--src", "en", "--tgt", "de", "--out", str(tmp_path / "r")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "training", "--src", "en", "--tgt", "de",
+                           "--out", str(tmp_path / "r")], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: could not load the dataset 'bentrevett/multi30k'")

@@ -55,7 +55,8 @@ def train_tokenizer(texts, vocab_size: int, kind: str = "bpe") -> Tokenizer:
     return tokenizer
 
 
-def encode_pairs(pairs: list[Pair], tokenizer: Tokenizer, eos_id: int, max_len: int) -> list[tuple[list[int], list[int]]]:
+def encode_pairs(pairs: list[Pair], tokenizer: Tokenizer, eos_id: int,
+                 max_len: int) -> list[tuple[list[int], list[int]]]:
     """Token ids for each pair (EOS appended to both sides), truncated to max_len tokens."""
     src = tokenizer.encode_batch([p.src for p in pairs], add_special_tokens=False)
     tgt = tokenizer.encode_batch([p.tgt for p in pairs], add_special_tokens=False)
