@@ -54,13 +54,13 @@ class Attention(nn.Module):
 
     def forward(self, query, keys, enc_out, src_mask):
         # query (B, T, 2H), keys (B, S, 2H|A), enc_out (B, S, 2H), src_mask (B, S) bool, True = real token
-        if self.kind == "additive":
+        if self.kind in ("dot", "general"):  # Luong: the scores are a batched matrix product
+            # The first bmm: one (T×2H) @ (2H×S) matmul per sentence, every query against every key.
+            scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
+        else:  # additive (Bahdanau): a small network scores every (query, key) pair
             q = self.query_proj(query)  # (B, T, A)
             energy = torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1))  # (B, T, S, A)
             scores = self.energy(energy).squeeze(3)  # (B, T, S)
-        else:
-            # The first bmm: one (T×2H) @ (2H×S) matmul per sentence, every query against every key.
-            scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
         scores = scores.float()  # under fp16 autocast the bmm gives fp16, which cannot hold MASKED_SCORE
         scores = scores.masked_fill(~src_mask.unsqueeze(1), MASKED_SCORE)  # padding gets ~0 weight
         weights = torch.softmax(scores, dim=-1)  # (B, T, S), each query's row sums to 1 over the source
