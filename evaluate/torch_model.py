@@ -18,8 +18,7 @@ def torch_backend(checkpoint, threads: int | None = None) -> Backend:
     state = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     if threads:
         torch.set_num_threads(threads)
-    model, tokenizer = model_from_checkpoint(state)
-    model.eval()
+    model, tokenizer = model_from_checkpoint(state)  # in eval mode
 
     @torch.no_grad()
     def encode(src_ids: np.ndarray, src_mask: np.ndarray):
