@@ -18,11 +18,11 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from inference import BundleError  # noqa: E402
-from inference.runtime import DEVICES  # noqa: E402
 from page.api import load_translators  # noqa: E402
 from page.handlers import DemoApp  # noqa: E402
 from page.layout import build, launch  # noqa: E402
 from page.limits import CONCURRENCY  # noqa: E402
+from rules import DEVICES  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -23,8 +23,8 @@ from evaluate.metrics import evaluate_translator, tune_length_penalty
 from evaluate.results import command_line, name_of_test_set, update_evaluation
 from inference.bundle import BundleError
 from inference.translator import DEFAULT_LENGTH_PENALTY, Translator
-from training.checkpoint import CheckpointError, load_checkpoint
-from training.data import DataError, load_splits
+from training.corpus import load_splits
+from training.errors import CheckpointError, DataError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="bundle folder (decoded with onnxruntime; results go to its evaluation.json) "
                                  "or checkpoint .pt (decoded with torch; printed only)")
     p.add_argument("--data-dir", action="append", default=None, metavar="DIR",
-                   help="folder with train/validation/test .jsonl files; repeat it for several test sets "
+                   help="folder with train/validation/test .jsonl or .parquet files; repeat it for several test sets "
                         "(default: the folder the model was trained on)")
     p.add_argument("--dataset", default=None, help="Hub dataset name instead of --data-dir (default: the model's own)")
     p.add_argument("--split", default="test", help="split to score in each test set (default: %(default)s)")
@@ -57,6 +57,7 @@ def load_model(path: str, threads: int | None) -> tuple[Translator, dict, str]:
         translator = Translator(path, device="cpu", threads=threads)
         return translator, translator.bundle.manifest.get("training", {}).get("args", {}), "onnxruntime"
     from evaluate.torch_model import torch_backend  # torch only when a checkpoint is scored
+    from training.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
     return Translator(backend=torch_backend(state, threads)), state.get("args", {}), "torch"
@@ -86,7 +87,8 @@ def main(argv=None) -> int:
     if min(beams) < 1:
         return fail("--beams must be 1 (greedy) or more")
     if alphas and args.split == "test":
-        return fail("tune the length penalty on the validation split (--split validation); the test split is for reporting")
+        return fail("tune the length penalty on the validation split (--split validation); "
+                    "the test split is for reporting")
     if alphas and max(beams) < 2:
         return fail("the length penalty only matters for beam search; pass --beams 5")
     try:
@@ -95,10 +97,12 @@ def main(argv=None) -> int:
             [(None if args.dataset else run.get("data_dir"), args.dataset or run.get("dataset"))]
         test_sets = {}
         for data_dir, dataset in sources:
-            splits, _ = load_splits(translator.src_lang, translator.tgt_lang, dataset, run.get("dataset_config"), data_dir)
+            splits, _ = load_splits(translator.src_lang, translator.tgt_lang, dataset, run.get("dataset_config"),
+                                    data_dir)
             if args.split not in splits:
                 return fail(f"{data_dir or dataset} has no split {args.split!r}; splits: {', '.join(splits)}")
-            test_sets[name_of_test_set(data_dir, dataset, args.split)] = (data_dir, dataset, splits[args.split][: args.limit])
+            pairs = splits[args.split][: args.limit]
+            test_sets[name_of_test_set(data_dir, dataset, args.split)] = (data_dir, dataset, pairs)
     except (CheckpointError, BundleError, DataError) as error:
         return fail(str(error))
     store = translator.bundle is not None and not args.no_write and args.limit is None
@@ -117,7 +121,8 @@ def main(argv=None) -> int:
     if store:
         print(f"metrics written to {update_evaluation(Path(args.model), test_sets=results)}")
     elif translator.bundle is not None:
-        print("not stored in evaluation.json (" + ("--no-write" if args.no_write else "--limit scores part of a test set") + ")")
+        why = "--no-write" if args.no_write else "--limit scores part of a test set"
+        print(f"not stored in evaluation.json ({why})")
     return 0
 
 

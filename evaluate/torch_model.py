@@ -18,8 +18,7 @@ def torch_backend(checkpoint, threads: int | None = None) -> Backend:
     state = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     if threads:
         torch.set_num_threads(threads)
-    model, source_tokenizer, target_tokenizer = model_from_checkpoint(state)
-    model.eval()
+    model, tokenizer = model_from_checkpoint(state)  # in eval mode
 
     @torch.no_grad()
     def encode(src_ids: np.ndarray, src_mask: np.ndarray):
@@ -40,8 +39,8 @@ def torch_backend(checkpoint, threads: int | None = None) -> Backend:
         return step
 
     args = state.get("args", {})
-    return Backend(args.get("src", "src"), args.get("tgt", "tgt"), dict(state["config"]), special_tokens_of(state["config"]),
-                   prepare_tokenizer(source_tokenizer), prepare_tokenizer(target_tokenizer), encode, step_function,
+    return Backend(args.get("src", "src"), args.get("tgt", "tgt"), dict(state["config"]),
+                   special_tokens_of(state["config"]), prepare_tokenizer(tokenizer), encode, step_function,
                    providers=["torch"])
 
 

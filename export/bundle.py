@@ -17,10 +17,11 @@ from export.quantize import quantize_graph
 from export.swap import clean_stale, make_work_folder, normalise_modes, swap_in
 from export.verify import ExportError, check_greedy, check_parity, check_structure, compare_translators
 from inference.backend import onnx_backend_from_files, special_tokens_of
-from inference.bundle import BUNDLE_FORMAT, EVALUATION_FILE, sha256_of, write_json_atomic
+from inference.bundle import (BUNDLE_FORMAT, EVALUATION_FILE, SHARED_TOKENIZER, TOKENIZER_FILE, sha256_of,
+                              write_json_atomic)
 from inference.examples import examples_for
 from inference.translator import Translator
-from training.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint, strip_for_release
+from training.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint, strip_for_release, tokenizer_json
 
 GRAPHS = ("encoder.onnx", "decoder.onnx")
 
@@ -31,8 +32,7 @@ def quantize_int8(folder: Path) -> None:
         quantize_graph(folder / name)
 
 
-def _manifest(state: dict, folder: Path, graphs: dict, tokenizers: dict, quantize: str, command: str,
-              verification: dict) -> dict:
+def _manifest(state: dict, folder: Path, graphs: dict, quantize: str, command: str, verification: dict) -> dict:
     args = state.get("args", {})
     progress = state.get("progress", {})
     config = state["config"]
@@ -40,7 +40,7 @@ def _manifest(state: dict, folder: Path, graphs: dict, tokenizers: dict, quantiz
     for name in sorted(p.name for p in folder.iterdir() if p.name not in ("manifest.json", EVALUATION_FILE)):
         files[name] = {"sha256": sha256_of(folder / name), "bytes": (folder / name).stat().st_size}
     history = progress.get("history", [])
-    best = progress.get("best") or (max(history, key=lambda r: r["val_bleu"]) if history else {})
+    best = progress.get("best") or {}  # None until an epoch has been validated
     return {
         "format": BUNDLE_FORMAT,
         "format_version": 2,
@@ -48,16 +48,16 @@ def _manifest(state: dict, folder: Path, graphs: dict, tokenizers: dict, quantiz
         "model_config": config,
         "num_parameters": state.get("num_parameters"),
         "special_tokens": special_tokens_of(config),
-        "tokenizers": tokenizers,
+        "tokenizers": dict(SHARED_TOKENIZER),
         "graphs": graphs,
         "files": files,
         "opset": OPSET,
         "precision": ("int8 weights (7-bit per column, MatMulInteger on activations quantised per row; int8 embedding "
                       "tables), fp32 GRU") if quantize == "int8" else "fp32",
         "quantization": None if quantize == "none" else quantize,
-        "checkpoint_dtype": state.get("weights_dtype", "float32"),
-        "versions": {"torch": torch.__version__.split("+")[0], "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-                     "python": platform.python_version()},
+        "checkpoint_dtype": state["weights_dtype"],  # strip_for_release sets it
+        "versions": {"torch": torch.__version__.split("+")[0], "onnx": onnx.__version__,
+                     "onnxruntime": onnxruntime.__version__, "python": platform.python_version()},
         "training": {"data": state.get("data"), "args": args, "epochs": progress.get("epoch"),
                      "minutes": round(progress.get("minutes", 0.0), 1), "best_epoch": best.get("epoch"),
                      "best_val_bleu": best.get("val_bleu"), "averaged_epochs": best.get("averaged_epochs"),
@@ -67,22 +67,12 @@ def _manifest(state: dict, folder: Path, graphs: dict, tokenizers: dict, quantiz
     }
 
 
-def write_tokenizers(state: dict, folder: Path) -> dict:
-    """tokenizer.json when source and target share one (the manifest says "shared"), else source/target.json."""
-    if state["src_tokenizer"] == state["tgt_tokenizer"]:
-        (folder / "tokenizer.json").write_text(state["src_tokenizer"], encoding="utf-8")
-        return {"source": "tokenizer.json", "target": "tokenizer.json", "shared": True}
-    (folder / "source.json").write_text(state["src_tokenizer"], encoding="utf-8")
-    (folder / "target.json").write_text(state["tgt_tokenizer"], encoding="utf-8")
-    return {"source": "source.json", "target": "target.json", "shared": False}
-
-
-def _translator(state: dict, folder: Path, tokenizers: dict) -> Translator:
+def _translator(state: dict, folder: Path) -> Translator:
     """The graphs in `folder` served as the app will serve them, before any manifest exists."""
     args = state.get("args", {})
-    backend = onnx_backend_from_files(folder / "encoder.onnx", folder / "decoder.onnx", folder / tokenizers["source"],
-                                      folder / tokenizers["target"], args.get("src", "src"), args.get("tgt", "tgt"),
-                                      dict(state["config"]), special_tokens_of(state["config"]), device="cpu")
+    backend = onnx_backend_from_files(folder / "encoder.onnx", folder / "decoder.onnx", folder / TOKENIZER_FILE,
+                                      args.get("src", "src"), args.get("tgt", "tgt"), dict(state["config"]),
+                                      special_tokens_of(state["config"]), device="cpu")
     return Translator(backend=backend)
 
 
@@ -104,13 +94,13 @@ def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoin
     work = make_work_folder(out)
     try:
         atomic_save(state, work / "checkpoint.pt")
-        model, _, _ = model_from_checkpoint(state)  # fp32 model with exactly the shipped weights
-        tokenizers = write_tokenizers(state, work)
+        model, _ = model_from_checkpoint(state)  # fp32 model with exactly the shipped weights
+        (work / TOKENIZER_FILE).write_text(tokenizer_json(state), encoding="utf-8")
         graphs = export_graphs(model, work)
         for name in GRAPHS:
             check_structure(work / name)
         verification = {"parity_fp32": check_parity(model, work)}
-        fp32 = _translator(state, work, tokenizers)
+        fp32 = _translator(state, work)
         sentences = examples_for(state.get("args", {}).get("src", "en"))
         verification["greedy_fp32_vs_torch"] = check_greedy(model, fp32, sentences)
         if quantize == "int8":
@@ -119,11 +109,11 @@ def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoin
             quantize_int8(work)
             for name in GRAPHS:
                 check_structure(work / name)
-            verification["int8_vs_fp32"] = compare_translators(fp32, _translator(state, work, tokenizers), sentences)
+            verification["int8_vs_fp32"] = compare_translators(fp32, _translator(state, work), sentences)
             verification["int8_vs_fp32"]["graph_bytes"] = {"fp32": fp32_bytes,
                                                            "int8": sum((work / n).stat().st_size for n in GRAPHS)}
         normalise_modes(work)
-        manifest = _manifest(state, work, graphs, tokenizers, quantize, command, verification)
+        manifest = _manifest(state, work, graphs, quantize, command, verification)
         write_json_atomic(work / "manifest.json", manifest)
         if (out / EVALUATION_FILE).is_file():
             shutil.copy2(out / EVALUATION_FILE, work / EVALUATION_FILE)

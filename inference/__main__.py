@@ -18,6 +18,7 @@ import sys
 import warnings
 
 from inference.lines import split_lines
+from rules import DEVICES
 
 
 def _at_least_one(text: str) -> int:
@@ -43,16 +44,19 @@ def _finite(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m inference", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("text", nargs="*", help="sentence(s) to translate; none: read one sentence per line from stdin (UTF-8)")
+    p.add_argument("text", nargs="*",
+                   help="sentence(s) to translate; none: read one sentence per line from stdin (UTF-8)")
     p.add_argument("--model", default="assets/en-de", help="bundle folder (default: %(default)s)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    p.add_argument("--device", choices=DEVICES, default="auto",
                    help="auto: CUDA when onnxruntime-gpu offers it, else CPU (default: %(default)s)")
-    p.add_argument("--threads", type=_at_least_one, default=None, help="onnxruntime intra-op threads (default: up to 4)")
+    p.add_argument("--threads", type=_at_least_one, default=None,
+                   help="onnxruntime intra-op threads (default: up to 4)")
     p.add_argument("--beam", type=_at_least_one, default=1, help="beam size; 1 is greedy (default: %(default)s)")
     p.add_argument("--length-penalty", type=_finite, default=None,
                    help="beam length penalty alpha (default: the bundle's, tuned on validation, else 0.6)")
     p.add_argument("--n-best", type=_at_least_one, default=1,
-                   help="hypotheses per sentence with --beam, tab-separated on the sentence's line (default: %(default)s)")
+                   help="hypotheses per sentence with --beam, tab-separated on the sentence's line "
+                        "(default: %(default)s)")
     p.add_argument("--max-len-ratio", type=_finite, default=2.0,
                    help="max target tokens = ratio × source tokens + 10 (default: %(default)s)")
     p.add_argument("--batch-size", type=_at_least_one, default=32,
@@ -75,8 +79,9 @@ def load_translator(args):
         print(f"error: {error}", file=sys.stderr)
         return None
     except Exception as error:  # anything else a damaged bundle can raise: still one line
-        print(f"error: cannot load the bundle {args.model} ({type(error).__name__}: "
-              f"{str(error).strip().splitlines()[0] if str(error).strip() else 'no details'}); re-export it", file=sys.stderr)
+        details = str(error).strip().splitlines()[0] if str(error).strip() else "no details"
+        print(f"error: cannot load the bundle {args.model} ({type(error).__name__}: {details}); re-export it",
+              file=sys.stderr)
         return None
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""What decoding needs from a model, whatever runs it: tokenizers, special ids, an encoder and a decoder step.
+"""What decoding needs from a model, whatever runs it: the tokenizer, special ids, an encoder and a decoder step.
 
 `onnx_backend(path)` builds it from a bundle with onnxruntime (the app, the command line); `evaluate` builds
 one with torch from a checkpoint. `Translator(backend=...)` drives either with the same decoding code.
@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 from tokenizers import Tokenizer
 
-from inference.bundle import Bundle, BundleError, load_bundle
+from inference.bundle import Bundle, BundleError, load_bundle, tokenizer_file
 from inference.runtime import open_sessions
 
 SPECIAL_TOKENS = ("pad", "unk", "bos", "eos")
@@ -23,11 +23,11 @@ class Backend:
     tgt_lang: str
     config: dict  # the model's ModelConfig fields (hidden_dim, vocab_size, ...)
     special_tokens: dict  # {"pad": id, "unk": id, "bos": id, "eos": id}
-    source_tokenizer: Tokenizer
-    target_tokenizer: Tokenizer
+    tokenizer: Tokenizer  # one vocabulary for source and target (the model ties one embedding to both)
     # encode(src_ids (B, S) int64, src_mask (B, S) bool) -> enc_out (B, S, 2H), keys (B, S, 2H), hidden (B, 2H) numpy
     encode: Callable
-    # step_function(enc_out, keys, src_mask) -> step(prev (N,), hidden (N, 2H), rows (N,)) -> log_probs, hidden, attention
+    # step_function(enc_out, keys, src_mask) -> step(prev (N,), hidden (N, 2H), rows (N,))
+    #     -> log_probs (N, V), hidden (N, 2H), attention (N, S)
     step_function: Callable
     providers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -50,7 +50,8 @@ def read_tokenizer(file) -> Tokenizer:
         tokenizer = Tokenizer.from_file(str(file))
     except Exception as error:  # the tokenizers library raises a bare Exception for unreadable JSON
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BundleError(f"{file} is not a readable tokenizer ({reason}); restore it or re-export the bundle") from None
+        raise BundleError(f"{file} is not a readable tokenizer ({reason}); restore it or re-export the "
+                          "bundle") from None
     return prepare_tokenizer(tokenizer)
 
 
@@ -59,26 +60,22 @@ def onnx_backend(path, device: str = "auto", threads: int | None = None, verify:
     bundle = load_bundle(path, verify_hashes=verify)
     manifest = bundle.manifest
     try:
-        names = manifest["tokenizers"]
         special = {key: int(manifest["special_tokens"][key]) for key in SPECIAL_TOKENS}
         src_lang, tgt_lang, config = manifest["pair"]["src"], manifest["pair"]["tgt"], dict(manifest["model_config"])
         graph_files = [bundle.file(manifest["graphs"][role]["file"]) for role in ("encoder", "decoder")]
-        tokenizer_files = [bundle.file(names["source"]), bundle.file(names["target"])]
     except (KeyError, TypeError, ValueError) as error:
         raise BundleError(f"{bundle.path / 'manifest.json'} lacks {error}; re-export the bundle with "
                           "`python -m export`") from None
-    return onnx_backend_from_files(*graph_files, *tokenizer_files, src_lang, tgt_lang, config, special, device,
-                                   threads, bundle)
+    tokenizer = bundle.file(tokenizer_file(manifest, bundle.path / "manifest.json"))
+    return onnx_backend_from_files(*graph_files, tokenizer, src_lang, tgt_lang, config, special, device, threads,
+                                   bundle)
 
 
-def onnx_backend_from_files(encoder_file, decoder_file, source_tokenizer_file, target_tokenizer_file, src_lang: str,
-                            tgt_lang: str, config: dict, special: dict, device: str = "auto",
-                            threads: int | None = None, bundle: Bundle | None = None) -> Backend:
-    """The graphs and tokenizers as files (export verifies them this way before it writes a manifest)."""
-    source_tokenizer = read_tokenizer(source_tokenizer_file)
-    # One file when source and target share a vocabulary: one object, so both sides agree by construction.
-    target_tokenizer = source_tokenizer if target_tokenizer_file == source_tokenizer_file \
-        else read_tokenizer(target_tokenizer_file)
+def onnx_backend_from_files(encoder_file, decoder_file, tokenizer_file, src_lang: str, tgt_lang: str, config: dict,
+                            special: dict, device: str = "auto", threads: int | None = None,
+                            bundle: Bundle | None = None) -> Backend:
+    """The graphs and the tokenizer as files (export verifies them this way before it writes a manifest)."""
+    tokenizer = read_tokenizer(tokenizer_file)
     encoder, decoder, providers, warnings = open_sessions(encoder_file, decoder_file, device, threads)
 
     def encode(src_ids, src_mask):
@@ -97,5 +94,5 @@ def onnx_backend_from_files(encoder_file, decoder_file, source_tokenizer_file, t
 
         return step
 
-    return Backend(src_lang, tgt_lang, config, special, source_tokenizer, target_tokenizer, encode, step_function,
-                   providers, warnings, bundle, (encoder, decoder))
+    return Backend(src_lang, tgt_lang, config, special, tokenizer, encode, step_function, providers, warnings, bundle,
+                   (encoder, decoder))

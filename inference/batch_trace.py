@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.decoding import greedy_batch, max_target_len
+from inference.decoding import greedy_batch
 from inference.translator import InputError
+from rules import max_target_len, pad_ids
 
 MIN_SENTENCES, MAX_SENTENCES = 2, 8
 
@@ -75,12 +76,9 @@ def trace_batch(translator, texts: list[str], max_len_ratio: float = 2.0) -> Bat
         except InputError as error:
             raise InputError(f"Line {line}: {error}") from None
     enc_out, keys, hidden, mask = translator.encode(batch_ids)
-    src_ids = np.full(mask.shape, translator.pad_id, dtype=np.int64)
-    for row, ids in enumerate(batch_ids):
-        src_ids[row, : len(ids)] = ids
+    src_ids = pad_ids(batch_ids, translator.pad_id)  # what translator.encode fed the encoder
     calls: list[DecoderCall] = []
     step = translator.step_function(enc_out, keys, mask)
-
     keys = np.asarray(keys, dtype=np.float32)
     bmm_scores = translator.config["attention"] in ("dot", "general")
 

@@ -1,6 +1,6 @@
 """A model bundle on disk, checked before use: manifest.json (written by export only), two ONNX graphs, the
-tokenizer (one file when source and target share it, else two), checkpoint.pt, and evaluation.json (written
-by `python -m evaluate`, absent until a bundle is evaluated)."""
+tokenizer source and target share, checkpoint.pt, and evaluation.json (written by `python -m evaluate`,
+absent until a bundle is evaluated)."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +12,10 @@ from pathlib import Path
 BUNDLE_FORMAT = "bmm-seq2seq-onnx"
 EVALUATION_FILE = "evaluation.json"
 REQUIRED_KEYS = ("format", "pair", "model_config", "special_tokens", "files", "graphs", "tokenizers")
+TOKENIZER_FILE = "tokenizer.json"
+# The manifest's "tokenizers" entry, as every bundle has it: both roles name the one shared file (the model
+# ties one embedding to source and target).
+SHARED_TOKENIZER = {"source": TOKENIZER_FILE, "target": TOKENIZER_FILE, "shared": True}
 
 
 class BundleError(ValueError):
@@ -53,7 +57,8 @@ def load_bundle(path, verify_hashes: bool = True) -> Bundle:
         path = previous_of(path)  # an export is swapping this bundle right now (or was killed doing it)
     manifest_path = path / "manifest.json"
     if not path.is_dir():
-        raise BundleError(f"model folder {path} does not exist; export one with `python -m export CHECKPOINT --out {path}`")
+        raise BundleError(f"model folder {path} does not exist; export one with "
+                          f"`python -m export CHECKPOINT --out {path}`")
     if not manifest_path.is_file():
         raise BundleError(f"{manifest_path} is missing; re-export the bundle with `python -m export`")
     try:
@@ -64,10 +69,12 @@ def load_bundle(path, verify_hashes: bool = True) -> Bundle:
         raise BundleError(f"{manifest_path} does not hold a JSON object; re-export the bundle")
     missing = [key for key in REQUIRED_KEYS if key not in manifest]
     if missing or manifest.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{manifest_path} is not a {BUNDLE_FORMAT} manifest (missing: {', '.join(missing) or 'format'})")
+        raise BundleError(f"{manifest_path} is not a {BUNDLE_FORMAT} manifest "
+                          f"(missing: {', '.join(missing) or 'format'})")
     for name, facts in manifest["files"].items():
         file = path / name
-        if not (isinstance(facts, dict) and isinstance(facts.get("sha256"), str) and isinstance(facts.get("bytes"), int)):
+        if not (isinstance(facts, dict) and isinstance(facts.get("sha256"), str)
+                and isinstance(facts.get("bytes"), int)):
             raise BundleError(f"{manifest_path}: the entry for {name} has no sha256 and size; re-export the bundle "
                               "with `python -m export`")
         if not file.is_file():
@@ -78,10 +85,20 @@ def load_bundle(path, verify_hashes: bool = True) -> Bundle:
     for role in ("encoder", "decoder"):
         if manifest["graphs"].get(role, {}).get("file") not in manifest["files"]:
             raise BundleError(f"{manifest_path} lists no {role} graph file")
-    for role in ("source", "target"):
-        if manifest["tokenizers"].get(role) not in manifest["files"]:
-            raise BundleError(f"{manifest_path} lists no {role} tokenizer file")
+    tokenizer_file(manifest, manifest_path)
     return Bundle(path, manifest, read_evaluation(path))
+
+
+def tokenizer_file(manifest: dict, manifest_path) -> str:
+    """The name of the one tokenizer file the manifest lists for source and target."""
+    names = manifest["tokenizers"] if isinstance(manifest["tokenizers"], dict) else {}
+    name = names.get("source")
+    if name not in manifest["files"]:
+        raise BundleError(f"{manifest_path} lists no tokenizer file")
+    if names.get("target", name) != name:
+        raise BundleError(f"{manifest_path} names two tokenizers ({name}, {names['target']}); the model shares "
+                          "one between source and target: re-export the bundle with `python -m export`")
+    return name
 
 
 def read_evaluation(path) -> dict:
@@ -92,7 +109,8 @@ def read_evaluation(path) -> dict:
     try:
         evaluation = json.loads(file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
-        raise BundleError(f"{file} is not valid JSON ({error}); delete it or re-run `python -m evaluate {path}`") from None
+        raise BundleError(f"{file} is not valid JSON ({error}); delete it or re-run "
+                          f"`python -m evaluate {path}`") from None
     if not isinstance(evaluation, dict):
         raise BundleError(f"{file} does not hold a JSON object; delete it or re-run `python -m evaluate {path}`")
     return evaluation

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rules import max_target_len
+
 
 @dataclass
 class Hypothesis:
@@ -29,22 +31,9 @@ class Hypothesis:
     step_rows: list[int] = field(default_factory=list)  # at step t, this hypothesis' row in the decoder call
 
 
-def max_target_len(source_len: int, ratio: float = 2.0) -> int:
-    """How many target tokens decoding may produce for `source_len` source tokens (EOS included)."""
-    return int(ratio * source_len) + 10
-
-
 def decoding_name(beam_size: int) -> str:
     """"greedy" or "beam5": the key of a decoding in evaluation results and benchmark tables."""
     return "greedy" if beam_size == 1 else f"beam{beam_size}"
-
-
-def pad_ids(batch_ids: list[list[int]], pad_id: int) -> np.ndarray:
-    """Token id lists -> (B, S) int64 array padded with `pad_id` on the right; the mask is ids != pad_id."""
-    src_ids = np.full((len(batch_ids), max(map(len, batch_ids))), pad_id, dtype=np.int64)
-    for row, ids in enumerate(batch_ids):
-        src_ids[row, : len(ids)] = ids
-    return src_ids
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -77,7 +66,8 @@ def _hypothesis(ids, log_probs, attention, top_ids, top_lp, alpha, finished=True
     score = float(np.sum(log_probs)) if log_probs else 0.0
     return Hypothesis(list(map(int, ids)), [float(x) for x in log_probs],
                       np.asarray(attention, dtype=np.float32).reshape(len(ids), -1),
-                      np.asarray(top_ids).reshape(len(ids), -1), np.asarray(top_lp, dtype=np.float32).reshape(len(ids), -1),
+                      np.asarray(top_ids).reshape(len(ids), -1),
+                      np.asarray(top_lp, dtype=np.float32).reshape(len(ids), -1),
                       score, score / length_penalty(len(ids), alpha), finished, [int(r) for r in step_rows])
 
 
@@ -121,12 +111,6 @@ def greedy_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, t
         rows, prev, hidden = rows[keep], prev[keep], hidden[keep]
         t += 1
     return done
-
-
-def beam_search(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_len: int, beam_size: int = 5,
-                alpha: float = 0.6, n_best: int = 1, top_k: int = 5) -> list[Hypothesis]:
-    """Beam search for one sentence (hidden is (1, D)): the `n_best` best hypotheses."""
-    return beam_search_batch(step, hidden, bos_id, eos_id, max_len, beam_size, alpha, n_best, top_k)[0]
 
 
 def beam_search_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, beam_size: int = 5,

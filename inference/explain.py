@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from inference.decoding import greedy_batch
+from rules import language_name
 
 # Thresholds chosen on Multi30k validation (1,014 sentences, greedy outputs of the shipped en-de, de-en, en-fr
 # and fr-en bundles pooled) by `python -m evaluate.attention --split validation --tune --out tune.json`.
@@ -53,7 +54,6 @@ DIFFUSE_ABOVE = 3.6
 # validation as the margin that best separates right-way from swapped inputs of all four pairs (8,112
 # inputs, 99.6% right, 0.5% of right-way inputs wrongly told to swap).
 DIRECTION_MARGIN = -0.05
-LANGUAGES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech"}
 
 
 # ---- ranks and agreement ------------------------------------------------------------------------------
@@ -104,7 +104,8 @@ class Occlusion:
     attention: list[list[float]]  # (T, S) attention of the unoccluded row (the heatmap's numbers)
     spearman: list[float | None]  # (T,) rank correlation of attention[t] and drops[t]; None if one is constant
     top1_agree: list[bool]  # (T,) attention's most attended position is occlusion's most important one
-    pearson: list[float | None]  # (T,) linear correlation: led by the large values, where ranks are led by the many tiny ones
+    # (T,) linear correlation: led by the large values, where ranks are led by the many tiny ones
+    pearson: list[float | None]
     mean_spearman: float | None  # sentence aggregate: mean over steps where it is defined
     top1_rate: float  # sentence aggregate: share of steps whose top-1 positions agree
     mean_pearson: float | None
@@ -272,7 +273,7 @@ def direction_hint(forward, reverse, text: str, margin: float = DIRECTION_MARGIN
         return None
     forward_lp, reverse_lp = (_mean_log_prob(m.translate(text)) for m in (forward, reverse))
     swap = reverse_lp - forward_lp > margin
-    source, target = (LANGUAGES.get(code, code) for code in (forward.src_lang, forward.tgt_lang))
+    source, target = language_name(forward.src_lang), language_name(forward.tgt_lang)
     message = (f"This looks like {target} text, not {source}: the {reverse.name} model reads it "
                f"more confidently (mean token log-prob {reverse_lp:.2f} vs {forward_lp:.2f}). "
                f"Swap the pair to {reverse.name}?") if swap else ""

@@ -10,17 +10,14 @@ from numbers import Real
 
 from tokenizers import Tokenizer
 
+from rules import language_name
+
 MAX_CHARS = 300  # the page refuses longer inputs: Multi30k sentences are short captions
 MAX_TOKENS = 100  # source tokens including EOS: every caller (page, command line, evaluation) keeps to it
-LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech"}
 
 
 class InputError(ValueError):
     """Text the model cannot translate; the message says what was wrong and what to do."""
-
-
-def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
 
 
 def _control_chars(text: str) -> list[str]:
@@ -37,10 +34,12 @@ def check_text(text, tokenizer: Tokenizer, unk_id: int, language: str, what: str
         raise InputError(f"The {what} is empty: type a sentence to translate." if what == "input"
                          else f"The {what} is empty: paste a sentence.")
     if max_chars is not None and len(text) > max_chars:
-        raise InputError(f"The {what} has {len(text)} characters; the limit is {max_chars}. Translate one sentence at a time.")
+        raise InputError(f"The {what} has {len(text)} characters; the limit is {max_chars}. "
+                         "Translate one sentence at a time.")
     bad = _control_chars(text)
     if bad:
-        raise InputError(f"The {what} contains control characters ({', '.join(repr(c) for c in bad[:3])}); remove them and try again.")
+        shown = ", ".join(repr(c) for c in bad[:3])
+        raise InputError(f"The {what} contains control characters ({shown}); remove them and try again.")
     text = " ".join(text.split())
     encoding = tokenizer.encode(text, add_special_tokens=False)
     unknown = sorted({text[s:e] for tid, (s, e) in zip(encoding.ids, encoding.offsets) if tid == unk_id})

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from inference.backend import SPECIAL_TOKENS, Backend, onnx_backend
 from inference.bundle import BundleError
-from inference.decoding import Hypothesis, beam_search_batch, greedy_batch, max_target_len, pad_ids
+from inference.decoding import Hypothesis, beam_search_batch, greedy_batch
+from rules import max_target_len, pad_ids
 from inference.source_text import MAX_CHARS, MAX_TOKENS, InputError, check_text, finite_number, whole_number
 
 DEFAULT_LENGTH_PENALTY = 0.6  # GNMT's alpha; a bundle's evaluation.json may carry one tuned on validation
@@ -85,7 +86,7 @@ class Translator:
         self.backend, self.bundle = backend, backend.bundle
         self.src_lang, self.tgt_lang, self.config = backend.src_lang, backend.tgt_lang, backend.config
         self.pad_id, self.unk_id, self.bos_id, self.eos_id = (backend.special_tokens[k] for k in SPECIAL_TOKENS)
-        self.source_tokenizer, self.target_tokenizer = backend.source_tokenizer, backend.target_tokenizer
+        self.tokenizer = backend.tokenizer  # one, shared by source and target (the model ties one embedding)
         self.providers, self.warnings = backend.providers, backend.warnings
         self.length_penalty = tuned_length_penalty(self.bundle.evaluation if self.bundle else {})
         self.last_latency_ms: float | None = None
@@ -97,7 +98,7 @@ class Translator:
     # ---- text <-> ids -------------------------------------------------------------------------------
     def source_ids(self, text: str, max_chars: int | None = MAX_CHARS) -> list[int]:
         """Validated source ids with EOS appended; raises InputError with a helpful message."""
-        return check_text(text, self.source_tokenizer, self.unk_id, self.src_lang, "input", max_chars) + [self.eos_id]
+        return check_text(text, self.tokenizer, self.unk_id, self.src_lang, "input", max_chars) + [self.eos_id]
 
     def check_sources(self, texts: list[str], max_chars: int | None = MAX_CHARS) -> list[list[int] | InputError]:
         """Per text: its source ids, or the InputError saying why the model refuses it."""
@@ -110,13 +111,13 @@ class Translator:
         return checked
 
     def source_tokens(self, ids) -> list[str]:
-        return [self.source_tokenizer.id_to_token(int(i)) for i in ids]
+        return [self.tokenizer.id_to_token(int(i)) for i in ids]
 
     def target_tokens(self, ids) -> list[str]:
-        return [self.target_tokenizer.id_to_token(int(i)) for i in ids]
+        return [self.tokenizer.id_to_token(int(i)) for i in ids]
 
     def detokenize(self, ids) -> str:
-        return self.target_tokenizer.decode([int(i) for i in ids if i != self.eos_id])
+        return self.tokenizer.decode([int(i) for i in ids if i != self.eos_id])
 
     # ---- the two graphs -----------------------------------------------------------------------------
     def encode(self, batch_ids: list[list[int]]):
@@ -145,8 +146,8 @@ class Translator:
         src = self.source_ids(text, max_chars)
         limit = self._max_len(len(src), max_len, max_len_ratio)
         forced = None if reference is None else \
-            check_text(reference, self.target_tokenizer, self.unk_id, self.tgt_lang, "reference") + [self.eos_id]
-        prefix = [whole_number("prefix id", i, 0, self.target_tokenizer.get_vocab_size() - 1) for i in prefix or []]
+            check_text(reference, self.tokenizer, self.unk_id, self.tgt_lang, "reference") + [self.eos_id]
+        prefix = [whole_number("prefix id", i, 0, self.tokenizer.get_vocab_size() - 1) for i in prefix or []]
         enc_out, keys, hidden, mask = self.encode([src])
         encoded = time.perf_counter()
         calls: list[tuple[np.ndarray, np.ndarray]] = []
@@ -222,7 +223,7 @@ class Translator:
         return {"target_tokens": self.target_tokens(hyp.ids), "target_ids": list(hyp.ids),
                 "attention": np.round(hyp.attention[:, : len(src)], 6).tolist(),
                 "token_probs": [float(np.exp(lp)) for lp in hyp.token_log_probs],
-                "alternatives": [[(self.target_tokenizer.id_to_token(int(i)), float(np.exp(lp)))
+                "alternatives": [[(self.tokenizer.id_to_token(int(i)), float(np.exp(lp)))
                                   for i, lp in zip(ids, lps)] for ids, lps in zip(hyp.top_ids, hyp.top_log_probs)],
                 "alternative_ids": [[int(i) for i in ids] for ids in hyp.top_ids]}
 

@@ -6,7 +6,13 @@ import itertools
 import numpy as np
 import pytest
 
-from inference.decoding import beam_search, beam_search_batch, greedy_batch, length_penalty
+from inference.decoding import Hypothesis, beam_search_batch, greedy_batch, length_penalty
+
+
+def beam_search(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_len: int, beam_size: int = 5,
+                alpha: float = 0.6, n_best: int = 1, top_k: int = 5) -> list[Hypothesis]:
+    """Beam search for one sentence (hidden is (1, D)): the `n_best` best hypotheses."""
+    return beam_search_batch(step, hidden, bos_id, eos_id, max_len, beam_size, alpha, n_best, top_k)[0]
 
 # ---- algorithms on a toy step function --------------------------------------------------------------
 def toy_step(vocab: int, seed: int):
@@ -105,7 +111,8 @@ def test_batched_beam_search_equals_one_sentence_at_a_time(alpha, beam_size):
     max_lens = [3, 8, 5, 8, 1]
     batched = beam_search_batch(step, hidden, bos, eos, max_lens, beam_size, alpha, n_best=3)
     for sentence, hyps in enumerate(batched):
-        alone = beam_search(step, hidden[sentence:sentence + 1], bos, eos, max_lens[sentence], beam_size, alpha, n_best=3)
+        alone = beam_search(step, hidden[sentence:sentence + 1], bos, eos, max_lens[sentence], beam_size, alpha,
+                            n_best=3)
         assert [h.ids for h in hyps] == [h.ids for h in alone] and len(hyps) >= 1
         assert [h.normalized_score for h in hyps] == pytest.approx([h.normalized_score for h in alone])
         assert [h.finished for h in hyps] == [h.finished for h in alone]

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from conftest import ROOT, TINY_MODEL_FLAGS, train_tiny
-from training.checkpoint import atomic_save, load_checkpoint
-from training.data import collate, encode_pairs, load_splits, make_batches
+from training.checkpoint import load_checkpoint
+from training.corpus import load_splits
+from training.data import collate, encode_pairs, make_batches
 from training.distributed import Cluster, DeviceError, pick_device
 from training.model import ModelConfig, Seq2Seq
 
@@ -60,9 +61,9 @@ def test_device_choice(monkeypatch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a usable GPU")
 def test_device_cuda_without_a_gpu_is_one_line(tiny_corpus, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "training", "--data-dir", str(tiny_corpus), "--out", str(tmp_path / "r"),
-                           "--device", "cuda", *TINY_MODEL_FLAGS], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env=child_env())
+    done = subprocess.run([sys.executable, "-m", "training", "--data-dir", str(tiny_corpus),
+                           "--out", str(tmp_path / "r"), "--device", "cuda", *TINY_MODEL_FLAGS], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=child_env())
     assert done.returncode == 2 and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --device cuda")
@@ -88,9 +89,9 @@ def test_precision_choice(monkeypatch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a usable GPU")
 def test_cuda_precision_on_the_cpu_is_one_line(tiny_corpus, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "training", "--data-dir", str(tiny_corpus), "--out", str(tmp_path / "r"),
-                           "--device", "cpu", "--precision", "bf16", *TINY_MODEL_FLAGS], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env=child_env())
+    done = subprocess.run([sys.executable, "-m", "training", "--data-dir", str(tiny_corpus),
+                           "--out", str(tmp_path / "r"), "--device", "cpu", "--precision", "bf16", *TINY_MODEL_FLAGS],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=child_env())
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == ["error: --precision bf16 is for CUDA; the CPU trains in fp32 "
                                                 "(pass --precision auto or fp32, or --device cuda)"]
@@ -210,20 +211,7 @@ def test_streaming_reads_every_pair_once_per_epoch_and_trains(tiny_corpus, tmp_p
     assert orders[0] != orders[1]  # reshuffled every epoch
 
 
-# ---- checkpoints ------------------------------------------------------------------------------------
-def test_a_ddp_style_checkpoint_loads_and_exports(tiny_run, tmp_path):
-    from export.bundle import export_bundle
-
-    state = load_checkpoint(tiny_run / "best.pt")
-    state["model"] = {f"module.{name}": value for name, value in state["model"].items()}  # as DDP names them
-    wrapped = tmp_path / "wrapped.pt"
-    atomic_save(state, wrapped)
-    loaded = load_checkpoint(wrapped)
-    assert set(loaded["model"]) == set(load_checkpoint(tiny_run / "best.pt")["model"])
-    manifest = export_bundle(wrapped, tmp_path / "bundle")
-    assert (tmp_path / "bundle" / "decoder.onnx").is_file() and manifest["model_config"] == state["config"]
-
-
+# ---- command line -----------------------------------------------------------------------------------
 def test_threads_default_shares_the_cores_among_torchrun_processes(monkeypatch):
     from training.__main__ import parse_args
 

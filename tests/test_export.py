@@ -13,7 +13,7 @@ import torch
 from conftest import ROOT
 from export.__main__ import main as export_main
 from inference.examples import examples_for
-from inference import Translator
+from inference import BundleError, Translator
 from inference.bundle import sha256_of
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 
@@ -23,7 +23,8 @@ def test_bundle_contents_and_manifest(tiny_bundle):
     # source and target share one vocabulary, so one tokenizer file
     assert sorted(manifest["files"]) == ["checkpoint.pt", "decoder.onnx", "encoder.onnx", "tokenizer.json"]
     assert manifest["tokenizers"] == {"source": "tokenizer.json", "target": "tokenizer.json", "shared": True}
-    assert manifest["export_command"] == f"python -m export {tiny_bundle.as_posix()}/checkpoint.pt --out {tiny_bundle.as_posix()}"
+    folder = tiny_bundle.as_posix()
+    assert manifest["export_command"] == f"python -m export {folder}/checkpoint.pt --out {folder}"
     assert "metrics" not in manifest and "decoding" not in manifest  # measurements live in evaluation.json
     assert not list(tiny_bundle.glob("*.data"))  # weights live inside the .onnx files
     assert tiny_bundle.stat().st_mode & 0o777 == 0o755
@@ -38,7 +39,8 @@ def test_bundle_contents_and_manifest(tiny_bundle):
     assert decoder["inputs"][3]["shape"][:2] == ["batch", "src_len"]
     assert manifest["pair"] == {"src": "en", "tgt": "de"}
     assert manifest["training"]["epochs"] == 6 and manifest["model_config"]["attention"] == "dot"
-    assert manifest["verification"]["greedy_fp32_vs_torch"]["identical"] == manifest["verification"]["greedy_fp32_vs_torch"]["sentences"]
+    greedy = manifest["verification"]["greedy_fp32_vs_torch"]
+    assert greedy["identical"] == greedy["sentences"]
 
 
 @pytest.mark.parametrize("attention", ["dot", "general", "additive"])
@@ -46,7 +48,8 @@ def test_every_score_function_exports_with_parity(attention, tmp_path):
     """Each score function's graphs match torch at unseen shapes (the shipped models use dot and general)."""
     from export.graphs import export_graphs
     from export.verify import check_parity, check_structure
-    from training.model import ModelConfig, Seq2Seq
+    from training.config import ModelConfig
+    from training.model import Seq2Seq
 
     torch.manual_seed(0)
     model = Seq2Seq(ModelConfig(vocab_size=60, embed_dim=8, hidden_dim=6, attention=attention, attention_dim=5)).eval()
@@ -71,7 +74,7 @@ def test_every_gru_node_uses_linear_before_reset(tiny_bundle):
 
 def test_onnx_matches_torch_at_new_shapes(tiny_bundle):
     """Values within 1e-4 at batch sizes and lengths unlike the export example (2, 7)."""
-    model, _, _ = model_from_checkpoint(load_checkpoint(tiny_bundle / "checkpoint.pt"))
+    model, _ = model_from_checkpoint(load_checkpoint(tiny_bundle / "checkpoint.pt"))
     translator = Translator(tiny_bundle, device="cpu")
     rng = np.random.default_rng(0)
     for batch, length in ((1, 2), (4, 13), (6, 31)):
@@ -103,7 +106,8 @@ def test_int8_export_reports_agreement_and_size(tiny_run, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     report = manifest["verification"]["int8_vs_fp32"]
     assert manifest["quantization"] == "int8"
-    assert report["sentences"] == len(examples_for("en")) and report["identical_greedy"] >= report["sentences"] / 2  # export refuses below half
+    assert report["sentences"] == len(examples_for("en"))
+    assert report["identical_greedy"] >= report["sentences"] / 2  # export refuses below half
     assert 0 <= report["max_abs_token_log_prob_diff"] < 1.0
     assert report["graph_bytes"]["int8"] < report["graph_bytes"]["fp32"]
     decoder = onnx.load(str(out / "decoder.onnx")).graph
@@ -124,7 +128,8 @@ def test_rowwise_int8_matmul_is_exact_per_row_and_close_to_fp32():
     from export.quantize import rowwise_int8_matmuls
 
     rng = np.random.default_rng(0)
-    weight = (rng.standard_normal((96, 300)) * rng.uniform(0.01, 1.0, 300)).astype(np.float32)  # columns of unequal size
+    # columns of unequal size
+    weight = (rng.standard_normal((96, 300)) * rng.uniform(0.01, 1.0, 300)).astype(np.float32)
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 96])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 300])],
@@ -277,20 +282,24 @@ def test_stale_export_folders_of_dead_runs_are_removed(tiny_bundle, tmp_path):
     assert not dead.exists() and running.exists()
 
 
-def test_bundles_with_two_tokenizer_files_still_load(bundle_copy):
+def test_manifests_name_the_one_shared_tokenizer(bundle_copy):
+    """Every bundle's manifest names tokenizer.json for source and target; one without the "shared" flag loads
+    too, and one naming two different files is refused in one line (the model shares one vocabulary)."""
     before = Translator(bundle_copy, device="cpu").translate("The small cat sleeps.").text
     manifest = json.loads((bundle_copy / "manifest.json").read_text(encoding="utf-8"))
-    tokenizer = bundle_copy / "tokenizer.json"
-    for name in ("source.json", "target.json"):
-        (bundle_copy / name).write_bytes(tokenizer.read_bytes())
-        manifest["files"][name] = {"sha256": sha256_of(tokenizer), "bytes": tokenizer.stat().st_size}
-    tokenizer.unlink()
-    del manifest["files"]["tokenizer.json"]
-    manifest["tokenizers"] = {"source": "source.json", "target": "target.json"}  # the format_version 1 layout
+    manifest["tokenizers"] = {"source": "tokenizer.json", "target": "tokenizer.json"}
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     translator = Translator(bundle_copy, device="cpu")
-    assert translator.source_tokenizer is not translator.target_tokenizer
+    assert translator.tokenizer is translator.backend.tokenizer
     assert translator.translate("The small cat sleeps.").text == before
+    tokenizer = bundle_copy / "tokenizer.json"
+    (bundle_copy / "target.json").write_bytes(tokenizer.read_bytes())
+    manifest["files"]["target.json"] = {"sha256": sha256_of(tokenizer), "bytes": tokenizer.stat().st_size}
+    manifest["tokenizers"] = {"source": "tokenizer.json", "target": "target.json"}
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match="names two tokenizers .*re-export the bundle") as caught:
+        Translator(bundle_copy, device="cpu")
+    assert "\n" not in str(caught.value)
 
 
 def test_model_table_tells_every_training_stage_of_a_fine_tuned_model():

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT
 from inference.document import load_schema, translation_json
 from inference import BundleError, InputError, ProviderWarning, Translator, select_providers
-from inference.decoding import beam_search
+from inference.decoding import beam_search_batch
 
 SENTENCES = ["The dog runs.", "The small cat sleeps in the garden.", "The old man waits in the street.",
              "The happy child jumps."]
@@ -29,8 +29,8 @@ def test_beam_one_equals_greedy(translator):
     for sentence in SENTENCES:
         greedy = translator.translate(sentence)
         enc_out, keys, hidden, mask = translator.encode([translator.source_ids(sentence)])
-        beam = beam_search(translator.step_function(enc_out, keys, mask), hidden, translator.bos_id,
-                           translator.eos_id, greedy.decoding["max_len"], beam_size=1, alpha=0.0)[0]
+        beam = beam_search_batch(translator.step_function(enc_out, keys, mask), hidden, translator.bos_id,
+                                 translator.eos_id, greedy.decoding["max_len"], beam_size=1, alpha=0.0)[0][0]
         assert beam.ids == greedy.target_ids and beam.score == pytest.approx(greedy.score, abs=1e-5)
 
 
@@ -109,7 +109,8 @@ def test_step_calls_show_every_decoder_call_and_the_best_row(translator, beam_si
 
 @pytest.mark.parametrize("text, message", [
     ("   ", "empty"), ("x" * 400, "limit is 300"), ("The dog\x00 runs.", "control characters"),
-    ("Собака бежит.", "never seen 'С', 'а', 'б': it reads English written"), (123, "not text \\(got int 123\\)"),
+    ("Собака бежит.", "never seen 'С', 'а', 'б': it reads English written"),
+    (123, "not text \\(got int 123\\)"),
     (None, "not text"), (b"The dog runs.", "not text"),
 ])
 def test_bad_input_is_a_clear_error(translator, text, message):
@@ -118,11 +119,14 @@ def test_bad_input_is_a_clear_error(translator, text, message):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"beam_size": 2.7}, "beam_size must be a whole number of at least 1; got the number 2.7"), ({"beam_size": 0}, "beam_size must be a whole number of at least 1"),
+    ({"beam_size": 2.7}, "beam_size must be a whole number of at least 1; got the number 2.7"),
+    ({"beam_size": 0}, "beam_size must be a whole number of at least 1"),
     ({"beam_size": True}, "beam_size must be a whole number"), ({"n_best": "3"}, "n_best must be a whole number"),
-    ({"max_len": float("inf")}, "max_len must be a whole number from 1 to 1000; got the number inf"), ({"max_len": 10 ** 6}, "max_len must be a whole number from 1"),
+    ({"max_len": float("inf")}, "max_len must be a whole number from 1 to 1000; got the number inf"),
+    ({"max_len": 10 ** 6}, "max_len must be a whole number from 1"),
     ({"max_len_ratio": float("inf")}, "max_len_ratio must be a finite number"),
-    ({"length_penalty": float("nan")}, "length_penalty must be a finite number"), ({"top_k": -1}, "top_k must be a whole number of at least 1"),
+    ({"length_penalty": float("nan")}, "length_penalty must be a finite number"),
+    ({"top_k": -1}, "top_k must be a whole number of at least 1"),
     ({"prefix": [1.5]}, "prefix id must be a whole number"), ({"prefix": [10 ** 9]}, "prefix id must be a whole number from 0"),
 ])
 def test_api_arguments_of_the_wrong_type_are_refused_not_coerced(translator, options, message):
@@ -210,8 +214,10 @@ def test_inference_never_imports_torch(tiny_bundle):
 
 
 def test_cli_translates_json_and_stdin(tiny_bundle):
-    run = lambda *args, **kw: subprocess.run([sys.executable, "-m", "inference", "--model", str(tiny_bundle), *args],  # noqa: E731
-                                             cwd=ROOT, capture_output=True, text=True, timeout=120, **kw)
+    def run(*args, **kw):
+        return subprocess.run([sys.executable, "-m", "inference", "--model", str(tiny_bundle), *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120, **kw)
+
     single = run("The dog runs.")
     assert single.returncode == 0 and single.stdout.strip()
     line = json.loads(run("--json", "--beam", "3", "--n-best", "2", "The dog runs.").stdout)

@@ -10,9 +10,13 @@ import pytest
 import torch
 
 from conftest import ROOT, train_tiny
-from training.checkpoint import CheckpointError, average_weights, load_checkpoint, load_weights
-from training.data import DataError, load_splits, train_tokenizer
-from training.model import SCORE_FUNCTIONS, ModelConfig, Seq2Seq
+from training.checkpoint import average_weights, load_checkpoint, load_weights
+from training.config import ModelConfig
+from training.constants import SCORE_FUNCTIONS
+from training.corpus import load_splits
+from training.data import train_tokenizer
+from training.errors import CheckpointError, DataError
+from training.model import Seq2Seq
 
 
 def child_env(**extra) -> dict:
@@ -32,8 +36,9 @@ def test_offline_hub_name_says_to_use_data_dir(tmp_path, monkeypatch):
 
 def test_offline_hub_cli_prints_one_line_without_traceback(tmp_path):
     env = child_env(HF_HOME=str(tmp_path), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    done = subprocess.run([sys.executable, "-m", "training", "--src", "en", "--tgt", "de", "--out", str(tmp_path / "r")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "training", "--src", "en", "--tgt", "de",
+                           "--out", str(tmp_path / "r")], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: could not load the dataset 'bentrevett/multi30k'")
@@ -252,8 +257,29 @@ def test_help_does_not_import_torch():
                           capture_output=True, text=True, timeout=60, env=child_env())
     assert done.returncode == 0 and "--batch-size" in done.stdout
     imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert "training.constants" in imported  # the import log was read
+    assert {"training.constants", "training.config", "rules"} <= imported  # the import log was read
     assert not {name for name in imported if name == "torch" or name.startswith("torch.")}
+
+
+def test_model_flags_default_to_the_model_config():
+    from dataclasses import fields
+
+    from training.__main__ import build_parser
+
+    args = build_parser().parse_args(["--out", "r"])
+    flags = [f for f in fields(ModelConfig) if hasattr(args, f.name)]
+    assert {f.name for f in flags} == {"vocab_size", "embed_dim", "hidden_dim", "attention", "attention_dim", "dropout"}
+    assert all(getattr(args, f.name) == f.default for f in flags)
+    assert args.vocab_size == 8000  # what every shipped bundle uses
+
+
+def test_training_never_imports_inference():
+    code = ("import sys; sys.modules['inference'] = None\n"  # any inference import now raises ImportError
+            "import training.train, training.streaming, training.__main__\n"
+            "assert not [m for m in sys.modules if m.startswith('inference.')]\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=child_env())
+    assert done.returncode == 0, done.stderr
 
 
 def test_lr_schedule_halves_like_the_documented_patience():
@@ -293,6 +319,13 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
                           capture_output=True, text=True, timeout=120, env=child_env())
     assert done.returncode != 0 and "refusing to load" in done.stderr and "Traceback" not in done.stderr
     assert not marker.exists()
+
+
+def test_a_checkpoint_with_two_different_tokenizers_is_refused(tmp_path):
+    path = tmp_path / "two.pt"
+    torch.save({"config": {}, "model": {}, "src_tokenizer": "{}", "tgt_tokenizer": "[]"}, path)
+    with pytest.raises(CheckpointError, match="two different tokenizers"):
+        load_checkpoint(path)
 
 
 class RunsCodeWhenUnpickled:

@@ -1,7 +1,7 @@
-"""Checkpoints: one file holds the config, the weights and the tokenizers, so it alone rebuilds the model.
+"""Checkpoints: one file holds the config, the weights and the tokenizer, so it alone rebuilds the model.
 
-Everything in a checkpoint is plain data: tensors, numbers, strings, lists and dicts (the tokenizers as
-their JSON text, the config and the training history as dicts). So every load uses
+Everything in a checkpoint is plain data: tensors, numbers, strings, lists and dicts (the tokenizer as its
+JSON text, the config and the training history as dicts). So every load uses
 `torch.load(weights_only=True)`, which refuses any other pickled object instead of running its code:
 opening a checkpoint from the internet cannot execute anything.
 """
@@ -16,11 +16,9 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
-from training.model import ModelConfig, Seq2Seq
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable or not ours; reported as one line."""
+from training.config import ModelConfig
+from training.errors import CheckpointError
+from training.model import Seq2Seq
 
 
 def atomic_save(obj, path: str | os.PathLike) -> None:
@@ -74,22 +72,21 @@ def safe_load(path: str | os.PathLike):
     except Exception as error:
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         if refused:  # a pickle that would build an arbitrary object (and could run code while doing so)
-            raise CheckpointError(f"refusing to load {path}: it holds a pickled {refused.group(1)}, not just tensors and "
-                                  "plain data; only files written by `python -m training` are accepted") from None
+            raise CheckpointError(f"refusing to load {path}: it holds a pickled {refused.group(1)}, not just tensors "
+                                  "and plain data; only files written by `python -m training` are accepted") from None
         first_line = (str(error).strip().splitlines() or [""])[0]
         raise CheckpointError(f"checkpoint {path} cannot be read ({type(error).__name__}: {first_line}); "
                               "is it a file written by `python -m training`?") from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """A whole checkpoint (weights, config, tokenizers, training state), loaded safely onto the CPU.
-
-    Weights saved from a DistributedDataParallel wrapper (`module.` before every name) load too.
-    """
+    """A whole checkpoint (weights, config, tokenizer, training state), loaded safely onto the CPU."""
     state = safe_load(path)
     if not isinstance(state, dict) or not {"config", "model", "src_tokenizer", "tgt_tokenizer"} <= set(state):
-        raise CheckpointError(f"{path} is not a checkpoint of this project (needs config, model and tokenizers)")
-    state["model"] = unwrapped_names(state["model"])
+        raise CheckpointError(f"{path} is not a checkpoint of this project (needs config, model and tokenizer)")
+    if state["src_tokenizer"] != state["tgt_tokenizer"]:
+        raise CheckpointError(f"{path} has two different tokenizers; this project's model shares one between "
+                              "source and target")
     return state
 
 
@@ -98,23 +95,27 @@ def load_weights(path: str | os.PathLike) -> dict:
     state = safe_load(path)
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         raise CheckpointError(f"{path} is not a weights snapshot of this project (needs a 'model' state dict)")
-    return unwrapped_names(state["model"])
+    return state["model"]
 
 
-def unwrapped_names(weights: dict) -> dict:
-    """Parameter names without the `module.` prefix that DistributedDataParallel adds."""
-    if weights and all(name.startswith("module.") for name in weights):
-        return type(weights)((name[len("module."):], value) for name, value in weights.items())
-    return weights
+def tokenizer_fields(tokenizer_json: str) -> dict:
+    """How a checkpoint holds its one tokenizer: the same JSON text under the source and the target key, the
+    layout every shipped checkpoint has (one string object, so it is saved once)."""
+    return {"src_tokenizer": tokenizer_json, "tgt_tokenizer": tokenizer_json}
 
 
-def model_from_checkpoint(state: dict) -> tuple[Seq2Seq, Tokenizer, Tokenizer]:
-    """Rebuilds the fp32 model in eval mode and both tokenizers from a loaded checkpoint."""
+def tokenizer_json(state: dict) -> str:
+    """The tokenizer of a loaded checkpoint, as JSON text (load_checkpoint checked both keys hold the same)."""
+    return state["src_tokenizer"]
+
+
+def model_from_checkpoint(state: dict) -> tuple[Seq2Seq, Tokenizer]:
+    """Rebuilds the fp32 model in eval mode and its tokenizer from a loaded checkpoint."""
     config = ModelConfig(**state["config"])
     model = Seq2Seq(config)
     model.load_state_dict({k: v.float() for k, v in state["model"].items()})
     model.eval()
-    return model, Tokenizer.from_str(state["src_tokenizer"]), Tokenizer.from_str(state["tgt_tokenizer"])
+    return model, Tokenizer.from_str(tokenizer_json(state))
 
 
 def average_weights(states: list[dict]) -> dict:
@@ -138,7 +139,7 @@ def average_weights(states: list[dict]) -> dict:
 
 
 def strip_for_release(state: dict, half: bool = True) -> dict:
-    """What ships beside a bundle: weights (fp16 if asked), config, tokenizers, run facts; no optimizer."""
+    """What ships beside a bundle: weights (fp16 if asked), config, tokenizer, run facts; no optimizer."""
     keep = {k: v for k, v in state.items() if k not in ("optimizer", "rng")}
     if half:
         converted = {}  # tied weights appear under several keys: convert each storage once so it is saved once

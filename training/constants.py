@@ -2,6 +2,5 @@
 
 SCORE_FUNCTIONS = ("dot", "general", "additive")  # attention score functions, see training/model.py
 TOKENIZERS = ("bpe", "unigram")  # subword models, see training/data.py
-DEVICES = ("auto", "cpu", "cuda")  # where training runs, see training/distributed.py
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # CUDA autocast choices, see training/distributed.py
 DEFAULT_DATASET = "bentrevett/multi30k"

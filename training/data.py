@@ -1,103 +1,20 @@
-"""Load a parallel corpus with `datasets`, train a shared subword tokenizer, and make length-bucketed batches."""
+"""Mix training sets, train the shared subword tokenizer, make length-bucketed batches (reading: training/corpus.py)."""
 from __future__ import annotations
 
-import os
 import random
 import string
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from training.constants import DEFAULT_DATASET
-SPLITS = ("train", "validation", "test")
+from training.corpus import Pair
+from training.errors import DataError
+
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>"]  # ids 0..3: pad, unk, bos, eos
 # Every Latin letter the supported languages use is in the vocabulary even if training data lacks it,
 # so encode/decode stays lossless for them.
 LATIN_ALPHABET = (list(string.printable.strip()) + [chr(c) for c in range(0xA1, 0x180) if chr(c).isprintable()]
                   + [chr(c) for c in range(0x2010, 0x2027)] + ["€"])  # dashes, quotes, ellipsis
-
-
-class DataError(ValueError):
-    """A problem with the user's data or flags, reported as one clear line (no stack trace)."""
-
-
-@dataclass
-class Pair:
-    src: str
-    tgt: str
-
-
-def _data_files(data_dir: Path) -> tuple[str, dict[str, str]]:
-    if not data_dir.is_dir():
-        raise DataError(f"--data-dir {data_dir} is not a folder; it must hold train/validation/test .jsonl or .parquet files")
-    for ext, builder in ((".jsonl", "json"), (".json", "json"), (".parquet", "parquet")):
-        files = {split: str(data_dir / f"{split}{ext}") for split in SPLITS if (data_dir / f"{split}{ext}").is_file()}
-        if "train" in files:
-            return builder, files
-    raise DataError(f"no train.jsonl or train.parquet in {data_dir}; expected train/validation/test files there")
-
-
-def open_dataset(dataset: str, dataset_config: str | None, data_dir, splits=SPLITS, streaming: bool = False):
-    """datasets.load_dataset of local files (`data_dir` wins) or a Hub name; returns ({split: table}, origin).
-
-    Local files are in the Hub dataset's schema, so the same code path serves both.
-    """
-    import datasets
-
-    if data_dir is not None:
-        builder, files = _data_files(Path(data_dir))
-        files = {split: path for split, path in files.items() if split in splits}
-        raw = datasets.load_dataset(builder, data_files=files, streaming=streaming)
-        return raw, str(data_dir)
-    try:
-        raw = datasets.load_dataset(dataset, dataset_config, streaming=streaming)
-    except Exception as error:  # offline, unknown name, gated...: one actionable line
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(
-            f"could not load the dataset {dataset!r} from the Hugging Face Hub ({reason}). "
-            "If this machine is offline, pass --data-dir with local train/validation/test .jsonl or .parquet files "
-            "(for example --data-dir ../shared/data/multi30k)."
-        ) from None
-    return raw, dataset if dataset_config is None else f"{dataset}:{dataset_config}"
-
-
-def load_splits(src: str, tgt: str, dataset: str = DEFAULT_DATASET, dataset_config: str | None = None,
-                data_dir: str | os.PathLike | None = None, splits=SPLITS) -> tuple[dict[str, list[Pair]], dict]:
-    """Returns {split: [Pair]} of the wanted splits and a small report (source, dropped pair counts)."""
-    raw, origin = open_dataset(dataset, dataset_config, data_dir, splits)
-    loaded, dropped = {}, {}
-    for split in splits:
-        if split not in raw:
-            continue
-        table = raw[split]
-        columns = table.column_names
-        if src in columns and tgt in columns:
-            sources, targets = table[src], table[tgt]
-        elif "translation" in columns:  # {"translation": {"en": ..., "de": ...}}
-            first = table[0]["translation"] if len(table) else {}
-            missing = [lang for lang in (src, tgt) if lang not in first]
-            if missing:
-                raise DataError(f"{origin}: split {split!r} has no language {missing[0]!r} under 'translation'; "
-                                f"languages there: {', '.join(sorted(first))}")
-            sources = [row[src] for row in table["translation"]]
-            targets = [row[tgt] for row in table["translation"]]
-        else:
-            missing = src if src not in columns else tgt
-            raise DataError(f"{origin}: split {split!r} has no column {missing!r}; columns there: {', '.join(columns)} "
-                            "(choose them with --src and --tgt)")
-        pairs = [Pair(s.strip(), t.strip()) for s, t in zip(sources, targets)
-                 if isinstance(s, str) and isinstance(t, str) and s.strip() and t.strip()]
-        dropped[split] = len(sources) - len(pairs)
-        loaded[split] = pairs
-    if "train" in splits and not loaded.get("train"):
-        raise DataError(f"{origin} has no usable train split")
-    if "validation" not in loaded:
-        raise DataError(f"{origin} has no validation split; it is needed to pick the best checkpoint")
-    report = {"dataset": origin, "src": src, "tgt": tgt,
-              "sizes": {k: len(v) for k, v in loaded.items()}, "dropped_empty": dropped}
-    return loaded, report
 
 
 def mix_pairs(train_sets: list[list[Pair]], weights: list[float], seed: int) -> list[Pair]:
@@ -138,7 +55,8 @@ def train_tokenizer(texts, vocab_size: int, kind: str = "bpe") -> Tokenizer:
     return tokenizer
 
 
-def encode_pairs(pairs: list[Pair], tokenizer: Tokenizer, eos_id: int, max_len: int) -> list[tuple[list[int], list[int]]]:
+def encode_pairs(pairs: list[Pair], tokenizer: Tokenizer, eos_id: int,
+                 max_len: int) -> list[tuple[list[int], list[int]]]:
     """Token ids for each pair (EOS appended to both sides), truncated to max_len tokens."""
     src = tokenizer.encode_batch([p.src for p in pairs], add_special_tokens=False)
     tgt = tokenizer.encode_batch([p.tgt for p in pairs], add_special_tokens=False)

@@ -18,17 +18,15 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
+from rules import DEVICES
 from training.constants import PRECISIONS
-
-
-class DeviceError(ValueError):
-    """An impossible --device or --dist-backend request, reported as one line."""
+from training.errors import DeviceError
 
 
 def pick_device(requested: str, local_rank: int = 0) -> torch.device:
     """auto: the GPU when torch can use one, else the CPU. Under torchrun each rank takes GPU LOCAL_RANK."""
-    if requested not in ("auto", "cpu", "cuda"):
-        raise DeviceError(f"unknown --device {requested!r}; choose auto, cpu or cuda")
+    if requested not in DEVICES:
+        raise DeviceError(f"unknown --device {requested!r}; choose {', '.join(DEVICES[:-1])} or {DEVICES[-1]}")
     if requested == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():

@@ -1,6 +1,6 @@
 """A GRU encoder-decoder whose attention is two `torch.bmm` calls.
 
-Read it top to bottom: config, attention, encoder, decoder, the full model.
+Read it top to bottom: attention, encoder, decoder, the full model (its ModelConfig is in training/config.py).
 
 Letters used in shape comments, defined once:
     B  batch size            S  source length          T  target length
@@ -15,31 +15,15 @@ element" in one kernel call, with `batch_first=True` tensors and no permutes.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from training.config import ModelConfig
 from training.constants import SCORE_FUNCTIONS
+
 MASKED_SCORE = -1e9  # put on padded positions before softmax (in fp32); finite, so ONNX stays NaN-free
-
-
-@dataclass
-class ModelConfig:
-    vocab_size: int = 6000  # one vocabulary shared by source and target (tied embeddings)
-    embed_dim: int = 256  # E
-    hidden_dim: int = 256  # H, per encoder direction; the decoder GRU has 2H so `dot` needs no projection
-    attention: str = "dot"  # dot | general (Luong) | additive (Bahdanau)
-    attention_dim: int = 256  # A, only used by `additive`
-    dropout: float = 0.3
-    pad_id: int = 0
-    unk_id: int = 1
-    bos_id: int = 2
-    eos_id: int = 3
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Attention(nn.Module):
@@ -70,13 +54,13 @@ class Attention(nn.Module):
 
     def forward(self, query, keys, enc_out, src_mask):
         # query (B, T, 2H), keys (B, S, 2H|A), enc_out (B, S, 2H), src_mask (B, S) bool, True = real token
-        if self.kind == "additive":
+        if self.kind in ("dot", "general"):  # Luong: the scores are a batched matrix product
+            # The first bmm: one (T×2H) @ (2H×S) matmul per sentence, every query against every key.
+            scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
+        else:  # additive (Bahdanau): a small network scores every (query, key) pair
             q = self.query_proj(query)  # (B, T, A)
             energy = torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1))  # (B, T, S, A)
             scores = self.energy(energy).squeeze(3)  # (B, T, S)
-        else:
-            # The first bmm: one (T×2H) @ (2H×S) matmul per sentence, every query against every key.
-            scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
         scores = scores.float()  # under fp16 autocast the bmm gives fp16, which cannot hold MASKED_SCORE
         scores = scores.masked_fill(~src_mask.unsqueeze(1), MASKED_SCORE)  # padding gets ~0 weight
         weights = torch.softmax(scores, dim=-1)  # (B, T, S), each query's row sums to 1 over the source

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from training.data import (DataError, Pair, encode_pairs, load_splits, make_batches, mix_pairs, padding_fraction,
-                           train_tokenizer)
+from training.corpus import Pair, load_splits
+from training.data import encode_pairs, make_batches, mix_pairs, padding_fraction, train_tokenizer
 from training.distributed import Cluster
+from training.errors import DataError
 
 
 class MemoryBatches:
@@ -102,7 +103,8 @@ def load_training_data(args, cluster: Cluster, eos_id: int, tokenizer_json: str 
 
         batches = StreamBatches(stream, tokenizer, args, eos_id, cluster)
     else:
-        batches = MemoryBatches(encode_pairs(train, tokenizer, eos_id, args.max_len), args.batch_size, args.seed, cluster)
+        examples = encode_pairs(train, tokenizer, eos_id, args.max_len)
+        batches = MemoryBatches(examples, args.batch_size, args.seed, cluster)
     validations = {name: Validation(pairs, encode_pairs(pairs, tokenizer, eos_id, args.max_len))
                    for name, pairs in validations.items()}
     return TrainingData(batches, validations, report, tokenizer)

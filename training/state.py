@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import signal
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from training.checkpoint import CheckpointError, load_checkpoint
+from training.checkpoint import load_checkpoint
+from training.errors import CheckpointError
 
 if TYPE_CHECKING:  # annotations only
     from training.distributed import Cluster
@@ -17,7 +18,8 @@ if TYPE_CHECKING:  # annotations only
 # Flags that define the run; on --resume they come from the checkpoint, not the command line.
 RUN_FLAGS = ("dataset", "dataset_config", "data_dir", "src", "tgt", "vocab_size", "tokenizer", "embed_dim",
              "hidden_dim", "attention", "attention_dim", "dropout", "label_smoothing", "lr", "batch_size",
-             "clip", "seed", "max_len", "lr_patience", "average", "streaming", "tokenizer_sample", "data_dirs", "mix_weights")
+             "clip", "seed", "max_len", "lr_patience", "average", "streaming", "tokenizer_sample", "data_dirs",
+             "mix_weights")
 
 # Why a run stops early, as codes so that all ranks can agree on one with a max all-reduce.
 MAX_MINUTES, MAX_STEPS, INTERRUPTED = 1, 2, 3
@@ -51,8 +53,7 @@ class TrainState:
 
     @classmethod
     def from_dict(cls, progress: dict) -> "TrainState":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in progress.items() if k in known})
+        return cls(**progress)
 
 
 class Clock:
@@ -119,8 +120,6 @@ def restore_rng(saved, rank: int, world_size: int, device: torch.device) -> bool
     Returns False when the checkpoint came from a different number of processes (then dropout draws
     differ from an uninterrupted run, nothing else does).
     """
-    if isinstance(saved, torch.Tensor):  # written by a single process as one CPU generator state
-        saved = [{"cpu": saved}]
     if len(saved) != world_size:
         return False
     torch.set_rng_state(saved[rank]["cpu"])
@@ -135,14 +134,12 @@ def resume_point(args, out: Path, cluster: Cluster) -> dict | None:
         return None
     saved = load_checkpoint(out / "last.pt")
     for name in RUN_FLAGS:  # the run is defined by its checkpoint
-        if name in saved["args"]:  # flags added later keep the command line's value
-            setattr(args, name, saved["args"][name])
-    if not args.data_dirs and args.data_dir:  # a run from before several folders could be mixed
-        args.data_dirs = [args.data_dir]
-    saved_world = saved.get("world_size", 1)
-    if saved["progress"].get("step_in_epoch", 0) and saved_world != cluster.world_size:
+        setattr(args, name, saved["args"][name])
+    saved_world = saved["world_size"]
+    if saved["progress"]["step_in_epoch"] and saved_world != cluster.world_size:
         raise CheckpointError(f"{out / 'last.pt'} stopped inside an epoch with {saved_world} process(es); resume it "
-                              f"with the same number (torchrun --nproc_per_node {saved_world}), not {cluster.world_size}")
+                              f"with the same number (torchrun --nproc_per_node {saved_world}), "
+                              f"not {cluster.world_size}")
     return saved
 
 
@@ -150,20 +147,13 @@ def restore(run, saved: dict) -> TrainState:
     """Puts the weights, optimizer, LR schedule, loss scale and random generators back where they were."""
     run.model.load_state_dict(saved["model"])
     run.optimizer.load_state_dict(saved["optimizer"])
-    progress = saved["progress"]
-    if "scheduler" in saved:
-        run.scheduler.load_state_dict(saved["scheduler"])
-    else:  # written before the LR schedule was a torch scheduler: the LR and its plateau counter lived in progress
-        for group in run.optimizer.param_groups:
-            group["lr"] = progress["lr"]
-        run.scheduler.best = progress.get("best_single_bleu", progress["best_bleu"])
-        run.scheduler.num_bad_epochs = progress.get("bad_epochs", 0)
-    if saved.get("scaler"):
+    run.scheduler.load_state_dict(saved["scheduler"])
+    if saved["scaler"]:
         run.precision.scaler.load_state_dict(saved["scaler"])
     if not restore_rng(saved["rng"], run.cluster.rank, run.cluster.world_size, run.cluster.device):
         run.log(f"note: last.pt was saved by {len(saved['rng'])} process(es), not {run.cluster.world_size}: "
                 "dropout draws differ from an uninterrupted run")
-    state = TrainState.from_dict(progress)
+    state = TrainState.from_dict(saved["progress"])
     if not run.cluster.is_main:  # the saved running loss is the sum over all ranks: count it once
         state.epoch_loss_sum, state.epoch_target_tokens = 0.0, 0
     run.log(f"resuming {run.out / 'last.pt'} at epoch {state.epoch + 1}, step {state.step_in_epoch}")

@@ -14,8 +14,10 @@ import itertools
 
 from datasets.distributed import split_dataset_by_node
 
-from training.data import DataError, Pair, encode_pairs, load_splits, make_batches, open_dataset
+from training.corpus import Pair, load_splits, open_dataset
+from training.data import encode_pairs, make_batches
 from training.distributed import Cluster
+from training.errors import DataError
 
 SHUFFLE_BUFFER = 10_000  # rows held in memory for shuffling
 POOL_BATCHES = 50  # batches' worth of pairs sorted by length together, as in make_batches

@@ -22,10 +22,12 @@ from tokenizers import Tokenizer
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from training.checkpoint import CheckpointError, atomic_save, load_checkpoint, to_cpu
+from training.checkpoint import atomic_save, load_checkpoint, to_cpu, tokenizer_fields, tokenizer_json
+from training.config import ModelConfig
 from training.data import collate
 from training.distributed import Cluster, MixedPrecision, start
-from training.model import ModelConfig, Seq2Seq
+from training.errors import CheckpointError
+from training.model import Seq2Seq
 from training.sources import load_training_data
 from training.state import (INTERRUPTED, Clock, StopRequests, TrainState, restore, resume_point, rng_states,
                             stop_reason)
@@ -131,7 +133,8 @@ def _validate_epoch(run: Run, state: TrainState, train_loss: float):
     if several:  # one line per dataset; the epoch's line then shows their mean, on which best.pt is chosen
         record["val_bleu_by_dataset"] = {name: round(m["bleu"], 2) for name, m in metrics["per_dataset"].items()}
         for name, m in metrics["per_dataset"].items():
-            run.log(f"epoch {state.epoch} | {name}: val loss {m['loss']:.3f} ppl {m['ppl']:.1f} | val BLEU {m['bleu']:.2f}")
+            run.log(f"epoch {state.epoch} | {name}: val loss {m['loss']:.3f} ppl {m['ppl']:.1f} "
+                    f"| val BLEU {m['bleu']:.2f}")
     candidates = [(metrics["bleu"], [state.epoch], None)]  # (BLEU, epochs, weights; None = the model's own)
     if args.average > 1:
         epochs, averaged = snapshot_and_average(model, run.out, state.epoch, args.average)
@@ -156,7 +159,8 @@ def _validate_epoch(run: Run, state: TrainState, train_loss: float):
     average_note = (f" | avg of last {len(candidates[1][1])} {record['val_bleu_avg']:.2f}{star(candidates[1])}"
                     if len(candidates) > 1 else "")
     run.log(f"epoch {state.epoch} | train loss {train_loss:.3f} | val loss {metrics['loss']:.3f} "
-            f"ppl {metrics['ppl']:.1f} | val BLEU{' (mean)' if several else ''} {metrics['bleu']:.2f}{star(candidates[0])}"
+            f"ppl {metrics['ppl']:.1f} | val BLEU{' (mean)' if several else ''} "
+            f"{metrics['bleu']:.2f}{star(candidates[0])}"
             f"{average_note} "
             f"| lr {record['lr']:.2g} | {state.minutes:.1f} min")
     if not improved:
@@ -168,7 +172,8 @@ def _validate_epoch(run: Run, state: TrainState, train_loss: float):
 
 
 def end_of_epoch(run: Run, state: TrainState) -> TrainState:
-    """Validates on rank 0 and shares the outcome, steps the LR schedule, saves best.pt when it improved, and last.pt."""
+    """Validates on rank 0 and shares the outcome, steps the LR schedule, saves best.pt when it improved, and
+    last.pt."""
     loss_sum, target_tokens = run.cluster.reduce([state.epoch_loss_sum, state.epoch_target_tokens])
     state.epoch += 1
     state.step_in_epoch = state.epoch_target_tokens = 0
@@ -193,11 +198,12 @@ def save(run: Run, state: TrainState, name: str, reason: str, weights: dict | No
     rng = run.cluster.gather(to_cpu(rng_states(run.cluster.device)))
     if not run.cluster.is_main:
         return
-    payload = {"config": run.model.config.to_dict(), "model": weights if weights is not None else to_cpu(run.model.state_dict()),
+    payload = {"config": run.model.config.to_dict(),
+               "model": weights if weights is not None else to_cpu(run.model.state_dict()),
                "optimizer": to_cpu(run.optimizer.state_dict()), "scheduler": run.scheduler.state_dict(),
                "scaler": run.precision.scaler.state_dict(), "rng": rng, "world_size": run.cluster.world_size,
                "progress": state.to_dict(), "args": vars(run.args), "data": run.data.report,
-               "src_tokenizer": run.tokenizer.to_str(), "tgt_tokenizer": run.tokenizer.to_str(),
+               **tokenizer_fields(run.tokenizer.to_str()),
                "num_parameters": run.model.num_parameters(), "saved_because": reason}
     atomic_save(payload, run.out / name)
 
@@ -213,7 +219,7 @@ def make_scheduler(optimizer, lr_patience: int) -> torch.optim.lr_scheduler.Redu
 
 
 def _build(args, cluster: Cluster, precision: MixedPrecision, saved: dict | None) -> Run:
-    data = load_training_data(args, cluster, ModelConfig.eos_id, saved and saved["src_tokenizer"])
+    data = load_training_data(args, cluster, ModelConfig.eos_id, saved and tokenizer_json(saved))
     if saved is None:
         config = ModelConfig(vocab_size=data.tokenizer.get_vocab_size(), embed_dim=args.embed_dim,
                              hidden_dim=args.hidden_dim, attention=args.attention,
@@ -230,13 +236,13 @@ def _build(args, cluster: Cluster, precision: MixedPrecision, saved: dict | None
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = make_scheduler(optimizer, args.lr_patience)
     return Run(args=args, out=Path(args.out), cluster=cluster, precision=precision,
-               model=model, trainer=trainer, optimizer=optimizer, scheduler=scheduler, tokenizer=data.tokenizer, data=data,
-               clock=Clock(0.0), stops=StopRequests(second_ctrl_c_aborts=not cluster.distributed))
+               model=model, trainer=trainer, optimizer=optimizer, scheduler=scheduler, tokenizer=data.tokenizer,
+               data=data, clock=Clock(0.0), stops=StopRequests(second_ctrl_c_aborts=not cluster.distributed))
 
 
 def initial_weights(args) -> dict | None:
     """--init-from's checkpoint (weights, config, tokenizer), checked to translate the run's direction."""
-    if not getattr(args, "init_from", None):
+    if not args.init_from:
         return None
     start_from = load_checkpoint(args.init_from)
     trained = start_from.get("args") or {}
@@ -265,7 +271,8 @@ def train(args) -> TrainState:
         run = _build(args, cluster, precision, saved or start_from)  # the tokenizer and config come with them
         state = restore(run, saved) if saved is not None else TrainState()
         if start_from is not None:
-            run.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in start_from["model"].items()})
+            run.model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                       for k, v in start_from["model"].items()})
             state.started_from = started_from_record(args.init_from, start_from)
             run.log(f"initialised from {args.init_from} ({start_from.get('saved_because', 'its weights')}); "
                     "fresh optimizer and LR schedule")
@@ -305,7 +312,8 @@ def _epochs(run: Run, state: TrainState) -> TrainState:
     if stop:
         run.log(f"stopped by {stop_reason(stop, args)}: saved {run.out / 'last.pt'}; continue with --resume")
     if state.best is None:  # stopped before the first epoch ended: nothing was validated yet
-        run.log(f"done: no epoch finished in {state.minutes:.1f} min, so there is no best.pt yet; continue with --resume")
+        run.log(f"done: no epoch finished in {state.minutes:.1f} min, so there is no best.pt yet; "
+                "continue with --resume")
     else:
         run.log(f"done: best validation BLEU {state.best_bleu:.2f} in {state.minutes:.1f} min -> {run.out / 'best.pt'}")
     return state

@@ -8,7 +8,7 @@ import sacrebleu
 import torch
 import torch.nn.functional as F
 
-from inference.decoding import max_target_len  # numpy only: the one target-length rule
+from rules import max_target_len  # the target-length rule inference decodes with
 from training.checkpoint import atomic_save, average_weights, load_weights, to_cpu
 from training.data import collate, make_batches
 from training.model import Seq2Seq, perplexity
@@ -66,7 +66,8 @@ def snapshot_and_average(model: Seq2Seq, out: Path, epoch: int, keep: int):
     return epochs, average_weights([load_weights(p) for p in snapshots])
 
 
-def validate_sets(model: Seq2Seq, validations: dict, tokenizer, batch_size: int, autocast=contextlib.nullcontext) -> dict:
+def validate_sets(model: Seq2Seq, validations: dict, tokenizer, batch_size: int,
+                  autocast=contextlib.nullcontext) -> dict:
     """`validate` on every validation set; loss and BLEU are the plain means over the sets (best.pt is chosen
     on that mean BLEU), and `per_dataset` keeps each set's own numbers."""
     per_dataset = {name: validate(model, v.examples, v.pairs, tokenizer, batch_size, autocast)
