@@ -16,11 +16,17 @@ import plotly.graph_objects as go
 from page.heatmap import static_head
 from page.text import md_text, md_token
 
-# training/model.py, Attention.forward: the lines the page quotes (B batch, T queries, S source tokens).
-MODEL_LINES = ("scores = torch.bmm(query, keys.transpose(1, 2))",
-               "scores = scores.masked_fill(~src_mask.unsqueeze(1), MASKED_SCORE)",
-               "weights = torch.softmax(scores, dim=-1)",
-               "context = torch.bmm(weights, enc_out)")
+# training/model.py, Attention.forward: the lines the page and the README quote (B batch, T queries, S source
+# tokens), character for character; CODE is each line without its comment, for inline quotes.
+MODEL_LINES = (
+    'scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)',
+    'scores = scores.float()  # under fp16 autocast the bmm gives fp16, which cannot hold MASKED_SCORE',
+    'scores = scores.masked_fill(~src_mask.unsqueeze(1), MASKED_SCORE)  # padding gets ~0 weight',
+    "weights = torch.softmax(scores, dim=-1)  # (B, T, S), each query's row sums to 1 over the source",
+    'context = torch.bmm(weights, enc_out)  # (B, T, 2H)',
+)
+CODE = tuple(line.split("  #")[0] for line in MODEL_LINES)
+SCORES, _, MASK, SOFTMAX, CONTEXT = CODE
 # The PyTorch seq2seq tutorial's decoder, one sentence at a time: a bmm over a batch of one.
 TUTORIAL_LINE = "torch.bmm(attn_weights.unsqueeze(0), encoder_outputs.unsqueeze(0))"
 TIMING_SIZES = (1, 8, 32, 128)
@@ -64,7 +70,7 @@ def tutorial_markdown(S: int, two_h: int) -> str:
         "| where | code | shapes for this sentence |", "|---|---|---|",
         f"| PyTorch tutorial, one sentence per call | `{TUTORIAL_LINE}` | `attn_weights` (1, S) → (**1**, 1, S), "
         f"`encoder_outputs` (S, H) → (**1**, S, H): a batch of one, (1, 1, {S}) bmm (1, {S}, {two_h}) → (1, 1, {two_h}) |",
-        f"| training/model.py, B sentences or B beams per call | `{MODEL_LINES[3]}` | weights (B, 1, {S}) bmm enc_out "
+        f"| training/model.py, B sentences or B beams per call | `{CONTEXT}` | weights (B, 1, {S}) bmm enc_out "
         f"(B, {S}, {two_h}) → context (B, 1, {two_h}): B products in one call |"])
 
 
@@ -106,11 +112,11 @@ def bmm_markdown(shown, step: int, forced: bool = False, top: int = 5) -> str:
     if kind == "additive":
         lines.append(f"| scores | **not a bmm**: `v · tanh(W_q·query + keys)` ({B}, 1, {S}, A) → ({B}, 1, {S}) |")
     else:
-        lines.append(f"| `scores = torch.bmm(query, keys.transpose(1, 2))` | query ({B}, 1, {two_h}) bmm keysᵀ "
+        lines.append(f"| `{SCORES}` | query ({B}, 1, {two_h}) bmm keysᵀ "
                      f"({B}, {two_h}, {S}) → **({B}, 1, {S})** |")
-    lines += [f"| `weights = torch.softmax(scores, dim=-1)` | ({B}, 1, {S}); this result's row sums to "
+    lines += [f"| `{SOFTMAX}` | ({B}, 1, {S}); this result's row sums to "
               f"{weights.sum():.3f} |",
-              f"| `context = torch.bmm(weights, enc_out)` | ({B}, 1, {S}) bmm ({B}, {S}, {two_h}) → "
+              f"| `{CONTEXT}` | ({B}, 1, {S}) bmm ({B}, {S}, {two_h}) → "
               f"**({B}, 1, {two_h})** |", "",
               f"The query is the decoder GRU's state after reading {previous}."]
     if B > 1:

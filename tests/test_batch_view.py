@@ -8,11 +8,13 @@ import re
 
 import numpy as np
 import pytest
+from schema import validate_batch
 from test_app import app_assets, demo_app, sentence_for  # noqa: F401  (fixtures)
 
 import page.batch_tab as batch_tab
 import page.bmm_panel as bmm_panel
 from inference import InputError
+from inference.document import batch_json
 from inference.batch_trace import split_sentences, trace_batch
 from inference.translator import StepCall, Translation
 from page.state import Shown
@@ -62,24 +64,31 @@ def test_batch_view_shows_shapes_padding_mask_and_every_row(translator):
     assert f"**src_ids** ({B}, {S})" in shapes and f"**enc_out** ({B}, {S}, {two_h})" in shapes
     assert shapes.count(f"*{batch_tab.PAD}*") == pads and shapes.count("| **0**") + shapes.count(" **0** ") >= pads
     assert "step 0: " + str(B) in shapes
-    last = len(trace.calls) - 1
-    step = batch_tab.step_markdown(trace, last, two_h)
-    N = trace.calls[last].batch
-    assert f"B = {N}" in step and f"({N}, 1, {S}) bmm ({N}, {S}, {two_h}) → **({N}, 1, {two_h})**" in step
-    rows = [line for line in step.splitlines() if re.match(r"\| \d+ \| \d+ \|", line)]
-    assert len(rows) == N and all(line.count("|") == S + 4 for line in rows)
-    figure = batch_tab.heatmaps(trace, 0)
-    assert len(figure.data) == B and all(np.asarray(d.z).shape[1] == S for d in figure.data)
+    doc = validate_batch(batch_json(trace, translator.name, translator.config))  # what the picture draws
+    assert np.asarray(doc["src_ids"]).shape == (B, S) and np.asarray(doc["enc_out"]).shape == (B, S, two_h)
+    assert [call["batch"] for call in doc["calls"]] == [call.batch for call in trace.calls]
+    for call, traced in zip(doc["calls"], trace.calls):
+        assert call["rows"] == traced.rows.tolist()
+        np.testing.assert_allclose(call["attention"], traced.attention, atol=1e-6)
+        # the first bmm's scores are the real query · keys of each row's sentence, and softmax gives the weights
+        keys = np.asarray(doc["enc_out"])[call["rows"]]
+        np.testing.assert_allclose(call["scores"], np.einsum("nd,nsd->ns", np.asarray(call["query"]), keys), atol=2e-3)
+        scores = np.where(np.asarray(doc["mask"])[call["rows"]] == 1, np.asarray(call["scores"]), -np.inf)
+        weights = np.exp(scores - scores.max(1, keepdims=True))
+        np.testing.assert_allclose(weights / weights.sum(1, keepdims=True), call["attention"], atol=2e-5)
+    for sentence, text in zip(doc["sentences"], texts):
+        assert sentence["source"] == text and sentence["translation"] == translator.translate(text).text
 
 
 def test_the_batch_tab_handlers(demo_app):  # noqa: F811
     translator = demo_app.translators[demo_app.default]
     texts = batch_sentences(translator)
-    key, shapes, slider, step_view, figure, translations, status = demo_app.batch.on_run(demo_app.default, "\n".join(texts))
-    assert "One encoder call" in status and slider.maximum >= 1 and "## Step 0" in step_view
+    key, shapes, picture, heatmaps, translations, status = demo_app.batch.on_run(demo_app.default, "\n".join(texts))
+    assert "One encoder call" in status and picture["step"] == 0 and len(picture["batch"]["sentences"]) == len(texts)
+    assert [h["translation"] for h in heatmaps["sentences"]] == picture["batch"]["sentences"]  # same documents
     assert all(md_text(text) in translations for text in texts)
-    view, _ = demo_app.batch.on_step(key, 1)
-    assert "## Step 1" in view
+    rows, plot, summary, timed = demo_app.batch.on_timing(key, demo_app.default)
+    assert timed["timing"]["B"] == len(texts) and timed["timing"]["loop_us"] > 0 and "same context" in summary
     for bad, words in [("one line only", "2 to 8"), ("\n".join(["a dog."] * 9), "got 9"), (texts[0] + "\n犬", "Line 2")]:
         assert words in md_text_plain(demo_app.batch.on_run(demo_app.default, bad)[-1])
 
@@ -163,5 +172,7 @@ def test_quoted_code_is_the_models_code():
     shown = {line.strip() for line in re.findall(r"`([^`\n]*torch\.[^`\n]*)`", panel)}
     shown |= {line.strip() for block in re.findall(r"```python\n(.*?)```", panel, re.S) for line in block.splitlines()
               if line.strip() and not line.startswith("#")}
-    assert shown and shown <= set(bmm_panel.MODEL_LINES) | {bmm_panel.TUTORIAL_LINE}, shown - set(bmm_panel.MODEL_LINES)
+    quoted = set(bmm_panel.MODEL_LINES) | set(bmm_panel.CODE) | {bmm_panel.TUTORIAL_LINE}
+    assert shown and shown <= quoted, shown - quoted
+    assert set(bmm_panel.MODEL_LINES) <= shown  # the code block quotes every line
     assert bmm_panel.TUTORIAL_LINE in panel and "tutorial" in panel
