@@ -14,7 +14,7 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange",
     slider_color="*primary_700", link_text_color="*primary_800")
 # Scrollable tables must be reachable by keyboard: each one that can scroll gets a tab stop and a name.
 HEAD = """<script>
-new MutationObserver(() => document.querySelectorAll("#bmm-panel table, #bmm-panel pre").forEach((t) => {
+new MutationObserver(() => document.querySelectorAll("#bmm-panel table, #bmm-panel pre, #model-card pre, #batch-shapes table").forEach((t) => {
   if (!t.hasAttribute("tabindex")) { t.setAttribute("tabindex", "0"); t.setAttribute("aria-label", `${t.tagName === "PRE" ? "code" : "table"} (scrolls sideways)`); }
 })).observe(document.documentElement, {childList: true, subtree: true});
 </script>"""
@@ -29,7 +29,8 @@ CSS = """
 [data-testid="min-value"], [data-testid="max-value"], footer, footer a, footer button { color: #374151 !important; }
 #bmm-panel h2, #batch-step-view h2 { font-size: 1.1em; margin: 0.2em 0 0.5em; }  /* h2 so headings go in order */
 button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:1 */
-.comment { color: #4b5563 !important; }  /* code comments: the highlighter's slate grey is 3.7:1 */
+.comment { color: #4b5563 !important; }
+.builtin { color: #6d28d9 !important; }  /* the highlighter's builtins (float) at AA contrast */  /* code comments: the highlighter's slate grey is 3.7:1 */
 :focus-visible { outline: 3px solid #1d4ed8 !important; outline-offset: -3px; }  /* inside, so scroll boxes keep it */
 /* Phones: the sentence box and Translate, then the result and the heatmap, then the examples. */
 @media (max-width: 767px) {

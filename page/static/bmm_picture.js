@@ -63,6 +63,11 @@
       : `rgb(255,${Math.round(255 + 120 * t)},${Math.round(255 + 200 * t)})`;
   };
 
+  function inkOn(rgb) { // black or white text, whichever keeps WCAG AA contrast on this background
+    const [r, g, b] = rgb.match(/\d+/g).map((c) => { const v = c / 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 ? "#111" : "#fff";
+  }
+
   function strip(values, width, height, top) { // a vector as a canvas strip (a 2H-long row of colours)
     const canvas = el("canvas", "bmm-pic-canvas", null, { width: String(values.length), height: "1", "aria-hidden": "true" });
     canvas.style.width = `${width}px`; canvas.style.height = `${height}px`;
@@ -105,12 +110,13 @@
     const line = el("div", "bmm-pic-cells");
     values.forEach((v, s) => {
       const padded = !mask[s];
-      const cell = line.appendChild(el("button", `bmm-pic-cell${padded ? " is-pad" : ""}`, kind === "weights" ? f3(v) : "",
+      const shown = kind === "weights" ? f3(v) : padded ? "pad" : v.toFixed(1); // the label starts with what it shows
+      const cell = line.appendChild(el("button", `bmm-pic-cell${padded ? " is-pad" : ""}`, shown,
         { type: "button", "data-s": String(s), "data-kind": kind, "data-value": String(v),
-          "aria-label": `${kind} row ${rowIndex}, source ${s} (${view.model.rows[rowIndex].tokens[s]}): ` +
-            (padded && kind === "weights" ? "padding, weight exactly 0" : f3(v)) }));
+          "aria-label": `${shown}: ${kind} of row ${rowIndex} for source ${s} (${view.model.rows[rowIndex].tokens[s]})` +
+            (padded && kind === "weights" ? ", padding, weight exactly 0" : "") }));
       cell.style.background = kind === "weights" ? BLUE(v) : DIVERGING(v, view.scoreTop);
-      if (kind === "scores") cell.textContent = padded ? "pad" : v.toFixed(1);
+      cell.style.color = inkOn(cell.style.background);
       const show = () => explain(view, rowIndex, s, kind);
       cell.addEventListener("mouseenter", show);
       cell.addEventListener("focus", show);
