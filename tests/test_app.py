@@ -216,8 +216,11 @@ class FakeRequest:
 def test_the_page_opens_on_a_worked_example(demo_app):
     values = demo_app.on_load(FakeRequest())
     settings, (text, examples), out = list(values[:5]), values[5:LOAD_FIELDS], ResultViews(*values[LOAD_FIELDS:])
-    assert settings == [gr.skip()] * 5 and examples == gr.skip()  # a plain visit changes no setting
+    # a plain visit shows a beam search (its decoder calls batch 5 beams) and changes no other setting
+    assert settings == [gr.skip(), "beam search", 5, gr.skip(), gr.skip()] and examples == gr.skip()
     assert text and out.translation and "worked example" in out.status and "## Step" in out.bmm
+    picture = out.picture["translation"]
+    assert picture["decoding"]["mode"] == "beam" and picture["step_calls"][out.picture["step"]]["batch"] > 1
 
 
 def test_a_share_link_restores_its_translation_and_explains_what_it_ignored(demo_app, pair_and_text):

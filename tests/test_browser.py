@@ -237,13 +237,12 @@ def test_batch_tab_shows_the_padded_batch(page, served_app, tmp_path):
     two_h = 2 * translator.config["hidden_dim"]
     assert f"B = {B} sentences, padded to S = {S}" in shapes and "·pad·" in shapes and "src_mask" in shapes
     assert f"enc_out ({B}, {S}, {two_h})" in shapes
-    step_view = page.locator("#batch-step-view")
-    assert f"B = {B}" in step_view.inner_text() and f"({B}, 1, {S}) bmm ({B}, {S}, {two_h})" in step_view.inner_text()
-    page.locator("#batch-heatmaps .js-plotly-plot .heatmaplayer").first.wait_for()  # Plotly loads on first use
-    last = page.locator("#batch-step input[type=number]")
-    last.fill("1")
-    last.press("Enter")
-    step_view.get_by_text("Step 1:").wait_for()
+    picture = page.locator("#batch-picture")
+    page.wait_for_function("b => document.querySelector('#batch-picture .bmm-pic')?.dataset.b === String(b)", arg=B)
+    assert f"(B, 1, S) = ({B}, 1, {S})" in picture.inner_text() and f"({B}, {S}, {two_h})" in picture.inner_text()
+    assert page.locator("#batch-heatmaps .bmm-hm-one").count() == B  # the page's own heatmap, one per sentence
+    picture.get_by_role("button", name="Next step").click()
+    page.wait_for_function("() => document.querySelector('#batch-picture .bmm-pic').dataset.step === '1'")
     page.get_by_text("Measured on this server").click()
     page.locator("#batch-measure").click()
     page.locator("#batch-timing-summary").get_by_text("same context vectors").wait_for()
