@@ -8,6 +8,7 @@ The page itself lives in page/ (its map is page/__init__.py); models run only th
 (onnxruntime, never torch). `app.demo` is the page's Blocks, built on first use from the defaults (what
 `gradio app.py` and a Space look for). On a Hugging Face Space (env SYSTEM=spaces) it listens on 0.0.0.0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,15 +31,29 @@ HERE = Path(__file__).resolve().parent
 def parse_args(argv=None) -> argparse.Namespace:
     on_space = os.environ.get("SYSTEM") == "spaces"
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_space else "127.0.0.1"),
-                   help="address to listen on (default: %(default)s; 0.0.0.0 on a Space or $GRADIO_SERVER_NAME)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
-                   help="port (default: %(default)s, or $GRADIO_SERVER_PORT)")
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="onnxruntime device: auto = CUDA when onnxruntime-gpu has it, else CPU (default: %(default)s)")
-    p.add_argument("--assets", default=os.environ.get("APP_ASSETS_DIR", str(HERE / "assets")),
-                   help="folder holding one bundle per language pair, e.g. assets/en-de/ "
-                        "(default: $APP_ASSETS_DIR or %(default)s)")
+    p.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_space else "127.0.0.1"),
+        help="address to listen on (default: %(default)s; 0.0.0.0 on a Space or $GRADIO_SERVER_NAME)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+        help="port (default: %(default)s, or $GRADIO_SERVER_PORT)",
+    )
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="onnxruntime device: auto = CUDA when onnxruntime-gpu has it, else CPU (default: %(default)s)",
+    )
+    p.add_argument(
+        "--assets",
+        default=os.environ.get("APP_ASSETS_DIR", str(HERE / "assets")),
+        help="folder holding one bundle per language pair, e.g. assets/en-de/ "
+        "(default: $APP_ASSETS_DIR or %(default)s)",
+    )
     return p.parse_args(argv)
 
 

@@ -6,6 +6,7 @@
 on lives here: how long a translation may get, how a batch is padded, which devices the command lines offer
 and what the languages are called. This module imports nothing of the project.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +16,7 @@ LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech"
 
 
 def language_name(code: str) -> str:
-    """"English" for "en"; an unknown code is returned as it is."""
+    """ "English" for "en"; an unknown code is returned as it is."""
     return LANGUAGE_NAMES.get(code, code)
 
 

@@ -27,9 +27,12 @@ def _methods(query, enc_out) -> dict:
         weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
         return np.matmul(weights / weights.sum(axis=-1, keepdims=True), enc_np)
 
-    return {"torch.bmm": with_bmm,
-            "Python loop": lambda: torch.stack([torch.softmax(q @ k.T, dim=-1) @ k for q, k in zip(query, enc_out)]),
-            "torch.einsum": with_einsum, "numpy.matmul": with_numpy}
+    return {
+        "torch.bmm": with_bmm,
+        "Python loop": lambda: torch.stack([torch.softmax(q @ k.T, dim=-1) @ k for q, k in zip(query, enc_out)]),
+        "torch.einsum": with_einsum,
+        "numpy.matmul": with_numpy,
+    }
 
 
 def bmm_section(two_h: int, src_len: int, batch_sizes=(1, 8, 32, 128), rounds: int = 7, seed: int = 0) -> dict:
@@ -51,10 +54,17 @@ def bmm_section(two_h: int, src_len: int, batch_sizes=(1, 8, 32, 128), rounds: i
                 times[name].append((time.perf_counter() - tick) / calls)
             for name, method in methods.items():
                 us = 1e6 * float(np.median(times[name]))
-                rows.append({"method": name, "B": batch, "S": src_len, "2H": two_h, "us_per_call": round(us, 1),
-                             "times_bmm": round(us / (1e6 * float(np.median(times["torch.bmm"]))), 2),
-                             "max_abs_diff": float(np.abs(np.asarray(method()).reshape(reference.shape)
-                                                          - reference).max())})
+                rows.append(
+                    {
+                        "method": name,
+                        "B": batch,
+                        "S": src_len,
+                        "2H": two_h,
+                        "us_per_call": round(us, 1),
+                        "times_bmm": round(us / (1e6 * float(np.median(times["torch.bmm"]))), 2),
+                        "max_abs_diff": float(np.abs(np.asarray(method()).reshape(reference.shape) - reference).max()),
+                    }
+                )
     finally:
         torch.set_num_threads(saved_threads)
     return {"rows": rows, "rounds": rounds}

@@ -38,8 +38,12 @@ def prepare_variants(bundle_dir: Path, work_dir: Path) -> dict[str, Path]:
         from export.bundle import export_bundle  # torch + onnx: imported only when needed
 
         print(f"exporting the {other} variant of {checkpoint} to {exported.parent} ...")
-        export_bundle(checkpoint, exported.parent, quantize="int8" if other == "int8" else "none",
-                      command=f"benchmarks: {other} variant of {checkpoint}")
+        export_bundle(
+            checkpoint,
+            exported.parent,
+            quantize="int8" if other == "int8" else "none",
+            command=f"benchmarks: {other} variant of {checkpoint}",
+        )
     paths = {"torch": checkpoint, shipped: bundle_dir, other: exported.parent}
     return {variant: paths[variant] for variant in VARIANTS}
 
@@ -55,7 +59,7 @@ def _run_cells(translators: dict, sentences: list[str], beams, block: int, budge
     for first, (variant, beam) in in_turns(cells, tqdm(blocks, desc="latency blocks", leave=False)):
         translator, record = translators[variant], records[variant, beam]
         translator.translate(sentences[first], beam_size=beam)  # untimed: weights back into cache
-        for text in sentences[first:first + block]:
+        for text in sentences[first : first + block]:
             tick = time.perf_counter()
             result = translator.translate(text, beam_size=beam)
             record["seconds"].append(time.perf_counter() - tick)
@@ -65,8 +69,15 @@ def _run_cells(translators: dict, sentences: list[str], beams, block: int, budge
     return records
 
 
-def latency_section(bundle_dir: Path, work_dir, sentences: list[str], threads=(1, 2), beams=(1, 5),
-                    block: int = 10, budget_s: float = 120) -> dict:
+def latency_section(
+    bundle_dir: Path,
+    work_dir,
+    sentences: list[str],
+    threads=(1, 2),
+    beams=(1, 5),
+    block: int = 10,
+    budget_s: float = 120,
+) -> dict:
     """Rows per cell, speed-up ratios from the same run, how often variants give identical token ids, and the
     raw records for the floor; the other precision goes to work_dir (None: a temporary folder, removed)."""
     rows, ratios, agreement, raw = [], [], [], {}
@@ -76,23 +87,51 @@ def latency_section(bundle_dir: Path, work_dir, sentences: list[str], threads=(1
     with tempfile.TemporaryDirectory(prefix="bench-variants-") as scratch:
         paths = prepare_variants(Path(bundle_dir), Path(work_dir or scratch))
         for t in threads:  # never mixed in one round: a 2-thread engine's idle threads slow whoever runs next
-            translators = {v: torch_translator(p, threads=t) if v == "torch" else cpu_translator(p, t)
-                           for v, p in paths.items()}  # torch_translator sets torch's process-wide thread count
+            translators = {
+                v: torch_translator(p, threads=t) if v == "torch" else cpu_translator(p, t) for v, p in paths.items()
+            }  # torch_translator sets torch's process-wide thread count
             records = _run_cells(translators, sentences, beams, block, budget_s / len(threads))
             seconds = {cell: r["seconds"] for cell, r in records.items()}
             for (variant, beam), r in records.items():
                 raw[variant, names[beam], t] = r
-                rows.append({"variant": variant, "decoding": names[beam], "threads": t, **summary_ms(r["seconds"]),
-                             "ms_per_token": round(1e3 * sum(r["seconds"]) / max(1, sum(r["tokens"])), 3)})
+                rows.append(
+                    {
+                        "variant": variant,
+                        "decoding": names[beam],
+                        "threads": t,
+                        **summary_ms(r["seconds"]),
+                        "ms_per_token": round(1e3 * sum(r["seconds"]) / max(1, sum(r["tokens"])), 3),
+                    }
+                )
             for beam, (slow, fast) in itertools.product(beams, PAIRS):
-                ratios.append({"ratio": f"{fast} speed-up over {slow}", "decoding": names[beam], "threads": t,
-                               "value": median_ratio(seconds[slow, beam], seconds[fast, beam])})
+                ratios.append(
+                    {
+                        "ratio": f"{fast} speed-up over {slow}",
+                        "decoding": names[beam],
+                        "threads": t,
+                        "value": median_ratio(seconds[slow, beam], seconds[fast, beam]),
+                    }
+                )
                 same = sum(a == b for a, b in zip(records[slow, beam]["ids"], records[fast, beam]["ids"]))
-                agreement.append({"variants": f"{fast} vs {slow}", "decoding": names[beam], "threads": t,
-                                  "identical": same, "of": len(records[fast, beam]["ids"])})
-            ratios += [{"ratio": f"{variant} {names[beam]} latency / greedy latency", "decoding": "", "threads": t,
-                        "value": median_ratio(seconds[variant, beam], seconds[variant, beams[0]])}
-                       for variant in paths for beam in beams[1:]]
+                agreement.append(
+                    {
+                        "variants": f"{fast} vs {slow}",
+                        "decoding": names[beam],
+                        "threads": t,
+                        "identical": same,
+                        "of": len(records[fast, beam]["ids"]),
+                    }
+                )
+            ratios += [
+                {
+                    "ratio": f"{variant} {names[beam]} latency / greedy latency",
+                    "decoding": "",
+                    "threads": t,
+                    "value": median_ratio(seconds[variant, beam], seconds[variant, beams[0]]),
+                }
+                for variant in paths
+                for beam in beams[1:]
+            ]
     return {"rows": rows, "ratios": ratios, "agreement": agreement, "block": block, "raw": raw}
 
 
@@ -102,16 +141,21 @@ def costs(config: dict, src_len: int, weight_bytes: int) -> tuple[dict, dict]:
     D, A = 2 * H, config.get("attention_dim", 0) if config["attention"] == "additive" else 0
     keys = {"dot": 0, "general": D * D, "additive": D * A}[config["attention"]]
     gru = 2 * (3 * H * E + 3 * H * H)  # the two directions of the bi-GRU (fp32 even in int8 bundles)
-    encoder = {"flops": 2 * S * (gru + keys) + 2 * D * D,
-               "bytes": 4 * gru + weight_bytes * (keys + D * D) + 4 * S * 2 * D}
+    encoder = {
+        "flops": 2 * S * (gru + keys) + 2 * D * D,
+        "bytes": 4 * gru + weight_bytes * (keys + D * D) + 4 * S * 2 * D,
+    }
     step_weights = 3 * D * E + 3 * D * D + 2 * D * E + V * E + D * A  # GRU cell, pre-output, output, query projection
-    step = {"flops": 2 * step_weights + 4 * S * D,
-            "bytes": weight_bytes * step_weights + 4 * 2 * S * D}  # + reading keys and enc_out
+    step = {
+        "flops": 2 * step_weights + 4 * S * D,
+        "bytes": weight_bytes * step_weights + 4 * 2 * S * D,
+    }  # + reading keys and enc_out
     return encoder, step
 
 
 def measure_rates(working_set_bytes: int, seconds: float = 0.3) -> dict:
     """Best numpy float32 matmul GFLOP/s and matrix-vector GB/s over `seconds` each (run in a child)."""
+
     def best(work, amount):
         rate, start = 0.0, time.perf_counter()
         while time.perf_counter() - start < seconds:
@@ -142,9 +186,15 @@ def floor_section(config: dict, raw: dict, threads=(1, 2)) -> dict:
         for src_len, out_len in zip(cell["src_tokens"], cell["tokens"]):
             encoder, step = costs(config, src_len, WEIGHT_BYTES[variant])
             floors.append(part(encoder) + out_len * part(step))
-        rows.append({"variant": variant, "threads": t, "floor_median_ms": round(1e3 * float(np.median(floors)), 3),
-                     "measured_median_ms": round(1e3 * float(np.median(cell["seconds"])), 3),
-                     "times_floor": round(float(np.median(np.divide(cell["seconds"], floors))), 2)})
+        rows.append(
+            {
+                "variant": variant,
+                "threads": t,
+                "floor_median_ms": round(1e3 * float(np.median(floors)), 3),
+                "measured_median_ms": round(1e3 * float(np.median(cell["seconds"])), 3),
+                "times_floor": round(float(np.median(np.divide(cell["seconds"], floors))), 2),
+            }
+        )
     return {"rates": {str(t): r for t, r in rates.items()}, "rows": rows}
 
 
@@ -162,19 +212,38 @@ def beam_section(bundle_dir, sentences: list[str], beam: int = 5, batch_sizes=(1
     chunks = tqdm(range(0, len(sentences), chunk), desc="beam batches", leave=False)
     for start, (n, size) in in_turns(cells, chunks):
         tick = time.perf_counter()
-        outputs[n, size] += translators[n].translate_batch(sentences[start:start + chunk], beam_size=beam,
-                                                           batch_size=size)
+        outputs[n, size] += translators[n].translate_batch(
+            sentences[start : start + chunk], beam_size=beam, batch_size=size
+        )
         seconds[n, size] += time.perf_counter() - tick
-    rows = [{"threads": n, "batch_size": size, "sentences": len(outputs[n, size]),
-             "seconds": round(seconds[n, size], 3),
-             "sentences_per_s": round(len(outputs[n, size]) / seconds[n, size], 2) if seconds[n, size] else None}
-            for n, size in cells]
+    rows = [
+        {
+            "threads": n,
+            "batch_size": size,
+            "sentences": len(outputs[n, size]),
+            "seconds": round(seconds[n, size], 3),
+            "sentences_per_s": round(len(outputs[n, size]) / seconds[n, size], 2) if seconds[n, size] else None,
+        }
+        for n, size in cells
+    ]
     compared = [(f"{n} thread{'s' * (n > 1)}", seconds[n, one], seconds[n, many]) for n in threads]
-    compared.append(("each at its faster thread count", min(seconds[n, one] for n in threads),
-                     min(seconds[n, many] for n in threads)))
-    ratios = [{"comparison": f"batch {many} / batch {one}, {how}", "speedup": round(at_one / at_many, 3)}
-              for how, at_one, at_many in compared]
+    compared.append(
+        (
+            "each at its faster thread count",
+            min(seconds[n, one] for n in threads),
+            min(seconds[n, many] for n in threads),
+        )
+    )
+    ratios = [
+        {"comparison": f"batch {many} / batch {one}, {how}", "speedup": round(at_one / at_many, 3)}
+        for how, at_one, at_many in compared
+    ]
     reference = outputs[cells[0]]
-    return {"beam": beam, "rows": rows, "ratios": ratios, "speedup": ratios[-1]["speedup"],
-            "identical_outputs": min(sum(a == b for a, b in zip(reference, outputs[cell])) for cell in cells),
-            "of": len(sentences)}
+    return {
+        "beam": beam,
+        "rows": rows,
+        "ratios": ratios,
+        "speedup": ratios[-1]["speedup"],
+        "identical_outputs": min(sum(a == b for a, b in zip(reference, outputs[cell])) for cell in cells),
+        "of": len(sentences),
+    }

@@ -1,5 +1,6 @@
 """What every section shares: summary statistics (numpy's), cells taking turns, a child process answering in
 JSON, the machine and package versions a results table must carry to be read later, a process's memory."""
+
 import json
 import os
 import platform
@@ -18,8 +19,11 @@ def summary_ms(seconds) -> dict:
     values = np.asarray(list(seconds), dtype=float) * 1e3
     if values.size == 0:
         return {"n": 0, "median_ms": None, "p90_ms": None}
-    return {"n": int(values.size), "median_ms": round(float(np.median(values)), 3),
-            "p90_ms": round(float(np.percentile(values, 90)), 3)}
+    return {
+        "n": int(values.size),
+        "median_ms": round(float(np.median(values)), 3),
+        "p90_ms": round(float(np.percentile(values, 90)), 3),
+    }
 
 
 def median_ratio(slow, fast) -> float | None:
@@ -40,8 +44,13 @@ def in_turns(cells: list, rounds):
 
 def child_json(command: list[str], threads: int, timeout: float = 1200):
     """The JSON on the last `{` line `command` prints, run from the repository root with `threads` BLAS threads."""
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OPENBLAS_NUM_THREADS=str(threads),
-               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env = dict(
+        os.environ,
+        PYTHONDONTWRITEBYTECODE="1",
+        OPENBLAS_NUM_THREADS=str(threads),
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+    )
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -63,8 +72,13 @@ def machine() -> dict:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    return {"cpu": cpu, "usable_cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-            "os": platform.platform(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "cpu": cpu,
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def versions() -> dict:

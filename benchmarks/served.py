@@ -6,6 +6,7 @@ benchmarks.served --port N` serves it), whose cost is Gradio's own; then the pag
 click until a MutationObserver sees the result drawn (a translation: a new heatmap and a filled translation
 box; a step switch: the heatmap marking the step, in the browser, and the server's bmm panel following).
 """
+
 import argparse
 import os
 import shutil
@@ -26,12 +27,23 @@ from benchmarks.measure import ROOT, rss_mib, summary_ms
 TIMED_CLICK = Path(__file__).with_name("timed_click.js")
 
 # What the trivial app answers: roughly the shape of a real answer for a short sentence.
-CONSTANT = {"pair": "en-de", "source": "A dog runs.", "translation": "Ein Hund rennt.",
-            "source_tokens": ["▁A", "▁dog", "▁runs", ".", "</s>"],
-            "target_tokens": ["▁Ein", "▁Hund", "▁rennt", ".", "</s>"], "target_ids": [10, 11, 12, 13, 3],
-            "attention": [[0.2] * 5 for _ in range(5)], "token_probs": [0.9] * 5,
-            "alternatives": [[{"token": "▁Ein", "prob": 0.9}] * 5 for _ in range(5)], "nbest": [], "score": -0.5,
-            "normalized_score": -0.5, "finished": True, "decoding": {"mode": "greedy"}, "timing_ms": {"total": 0.0}}
+CONSTANT = {
+    "pair": "en-de",
+    "source": "A dog runs.",
+    "translation": "Ein Hund rennt.",
+    "source_tokens": ["▁A", "▁dog", "▁runs", ".", "</s>"],
+    "target_tokens": ["▁Ein", "▁Hund", "▁rennt", ".", "</s>"],
+    "target_ids": [10, 11, 12, 13, 3],
+    "attention": [[0.2] * 5 for _ in range(5)],
+    "token_probs": [0.9] * 5,
+    "alternatives": [[{"token": "▁Ein", "prob": 0.9}] * 5 for _ in range(5)],
+    "nbest": [],
+    "score": -0.5,
+    "normalized_score": -0.5,
+    "finished": True,
+    "decoding": {"mode": "greedy"},
+    "timing_ms": {"total": 0.0},
+}
 
 
 def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
@@ -64,8 +76,9 @@ class Server:
         self.log = tempfile.TemporaryFile()
         started = time.perf_counter()
         env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-        self.process = subprocess.Popen(command + ["--port", str(port)], cwd=ROOT, stdout=self.log,
-                                        stderr=subprocess.STDOUT, env=env)
+        self.process = subprocess.Popen(
+            command + ["--port", str(port)], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env
+        )
         with httpx.Client(timeout=30) as client:
             while self.process.poll() is None and time.perf_counter() - started < timeout:
                 try:
@@ -101,15 +114,19 @@ def start_app(bundle_dir: Path, pair: str, probe_text: str) -> Server:
     """app.py serving only this bundle (a temporary assets folder holding a link to it), on the CPU."""
     assets = Path(tempfile.mkdtemp(prefix="bench-assets-"))
     (assets / pair).symlink_to(Path(bundle_dir).resolve(), target_is_directory=True)
-    return Server("app", [sys.executable, str(ROOT / "app.py"), "--assets", str(assets), "--device", "cpu"],
-                  probe_text, assets)
+    return Server(
+        "app", [sys.executable, str(ROOT / "app.py"), "--assets", str(assets), "--device", "cpu"], probe_text, assets
+    )
 
 
 def start_trivial(probe_text: str) -> Server:
     from page.limits import CONCURRENCY, QUEUE_SIZE  # the same queue as the app's
 
-    return Server("trivial", [sys.executable, "-m", "benchmarks.served", "--queue-size", str(QUEUE_SIZE),
-                              "--concurrency", str(CONCURRENCY)], probe_text)
+    return Server(
+        "trivial",
+        [sys.executable, "-m", "benchmarks.served", "--queue-size", str(QUEUE_SIZE), "--concurrency", str(CONCURRENCY)],
+        probe_text,
+    )
 
 
 def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
@@ -139,17 +156,26 @@ def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> 
         connection.close()
     counts = Counter(outcome for outcome, _, _ in outcomes)
     latencies = [seconds for outcome, _, seconds in outcomes if outcome == "ok"]
-    return {"server": server.name, "clients": clients, "seconds": round(elapsed, 2), "answers": counts["ok"],
-            "answers_per_s": round(counts["ok"] / elapsed, 2), "queue_full": counts["queue full"],
-            "errors": counts["error"], "answer_median_ms": summary_ms(latencies)["median_ms"],
-            "answer_p99_ms": round(float(np.percentile(latencies, 99)) * 1e3, 1) if latencies else None,
-            "rss_before_mib": rss_before, "rss_after_mib": rss_mib(server.process.pid),
-            "rss_peak_mib": rss_mib(server.process.pid, "VmHWM"),
-            "error_examples": sorted({detail for outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3]}
+    return {
+        "server": server.name,
+        "clients": clients,
+        "seconds": round(elapsed, 2),
+        "answers": counts["ok"],
+        "answers_per_s": round(counts["ok"] / elapsed, 2),
+        "queue_full": counts["queue full"],
+        "errors": counts["error"],
+        "answer_median_ms": summary_ms(latencies)["median_ms"],
+        "answer_p99_ms": round(float(np.percentile(latencies, 99)) * 1e3, 1) if latencies else None,
+        "rss_before_mib": rss_before,
+        "rss_after_mib": rss_mib(server.process.pid),
+        "rss_peak_mib": rss_mib(server.process.pid, "VmHWM"),
+        "error_examples": sorted({detail for outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3],
+    }
 
 
-def served_section(bundle_dir: Path, pair: str, texts: list[str], clients: int = 8, seconds: float = 10.0,
-                   cold_starts: int = 2) -> tuple[dict, Server]:
+def served_section(
+    bundle_dir: Path, pair: str, texts: list[str], clients: int = 8, seconds: float = 10.0, cold_starts: int = 2
+) -> tuple[dict, Server]:
     """Trivial app and app.py alternately: best cold start and one load run each; returns the app still running."""
     starts = {"trivial": lambda: start_trivial(texts[0]), "app": lambda: start_app(bundle_dir, pair, texts[0])}
     cold, rows = {"trivial": [], "app": []}, []
@@ -167,8 +193,11 @@ def served_section(bundle_dir: Path, pair: str, texts: list[str], clients: int =
 def load_section(server: Server, texts: list[str], clients=(8, 64), seconds: float = 5.0) -> dict:
     from page.limits import CONCURRENCY, QUEUE_SIZE
 
-    return {"queue_size": QUEUE_SIZE, "concurrency": CONCURRENCY,
-            "rows": [load_run(server, texts, n, seconds) for n in clients]}
+    return {
+        "queue_size": QUEUE_SIZE,
+        "concurrency": CONCURRENCY,
+        "rows": [load_run(server, texts, n, seconds) for n in clients],
+    }
 
 
 def _timed(page, selector: str, kind: str, index: int = 0) -> dict:
@@ -188,12 +217,14 @@ def _switch_steps(page, switches: int) -> list[dict]:
     if steps.count() < 2:
         return []
     current = steps.evaluate_all("buttons => buttons.findIndex(b => b.getAttribute('aria-checked') === 'true')")
-    return [_timed(page, "#heatmap .bmm-hm-step", "step", (current + k) % steps.count())
-            for k in range(1, switches + 1)]
+    return [
+        _timed(page, "#heatmap .bmm-hm-step", "step", (current + k) % steps.count()) for k in range(1, switches + 1)
+    ]
 
 
-def browser_section(url: str, sentences: list[str], page_loads: int = 5, translations: int = 10,
-                    switches_per_translation: int = 3) -> dict:
+def browser_section(
+    url: str, sentences: list[str], page_loads: int = 5, translations: int = 10, switches_per_translation: int = 3
+) -> dict:
     """Fresh pages, one first translation each; on the first page also later translations and step switches."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -220,9 +251,12 @@ def browser_section(url: str, sentences: list[str], page_loads: int = 5, transla
             browser.close()
     except PlaywrightError as error:  # a page that never drew its result: say so, keep the other sections
         return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
-    timed = {"first translation on a fresh page, to heatmap": first, "later translation, to heatmap": later,
-             "step switch, heatmap (in the page)": [t["page"] for t in steps],
-             "step switch, bmm panel (server round trip)": [t["panel"] for t in steps]}
+    timed = {
+        "first translation on a fresh page, to heatmap": first,
+        "later translation, to heatmap": later,
+        "step switch, heatmap (in the page)": [t["page"] for t in steps],
+        "step switch, bmm panel (server round trip)": [t["panel"] for t in steps],
+    }
     return {"chromium": chromium, "rows": [{"interaction": name, **summary_ms(t)} for name, t in timed.items()]}
 
 

@@ -7,6 +7,7 @@ with checkpoint.pt's tokenizer, model config and run flags, then its `train_step
 steps on the training split's length-bucketed batches. Tokens = source + target tokens of all processes (each
 takes its own batch); minutes per epoch = batches per epoch × seconds per step (validation left out).
 """
+
 import argparse
 import json
 import os
@@ -25,8 +26,21 @@ def measure(bundle_dir, data_dir, steps: int = 20, warmup: int = 3, settings=((1
     results, bundle_dir, data_dir = [], Path(bundle_dir).resolve(), Path(data_dir).resolve()
     for processes, threads in settings:
         torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
-        worker = ["-m", "benchmarks.training_speed", "--worker", "--bundle", str(bundle_dir), "--data-dir",
-                  str(data_dir), "--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads)]
+        worker = [
+            "-m",
+            "benchmarks.training_speed",
+            "--worker",
+            "--bundle",
+            str(bundle_dir),
+            "--data-dir",
+            str(data_dir),
+            "--steps",
+            str(steps),
+            "--warmup",
+            str(warmup),
+            "--threads",
+            str(threads),
+        ]
         results.append(child_json([sys.executable] + torchrun * (processes > 1) + worker, threads=threads))
     return results
 
@@ -45,13 +59,21 @@ def training_section(bundle_dir, data_dir=None, steps: int = 20) -> dict:
     settings = list(dict.fromkeys([(1, threads), (1, 2), (2, 1)]))
     results = dict(zip(settings, measure(bundle_dir, data_dir, steps, warmup=2, settings=settings)))
     alone = results[1, threads]
-    return {"threads": threads, "batch_size": alone["batch_size_per_process"], "steps_measured": alone["steps"],
-            "batches_per_epoch": alone["batches_per_epoch"], "num_parameters": alone["num_parameters"],
-            "seconds_per_step": alone["seconds_per_step"], "tokens_per_s": alone["tokens_per_s"],
-            "minutes_per_epoch": round(alone["batches_per_epoch"] * alone["seconds_per_step"] / 60, 2),
-            "data_dir": str(data_dir), "rows": [{k: v for k, v in results[setting].items()
-                                                if k not in ("batches_per_epoch", "num_parameters")}
-                                               for setting in ((1, 2), (2, 1))]}
+    return {
+        "threads": threads,
+        "batch_size": alone["batch_size_per_process"],
+        "steps_measured": alone["steps"],
+        "batches_per_epoch": alone["batches_per_epoch"],
+        "num_parameters": alone["num_parameters"],
+        "seconds_per_step": alone["seconds_per_step"],
+        "tokens_per_s": alone["tokens_per_s"],
+        "minutes_per_epoch": round(alone["batches_per_epoch"] * alone["seconds_per_step"] / 60, 2),
+        "data_dir": str(data_dir),
+        "rows": [
+            {k: v for k, v in results[setting].items() if k not in ("batches_per_epoch", "num_parameters")}
+            for setting in ((1, 2), (2, 1))
+        ],
+    }
 
 
 def _worker(bundle_dir, data_dir, steps: int, warmup: int, threads: int) -> None:
@@ -73,8 +95,9 @@ def _worker(bundle_dir, data_dir, steps: int, warmup: int, threads: int) -> None
         items = [batches[i % len(batches)] for i in range(warmup + steps)]  # a small corpus repeats its batches
 
         def step(item) -> int:  # target + source tokens
-            _, target_tokens, source_tokens = train_step(run.trainer, run.optimizer, *item, args.label_smoothing,
-                                                         args.clip, run.precision)
+            _, target_tokens, source_tokens = train_step(
+                run.trainer, run.optimizer, *item, args.label_smoothing, args.clip, run.precision
+            )
             return target_tokens + source_tokens
 
         for item in items[:warmup]:
@@ -84,20 +107,34 @@ def _worker(bundle_dir, data_dir, steps: int, warmup: int, threads: int) -> None
         seconds = time.perf_counter() - tick
         total_tokens, slowest = cluster.reduce([tokens, seconds], op="sum")[0], cluster.reduce([seconds], op="max")[0]
         if cluster.is_main:
-            print(json.dumps({"processes": cluster.world_size, "threads_per_process": threads,
-                              "device": str(cluster.device), "batch_size_per_process": args.batch_size, "steps": steps,
-                              "seconds_per_step": round(slowest / steps, 3),
-                              "tokens_per_s": round(total_tokens / slowest, 1),
-                              "torch": torch.__version__, "batches_per_epoch": batches_per_epoch * cluster.world_size,
-                              "num_parameters": run.model.num_parameters()}))
+            print(
+                json.dumps(
+                    {
+                        "processes": cluster.world_size,
+                        "threads_per_process": threads,
+                        "device": str(cluster.device),
+                        "batch_size_per_process": args.batch_size,
+                        "steps": steps,
+                        "seconds_per_step": round(slowest / steps, 3),
+                        "tokens_per_s": round(total_tokens / slowest, 1),
+                        "torch": torch.__version__,
+                        "batches_per_epoch": batches_per_epoch * cluster.world_size,
+                        "num_parameters": run.model.num_parameters(),
+                    }
+                )
+            )
         cluster.close()
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.training_speed", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bundle", default=str(ROOT / "assets" / "en-de"),
-                   help="bundle with checkpoint.pt (default: %(default)s)")
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.training_speed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--bundle", default=str(ROOT / "assets" / "en-de"), help="bundle with checkpoint.pt (default: %(default)s)"
+    )
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="training data folder (default: %(default)s)")
     p.add_argument("--steps", type=int, default=20, help="timed optimizer steps per setting (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: %(default)s)")

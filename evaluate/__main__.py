@@ -12,6 +12,7 @@ and with --tune-length-penalty the beam length penalty that scored best (on vali
 Translator, the app and `python -m inference` then use. Columns are read per language: a de-en model reads
 an en-de folder's "de" column as source and "en" as reference.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,25 +29,46 @@ from training.errors import CheckpointError, DataError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="bundle folder (decoded with onnxruntime; results go to its evaluation.json) "
-                                 "or checkpoint .pt (decoded with torch; printed only)")
-    p.add_argument("--data-dir", action="append", default=None, metavar="DIR",
-                   help="folder with train/validation/test .jsonl or .parquet files; repeat it for several test sets "
-                        "(default: the folder the model was trained on)")
+    p = argparse.ArgumentParser(
+        prog="python -m evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "model",
+        help="bundle folder (decoded with onnxruntime; results go to its evaluation.json) "
+        "or checkpoint .pt (decoded with torch; printed only)",
+    )
+    p.add_argument(
+        "--data-dir",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="folder with train/validation/test .jsonl or .parquet files; repeat it for several test sets "
+        "(default: the folder the model was trained on)",
+    )
     p.add_argument("--dataset", default=None, help="Hub dataset name instead of --data-dir (default: the model's own)")
     p.add_argument("--split", default="test", help="split to score in each test set (default: %(default)s)")
     p.add_argument("--beams", default="1,5", help="comma-separated beam sizes; 1 is greedy (default: %(default)s)")
-    p.add_argument("--length-penalty", type=float, default=None,
-                   help=f"beam length penalty alpha (default: the bundle's tuned one, else {DEFAULT_LENGTH_PENALTY})")
-    p.add_argument("--tune-length-penalty", default=None, metavar="ALPHAS",
-                   help="comma-separated alphas to try with the largest of --beams on --split (validation only; "
-                        "with several --data-dir, the best mean); the best is stored as the bundle's default")
+    p.add_argument(
+        "--length-penalty",
+        type=float,
+        default=None,
+        help=f"beam length penalty alpha (default: the bundle's tuned one, else {DEFAULT_LENGTH_PENALTY})",
+    )
+    p.add_argument(
+        "--tune-length-penalty",
+        default=None,
+        metavar="ALPHAS",
+        help="comma-separated alphas to try with the largest of --beams on --split (validation only; "
+        "with several --data-dir, the best mean); the best is stored as the bundle's default",
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N sentences (results are then not stored)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads of onnxruntime or torch")
-    p.add_argument("--hyps", default=None, metavar="PREFIX",
-                   help="write hypotheses to PREFIX.<test set>.greedy.txt / PREFIX.<test set>.beam5.txt")
+    p.add_argument(
+        "--hyps",
+        default=None,
+        metavar="PREFIX",
+        help="write hypotheses to PREFIX.<test set>.greedy.txt / PREFIX.<test set>.beam5.txt",
+    )
     p.add_argument("--no-write", action="store_true", help="print only; leave the bundle's evaluation.json as it is")
     return p
 
@@ -68,8 +90,10 @@ def graphs_sha256(translator: Translator) -> dict | None:
     if translator.bundle is None:
         return None
     manifest = translator.bundle.manifest
-    return {manifest["graphs"][role]["file"]: manifest["files"][manifest["graphs"][role]["file"]]["sha256"]
-            for role in ("encoder", "decoder")}
+    return {
+        manifest["graphs"][role]["file"]: manifest["files"][manifest["graphs"][role]["file"]]["sha256"]
+        for role in ("encoder", "decoder")
+    }
 
 
 def fail(message: str) -> int:
@@ -87,18 +111,23 @@ def main(argv=None) -> int:
     if min(beams) < 1:
         return fail("--beams must be 1 (greedy) or more")
     if alphas and args.split == "test":
-        return fail("tune the length penalty on the validation split (--split validation); "
-                    "the test split is for reporting")
+        return fail(
+            "tune the length penalty on the validation split (--split validation); the test split is for reporting"
+        )
     if alphas and max(beams) < 2:
         return fail("the length penalty only matters for beam search; pass --beams 5")
     try:
         translator, run, backend = load_model(args.model, args.threads)
-        sources = [(d, None) for d in args.data_dir] if args.data_dir else \
-            [(None if args.dataset else run.get("data_dir"), args.dataset or run.get("dataset"))]
+        sources = (
+            [(d, None) for d in args.data_dir]
+            if args.data_dir
+            else [(None if args.dataset else run.get("data_dir"), args.dataset or run.get("dataset"))]
+        )
         test_sets = {}
         for data_dir, dataset in sources:
-            splits, _ = load_splits(translator.src_lang, translator.tgt_lang, dataset, run.get("dataset_config"),
-                                    data_dir)
+            splits, _ = load_splits(
+                translator.src_lang, translator.tgt_lang, dataset, run.get("dataset_config"), data_dir
+            )
             if args.split not in splits:
                 return fail(f"{data_dir or dataset} has no split {args.split!r}; splits: {', '.join(splits)}")
             pairs = splits[args.split][: args.limit]
@@ -112,11 +141,21 @@ def main(argv=None) -> int:
     results = {}
     for name, (data_dir, dataset, pairs) in test_sets.items():
         prefix = f"{args.hyps}.{name.replace('/', '_')}" if args.hyps else None
-        metrics = evaluate_translator(translator, [p.src for p in pairs], [p.tgt for p in pairs], beams,
-                                      args.length_penalty, prefix)
-        results[name] = {"data_dir": data_dir and str(data_dir), "dataset": dataset, "split": args.split,
-                         "source": translator.src_lang, "target": translator.tgt_lang, "sentences": len(pairs),
-                         "backend": backend, **metrics, "graphs_sha256": measured_on, "command": command_line(argv)}
+        metrics = evaluate_translator(
+            translator, [p.src for p in pairs], [p.tgt for p in pairs], beams, args.length_penalty, prefix
+        )
+        results[name] = {
+            "data_dir": data_dir and str(data_dir),
+            "dataset": dataset,
+            "split": args.split,
+            "source": translator.src_lang,
+            "target": translator.tgt_lang,
+            "sentences": len(pairs),
+            "backend": backend,
+            **metrics,
+            "graphs_sha256": measured_on,
+            "command": command_line(argv),
+        }
         _print(name, results[name], args.model, translator)
     if store:
         print(f"metrics written to {update_evaluation(Path(args.model), test_sets=results)}")
@@ -131,8 +170,10 @@ def _print(name: str, result: dict, model: str, translator: Translator) -> None:
     print(f"{'decoding':<10} {'sacreBLEU':>9} {'chrF':>6} {'BLEU lc-tok':>11} {'refused':>7} {'seconds':>8}")
     decodings = {k: v for k, v in result.items() if isinstance(v, dict) and "sacrebleu" in v}
     for key, r in decodings.items():
-        print(f"{key:<10} {r['sacrebleu']:>9.2f} {r['chrf']:>6.2f} {r['bleu_lowercase_tokenized']:>11.2f} "
-              f"{r['refused']:>7} {r['seconds']:>8.1f}")
+        print(
+            f"{key:<10} {r['sacrebleu']:>9.2f} {r['chrf']:>6.2f} {r['bleu_lowercase_tokenized']:>11.2f} "
+            f"{r['refused']:>7} {r['seconds']:>8.1f}"
+        )
     for metric, signature in next(iter(decodings.values()))["signatures"].items():
         print(f"{metric}: {signature}")
 
@@ -141,11 +182,17 @@ def _tune(translator: Translator, test_sets: dict, alphas: list[float], beam: in
     sets = {name: ([p.src for p in pairs], [p.tgt for p in pairs]) for name, (_, _, pairs) in test_sets.items()}
     tuned = tune_length_penalty(translator, sets, alphas, beam)
     where = " + ".join(f"{name} ({len(sources)} sentences)" for name, (sources, _) in sets.items())
-    print(f"best length penalty on {where}: {tuned['value']:g} "
-          f"(beam {beam} sacreBLEU {tuned['sacrebleu']:.2f}{', the mean' if len(sets) > 1 else ''})")
+    print(
+        f"best length penalty on {where}: {tuned['value']:g} "
+        f"(beam {beam} sacreBLEU {tuned['sacrebleu']:.2f}{', the mean' if len(sets) > 1 else ''})"
+    )
     if store:
-        tuned.update(test_set=" + ".join(sets), sentences=sum(len(sources) for sources, _ in sets.values()),
-                     graphs_sha256=graphs_sha256(translator), command=command_line(argv))
+        tuned.update(
+            test_set=" + ".join(sets),
+            sentences=sum(len(sources) for sources, _ in sets.values()),
+            graphs_sha256=graphs_sha256(translator),
+            command=command_line(argv),
+        )
         path = update_evaluation(Path(translator.bundle.path), length_penalty=tuned)
         print(f"length penalty written to {path}; the app and `python -m inference` use it by default")
     return 0

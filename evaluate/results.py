@@ -1,4 +1,5 @@
 """evaluation.json beside a bundle: the tuned length penalty and metrics per test set, updated atomically."""
+
 from __future__ import annotations
 
 import re
@@ -11,7 +12,7 @@ FORMAT = "bmm-seq2seq-evaluation"
 
 
 def name_of_test_set(data_dir: str | None, dataset: str | None, split: str) -> str:
-    """"multi30k/test", "tatoeba/en-de/test", "bentrevett/multi30k/test": short, and unique per data set."""
+    """ "multi30k/test", "tatoeba/en-de/test", "bentrevett/multi30k/test": short, and unique per data set."""
     if data_dir is None:
         return f"{dataset}/{split}"
     folder = Path(data_dir).resolve()

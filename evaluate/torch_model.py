@@ -1,7 +1,8 @@
 """A checkpoint decoded with torch through the same decoding code as a bundle: a Backend, not a subclass.
 
-    translator = torch_translator("runs/en-de/best.pt")   # inference.Translator(backend=torch_backend(...))
+translator = torch_translator("runs/en-de/best.pt")   # inference.Translator(backend=torch_backend(...))
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,16 +33,27 @@ def torch_backend(checkpoint, threads: int | None = None) -> Backend:
         def step(prev, hidden, rows):
             index = torch.from_numpy(rows)
             log_probs, new_hidden, attention = model.decoder.step(
-                torch.from_numpy(prev), torch.from_numpy(np.ascontiguousarray(hidden)), keys[index], enc_out[index],
-                src_mask[index])
+                torch.from_numpy(prev),
+                torch.from_numpy(np.ascontiguousarray(hidden)),
+                keys[index],
+                enc_out[index],
+                src_mask[index],
+            )
             return log_probs.numpy(), new_hidden.numpy(), attention.numpy()
 
         return step
 
     args = state.get("args", {})
-    return Backend(args.get("src", "src"), args.get("tgt", "tgt"), dict(state["config"]),
-                   special_tokens_of(state["config"]), prepare_tokenizer(tokenizer), encode, step_function,
-                   providers=["torch"])
+    return Backend(
+        args.get("src", "src"),
+        args.get("tgt", "tgt"),
+        dict(state["config"]),
+        special_tokens_of(state["config"]),
+        prepare_tokenizer(tokenizer),
+        encode,
+        step_function,
+        providers=["torch"],
+    )
 
 
 def torch_translator(checkpoint, threads: int | None = None) -> Translator:

@@ -1,7 +1,8 @@
 """Checkpoint -> verified bundle folder, written next to the target and swapped in only when complete.
 
-    export_bundle(Path("runs/en-de/best.pt"), Path("assets/en-de"), quantize="int8")
+export_bundle(Path("runs/en-de/best.pt"), Path("assets/en-de"), quantize="int8")
 """
+
 from __future__ import annotations
 
 import platform
@@ -17,8 +18,14 @@ from export.quantize import quantize_graph
 from export.swap import clean_stale, make_work_folder, normalise_modes, swap_in
 from export.verify import ExportError, check_greedy, check_parity, check_structure, compare_translators
 from inference.backend import onnx_backend_from_files, special_tokens_of
-from inference.bundle import (BUNDLE_FORMAT, EVALUATION_FILE, SHARED_TOKENIZER, TOKENIZER_FILE, sha256_of,
-                              write_json_atomic)
+from inference.bundle import (
+    BUNDLE_FORMAT,
+    EVALUATION_FILE,
+    SHARED_TOKENIZER,
+    TOKENIZER_FILE,
+    sha256_of,
+    write_json_atomic,
+)
 from inference.examples import examples_for
 from inference.translator import Translator
 from training.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint, strip_for_release, tokenizer_json
@@ -52,16 +59,31 @@ def _manifest(state: dict, folder: Path, graphs: dict, quantize: str, command: s
         "graphs": graphs,
         "files": files,
         "opset": OPSET,
-        "precision": ("int8 weights (7-bit per column, MatMulInteger on activations quantised per row; int8 embedding "
-                      "tables), fp32 GRU") if quantize == "int8" else "fp32",
+        "precision": (
+            "int8 weights (7-bit per column, MatMulInteger on activations quantised per row; int8 embedding "
+            "tables), fp32 GRU"
+        )
+        if quantize == "int8"
+        else "fp32",
         "quantization": None if quantize == "none" else quantize,
         "checkpoint_dtype": state["weights_dtype"],  # strip_for_release sets it
-        "versions": {"torch": torch.__version__.split("+")[0], "onnx": onnx.__version__,
-                     "onnxruntime": onnxruntime.__version__, "python": platform.python_version()},
-        "training": {"data": state.get("data"), "args": args, "epochs": progress.get("epoch"),
-                     "minutes": round(progress.get("minutes", 0.0), 1), "best_epoch": best.get("epoch"),
-                     "best_val_bleu": best.get("val_bleu"), "averaged_epochs": best.get("averaged_epochs"),
-                     "history": history, "started_from": progress.get("started_from")},
+        "versions": {
+            "torch": torch.__version__.split("+")[0],
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "python": platform.python_version(),
+        },
+        "training": {
+            "data": state.get("data"),
+            "args": args,
+            "epochs": progress.get("epoch"),
+            "minutes": round(progress.get("minutes", 0.0), 1),
+            "best_epoch": best.get("epoch"),
+            "best_val_bleu": best.get("val_bleu"),
+            "averaged_epochs": best.get("averaged_epochs"),
+            "history": history,
+            "started_from": progress.get("started_from"),
+        },
         "verification": verification,
         "export_command": command,
     }
@@ -70,21 +92,30 @@ def _manifest(state: dict, folder: Path, graphs: dict, quantize: str, command: s
 def _translator(state: dict, folder: Path) -> Translator:
     """The graphs in `folder` served as the app will serve them, before any manifest exists."""
     args = state.get("args", {})
-    backend = onnx_backend_from_files(folder / "encoder.onnx", folder / "decoder.onnx", folder / TOKENIZER_FILE,
-                                      args.get("src", "src"), args.get("tgt", "tgt"), dict(state["config"]),
-                                      special_tokens_of(state["config"]), device="cpu")
+    backend = onnx_backend_from_files(
+        folder / "encoder.onnx",
+        folder / "decoder.onnx",
+        folder / TOKENIZER_FILE,
+        args.get("src", "src"),
+        args.get("tgt", "tgt"),
+        dict(state["config"]),
+        special_tokens_of(state["config"]),
+        device="cpu",
+    )
     return Translator(backend=backend)
 
 
 def reexport_command(out: Path, quantize: str, checkpoint_dtype: str) -> str:
     """The command that rebuilds this bundle from its own checkpoint.pt (same bytes: export is deterministic)."""
-    flags = ([] if quantize == "none" else [f"--quantize {quantize}"]) + \
-        ([] if checkpoint_dtype == "float16" else [f"--checkpoint-dtype {checkpoint_dtype}"])
+    flags = ([] if quantize == "none" else [f"--quantize {quantize}"]) + (
+        [] if checkpoint_dtype == "float16" else [f"--checkpoint-dtype {checkpoint_dtype}"]
+    )
     return " ".join([f"python -m export {out.as_posix()}/checkpoint.pt --out {out.as_posix()}", *flags])
 
 
-def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoint_dtype: str = "float16",
-                  command: str | None = None) -> dict:
+def export_bundle(
+    checkpoint: Path, out: Path, quantize: str = "none", checkpoint_dtype: str = "float16", command: str | None = None
+) -> dict:
     """Writes, verifies and swaps in a bundle; manifest.json is written once, last, after every check passed.
     The old bundle's evaluation.json is kept (it records the graphs it measured). `command` (recorded in the
     manifest) defaults to the re-export command."""
@@ -110,8 +141,10 @@ def export_bundle(checkpoint: Path, out: Path, quantize: str = "none", checkpoin
             for name in GRAPHS:
                 check_structure(work / name)
             verification["int8_vs_fp32"] = compare_translators(fp32, _translator(state, work), sentences)
-            verification["int8_vs_fp32"]["graph_bytes"] = {"fp32": fp32_bytes,
-                                                           "int8": sum((work / n).stat().st_size for n in GRAPHS)}
+            verification["int8_vs_fp32"]["graph_bytes"] = {
+                "fp32": fp32_bytes,
+                "int8": sum((work / n).stat().st_size for n in GRAPHS),
+            }
         normalise_modes(work)
         manifest = _manifest(state, work, graphs, quantize, command, verification)
         write_json_atomic(work / "manifest.json", manifest)

@@ -1,4 +1,5 @@
 """torch -> ONNX for the two graphs: the encoder, and exactly one `Decoder.step`."""
+
 from __future__ import annotations
 
 import contextlib
@@ -52,8 +53,14 @@ def example_inputs(model: Seq2Seq):
 
 
 # Output dims the exporter may leave static: name -> {axis: symbolic name}
-_DYNAMIC_OUTPUTS = {"enc_out": {0: BATCH, 1: SRC_LEN}, "keys": {0: BATCH, 1: SRC_LEN}, "hidden": {0: BATCH},
-                    "log_probs": {0: BATCH}, "new_hidden": {0: BATCH}, "attention": {0: BATCH, 1: SRC_LEN}}
+_DYNAMIC_OUTPUTS = {
+    "enc_out": {0: BATCH, 1: SRC_LEN},
+    "keys": {0: BATCH, 1: SRC_LEN},
+    "hidden": {0: BATCH},
+    "log_probs": {0: BATCH},
+    "new_hidden": {0: BATCH},
+    "attention": {0: BATCH, 1: SRC_LEN},
+}
 
 
 def _name_dynamic_axes(model_proto: onnx.ModelProto) -> None:
@@ -112,9 +119,17 @@ def export_graph(module: torch.nn.Module, args: tuple, path: Path, input_names, 
     buffer = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(buffer):
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(module, args, input_names=list(input_names), output_names=list(output_names),
-                                    dynamic_shapes=dynamic_shapes, dynamo=True, opset_version=OPSET,
-                                    external_data=False, verbose=False)
+        program = torch.onnx.export(
+            module,
+            args,
+            input_names=list(input_names),
+            output_names=list(output_names),
+            dynamic_shapes=dynamic_shapes,
+            dynamo=True,
+            opset_version=OPSET,
+            external_data=False,
+            verbose=False,
+        )
     proto = program.model_proto
     _name_dynamic_axes(proto)
     _strip_metadata(proto)
@@ -128,11 +143,28 @@ def export_graphs(model: Seq2Seq, folder: Path) -> dict:
     model.eval()
     enc_args, dec_args = example_inputs(model)
     batch, src_len = torch.export.Dim(BATCH, min=1, max=1024), torch.export.Dim(SRC_LEN, min=2, max=1024)
-    export_graph(EncoderGraph(model), enc_args, folder / "encoder.onnx", ENCODER_INPUTS, ENCODER_OUTPUTS,
-                 {"src_ids": {0: batch, 1: src_len}, "src_mask": {0: batch, 1: src_len}})
-    export_graph(DecoderStepGraph(model), dec_args, folder / "decoder.onnx", DECODER_INPUTS, DECODER_OUTPUTS,
-                 {"prev_token": {0: batch}, "hidden": {0: batch}, "keys": {0: batch, 1: src_len},
-                  "enc_out": {0: batch, 1: src_len}, "src_mask": {0: batch, 1: src_len}})
+    export_graph(
+        EncoderGraph(model),
+        enc_args,
+        folder / "encoder.onnx",
+        ENCODER_INPUTS,
+        ENCODER_OUTPUTS,
+        {"src_ids": {0: batch, 1: src_len}, "src_mask": {0: batch, 1: src_len}},
+    )
+    export_graph(
+        DecoderStepGraph(model),
+        dec_args,
+        folder / "decoder.onnx",
+        DECODER_INPUTS,
+        DECODER_OUTPUTS,
+        {
+            "prev_token": {0: batch},
+            "hidden": {0: batch},
+            "keys": {0: batch, 1: src_len},
+            "enc_out": {0: batch, 1: src_len},
+            "src_mask": {0: batch, 1: src_len},
+        },
+    )
     return {"encoder": describe(folder / "encoder.onnx"), "decoder": describe(folder / "decoder.onnx")}
 
 
@@ -141,7 +173,13 @@ def describe(path: Path) -> dict:
     proto = onnx.load(str(path), load_external_data=False)
 
     def values(items):
-        return [{"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name,
-                 "shape": [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]} for v in items]
+        return [
+            {
+                "name": v.name,
+                "dtype": onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name,
+                "shape": [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim],
+            }
+            for v in items
+        ]
 
     return {"file": path.name, "inputs": values(proto.graph.input), "outputs": values(proto.graph.output)}

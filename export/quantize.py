@@ -12,6 +12,7 @@ sentence's numbers then depend on what else is in the batch. Here nothing is sha
 - the embedding tables (Gather) are int8 per row, dequantized on lookup;
 - the encoder's GRU stays fp32 (ONNX Runtime has no int8 GRU).
 """
+
 from __future__ import annotations
 
 import os
@@ -81,9 +82,12 @@ def rowwise_int8_matmuls(model: onnx.ModelProto) -> onnx.ModelProto:
     graph = model.graph
     initializers = {init.name: init for init in graph.initializer}
     constants = {
-        "rowq_axis": np.array([-1], dtype=np.int64), "rowq_levels": np.array(ACTIVATION_LEVELS, dtype=np.float32),
+        "rowq_axis": np.array([-1], dtype=np.int64),
+        "rowq_levels": np.array(ACTIVATION_LEVELS, dtype=np.float32),
         "rowq_tiny": np.array(TINY, dtype=np.float32),
-        "rowq_zero_f": np.array(ACTIVATION_ZERO, dtype=np.float32), "rowq_zero": np.array(ACTIVATION_ZERO, dtype=np.uint8)}
+        "rowq_zero_f": np.array(ACTIVATION_ZERO, dtype=np.float32),
+        "rowq_zero": np.array(ACTIVATION_ZERO, dtype=np.uint8),
+    }
     nodes, rewritten = [], 0
     for node in graph.node:
         if node.op_type != "MatMul" or node.input[1] not in initializers:
@@ -96,8 +100,10 @@ def rowwise_int8_matmuls(model: onnx.ModelProto) -> onnx.ModelProto:
         if f"{node.input[1]}_q" not in initializers:  # a weight two MatMuls share is quantized once
             column_scale = np.maximum(np.abs(weight).max(axis=0) / WEIGHT_LEVELS, TINY)
             weight_q = np.clip(np.round(weight / column_scale), -WEIGHT_LEVELS, WEIGHT_LEVELS).astype(np.int8)
-            for init in (numpy_helper.from_array(weight_q, f"{node.input[1]}_q"),
-                         numpy_helper.from_array(column_scale.astype(np.float32), f"{node.input[1]}_scale")):
+            for init in (
+                numpy_helper.from_array(weight_q, f"{node.input[1]}_q"),
+                numpy_helper.from_array(column_scale.astype(np.float32), f"{node.input[1]}_scale"),
+            ):
                 initializers[init.name] = init
                 graph.initializer.append(init)
         name, x, y = node.name or f"matmul{rewritten}", node.input[0], node.output[0]
@@ -131,7 +137,8 @@ def quantize_graph(path: Path) -> None:
     onnx.save(rowwise_int8_matmuls(gemms_as_matmuls(onnx.load(str(path)))), str(matmuls))
     # Gather alone: its int8 table is dequantized on lookup, no activation is quantized, so rows stay independent.
     gathers = path.with_name(f"{path.name}.int8")
-    quantize_dynamic(str(matmuls), str(gathers), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["Gather"])
+    quantize_dynamic(
+        str(matmuls), str(gathers), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["Gather"]
+    )
     matmuls.unlink()
     os.replace(gathers, path)

@@ -10,6 +10,7 @@ Killed between 1 and 2, `.PAIR.previous` is still a complete bundle: `load_bundl
 when `out` is missing, and the next export puts it back before it starts. Temp folders `.PAIR.export-PID-*`
 of exports that no longer run are removed by the next export to the same place.
 """
+
 from __future__ import annotations
 
 import os

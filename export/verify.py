@@ -1,4 +1,5 @@
 """Checks that run as part of every export and fail loudly: structure, values, and chosen tokens."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,10 @@ def check_structure(path: Path) -> None:
         if node.op_type == "GRU":
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             if attrs.get("linear_before_reset") != 1:
-                raise ExportError(f"{path.name}: GRU node {node.name!r} has linear_before_reset="
-                                  f"{attrs.get('linear_before_reset')}, torch's GRU needs 1 (exporter bug)")
+                raise ExportError(
+                    f"{path.name}: GRU node {node.name!r} has linear_before_reset="
+                    f"{attrs.get('linear_before_reset')}, torch's GRU needs 1 (exporter bug)"
+                )
 
 
 def random_batch(model: Seq2Seq, batch: int, length: int, generator: torch.Generator):
@@ -56,15 +59,25 @@ def check_parity(model: Seq2Seq, folder: Path, atol: float = ATOL) -> dict:
         prev = torch.randint(4, model.config.vocab_size, (batch,), generator=generator)
         enc_out, keys, hidden = (torch.from_numpy(x) for x in got)
         expected_step = model.decoder.step(prev, hidden, keys, enc_out, src_mask)
-        got_step = decoder.run(None, {"prev_token": prev.numpy(), "hidden": got[2], "keys": got[1],
-                                      "enc_out": got[0], "src_mask": src_mask.numpy()})
+        got_step = decoder.run(
+            None,
+            {
+                "prev_token": prev.numpy(),
+                "hidden": got[2],
+                "keys": got[1],
+                "enc_out": got[0],
+                "src_mask": src_mask.numpy(),
+            },
+        )
         names = ("enc_out", "keys", "hidden", "log_probs", "new_hidden", "attention")
         for name, e, g in zip(names, list(expected) + list(expected_step), got + got_step):
             diff = float(np.abs(e.numpy() - g).max())
             worst[name] = max(worst.get(name, 0.0), diff)
             if not diff <= atol:
-                raise ExportError(f"onnxruntime and torch differ by {diff:.2e} > {atol:g} in {name} "
-                                  f"at batch {batch}, source length {length}")
+                raise ExportError(
+                    f"onnxruntime and torch differ by {diff:.2e} > {atol:g} in {name} "
+                    f"at batch {batch}, source length {length}"
+                )
     return {"atol": atol, "shapes": [list(s) for s in PARITY_SHAPES], "max_abs_diff": worst}
 
 
@@ -82,8 +95,7 @@ def check_greedy(model: Seq2Seq, translator, sentences: list[str]) -> dict:
         result = translator.translate(sentence)
         expected = torch_greedy(model, src, result.decoding["max_len"])
         if result.target_ids != expected:
-            raise ExportError(f"greedy output differs from torch for {sentence!r}: "
-                              f"{result.target_ids} vs {expected}")
+            raise ExportError(f"greedy output differs from torch for {sentence!r}: {result.target_ids} vs {expected}")
     return {"sentences": len(sentences), "identical": len(sentences)}
 
 
@@ -101,7 +113,8 @@ def compare_translators(reference, candidate, sentences: list[str]) -> dict:
         n = len(ours.token_probs)
         drift = max(drift, float(np.max(np.abs(np.log(theirs.token_probs[:n]) - np.log(ours.token_probs)))))
     if same < INT8_MIN_AGREEMENT * len(sentences):
-        raise ExportError(f"int8 graphs agree with fp32 on only {same}/{len(sentences)} greedy outputs; "
-                          "quantization broke the model (export without --quantize)")
-    return {"sentences": len(sentences), "identical_greedy": int(same),
-            "max_abs_token_log_prob_diff": round(drift, 4)}
+        raise ExportError(
+            f"int8 graphs agree with fp32 on only {same}/{len(sentences)} greedy outputs; "
+            "quantization broke the model (export without --quantize)"
+        )
+    return {"sentences": len(sentences), "identical_greedy": int(same), "max_abs_token_log_prob_diff": round(drift, 4)}

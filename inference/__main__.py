@@ -9,6 +9,7 @@ line: one output line per input line, always. An empty line gives an empty line.
 (not UTF-8, control characters, another script, over 99 tokens) gives an empty line and a message on stderr
 naming the line; the exit status is then 1. Exit status 2: the bundle or the arguments are unusable.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,35 +43,61 @@ def _finite(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m inference", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("text", nargs="*",
-                   help="sentence(s) to translate; none: read one sentence per line from stdin (UTF-8)")
+    p = argparse.ArgumentParser(
+        prog="python -m inference", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "text", nargs="*", help="sentence(s) to translate; none: read one sentence per line from stdin (UTF-8)"
+    )
     p.add_argument("--model", default="assets/en-de", help="bundle folder (default: %(default)s)")
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="auto: CUDA when onnxruntime-gpu offers it, else CPU (default: %(default)s)")
-    p.add_argument("--threads", type=_at_least_one, default=None,
-                   help="onnxruntime intra-op threads (default: up to 4)")
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="auto: CUDA when onnxruntime-gpu offers it, else CPU (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threads", type=_at_least_one, default=None, help="onnxruntime intra-op threads (default: up to 4)"
+    )
     p.add_argument("--beam", type=_at_least_one, default=1, help="beam size; 1 is greedy (default: %(default)s)")
-    p.add_argument("--length-penalty", type=_finite, default=None,
-                   help="beam length penalty alpha (default: the bundle's, tuned on validation, else 0.6)")
-    p.add_argument("--n-best", type=_at_least_one, default=1,
-                   help="hypotheses per sentence with --beam, tab-separated on the sentence's line "
-                        "(default: %(default)s)")
-    p.add_argument("--max-len-ratio", type=_finite, default=2.0,
-                   help="max target tokens = ratio × source tokens + 10 (default: %(default)s)")
-    p.add_argument("--batch-size", type=_at_least_one, default=32,
-                   help="sentences per encoder/decoder call, greedy and beam (default: %(default)s)")
-    p.add_argument("--json", action="store_true",
-                   help="one JSON object per input line: {line, error, result}: error is null or why the line was "
-                        "refused, result the translation document of inference/translation.schema.json (tokens, "
-                        "attention, alternatives, n-best, every decoder call) or null")
+    p.add_argument(
+        "--length-penalty",
+        type=_finite,
+        default=None,
+        help="beam length penalty alpha (default: the bundle's, tuned on validation, else 0.6)",
+    )
+    p.add_argument(
+        "--n-best",
+        type=_at_least_one,
+        default=1,
+        help="hypotheses per sentence with --beam, tab-separated on the sentence's line (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-len-ratio",
+        type=_finite,
+        default=2.0,
+        help="max target tokens = ratio × source tokens + 10 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_at_least_one,
+        default=32,
+        help="sentences per encoder/decoder call, greedy and beam (default: %(default)s)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per input line: {line, error, result}: error is null or why the line was "
+        "refused, result the translation document of inference/translation.schema.json (tokens, "
+        "attention, alternatives, n-best, every decoder call) or null",
+    )
     return p
 
 
 def load_translator(args):
     """The Translator, or None after a one-line message: a broken bundle never shows a traceback."""
     from inference import BundleError, Translator
+
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -80,8 +107,10 @@ def load_translator(args):
         return None
     except Exception as error:  # anything else a damaged bundle can raise: still one line
         details = str(error).strip().splitlines()[0] if str(error).strip() else "no details"
-        print(f"error: cannot load the bundle {args.model} ({type(error).__name__}: {details}); re-export it",
-              file=sys.stderr)
+        print(
+            f"error: cannot load the bundle {args.model} ({type(error).__name__}: {details}); re-export it",
+            file=sys.stderr,
+        )
         return None
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
@@ -98,6 +127,7 @@ def main(argv=None) -> int:
     items = split_lines(sys.stdin.buffer.read()) if from_stdin else list(args.text)
     what = "line" if from_stdin else "argument"
     from inference import InputError
+
     todo, errors = {}, {}  # line number -> text to translate, or why it is refused
     for number, item in enumerate(items, 1):
         if isinstance(item, str) and from_stdin and not item.strip():
@@ -123,12 +153,18 @@ def main(argv=None) -> int:
 def _translate(translator, args, todo: dict) -> dict:
     """Line number -> output line (plain text, or a JSON-ready dict with --json)."""
     texts = list(todo.values())
-    options = dict(beam_size=args.beam, length_penalty=args.length_penalty, max_len_ratio=args.max_len_ratio,
-                   max_chars=None)
+    options = dict(
+        beam_size=args.beam, length_penalty=args.length_penalty, max_len_ratio=args.max_len_ratio, max_chars=None
+    )
     if not args.json and args.n_best == 1:
         from tqdm import tqdm  # a progress bar on stderr, shown only when stderr is a terminal
-        outputs = translator.translate_batch(texts, batch_size=args.batch_size, **options, progress=lambda items: tqdm(
-            items, file=sys.stderr, desc="translating", disable=None))
+
+        outputs = translator.translate_batch(
+            texts,
+            batch_size=args.batch_size,
+            **options,
+            progress=lambda items: tqdm(items, file=sys.stderr, desc="translating", disable=None),
+        )
         return dict(zip(todo, outputs))
     from inference.document import translation_json
 
@@ -146,10 +182,13 @@ def _write(items: list, outputs: dict, errors: dict, as_json: bool) -> None:
     """Exactly one line per input line, in input order."""
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(encoding="utf-8")
-    for number, item in enumerate(items, 1):
+    for number, _item in enumerate(items, 1):
         if as_json:
-            print(json.dumps({"line": number, "error": errors.get(number), "result": outputs.get(number)},
-                             ensure_ascii=False))
+            print(
+                json.dumps(
+                    {"line": number, "error": errors.get(number), "result": outputs.get(number)}, ensure_ascii=False
+                )
+            )
         else:
             print(outputs.get(number, ""))
 

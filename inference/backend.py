@@ -3,10 +3,11 @@
 `onnx_backend(path)` builds it from a bundle with onnxruntime (the app, the command line); `evaluate` builds
 one with torch from a checkpoint. `Translator(backend=...)` drives either with the same decoding code.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -50,8 +51,9 @@ def read_tokenizer(file) -> Tokenizer:
         tokenizer = Tokenizer.from_file(str(file))
     except Exception as error:  # the tokenizers library raises a bare Exception for unreadable JSON
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BundleError(f"{file} is not a readable tokenizer ({reason}); restore it or re-export the "
-                          "bundle") from None
+        raise BundleError(
+            f"{file} is not a readable tokenizer ({reason}); restore it or re-export the bundle"
+        ) from None
     return prepare_tokenizer(tokenizer)
 
 
@@ -64,16 +66,27 @@ def onnx_backend(path, device: str = "auto", threads: int | None = None, verify:
         src_lang, tgt_lang, config = manifest["pair"]["src"], manifest["pair"]["tgt"], dict(manifest["model_config"])
         graph_files = [bundle.file(manifest["graphs"][role]["file"]) for role in ("encoder", "decoder")]
     except (KeyError, TypeError, ValueError) as error:
-        raise BundleError(f"{bundle.path / 'manifest.json'} lacks {error}; re-export the bundle with "
-                          "`python -m export`") from None
+        raise BundleError(
+            f"{bundle.path / 'manifest.json'} lacks {error}; re-export the bundle with `python -m export`"
+        ) from None
     tokenizer = bundle.file(tokenizer_file(manifest, bundle.path / "manifest.json"))
-    return onnx_backend_from_files(*graph_files, tokenizer, src_lang, tgt_lang, config, special, device, threads,
-                                   bundle)
+    return onnx_backend_from_files(
+        *graph_files, tokenizer, src_lang, tgt_lang, config, special, device, threads, bundle
+    )
 
 
-def onnx_backend_from_files(encoder_file, decoder_file, tokenizer_file, src_lang: str, tgt_lang: str, config: dict,
-                            special: dict, device: str = "auto", threads: int | None = None,
-                            bundle: Bundle | None = None) -> Backend:
+def onnx_backend_from_files(
+    encoder_file,
+    decoder_file,
+    tokenizer_file,
+    src_lang: str,
+    tgt_lang: str,
+    config: dict,
+    special: dict,
+    device: str = "auto",
+    threads: int | None = None,
+    bundle: Bundle | None = None,
+) -> Backend:
     """The graphs and the tokenizer as files (export verifies them this way before it writes a manifest)."""
     tokenizer = read_tokenizer(tokenizer_file)
     encoder, decoder, providers, warnings = open_sessions(encoder_file, decoder_file, device, threads)
@@ -94,5 +107,16 @@ def onnx_backend_from_files(encoder_file, decoder_file, tokenizer_file, src_lang
 
         return step
 
-    return Backend(src_lang, tgt_lang, config, special, tokenizer, encode, step_function, providers, warnings, bundle,
-                   (encoder, decoder))
+    return Backend(
+        src_lang,
+        tgt_lang,
+        config,
+        special,
+        tokenizer,
+        encode,
+        step_function,
+        providers,
+        warnings,
+        bundle,
+        (encoder, decoder),
+    )

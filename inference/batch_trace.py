@@ -10,6 +10,7 @@ The batch goes through encoder.onnx once and through decoder.onnx once per step,
 `Translator.translate_batch` (greedy, finished sentences leave the batch); a wrapper around the step
 function keeps each call's rows and attention. numpy only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ MIN_SENTENCES, MAX_SENTENCES = 2, 8
 class DecoderCall:
     """One decoder.onnx call: `rows[i]` is the sentence of row i; attention (N, S) over the padded source, and
     the first bmm's operands and product: each row's query (the decoder GRU state) and scores."""
+
     rows: np.ndarray  # (N,) int
     attention: np.ndarray  # (N, S) float32
     query: np.ndarray | None = None  # (N, 2H) float32
@@ -92,9 +94,16 @@ def trace_batch(translator, texts: list[str], max_len_ratio: float = 2.0) -> Bat
     limits = [max_target_len(len(ids), max_len_ratio) for ids in batch_ids]
     hyps = greedy_batch(recorded_step, hidden, translator.bos_id, translator.eos_id, limits, top_k=5)
     return BatchTrace(
-        texts=list(texts), source_tokens=[translator.source_tokens(ids) for ids in batch_ids], src_ids=src_ids,
-        mask=np.asarray(mask), enc_out=np.asarray(enc_out, dtype=np.float32), calls=calls,
+        texts=list(texts),
+        source_tokens=[translator.source_tokens(ids) for ids in batch_ids],
+        src_ids=src_ids,
+        mask=np.asarray(mask),
+        enc_out=np.asarray(enc_out, dtype=np.float32),
+        calls=calls,
         target_tokens=[translator.target_tokens(h.ids) for h in hyps],
         attention=[np.asarray(h.attention, dtype=np.float32) for h in hyps],
-        translations=[translator.detokenize(h.ids) for h in hyps], pad_id=translator.pad_id, keys=keys,
-        sentences=[translator.sentence_result(ids, hyp, limit) for ids, hyp, limit in zip(batch_ids, hyps, limits)])
+        translations=[translator.detokenize(h.ids) for h in hyps],
+        pad_id=translator.pad_id,
+        keys=keys,
+        sentences=[translator.sentence_result(ids, hyp, limit) for ids, hyp, limit in zip(batch_ids, hyps, limits)],
+    )

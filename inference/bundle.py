@@ -1,6 +1,7 @@
 """A model bundle on disk, checked before use: manifest.json (written by export only), two ONNX graphs, the
 tokenizer source and target share, checkpoint.pt, and evaluation.json (written by `python -m evaluate`,
 absent until a bundle is evaluated)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -57,8 +58,9 @@ def load_bundle(path, verify_hashes: bool = True) -> Bundle:
         path = previous_of(path)  # an export is swapping this bundle right now (or was killed doing it)
     manifest_path = path / "manifest.json"
     if not path.is_dir():
-        raise BundleError(f"model folder {path} does not exist; export one with "
-                          f"`python -m export CHECKPOINT --out {path}`")
+        raise BundleError(
+            f"model folder {path} does not exist; export one with `python -m export CHECKPOINT --out {path}`"
+        )
     if not manifest_path.is_file():
         raise BundleError(f"{manifest_path} is missing; re-export the bundle with `python -m export`")
     try:
@@ -69,19 +71,25 @@ def load_bundle(path, verify_hashes: bool = True) -> Bundle:
         raise BundleError(f"{manifest_path} does not hold a JSON object; re-export the bundle")
     missing = [key for key in REQUIRED_KEYS if key not in manifest]
     if missing or manifest.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{manifest_path} is not a {BUNDLE_FORMAT} manifest "
-                          f"(missing: {', '.join(missing) or 'format'})")
+        raise BundleError(
+            f"{manifest_path} is not a {BUNDLE_FORMAT} manifest (missing: {', '.join(missing) or 'format'})"
+        )
     for name, facts in manifest["files"].items():
         file = path / name
-        if not (isinstance(facts, dict) and isinstance(facts.get("sha256"), str)
-                and isinstance(facts.get("bytes"), int)):
-            raise BundleError(f"{manifest_path}: the entry for {name} has no sha256 and size; re-export the bundle "
-                              "with `python -m export`")
+        if not (
+            isinstance(facts, dict) and isinstance(facts.get("sha256"), str) and isinstance(facts.get("bytes"), int)
+        ):
+            raise BundleError(
+                f"{manifest_path}: the entry for {name} has no sha256 and size; re-export the bundle "
+                "with `python -m export`"
+            )
         if not file.is_file():
             raise BundleError(f"{file} is missing (listed in manifest.json); restore it or re-export the bundle")
         if file.stat().st_size != facts["bytes"] or (verify_hashes and sha256_of(file) != facts["sha256"]):
-            raise BundleError(f"{file} does not match the sha256 in manifest.json (changed or corrupt); "
-                              "restore it or re-export the bundle")
+            raise BundleError(
+                f"{file} does not match the sha256 in manifest.json (changed or corrupt); "
+                "restore it or re-export the bundle"
+            )
     for role in ("encoder", "decoder"):
         if manifest["graphs"].get(role, {}).get("file") not in manifest["files"]:
             raise BundleError(f"{manifest_path} lists no {role} graph file")
@@ -96,8 +104,10 @@ def tokenizer_file(manifest: dict, manifest_path) -> str:
     if name not in manifest["files"]:
         raise BundleError(f"{manifest_path} lists no tokenizer file")
     if names.get("target", name) != name:
-        raise BundleError(f"{manifest_path} names two tokenizers ({name}, {names['target']}); the model shares "
-                          "one between source and target: re-export the bundle with `python -m export`")
+        raise BundleError(
+            f"{manifest_path} names two tokenizers ({name}, {names['target']}); the model shares "
+            "one between source and target: re-export the bundle with `python -m export`"
+        )
     return name
 
 
@@ -109,8 +119,9 @@ def read_evaluation(path) -> dict:
     try:
         evaluation = json.loads(file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
-        raise BundleError(f"{file} is not valid JSON ({error}); delete it or re-run "
-                          f"`python -m evaluate {path}`") from None
+        raise BundleError(
+            f"{file} is not valid JSON ({error}); delete it or re-run `python -m evaluate {path}`"
+        ) from None
     if not isinstance(evaluation, dict):
         raise BundleError(f"{file} does not hold a JSON object; delete it or re-run `python -m evaluate {path}`")
     return evaluation
@@ -126,7 +137,7 @@ def find_bundles(root) -> dict[str, Path]:
         if not manifest.parent.name.startswith("."):  # .en-de.export-*: an export in progress or abandoned
             found[manifest.parent.name] = manifest.parent
     for manifest in sorted(root.glob(".*.previous/manifest.json")):  # mid-swap: the old bundle, for now
-        name = manifest.parent.name[1:-len(".previous")]
+        name = manifest.parent.name[1 : -len(".previous")]
         if name not in found:
             found[name] = root / name
     return dict(sorted(found.items()))
@@ -136,8 +147,11 @@ def training_stages(training: dict) -> list[dict]:
     """A manifest's `training` record as stages, first to last, each {"epochs", "minutes", "device"}: a fine-tuned
     run (`--init-from`) comes after the stages of the checkpoint it started from (`started_from`)."""
     earlier = training.get("started_from")
-    stage = {"epochs": training.get("epochs"), "minutes": training.get("minutes"),
-             "device": training.get("device") or (training.get("args") or {}).get("device")}
+    stage = {
+        "epochs": training.get("epochs"),
+        "minutes": training.get("minutes"),
+        "device": training.get("device") or (training.get("args") or {}).get("device"),
+    }
     return (training_stages(earlier) if earlier else []) + [stage]
 
 

@@ -8,18 +8,18 @@ They only need a `step` callable, so the same code decodes with onnxruntime (the
 `rows` says which sentence of the encoded batch each of the N decoder rows belongs to, so live beams of one
 sentence (or sentences of a batch) go through the decoder in a single call per step.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from rules import max_target_len
-
 
 @dataclass
 class Hypothesis:
     """One decoded target: ids (EOS included when it was produced) and what happened at each step."""
+
     ids: list[int]
     token_log_probs: list[float]
     attention: np.ndarray  # (T, S)
@@ -32,7 +32,7 @@ class Hypothesis:
 
 
 def decoding_name(beam_size: int) -> str:
-    """"greedy" or "beam5": the key of a decoding in evaluation results and benchmark tables."""
+    """ "greedy" or "beam5": the key of a decoding in evaluation results and benchmark tables."""
     return "greedy" if beam_size == 1 else f"beam{beam_size}"
 
 
@@ -64,15 +64,22 @@ def _top_k(log_probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _hypothesis(ids, log_probs, attention, top_ids, top_lp, alpha, finished=True, step_rows=()) -> Hypothesis:
     score = float(np.sum(log_probs)) if log_probs else 0.0
-    return Hypothesis(list(map(int, ids)), [float(x) for x in log_probs],
-                      np.asarray(attention, dtype=np.float32).reshape(len(ids), -1),
-                      np.asarray(top_ids).reshape(len(ids), -1),
-                      np.asarray(top_lp, dtype=np.float32).reshape(len(ids), -1),
-                      score, score / length_penalty(len(ids), alpha), finished, [int(r) for r in step_rows])
+    return Hypothesis(
+        list(map(int, ids)),
+        [float(x) for x in log_probs],
+        np.asarray(attention, dtype=np.float32).reshape(len(ids), -1),
+        np.asarray(top_ids).reshape(len(ids), -1),
+        np.asarray(top_lp, dtype=np.float32).reshape(len(ids), -1),
+        score,
+        score / length_penalty(len(ids), alpha),
+        finished,
+        [int(r) for r in step_rows],
+    )
 
 
-def greedy_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, top_k: int = 5,
-                 forced_prefixes=None) -> list[Hypothesis]:
+def greedy_batch(
+    step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, top_k: int = 5, forced_prefixes=None
+) -> list[Hypothesis]:
     """Greedy decoding of a whole batch at once; finished rows leave the decoder call.
 
     `forced_prefixes[i]` (a list of ids) is fed to sentence i before it continues freely: forced decoding
@@ -103,8 +110,16 @@ def greedy_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, t
             prev[j] = token
             ended = token == eos_id and t >= len(prefix) - 1
             if ended or t + 1 >= max(max_lens[row], len(prefix)):
-                done[row] = _hypothesis(rec["ids"], rec["lp"], rec["attn"], rec["top_ids"], rec["top_lp"], 0.0,
-                                        finished=token == eos_id, step_rows=rec["rows"])
+                done[row] = _hypothesis(
+                    rec["ids"],
+                    rec["lp"],
+                    rec["attn"],
+                    rec["top_ids"],
+                    rec["top_lp"],
+                    0.0,
+                    finished=token == eos_id,
+                    step_rows=rec["rows"],
+                )
             else:
                 keep.append(j)
         keep = np.asarray(keep, dtype=np.int64)
@@ -113,8 +128,17 @@ def greedy_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, t
     return done
 
 
-def beam_search_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_lens, beam_size: int = 5,
-                      alpha: float = 0.6, n_best: int = 1, top_k: int = 5) -> list[list[Hypothesis]]:
+def beam_search_batch(
+    step,
+    hidden: np.ndarray,
+    bos_id: int,
+    eos_id: int,
+    max_lens,
+    beam_size: int = 5,
+    alpha: float = 0.6,
+    n_best: int = 1,
+    top_k: int = 5,
+) -> list[list[Hypothesis]]:
     """Beam search for every sentence of a batch (hidden is (B, D)); the live beams of all sentences share
     one decoder call per step, and each sentence's search is exactly what it would be alone.
 
@@ -139,8 +163,19 @@ def beam_search_batch(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_le
         for sentence in active:
             search = searches[sentence]
             block = slice(offset, offset + len(search.scores))
-            kept = search.advance(log_probs[block], attention[block], top_ids[block], top_lp[block],
-                                  best_ids[block], best_lp[block], offset, t, beam_size, eos_id, alpha)
+            kept = search.advance(
+                log_probs[block],
+                attention[block],
+                top_ids[block],
+                top_lp[block],
+                best_ids[block],
+                best_lp[block],
+                offset,
+                t,
+                beam_size,
+                eos_id,
+                alpha,
+            )
             if kept is not None:
                 keep.extend(offset + kept)
                 still_active.append(sentence)
@@ -168,8 +203,20 @@ class _Search:
         self.steps: list[dict] = []
         self.finished: list[Hypothesis] = []
 
-    def advance(self, log_probs, attention, top_ids, top_lp, best_ids, best_lp, offset: int, t: int,
-                beam_size: int, eos_id: int, alpha: float) -> np.ndarray | None:
+    def advance(
+        self,
+        log_probs,
+        attention,
+        top_ids,
+        top_lp,
+        best_ids,
+        best_lp,
+        offset: int,
+        t: int,
+        beam_size: int,
+        eos_id: int,
+        alpha: float,
+    ) -> np.ndarray | None:
         """Extends the live prefixes by step t's output (this sentence's rows start at `offset`; best_ids and
         best_lp are each row's best tokens). Returns which rows live on, or None when the search is over."""
         candidates = (self.scores[:, None] + best_lp).ravel()  # the same sums as over the whole vocabulary
@@ -179,8 +226,9 @@ class _Search:
         kept_beams, kept_tokens = [], []
         for beam, token in zip(beams[order[: 2 * beam_size]].tolist(), tokens[order[: 2 * beam_size]].tolist()):
             if token == eos_id:
-                self.finished.append(self._hypothesis(beam, token, log_probs, attention, top_ids, top_lp, offset,
-                                                      alpha, True))
+                self.finished.append(
+                    self._hypothesis(beam, token, log_probs, attention, top_ids, top_lp, offset, alpha, True)
+                )
             else:
                 kept_beams.append(beam)
                 kept_tokens.append(token)
@@ -190,20 +238,33 @@ class _Search:
             return None
         beams, tokens = np.array(kept_beams), np.array(kept_tokens)
         step_lp = log_probs[beams, tokens].astype(np.float64)
-        self.steps.append(dict(parent=beams, token=tokens, lp=step_lp, attn=attention[beams], top_ids=top_ids[beams],
-                               top_lp=top_lp[beams], rows=offset + beams))
+        self.steps.append(
+            dict(
+                parent=beams,
+                token=tokens,
+                lp=step_lp,
+                attn=attention[beams],
+                top_ids=top_ids[beams],
+                top_lp=top_lp[beams],
+                rows=offset + beams,
+            )
+        )
         self.scores = self.scores[beams] + step_lp
-        if len(self.finished) >= beam_size and max(h.normalized_score for h in self.finished) >= \
-                self.scores.max() / length_penalty(len(self.steps), alpha):
+        if len(self.finished) >= beam_size and max(
+            h.normalized_score for h in self.finished
+        ) >= self.scores.max() / length_penalty(len(self.steps), alpha):
             return None
         if t + 1 >= self.max_len:
-            self.finished += [self._hypothesis(beam, None, None, None, None, None, 0, alpha, False)
-                              for beam in range(len(self.scores))]
+            self.finished += [
+                self._hypothesis(beam, None, None, None, None, None, 0, alpha, False)
+                for beam in range(len(self.scores))
+            ]
             return None
         return beams
 
-    def _hypothesis(self, beam: int, token, log_probs, attention, top_ids, top_lp, offset: int, alpha: float,
-                    finished: bool) -> Hypothesis:
+    def _hypothesis(
+        self, beam: int, token, log_probs, attention, top_ids, top_lp, offset: int, alpha: float, finished: bool
+    ) -> Hypothesis:
         """Live prefix `beam` (after the last recorded step), extended by `token` from the current step unless
         token is None, as a Hypothesis."""
         records, ids = [], []
@@ -211,8 +272,15 @@ class _Search:
             records.append((float(log_probs[beam, token]), attention[beam], top_ids[beam], top_lp[beam], offset + beam))
             ids.append(token)
         for step in reversed(self.steps):  # back from the prefix's last recorded step
-            records.append((float(step["lp"][beam]), step["attn"][beam], step["top_ids"][beam], step["top_lp"][beam],
-                            int(step["rows"][beam])))
+            records.append(
+                (
+                    float(step["lp"][beam]),
+                    step["attn"][beam],
+                    step["top_ids"][beam],
+                    step["top_lp"][beam],
+                    int(step["rows"][beam]),
+                )
+            )
             ids.append(int(step["token"][beam]))
             beam = int(step["parent"][beam])
         lp, attn, ids_top, lp_top, rows = zip(*reversed(records)) if records else ((), (), (), (), ())

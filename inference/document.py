@@ -6,6 +6,7 @@
 (page/static/*.js) all read exactly this; the in-browser page writes the same shape. Its JSON Schema is
 inference/translation.schema.json (with `schema_version`); the README describes it field by field.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,16 @@ import numpy as np
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("translation.schema.json")
 MAX_TENSOR_NUMBERS = 200_000  # query vectors are sent while all of them together stay under this (about 1.6 MB)
-HYPOTHESIS_FIELDS = ("target_tokens", "target_ids", "attention", "token_probs", "score", "normalized_score",
-                     "finished", "call_rows")
+HYPOTHESIS_FIELDS = (
+    "target_tokens",
+    "target_ids",
+    "attention",
+    "token_probs",
+    "score",
+    "normalized_score",
+    "finished",
+    "call_rows",
+)
 
 
 def load_schema() -> dict:
@@ -41,8 +50,10 @@ def plain(value):
 
 
 def _alternatives(translation) -> list[list[dict]]:
-    return [[{"token": token, "id": int(token_id), "prob": float(prob)} for (token, prob), token_id in zip(step, ids)]
-            for step, ids in zip(translation.alternatives, translation.alternative_ids)]
+    return [
+        [{"token": token, "id": int(token_id), "prob": float(prob)} for (token, prob), token_id in zip(step, ids)]
+        for step, ids in zip(translation.alternatives, translation.alternative_ids)
+    ]
 
 
 def hypothesis_json(translation) -> dict:
@@ -65,8 +76,9 @@ def _call_json(call, with_query: bool) -> dict:
     return out
 
 
-def translation_json(translation, pair: str, source: str, model: dict, explanation: dict | None = None,
-                     tensors: bool = False) -> dict:
+def translation_json(
+    translation, pair: str, source: str, model: dict, explanation: dict | None = None, tensors: bool = False
+) -> dict:
     """`translation` (an inference.Translation) as the schema's document. `model` is the bundle's model_config
     (its "attention" and "hidden_dim" are kept); `explanation` is inference.explain.explanation's dict.
     `tensors` adds the first bmm's numbers the bmm picture draws: `tensors` (enc_out, and keys when they are
@@ -75,13 +87,21 @@ def translation_json(translation, pair: str, source: str, model: dict, explanati
     best = hypothesis_json(translation)
     decoding = translation.decoding
     doc = {
-        "schema_version": SCHEMA_VERSION, "pair": pair, "source": source,
+        "schema_version": SCHEMA_VERSION,
+        "pair": pair,
+        "source": source,
         "model": {"attention": model["attention"], "hidden_dim": int(model["hidden_dim"])},
-        "decoding": {"mode": decoding["mode"], "beam_size": int(decoding["beam_size"]),
-                     "length_penalty": float(decoding["length_penalty"]), "max_len": int(decoding["max_len"]),
-                     "prefix_ids": [int(i) for i in decoding.get("prefix_ids", [])]},
-        "source_tokens": list(translation.source_tokens), "source_ids": [int(i) for i in translation.source_ids],
-        "translation": best.pop("text"), **best,
+        "decoding": {
+            "mode": decoding["mode"],
+            "beam_size": int(decoding["beam_size"]),
+            "length_penalty": float(decoding["length_penalty"]),
+            "max_len": int(decoding["max_len"]),
+            "prefix_ids": [int(i) for i in decoding.get("prefix_ids", [])],
+        },
+        "source_tokens": list(translation.source_tokens),
+        "source_ids": [int(i) for i in translation.source_ids],
+        "translation": best.pop("text"),
+        **best,
         "nbest": [hypothesis_json(hyp) for hyp in translation.nbest],
         "step_calls": [{"batch": call.batch, "attention": plain(call.attention)} for call in translation.step_calls],
         "timing_ms": {key: float(translation.timing_ms.get(key, 0.0)) for key in ("encode", "decode", "total")},
@@ -102,13 +122,25 @@ def batch_json(trace, pair: str, model: dict) -> dict:
     """An inference.batch_trace.BatchTrace as the Batch tab's JSON ($defs/batch of the schema): each sentence's
     translation JSON, the padded batch (src_ids, mask, enc_out and keys) and every decoder call with its rows."""
     out = {
-        "schema_version": SCHEMA_VERSION, "pair": pair,
+        "schema_version": SCHEMA_VERSION,
+        "pair": pair,
         "model": {"attention": model["attention"], "hidden_dim": int(model["hidden_dim"])},
-        "sentences": [translation_json(sentence, pair, text, model) for sentence, text in zip(trace.sentences, trace.texts)],
-        "src_ids": plain(trace.src_ids), "mask": plain(trace.mask.astype(int)), "enc_out": _rounded(trace.enc_out),
-        "calls": [{"batch": call.batch, "rows": plain(call.rows), "attention": plain(np.round(call.attention, 6)),
-                   "query": _rounded(call.query), **({} if call.scores is None else {"scores": _rounded(call.scores)})}
-                  for call in trace.calls],
+        "sentences": [
+            translation_json(sentence, pair, text, model) for sentence, text in zip(trace.sentences, trace.texts)
+        ],
+        "src_ids": plain(trace.src_ids),
+        "mask": plain(trace.mask.astype(int)),
+        "enc_out": _rounded(trace.enc_out),
+        "calls": [
+            {
+                "batch": call.batch,
+                "rows": plain(call.rows),
+                "attention": plain(np.round(call.attention, 6)),
+                "query": _rounded(call.query),
+                **({} if call.scores is None else {"scores": _rounded(call.scores)}),
+            }
+            for call in trace.calls
+        ],
     }
     if model["attention"] == "general":
         out["keys"] = _rounded(trace.keys)

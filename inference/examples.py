@@ -3,6 +3,7 @@ captions like Multi30k's and everyday sentences like Tatoeba's, alternating, sin
 
 The app offers them as examples; export uses them to check that ONNX and torch pick the same tokens.
 """
+
 EXAMPLES = {
     "en": [
         "A dog runs on the beach.",

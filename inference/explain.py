@@ -24,6 +24,7 @@ score_reference gives), a floor below which a drop means nothing. With the shipp
 quantize each row on its own (export/quantize.py), it is 0; graphs quantized dynamically (one activation
 scale per call for the whole batch) put it near 0.002 nats.
 """
+
 from __future__ import annotations
 
 import time
@@ -68,7 +69,7 @@ def rankdata(values) -> np.ndarray:
         end = start
         while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
             end += 1
-        ranks[order[start:end + 1]] = (start + end) / 2.0 + 1.0
+        ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
         start = end + 1
     return ranks
 
@@ -77,14 +78,14 @@ def spearman(a, b) -> float | None:
     """Spearman rank correlation (Pearson of average ranks); None when either side is constant."""
     ra, rb = rankdata(a), rankdata(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
-    denominator = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
+    denominator = np.sqrt((ra**2).sum() * (rb**2).sum())
     return None if denominator == 0 else float((ra * rb).sum() / denominator)
 
 
 def pearson(a, b) -> float | None:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     a, b = a - a.mean(), b - b.mean()
-    denominator = np.sqrt((a ** 2).sum() * (b ** 2).sum())
+    denominator = np.sqrt((a**2).sum() * (b**2).sum())
     return None if denominator == 0 else float((a * b).sum() / denominator)
 
 
@@ -97,6 +98,7 @@ def _mean(values) -> float | None:
 @dataclass
 class Occlusion:
     """Occlusion of each source position for every target step of one (source, target) pair."""
+
     source_tokens: list[str]
     target_tokens: list[str]
     log_probs: list[float]  # (T,) log p(target token t | prefix, full source): single-row forced decoding
@@ -129,8 +131,9 @@ def forced_rows(encoded, step_factory, target: list[int], bos_id: int, eos_id: i
     """Forced decoding of `target` for every row of an encoded batch at once, through greedy_batch's
     forced-prefix path (the reference scorer's). Returns (R, T) target log-probs and (R, T, S) attention."""
     enc_out, keys, hidden, masks = encoded
-    hyps = greedy_batch(step_factory(enc_out, keys, masks), hidden, bos_id, eos_id, len(target), 1,
-                        [target] * len(masks))
+    hyps = greedy_batch(
+        step_factory(enc_out, keys, masks), hidden, bos_id, eos_id, len(target), 1, [target] * len(masks)
+    )
     return np.array([h.token_log_probs for h in hyps], dtype=np.float64), np.stack([h.attention for h in hyps])
 
 
@@ -148,9 +151,10 @@ def occlusion_scores(encoded, step_factory, target_ids, bos_id: int, eos_id: int
 def unk_scores(translator, src: list[int], target: list[int]):
     """<unk> occlusion, for comparison: the source and its S copies with one id replaced by <unk>, encoded
     as one batch (the encoder sees the change too) and force-decoded as one batch."""
-    variants = [src] + [src[:s] + [translator.unk_id] + src[s + 1:] for s in range(len(src))]
-    return forced_rows(translator.encode(variants), translator.step_function, target, translator.bos_id,
-                       translator.eos_id)
+    variants = [src] + [src[:s] + [translator.unk_id] + src[s + 1 :] for s in range(len(src))]
+    return forced_rows(
+        translator.encode(variants), translator.step_function, target, translator.bos_id, translator.eos_id
+    )
 
 
 def agreement(attention: np.ndarray, drops: np.ndarray) -> dict:
@@ -159,8 +163,14 @@ def agreement(attention: np.ndarray, drops: np.ndarray) -> dict:
     rho = [spearman(a, d) for a, d in zip(attention, drops)]
     linear = [pearson(a, d) for a, d in zip(attention, drops)]
     top1 = [bool(np.argmax(a) == np.argmax(d)) for a, d in zip(attention, drops)]
-    return dict(spearman=rho, top1_agree=top1, pearson=linear, mean_spearman=_mean(rho),
-                top1_rate=float(np.mean(top1)) if top1 else 0.0, mean_pearson=_mean(linear))
+    return dict(
+        spearman=rho,
+        top1_agree=top1,
+        pearson=linear,
+        mean_spearman=_mean(rho),
+        top1_rate=float(np.mean(top1)) if top1 else 0.0,
+        mean_pearson=_mean(linear),
+    )
 
 
 def occlusion(translator, text: str, target_ids, method: str = "mask") -> Occlusion:
@@ -174,20 +184,39 @@ def occlusion(translator, text: str, target_ids, method: str = "mask") -> Occlus
     start = time.perf_counter()
     src = translator.source_ids(text)
     enc_out, keys, hidden, mask = encoded = translator.encode([src])
-    single = greedy_batch(translator.step_function(enc_out, keys, mask), hidden, translator.bos_id,
-                          translator.eos_id, len(target), 1, [target])[0]  # what score_reference computes
-    log_probs, attention = (unk_scores(translator, src, target) if method == "unk" else occlusion_scores(
-        encoded, translator.step_function, target, translator.bos_id, translator.eos_id))
+    single = greedy_batch(
+        translator.step_function(enc_out, keys, mask),
+        hidden,
+        translator.bos_id,
+        translator.eos_id,
+        len(target),
+        1,
+        [target],
+    )[0]  # what score_reference computes
+    log_probs, attention = (
+        unk_scores(translator, src, target)
+        if method == "unk"
+        else occlusion_scores(encoded, translator.step_function, target, translator.bos_id, translator.eos_id)
+    )
     elapsed_ms = (time.perf_counter() - start) * 1e3
     drops = (log_probs[0][None, :] - log_probs[1:]).T  # (T, S): positive = the position helped
     weights = attention[0][:, : len(src)].astype(np.float64)  # (T, S)
     return Occlusion(
-        source_tokens=translator.source_tokens(src), target_tokens=translator.target_tokens(target),
-        log_probs=list(single.token_log_probs), drops=np.round(drops, 6).tolist(),
-        attention=np.round(weights, 6).tolist(), **agreement(weights, drops),
+        source_tokens=translator.source_tokens(src),
+        target_tokens=translator.target_tokens(target),
+        log_probs=list(single.token_log_probs),
+        drops=np.round(drops, 6).tolist(),
+        attention=np.round(weights, 6).tolist(),
+        **agreement(weights, drops),
         batch_noise=float(np.abs(log_probs[0] - np.asarray(single.token_log_probs)).max()),
-        cost={"forced_decodes": len(src), "batch_rows": len(src) + 1, "decoder_calls": 2 * len(target),
-              "ms": round(elapsed_ms, 2)}, method=method)
+        cost={
+            "forced_decodes": len(src),
+            "batch_rows": len(src) + 1,
+            "decoder_calls": 2 * len(target),
+            "ms": round(elapsed_ms, 2),
+        },
+        method=method,
+    )
 
 
 # ---- coverage -----------------------------------------------------------------------------------------
@@ -204,15 +233,21 @@ class Coverage:
         return asdict(self)
 
 
-def coverage(attention, source_tokens, low: float = COVERAGE_LOW, high: float = COVERAGE_HIGH,
-             eos_token: str = "</s>") -> Coverage:
+def coverage(
+    attention, source_tokens, low: float = COVERAGE_LOW, high: float = COVERAGE_HIGH, eos_token: str = "</s>"
+) -> Coverage:
     """Column sums of the (T, S) attention; EOS is never flagged (it collects attention by design)."""
     weights = np.asarray(attention, dtype=np.float64).reshape(-1, len(source_tokens))
     values = weights.sum(axis=0)
     words = [s for s, token in enumerate(source_tokens) if token != eos_token]
-    return Coverage(values=np.round(values, 6).tolist(), total=float(weights.shape[0]),
-                    dropped=[s for s in words if values[s] < low], repeated=[s for s in words if values[s] > high],
-                    low=low, high=high)
+    return Coverage(
+        values=np.round(values, 6).tolist(),
+        total=float(weights.shape[0]),
+        dropped=[s for s in words if values[s] < low],
+        repeated=[s for s in words if values[s] > high],
+        low=low,
+        high=high,
+    )
 
 
 # ---- confidence ---------------------------------------------------------------------------------------
@@ -245,9 +280,13 @@ def confidence(attention, token_probs) -> Confidence:
     entropy = attention_entropy(attention)
     effective = np.exp(entropy)
     log_probs = np.log(np.maximum(np.asarray(token_probs, dtype=np.float64), 1e-12))
-    return Confidence(entropy=np.round(entropy, 6).tolist(), effective_tokens=np.round(effective, 6).tolist(),
-                      badges=[entropy_badge(e) for e in effective], mean_token_prob=float(np.exp(log_probs).mean()),
-                      perplexity=float(np.exp(-log_probs.mean())))
+    return Confidence(
+        entropy=np.round(entropy, 6).tolist(),
+        effective_tokens=np.round(effective, 6).tolist(),
+        badges=[entropy_badge(e) for e in effective],
+        mean_token_prob=float(np.exp(log_probs).mean()),
+        perplexity=float(np.exp(-log_probs.mean())),
+    )
 
 
 # ---- wrong direction ----------------------------------------------------------------------------------
@@ -274,9 +313,15 @@ def direction_hint(forward, reverse, text: str, margin: float = DIRECTION_MARGIN
     forward_lp, reverse_lp = (_mean_log_prob(m.translate(text)) for m in (forward, reverse))
     swap = reverse_lp - forward_lp > margin
     source, target = language_name(forward.src_lang), language_name(forward.tgt_lang)
-    message = (f"This looks like {target} text, not {source}: the {reverse.name} model reads it "
-               f"more confidently (mean token log-prob {reverse_lp:.2f} vs {forward_lp:.2f}). "
-               f"Swap the pair to {reverse.name}?") if swap else ""
+    message = (
+        (
+            f"This looks like {target} text, not {source}: the {reverse.name} model reads it "
+            f"more confidently (mean token log-prob {reverse_lp:.2f} vs {forward_lp:.2f}). "
+            f"Swap the pair to {reverse.name}?"
+        )
+        if swap
+        else ""
+    )
     return DirectionHint(forward.name, reverse.name, forward_lp, reverse_lp, margin, swap, message)
 
 
@@ -285,16 +330,21 @@ def _mean_log_prob(result) -> float:
 
 
 # ---- everything the page and the API show -----------------------------------------------------------
-def explanation(translator, text: str, result, reverse=None, with_occlusion: bool = True,
-                method: str = "mask") -> dict:
+def explanation(translator, text: str, result, reverse=None, with_occlusion: bool = True, method: str = "mask") -> dict:
     """Occlusion (optional: it costs one batched forced decode), coverage, confidence and the direction hint
     for a Translation (or one of its n-best hypotheses); the shape the page renders and `/explain` returns."""
     occ = occlusion(translator, text, result.target_ids, method) if with_occlusion else None
     hint = direction_hint(translator, reverse, text)
-    return {"occlusion": occ.to_dict() if occ else None,
-            "coverage": coverage(result.attention, result.source_tokens).to_dict(),
-            "confidence": confidence(result.attention, result.token_probs).to_dict(),
-            "direction": hint.to_dict() if hint else None,
-            "thresholds": {"coverage_low": COVERAGE_LOW, "coverage_high": COVERAGE_HIGH,
-                           "focused_below": FOCUSED_BELOW, "diffuse_above": DIFFUSE_ABOVE,
-                           "direction_margin": DIRECTION_MARGIN}}
+    return {
+        "occlusion": occ.to_dict() if occ else None,
+        "coverage": coverage(result.attention, result.source_tokens).to_dict(),
+        "confidence": confidence(result.attention, result.token_probs).to_dict(),
+        "direction": hint.to_dict() if hint else None,
+        "thresholds": {
+            "coverage_low": COVERAGE_LOW,
+            "coverage_high": COVERAGE_HIGH,
+            "focused_below": FOCUSED_BELOW,
+            "diffuse_above": DIFFUSE_ABOVE,
+            "direction_margin": DIRECTION_MARGIN,
+        },
+    }

@@ -1,4 +1,5 @@
 """onnxruntime sessions: which execution provider, how many threads, and saying so out loud."""
+
 from __future__ import annotations
 
 import os
@@ -6,6 +7,7 @@ import warnings
 
 from inference.bundle import BundleError
 from rules import DEVICES
+
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
@@ -27,10 +29,12 @@ def select_providers(device: str, available: list[str]) -> tuple[list[str], list
     if CUDA in available:
         return [CUDA, CPU], []
     if device == "cuda":
-        return [CPU], [f"CUDA was requested but this onnxruntime has no {CUDA} (available: {', '.join(available)}); "
-                       "running on CPU. Install onnxruntime-gpu "
-                       "(pip uninstall onnxruntime; pip install onnxruntime-gpu) "
-                       "on a machine with an NVIDIA GPU to use it."]
+        return [CPU], [
+            f"CUDA was requested but this onnxruntime has no {CUDA} (available: {', '.join(available)}); "
+            "running on CPU. Install onnxruntime-gpu "
+            "(pip uninstall onnxruntime; pip install onnxruntime-gpu) "
+            "on a machine with an NVIDIA GPU to use it."
+        ]
     return [CPU], []
 
 
@@ -55,8 +59,9 @@ def make_session(path, providers: list[str], threads: int | None = None):
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...) for a bad file
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        raise BundleError(f"{path} is not a loadable ONNX graph ({reason}); restore it or re-export the "
-                          "bundle") from None
+        raise BundleError(
+            f"{path} is not a loadable ONNX graph ({reason}); restore it or re-export the bundle"
+        ) from None
 
 
 def open_sessions(encoder_path, decoder_path, device: str = "auto", threads: int | None = None):

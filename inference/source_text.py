@@ -1,7 +1,8 @@
 """What the model accepts as text: the one input filter shared by the app, the command line and evaluation.
 
-    ids = check_text("A dog runs.", tokenizer, unk_id, language="en")   # token ids, or InputError
+ids = check_text("A dog runs.", tokenizer, unk_id, language="en")   # token ids, or InputError
 """
+
 from __future__ import annotations
 
 import math
@@ -24,18 +25,23 @@ def _control_chars(text: str) -> list[str]:
     return [c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") and c not in "\t\n"]
 
 
-def check_text(text, tokenizer: Tokenizer, unk_id: int, language: str, what: str = "input",
-               max_chars: int | None = MAX_CHARS) -> list[int]:
+def check_text(
+    text, tokenizer: Tokenizer, unk_id: int, language: str, what: str = "input", max_chars: int | None = MAX_CHARS
+) -> list[int]:
     """Token ids of `text` (no EOS), refusing what the model cannot read: not a string, empty, too long,
     control characters, characters the tokenizer never saw (other scripts). `max_chars` None: tokens only."""
     if not isinstance(text, str):
         raise InputError(f"The {what} is not text (got {type(text).__name__} {text!r:.40}); pass a string.")
     if not text.strip():
-        raise InputError(f"The {what} is empty: type a sentence to translate." if what == "input"
-                         else f"The {what} is empty: paste a sentence.")
+        raise InputError(
+            f"The {what} is empty: type a sentence to translate."
+            if what == "input"
+            else f"The {what} is empty: paste a sentence."
+        )
     if max_chars is not None and len(text) > max_chars:
-        raise InputError(f"The {what} has {len(text)} characters; the limit is {max_chars}. "
-                         "Translate one sentence at a time.")
+        raise InputError(
+            f"The {what} has {len(text)} characters; the limit is {max_chars}. Translate one sentence at a time."
+        )
     bad = _control_chars(text)
     if bad:
         shown = ", ".join(repr(c) for c in bad[:3])
@@ -44,8 +50,10 @@ def check_text(text, tokenizer: Tokenizer, unk_id: int, language: str, what: str
     encoding = tokenizer.encode(text, add_special_tokens=False)
     unknown = sorted({text[s:e] for tid, (s, e) in zip(encoding.ids, encoding.offsets) if tid == unk_id})
     if unknown:
-        raise InputError(f"The model has never seen {', '.join(repr(u) for u in unknown[:3])}: it reads "
-                         f"{language_name(language)} written in the Latin alphabet.")
+        raise InputError(
+            f"The model has never seen {', '.join(repr(u) for u in unknown[:3])}: it reads "
+            f"{language_name(language)} written in the Latin alphabet."
+        )
     if len(encoding.ids) + 1 > MAX_TOKENS:
         raise InputError(f"The {what} is {len(encoding.ids)} tokens long; the limit is {MAX_TOKENS - 1}. Shorten it.")
     return encoding.ids
@@ -70,8 +78,14 @@ def whole_number(name: str, value, low: int = 1, high: int | None = None, meanin
     2.7, "2", True, NaN and infinity are refused, never rounded."""
     hint = f" ({meaning})" if meaning else ""
     rule = f"from {low} to {high}" if high is not None else f"of at least {low}"
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value != int(value) \
-            or int(value) < low or (high is not None and int(value) > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not math.isfinite(value)
+        or value != int(value)
+        or int(value) < low
+        or (high is not None and int(value) > high)
+    ):
         raise InputError(f"{name} must be a whole number {rule}{hint}; got {describe(value)}.")
     return int(value)
 
@@ -79,8 +93,13 @@ def whole_number(name: str, value, low: int = 1, high: int | None = None, meanin
 def finite_number(name: str, value, low: float = 0.0, high: float | None = None) -> float:
     """`value` as a float if it is a real, finite number in [low, high] (NaN, infinity, text, True refused)."""
     rule = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < low \
-            or (high is not None and value > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not math.isfinite(value)
+        or value < low
+        or (high is not None and value > high)
+    ):
         raise InputError(f"{name} must be a finite number {rule}; got {describe(value)}.")
     return float(value)
 

@@ -8,6 +8,7 @@ named calls other than `translate` and `explain` (the page's own /run/predict st
 component takes files), and the queue is started with api_open=False so both wait in the queue with the
 page's limits.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,10 @@ def load_translators(assets_dir, device: str = "auto", threads: int | None = Non
         if folder.is_dir() and PAIR_FOLDER.fullmatch(folder.name) and folder.name not in bundles:
             raise BundleError(f"{folder / 'manifest.json'} is missing; re-export the bundle with `python -m export`")
     if not bundles:
-        raise BundleError(f"no model bundles under {root} (expected {root}/<src>-<tgt>/manifest.json); "
-                          f"export one with `python -m export CHECKPOINT --out {root}/en-de`")
+        raise BundleError(
+            f"no model bundles under {root} (expected {root}/<src>-<tgt>/manifest.json); "
+            f"export one with `python -m export CHECKPOINT --out {root}/en-de`"
+        )
     translators = {}
     for name, folder in bundles.items():
         try:
@@ -62,9 +65,13 @@ class PublicApiOnly:
             path = scope.get("path", "")
             named = NAMED_CALL.match(path)
             if named and named.group(1) not in PUBLIC_APIS and path.rstrip("/") != PAGE_ROUTE:
-                return await _refuse(send, 404, f"No API endpoint {named.group(1)!r}: the API is "
-                                                f"{' and '.join('/' + a for a in PUBLIC_APIS)} (see the page's "
-                                                "'Use via API' link).")
+                return await _refuse(
+                    send,
+                    404,
+                    f"No API endpoint {named.group(1)!r}: the API is "
+                    f"{' and '.join('/' + a for a in PUBLIC_APIS)} (see the page's "
+                    "'Use via API' link).",
+                )
             if UPLOAD.match(path):
                 return await _refuse(send, 403, "This app takes no files; uploads are turned off.")
         return await self.app(scope, receive, send)
@@ -72,6 +79,11 @@ class PublicApiOnly:
 
 async def _refuse(send, status: int, message: str):
     body = json.dumps({"error": message, "detail": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

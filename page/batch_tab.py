@@ -3,6 +3,7 @@
 Formatting of an `inference.batch_trace.BatchTrace` (pure functions), then the tab's handlers and layout
 (BatchTab), which page/layout.py builds inside its Blocks. Models run only through `inference`.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -22,12 +23,24 @@ from page.text import md_text
 PAD = "·pad·"
 # Written for this page: different lengths, so the batch needs padding.
 EXAMPLES = {
-    "en": ["A cat sleeps.", "Two boys are playing football on a wet field.", "An old woman feeds the birds.",
-           "A man in a yellow jacket is fixing a bicycle next to the road."],
-    "de": ["Eine Katze schläft.", "Zwei Jungen spielen auf einem nassen Feld Fußball.",
-           "Eine alte Frau füttert die Vögel.", "Ein Mann in einer gelben Jacke repariert ein Fahrrad neben der Straße."],
-    "fr": ["Un chat dort.", "Deux garçons jouent au football sur un terrain mouillé.", "Une vieille femme nourrit les oiseaux.",
-           "Un homme en veste jaune répare un vélo au bord de la route."],
+    "en": [
+        "A cat sleeps.",
+        "Two boys are playing football on a wet field.",
+        "An old woman feeds the birds.",
+        "A man in a yellow jacket is fixing a bicycle next to the road.",
+    ],
+    "de": [
+        "Eine Katze schläft.",
+        "Zwei Jungen spielen auf einem nassen Feld Fußball.",
+        "Eine alte Frau füttert die Vögel.",
+        "Ein Mann in einer gelben Jacke repariert ein Fahrrad neben der Straße.",
+    ],
+    "fr": [
+        "Un chat dort.",
+        "Deux garçons jouent au football sur un terrain mouillé.",
+        "Une vieille femme nourrit les oiseaux.",
+        "Un homme en veste jaune répare un vélo au bord de la route.",
+    ],
 }
 
 
@@ -44,36 +57,70 @@ def shapes_markdown(trace, two_h: int) -> str:
     B, S = trace.src_ids.shape
     header = "| sentence | " + " | ".join(str(s) for s in range(S)) + " |"
     rule = "|---|" + "---:|" * S
-    ids = [header, rule] + [f"| {b} | " + " | ".join(
-        f"{trace.src_ids[b, s]}<br>{_token_cell(trace.source_tokens[b][s], True)}" if trace.mask[b, s] else
-        f"**{trace.src_ids[b, s]}**<br>*{PAD}*" for s in range(S)) + " |" for b in range(B)]
-    mask = [header, rule] + [f"| {b} | " + " | ".join("1" if trace.mask[b, s] else "**0**" for s in range(S)) + " |"
-                             for b in range(B)]
+    ids = [header, rule] + [
+        f"| {b} | "
+        + " | ".join(
+            f"{trace.src_ids[b, s]}<br>{_token_cell(trace.source_tokens[b][s], True)}"
+            if trace.mask[b, s]
+            else f"**{trace.src_ids[b, s]}**<br>*{PAD}*"
+            for s in range(S)
+        )
+        + " |"
+        for b in range(B)
+    ]
+    mask = [header, rule] + [
+        f"| {b} | " + " | ".join("1" if trace.mask[b, s] else "**0**" for s in range(S)) + " |" for b in range(B)
+    ]
     norms = np.linalg.norm(trace.enc_out, axis=-1)  # (B, S)
-    enc = [header, rule] + [f"| {b} | " + " | ".join(f"{norms[b, s]:.2f}" if trace.mask[b, s] else f"**{norms[b, s]:.0f}**"
-                                                     for s in range(S)) + " |" for b in range(B)]
+    enc = [header, rule] + [
+        f"| {b} | "
+        + " | ".join(f"{norms[b, s]:.2f}" if trace.mask[b, s] else f"**{norms[b, s]:.0f}**" for s in range(S))
+        + " |"
+        for b in range(B)
+    ]
     sizes = [call.batch for call in trace.calls]
-    return "\n".join([
-        f"**B = {B} sentences, padded to S = {S}** (the longest has {max(trace.lengths)} tokens with `</s>`; "
-        f"the others get pad id {trace.pad_id} on the right).", "",
-        f"**src_ids** ({B}, {S}), padding in bold:", "", *ids, "",
-        f"**src_mask** ({B}, {S}) = `src_ids != {trace.pad_id}`, True (1) for real tokens:", "", *mask, "",
-        f"**enc_out** ({B}, {S}, {two_h}): the length of each {two_h}-number row (the encoder zeroes padded "
-        "rows, and the mask keeps them out of attention):", "", *enc, "",
-        "**B at each decoding step** (a sentence leaves the batch when it writes `</s>`): "
-        + ", ".join(f"step {t}: {b}" for t, b in enumerate(sizes)) + "."])
+    return "\n".join(
+        [
+            f"**B = {B} sentences, padded to S = {S}** (the longest has {max(trace.lengths)} tokens with `</s>`; "
+            f"the others get pad id {trace.pad_id} on the right).",
+            "",
+            f"**src_ids** ({B}, {S}), padding in bold:",
+            "",
+            *ids,
+            "",
+            f"**src_mask** ({B}, {S}) = `src_ids != {trace.pad_id}`, True (1) for real tokens:",
+            "",
+            *mask,
+            "",
+            f"**enc_out** ({B}, {S}, {two_h}): the length of each {two_h}-number row (the encoder zeroes padded "
+            "rows, and the mask keeps them out of attention):",
+            "",
+            *enc,
+            "",
+            "**B at each decoding step** (a sentence leaves the batch when it writes `</s>`): "
+            + ", ".join(f"step {t}: {b}" for t, b in enumerate(sizes))
+            + ".",
+        ]
+    )
 
 
 def sentence_heatmaps(doc: dict) -> dict:
     """The per-sentence heatmaps' value: each sentence's translation JSON, drawn by the page's heatmap code."""
-    return {"key": uuid.uuid4().hex, "sentences": [{"key": uuid.uuid4().hex, "step": 0, "words": False, "share": None,
-                                                    "translation": sentence} for sentence in doc["sentences"]]}
+    return {
+        "key": uuid.uuid4().hex,
+        "sentences": [
+            {"key": uuid.uuid4().hex, "step": 0, "words": False, "share": None, "translation": sentence}
+            for sentence in doc["sentences"]
+        ],
+    }
 
 
 def translations_markdown(trace, differences: list[float]) -> str:
     """Each sentence's translation from the batch, and how far its attention is from translating it alone."""
-    lines = ["| sentence | source | translation (from the batch) | max abs difference from translating it alone |",
-             "|---:|---|---|---:|"]
+    lines = [
+        "| sentence | source | translation (from the batch) | max abs difference from translating it alone |",
+        "|---:|---|---|---:|",
+    ]
     for b, (text, translation, difference) in enumerate(zip(trace.texts, trace.translations, differences)):
         lines.append(f"| {b} | {md_text(text)} | {md_text(translation)} | {difference:.1e} |")
     return "\n".join(lines)
@@ -109,14 +156,22 @@ class BatchTab:
         two_h = 2 * translator.config["hidden_dim"]
         differences = alone_differences(translator, trace)
         precision = str(translator.bundle.manifest.get("precision", "fp32"))
-        note = ("int8: each row of a batch is quantised with its own scale and multiplied in exact integers, so "
-                "the other sentences change nothing but float rounding." if "int8" in precision else
-                "fp32: the batch gives each sentence the weights it gets alone, up to float rounding.")
+        note = (
+            "int8: each row of a batch is quantised with its own scale and multiplied in exact integers, so "
+            "the other sentences change nothing but float rounding."
+            if "int8" in precision
+            else "fp32: the batch gives each sentence the weights it gets alone, up to float rounding."
+        )
         doc = batch_json(trace, translator.name, translator.config)
         key = self.traces.put({"trace": trace, "doc": doc})
-        return (key, shapes_markdown(trace, two_h), batch_picture_value(doc), sentence_heatmaps(doc),
-                translations_markdown(trace, differences) + "\n\n" + md_text(note),
-                f"One encoder call and {len(trace.calls)} decoder calls for {len(trace.texts)} sentences.")
+        return (
+            key,
+            shapes_markdown(trace, two_h),
+            batch_picture_value(doc),
+            sentence_heatmaps(doc),
+            translations_markdown(trace, differences) + "\n\n" + md_text(note),
+            f"One encoder call and {len(trace.calls)} decoder calls for {len(trace.texts)} sentences.",
+        )
 
     def on_timing(self, key, pair, progress=None):
         saved = self.traces.get(key)
@@ -130,40 +185,59 @@ class BatchTab:
         worst = max(r["max_abs_difference"] for r in rows)
         by = {(r["B"], r["method"]): r["us_per_call"] for r in rows}
         batched, loop = list(by)[-3], list(by)[-2]
-        summary = (f"All three give the same context vectors (largest absolute difference {worst:.1e}). "
-                   f"At B = {batched[0]} the batched call takes {by[batched]:.0f} µs, the loop {by[loop]:.0f} µs "
-                   f"({by[loop] / by[batched]:.1f}×): one call instead of {batched[0]} is what bmm buys.")
+        summary = (
+            f"All three give the same context vectors (largest absolute difference {worst:.1e}). "
+            f"At B = {batched[0]} the batched call takes {by[batched]:.0f} µs, the loop {by[loop]:.0f} µs "
+            f"({by[loop] / by[batched]:.1f}×): one call instead of {batched[0]} is what bmm buys."
+        )
         return timing_table(rows), timing_figure(rows, S, two_h), summary, picture
 
     def build(self, pair, translator):
         """The tab's components and events; returns the sentences box and a function that adds the load event."""
         private = dict(api_visibility="private")
         with gr.Tab("Batch", elem_id="batch-tab"):
-            gr.Markdown("Several sentences go through the encoder and decoder as **one padded batch**: here is "
-                        "everything bmm multiplies for them, with this batch's real numbers. Edit the sentences "
-                        "(2 to 8, one per line) and run again.", latex_delimiters=[])
+            gr.Markdown(
+                "Several sentences go through the encoder and decoder as **one padded batch**: here is "
+                "everything bmm multiplies for them, with this batch's real numbers. Edit the sentences "
+                "(2 to 8, one per line) and run again.",
+                latex_delimiters=[],
+            )
             key = gr.State(None)
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2):
-                    text = gr.Textbox(examples_text(translator.src_lang), lines=5, max_lines=8,
-                                      label="Sentences, one per line", elem_id="batch-text")
+                    text = gr.Textbox(
+                        examples_text(translator.src_lang),
+                        lines=5,
+                        max_lines=8,
+                        label="Sentences, one per line",
+                        elem_id="batch-text",
+                    )
                     run = gr.Button("Run as one batch", variant="primary", elem_id="batch-run")
                     status = gr.Markdown(elem_id="batch-status", latex_delimiters=[])
                 with gr.Column(scale=3):
                     translations = gr.Markdown(elem_id="batch-translations", latex_delimiters=[])
             picture = picture_component(elem_id="batch-picture")
-            figure = gr.HTML(None, html_template='<div class="bmm-hm-many"></div>', elem_id="batch-heatmaps",
-                             js_on_load="window.BmmHeatmap.mountMany(element, props, watch);",
-                             head=static_head("heatmap.css", "heatmap_rule.js", "heatmap.js"),
-                             apply_default_css=False, rule_text=RULE_TEXT)
+            figure = gr.HTML(
+                None,
+                html_template='<div class="bmm-hm-many"></div>',
+                elem_id="batch-heatmaps",
+                js_on_load="window.BmmHeatmap.mountMany(element, props, watch);",
+                head=static_head("heatmap.css", "heatmap_rule.js", "heatmap.js"),
+                apply_default_css=False,
+                rule_text=RULE_TEXT,
+            )
             with gr.Accordion("The numbers: src_ids, mask, enc_out, B per step", open=False):
                 shapes = gr.Markdown(elem_id="batch-shapes", latex_delimiters=[])
             with gr.Accordion("Measured on this server: bmm vs a loop vs the tutorial's B = 1 form", open=False):
                 time_button = gr.Button("Measure (under a second)", elem_id="batch-measure")
                 timing_summary = gr.Markdown(elem_id="batch-timing-summary", latex_delimiters=[])
                 timing_plot = gr.Plot(label="µs per call, measured on this server", elem_id="batch-timing-plot")
-                timing = gr.Dataframe(headers=["B", "method", "µs per call", "µs per sentence", "max |diff|"],
-                                      datatype="str", interactive=False, elem_id="batch-timing")
+                timing = gr.Dataframe(
+                    headers=["B", "method", "µs per call", "µs per sentence", "max |diff|"],
+                    datatype="str",
+                    interactive=False,
+                    elem_id="batch-timing",
+                )
         outputs = [key, shapes, picture, figure, translations, status]
         run.click(self.on_run, [pair, text], outputs, **private)
 

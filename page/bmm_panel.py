@@ -4,6 +4,7 @@ translation JSON), the "How bmm computes this" panel, and the live bmm timing.
 Formatting and numpy; nothing here runs a model. The code lines quoted are those of
 training/model.py's `Attention.forward`, character for character (a test compares them).
 """
+
 from __future__ import annotations
 
 import timeit
@@ -19,11 +20,11 @@ from page.text import md_text, md_token
 # training/model.py, Attention.forward: the lines the page and the README quote (B batch, T queries, S source
 # tokens), character for character; CODE is each line without its comment, for inline quotes.
 MODEL_LINES = (
-    'scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)',
-    'scores = scores.float()  # under fp16 autocast the bmm gives fp16, which cannot hold MASKED_SCORE',
-    'scores = scores.masked_fill(~src_mask.unsqueeze(1), MASKED_SCORE)  # padding gets ~0 weight',
+    "scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)",
+    "scores = scores.float()  # under fp16 autocast the bmm gives fp16, which cannot hold MASKED_SCORE",
+    "scores = scores.masked_fill(~src_mask.unsqueeze(1), MASKED_SCORE)  # padding gets ~0 weight",
     "weights = torch.softmax(scores, dim=-1)  # (B, T, S), each query's row sums to 1 over the source",
-    'context = torch.bmm(weights, enc_out)  # (B, T, 2H)',
+    "context = torch.bmm(weights, enc_out)  # (B, T, 2H)",
 )
 CODE = tuple(line.split("  #")[0] for line in MODEL_LINES)
 SCORES, _, MASK, SOFTMAX, CONTEXT = CODE
@@ -36,16 +37,27 @@ TIMING_SIZES = (1, 8, 32, 128)
 def picture_component(elem_id: str = "bmm-picture", **kwargs) -> gr.HTML:
     """The bmm picture. Its value is picture_value(...) or batch_picture_value(...); steps, hovers and the
     loop-vs-bmm animation run in the page."""
-    return gr.HTML(None, html_template='<div class="bmm-pic-root"></div>', elem_id=elem_id,
-                   js_on_load="window.BmmPicture.mount(element, props, watch);",
-                   head=static_head("bmm_picture.css", "bmm_picture.js"), apply_default_css=False, **kwargs)
+    return gr.HTML(
+        None,
+        html_template='<div class="bmm-pic-root"></div>',
+        elem_id=elem_id,
+        js_on_load="window.BmmPicture.mount(element, props, watch);",
+        head=static_head("bmm_picture.css", "bmm_picture.js"),
+        apply_default_css=False,
+        **kwargs,
+    )
 
 
 def picture_value(shown, step: int, result: str = "", timing: dict | None = None) -> dict:
     """One result's picture: its translation JSON with the bmm tensors (enc_out, every call's queries and
     scores), the step to open on, and `result` (the cache key) so the heatmap's step selection drives it."""
-    return {"key": uuid.uuid4().hex, "result": result, "step": int(step), "timing": timing,
-            "translation": shown.document(with_explanation=False, tensors=True)}
+    return {
+        "key": uuid.uuid4().hex,
+        "result": result,
+        "step": int(step),
+        "timing": timing,
+        "translation": shown.document(with_explanation=False, tensors=True),
+    }
 
 
 def batch_picture_value(batch_doc: dict, step: int = 0, timing: dict | None = None) -> dict:
@@ -65,13 +77,18 @@ def model_code_block() -> str:
 
 def tutorial_markdown(S: int, two_h: int) -> str:
     """The tutorial's line next to ours: the same product, once with a batch of one, once for B at a time."""
-    return "\n".join([
-        "**The tutorial's line, and ours** (the same product; ours keeps the batch dimension, `batch_first=True`):", "",
-        "| where | code | shapes for this sentence |", "|---|---|---|",
-        f"| PyTorch tutorial, one sentence per call | `{TUTORIAL_LINE}` | `attn_weights` (1, S) → (**1**, 1, S), "
-        f"`encoder_outputs` (S, H) → (**1**, S, H): a batch of one, (1, 1, {S}) bmm (1, {S}, {two_h}) → (1, 1, {two_h}) |",
-        f"| training/model.py, B sentences or B beams per call | `{CONTEXT}` | weights (B, 1, {S}) bmm enc_out "
-        f"(B, {S}, {two_h}) → context (B, 1, {two_h}): B products in one call |"])
+    return "\n".join(
+        [
+            "**The tutorial's line, and ours** (the same product; ours keeps the batch dimension, `batch_first=True`):",
+            "",
+            "| where | code | shapes for this sentence |",
+            "|---|---|---|",
+            f"| PyTorch tutorial, one sentence per call | `{TUTORIAL_LINE}` | `attn_weights` (1, S) → (**1**, 1, S), "
+            f"`encoder_outputs` (S, H) → (**1**, S, H): a batch of one, (1, 1, {S}) bmm (1, {S}, {two_h}) → (1, 1, {two_h}) |",
+            f"| training/model.py, B sentences or B beams per call | `{CONTEXT}` | weights (B, 1, {S}) bmm enc_out "
+            f"(B, {S}, {two_h}) → context (B, 1, {two_h}): B products in one call |",
+        ]
+    )
 
 
 def _vector(values, n: int = 4) -> str:
@@ -104,33 +121,48 @@ def bmm_markdown(shown, step: int, forced: bool = False, top: int = 5) -> str:
     previous = "BOS" if step == 0 else md_token(target_tokens[step - 1])
     context = weights @ enc_out  # (2H,): this row of the second bmm, recomputed from the real numbers
     how = "forced to (you picked it)" if forced else "the decoder chose"
-    lines = [f"## Step {step}: {how} {md_token(target_tokens[step])} (p = {result.token_probs[step]:.3f})",
-             f"This decoder call had **B = {B}** ({B} {what}{'' if B == 1 else ', one row each'}); S = {S} source "
-             f"tokens (with `</s>`), 2H = {two_h} numbers per encoder state. Score function: **{md_text(kind)}**.",
-             "", model_code_block(), "",
-             "| line | this step's real call |", "|---|---|"]
+    lines = [
+        f"## Step {step}: {how} {md_token(target_tokens[step])} (p = {result.token_probs[step]:.3f})",
+        f"This decoder call had **B = {B}** ({B} {what}{'' if B == 1 else ', one row each'}); S = {S} source "
+        f"tokens (with `</s>`), 2H = {two_h} numbers per encoder state. Score function: **{md_text(kind)}**.",
+        "",
+        model_code_block(),
+        "",
+        "| line | this step's real call |",
+        "|---|---|",
+    ]
     if kind == "additive":
         lines.append(f"| scores | **not a bmm**: `v · tanh(W_q·query + keys)` ({B}, 1, {S}, A) → ({B}, 1, {S}) |")
     else:
-        lines.append(f"| `{SCORES}` | query ({B}, 1, {two_h}) bmm keysᵀ "
-                     f"({B}, {two_h}, {S}) → **({B}, 1, {S})** |")
-    lines += [f"| `{SOFTMAX}` | ({B}, 1, {S}); this result's row sums to "
-              f"{weights.sum():.3f} |",
-              f"| `{CONTEXT}` | ({B}, 1, {S}) bmm ({B}, {S}, {two_h}) → "
-              f"**({B}, 1, {two_h})** |", "",
-              f"The query is the decoder GRU's state after reading {previous}."]
+        lines.append(f"| `{SCORES}` | query ({B}, 1, {two_h}) bmm keysᵀ ({B}, {two_h}, {S}) → **({B}, 1, {S})** |")
+    lines += [
+        f"| `{SOFTMAX}` | ({B}, 1, {S}); this result's row sums to {weights.sum():.3f} |",
+        f"| `{CONTEXT}` | ({B}, 1, {S}) bmm ({B}, {S}, {two_h}) → **({B}, 1, {two_h})** |",
+        "",
+        f"The query is the decoder GRU's state after reading {previous}.",
+    ]
     if B > 1:
-        lines += ["", f"**The {B} rows of this call** (each live beam attends on its own):", ""] + \
-            _beam_rows(call, result.call_rows[step], source_tokens)
+        lines += ["", f"**The {B} rows of this call** (each live beam attends on its own):", ""] + _beam_rows(
+            call, result.call_rows[step], source_tokens
+        )
     scores = None if call.scores is None else call.scores[result.call_rows[step]]
-    lines += ["", f"**This result's weights** (top {min(top, S)} of {S}; score = query · key, the first bmm):", "",
-              f"| source token | position | weight | score | enc_out row (first 4 of {two_h}) |",
-              "|---|---:|---:|---:|---|"]
+    lines += [
+        "",
+        f"**This result's weights** (top {min(top, S)} of {S}; score = query · key, the first bmm):",
+        "",
+        f"| source token | position | weight | score | enc_out row (first 4 of {two_h}) |",
+        "|---|---:|---:|---:|---|",
+    ]
     for s in np.argsort(-weights, kind="stable")[:top]:
         score = "–" if scores is None else f"{scores[s]:+.2f}"
         lines.append(f"| {md_token(source_tokens[s])} | {s} | {weights[s]:.3f} | {score} | `{_vector(enc_out[s])}` |")
-    lines += ["", f"**context = Σₛ weightₛ · enc_outₛ** (this row of the second bmm, recomputed here): "
-              f"`{_vector(context, 6)}`, norm {np.linalg.norm(context):.3f}.", "", tutorial_markdown(S, two_h)]
+    lines += [
+        "",
+        f"**context = Σₛ weightₛ · enc_outₛ** (this row of the second bmm, recomputed here): "
+        f"`{_vector(context, 6)}`, norm {np.linalg.norm(context):.3f}.",
+        "",
+        tutorial_markdown(S, two_h),
+    ]
     return "\n".join(lines)
 
 
@@ -165,8 +197,11 @@ def attention_tutorial(query, enc_out):
 
 
 BATCHED, LOOP = "one batched matmul (= torch.bmm)", "Python loop of B products"
-METHODS = {BATCHED: attention_batched, LOOP: attention_loop,
-           "tutorial's B = 1 bmm, once per sentence": attention_tutorial}
+METHODS = {
+    BATCHED: attention_batched,
+    LOOP: attention_loop,
+    "tutorial's B = 1 bmm, once per sentence": attention_tutorial,
+}
 
 
 def measure(S: int, two_h: int, sizes=TIMING_SIZES, budget_s: float = 0.5, progress=None, seed: int = 0) -> list[dict]:
@@ -190,19 +225,31 @@ def measure(S: int, two_h: int, sizes=TIMING_SIZES, budget_s: float = 0.5, progr
 
 
 def timing_table(rows: list[dict]) -> list[list]:
-    return [[r["B"], r["method"], f"{r['us_per_call']:.1f}", f"{r['us_per_call'] / r['B']:.2f}",
-             f"{r['max_abs_difference']:.1e}"] for r in rows]
+    return [
+        [
+            r["B"],
+            r["method"],
+            f"{r['us_per_call']:.1f}",
+            f"{r['us_per_call'] / r['B']:.2f}",
+            f"{r['max_abs_difference']:.1e}",
+        ]
+        for r in rows
+    ]
 
 
 def timing_figure(rows: list[dict], S: int, two_h: int):
     figure = go.Figure()
     for name in METHODS:
         mine = [r for r in rows if r["method"] == name]
-        figure.add_trace(go.Scatter(x=[r["B"] for r in mine], y=[r["us_per_call"] for r in mine], name=name,
-                                    mode="lines+markers"))
+        figure.add_trace(
+            go.Scatter(x=[r["B"] for r in mine], y=[r["us_per_call"] for r in mine], name=name, mode="lines+markers")
+        )
     figure.update_layout(
         title=dict(text=f"One attention step, S = {S}, 2H = {two_h}", font=dict(size=14)),
         xaxis=dict(title="B (sentences in the batch)", type="log", tickvals=[r["B"] for r in rows]),
-        yaxis=dict(title="µs per call", type="log"), height=380, margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", y=-0.25))
+        yaxis=dict(title="µs per call", type="log"),
+        height=380,
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", y=-0.25),
+    )
     return figure

@@ -1,4 +1,5 @@
 """The JSON and CSV downloads of a shown result, written on demand, each file complete or absent."""
+
 from __future__ import annotations
 
 import csv
@@ -10,6 +11,7 @@ import threading
 import uuid
 from collections import deque
 from pathlib import Path
+
 
 def _csv_cell(text: str) -> str:
     """Keeps spreadsheets from running tokens such as `=cmd|…` as formulas."""
@@ -38,12 +40,14 @@ def write_downloads(payload: dict, keep: int = 64) -> tuple[str, str]:
     tmp_json.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
     with open(tmp_csv, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["step", "target_token", "probability"] +
-                        [_csv_cell(f"{s}:{tok}") for s, tok in enumerate(payload["source_tokens"])])
-        for t, (token, prob, row) in enumerate(zip(payload["target_tokens"], payload["token_probs"], payload["attention"])):
+        writer.writerow(
+            ["step", "target_token", "probability"]
+            + [_csv_cell(f"{s}:{tok}") for s, tok in enumerate(payload["source_tokens"])]
+        )
+        for t, (token, prob, row) in enumerate(
+            zip(payload["target_tokens"], payload["token_probs"], payload["attention"])
+        ):
             writer.writerow([t, _csv_cell(token), f"{prob:.6f}"] + [f"{w:.6f}" for w in row])
     os.replace(tmp_json, json_path)
     os.replace(tmp_csv, csv_path)
     return str(json_path), str(csv_path)
-
-

@@ -3,6 +3,7 @@
 Every model call goes through `inference` (onnxruntime inside, never torch); every result becomes a Shown
 (page/state.py) kept in a bounded cache, and every view formats a Shown.
 """
+
 from __future__ import annotations
 
 import traceback
@@ -10,11 +11,11 @@ import traceback
 import gradio as gr
 
 from inference import InputError, Translator
+from inference.batch_trace import trace_batch
+from inference.document import batch_json
 from inference.examples import examples_for
 from inference.explain import explanation
 from page import downloads, reference, translate_tab
-from inference.batch_trace import trace_batch
-from inference.document import batch_json
 from page.batch_tab import EXAMPLES, BatchTab
 from page.bmm_panel import batch_picture_value, measured_call, picture_value
 from page.limits import CACHED_RESULTS, TOP_K, WORKED_BEAM, check_pair, settings, step_number
@@ -43,9 +44,15 @@ class DemoApp:
         bundle's own (tuned on validation)."""
         translator = self.translator(pair)
         asked = settings(text, beam_size, length_penalty, max_len)
-        result = translator.translate(asked.text, beam_size=asked.beam_size, length_penalty=asked.length_penalty,
-                                      n_best=asked.beam_size, max_len=asked.max_len or None, top_k=TOP_K,
-                                      prefix=prefix)
+        result = translator.translate(
+            asked.text,
+            beam_size=asked.beam_size,
+            length_penalty=asked.length_penalty,
+            n_best=asked.beam_size,
+            max_len=asked.max_len or None,
+            top_k=TOP_K,
+            prefix=prefix,
+        )
         return Shown(translator.name, asked.text, asked.max_len, result, translator.config)
 
     def reverse(self, pair: str) -> Translator | None:
@@ -56,8 +63,9 @@ class DemoApp:
         """Occlusion, coverage, confidence and the direction hint, computed once per result and kept in it, so the
         page, its downloads and /explain give the same numbers and a step change costs nothing."""
         if shown.explanation is None:
-            shown.explanation = explanation(self.translator(shown.pair), shown.text, shown.result,
-                                            reverse=self.reverse(shown.pair))
+            shown.explanation = explanation(
+                self.translator(shown.pair), shown.text, shown.result, reverse=self.reverse(shown.pair)
+            )
         return shown.explanation
 
     # ---- UI handlers ------------------------------------------------------------------------------
@@ -71,24 +79,32 @@ class DemoApp:
 
     def on_load(self, request: gr.Request | None = None):
         """A share link (?pair=…&text=…&step=…) restores its translation; without one the page opens on a worked
-        example (the first of ours the model can read, as a beam search: B > 1). What the link does not set is left alone (gr.skip()),
-        so a value typed while the page loads is not overwritten. Returns LOAD_FIELDS then ResultViews."""
+        example (the first of ours the model can read, as a beam search: B > 1). What the link does not set is left
+        alone (gr.skip()), so a value typed while the page loads is not overwritten. Returns LOAD_FIELDS then ResultViews."""
         query = state_from_query(dict(request.query_params) if request else {}, self.translators)
         notes = md_text(" ".join(query.pop("messages"))) or None
         pair = query.get("pair", self.default)
         translator = self.translators[pair]
         shown = [query.get(k, gr.skip()) for k in ("pair", "mode", "beam_size")]
-        shown += [query.get("length_penalty", translator.length_penalty if "pair" in query else gr.skip()),
-                  query.get("max_len", gr.skip())]
-        examples = gr.Dataset(samples=[[s] for s in examples_for(translator.src_lang)]) if "pair" in query else gr.skip()
+        shown += [
+            query.get("length_penalty", translator.length_penalty if "pair" in query else gr.skip()),
+            query.get("max_len", gr.skip()),
+        ]
+        examples = (
+            gr.Dataset(samples=[[s] for s in examples_for(translator.src_lang)]) if "pair" in query else gr.skip()
+        )
         if "text" in query:
             beam = query.get("beam_size", 5) if query.get("mode") == "beam search" else 1
             try:
                 result = self.run(pair, query["text"], beam, query.get("length_penalty"), query.get("max_len", 0))
             except InputError as error:
                 return (*shown, query["text"], examples, *self.message(f"⚠️ {md_text(error)}"))
-            return (*shown, query["text"], examples,
-                    *self.render(result, query.get("step", 0), notes, query.get("words", False)))
+            return (
+                *shown,
+                query["text"],
+                examples,
+                *self.render(result, query.get("step", 0), notes, query.get("words", False)),
+            )
         for text in examples_for(translator.src_lang):
             try:
                 result = self.run(pair, text, WORKED_BEAM)  # a beam search: its decoder calls really batch B beams
@@ -97,9 +113,18 @@ class DemoApp:
             first_batched = next((t for t, call in enumerate(result.translation.step_calls) if call.batch > 1), 0)
             step = min(first_batched, len(result.result.target_tokens) - 1)
             shown[1:3] = ["beam search", WORKED_BEAM]
-            return (*shown, text, examples, *self.render(result, step,
-                    notes or "A worked example (beam search, 5 beams): click any target token below, or type your "
-                             "own sentence."))
+            return (
+                *shown,
+                text,
+                examples,
+                *self.render(
+                    result,
+                    step,
+                    notes
+                    or "A worked example (beam search, 5 beams): click any target token below, or type your "
+                    "own sentence.",
+                ),
+            )
         return (*shown, "", examples, *self.message(notes or "Type a sentence and press Enter."))
 
     def on_continue(self, key, step, alternative) -> ResultViews:
@@ -114,7 +139,9 @@ class DemoApp:
         alternative = int(alternative)
         token, token_id = result.alternatives[step][alternative][0], ids[step][alternative]
         new = self.run(shown.pair, shown.text, max_len=shown.max_len, prefix=result.target_ids[:step] + [token_id])
-        return self.render(new, step, f"Continued from {md_token(token)} at step {step}; the steps after it are greedy.")
+        return self.render(
+            new, step, f"Continued from {md_token(token)} at step {step}; the steps after it are greedy."
+        )
 
     def on_select(self, key, step):
         shown, step = self.results.get(key), step_number(step)
@@ -129,9 +156,12 @@ class DemoApp:
         if shown is None or not isinstance(index, int) or not 0 <= index < len(shown.translation.nbest):
             return self.message("Translate with beam search first.")
         hyp = shown.translation.nbest[index]
-        note = (f"Showing the best hypothesis (rank 1 of {len(shown.translation.nbest)})." if index == 0 else
-                f"Showing hypothesis {index + 1} of {len(shown.translation.nbest)} (log-prob {hyp.score:.3f}, "
-                f"normalised {hyp.normalized_score:.3f}); click row 1 for the best.")
+        note = (
+            f"Showing the best hypothesis (rank 1 of {len(shown.translation.nbest)})."
+            if index == 0
+            else f"Showing hypothesis {index + 1} of {len(shown.translation.nbest)} (log-prob {hyp.score:.3f}, "
+            f"normalised {hyp.normalized_score:.3f}); click row 1 for the best."
+        )
         return self.render(shown.showing(index), 0, note)
 
     def on_in_batch(self, key, step):
@@ -143,9 +173,11 @@ class DemoApp:
         others = [t for t in EXAMPLES.get(translator.src_lang, EXAMPLES["en"]) if t != shown.text][:3]
         trace = trace_batch(translator, [shown.text, *others])
         step = min(step or 0, len(trace.calls) - 1)
-        return (batch_picture_value(batch_json(trace, shown.pair, translator.config), step),
-                f"Step {step} with this sentence as row 0 of a batch of {len(trace.texts)}: the picture shows "
-                f"B = {trace.calls[step].batch}. Translate again to return to the sentence alone.")
+        return (
+            batch_picture_value(batch_json(trace, shown.pair, translator.config), step),
+            f"Step {step} with this sentence as row 0 of a batch of {len(trace.texts)}: the picture shows "
+            f"B = {trace.calls[step].batch}. Translate again to return to the sentence alone.",
+        )
 
     def on_measure(self, key, step):
         """This server's time for one attention step of the picture's B and S: one batched call against a loop."""
@@ -156,9 +188,11 @@ class DemoApp:
         step = min(max(step or 0, 0), len(calls) - 1)
         B, S = calls[step].batch, len(shown.translation.source_tokens)
         timing = measured_call(B, S, 2 * shown.model["hidden_dim"])
-        return (picture_value(shown, step, key, timing),
-                f"Measured on this server for B = {B}, S = {S}: one batched matmul {timing['bmm_us']:.1f} µs, "
-                f"a Python loop of {B} products {timing['loop_us']:.1f} µs.")
+        return (
+            picture_value(shown, step, key, timing),
+            f"Measured on this server for B = {B}, S = {S}: one batched matmul {timing['bmm_us']:.1f} µs, "
+            f"a Python loop of {B} products {timing['loop_us']:.1f} µs.",
+        )
 
     def on_downloads(self, key):
         """JSON and CSV of the shown result, written only when asked for."""
@@ -167,8 +201,11 @@ class DemoApp:
             return gr.skip(), gr.skip(), "Translate a sentence first."
         self.explained(shown)
         json_path, csv_path = downloads.write_downloads(shown.document())
-        return (gr.DownloadButton(value=json_path, visible=True), gr.DownloadButton(value=csv_path, visible=True),
-                "Ready: click a file to download it.")
+        return (
+            gr.DownloadButton(value=json_path, visible=True),
+            gr.DownloadButton(value=csv_path, visible=True),
+            "Ready: click a file to download it.",
+        )
 
     def on_reference(self, key, reference_text):
         shown = self.results.get(key)
@@ -179,8 +216,11 @@ class DemoApp:
         except InputError as error:
             return f"⚠️ {md_text(error)}", [], None
         metrics = reference.sentence_metrics(shown.result.text, reference_text)
-        return (reference.reference_markdown(scored, metrics), reference.reference_rows(scored),
-                reference.attention_figure(scored.source_tokens, scored.target_tokens, scored.attention))
+        return (
+            reference.reference_markdown(scored, metrics),
+            reference.reference_rows(scored),
+            reference.attention_figure(scored.source_tokens, scored.target_tokens, scored.attention),
+        )
 
     def on_swap(self, pair, text, mode, beam_size, length_penalty, max_len):
         """The sentence reads like the other language: switch to the reverse pair and translate it there."""
@@ -188,32 +228,42 @@ class DemoApp:
         if reverse is None:
             return (gr.skip(),) * 4 + tuple(self.message("No model for the reverse direction is loaded."))
         name = reverse.name
-        return (name, *self.on_pair(name)[:3],
-                *self.on_translate(name, text, mode, beam_size, reverse.length_penalty, max_len))
+        return (
+            name,
+            *self.on_pair(name)[:3],
+            *self.on_translate(name, text, mode, beam_size, reverse.length_penalty, max_len),
+        )
 
     def on_pair(self, pair):
         """New pair: its examples and tuned α, and the old result cleared so nothing runs on the old pair."""
         translator = self.translator(pair)
-        return (gr.Dataset(samples=[[s] for s in examples_for(translator.src_lang)]),
-                gr.Slider(value=translator.length_penalty), self.batch.examples_for(translator),
-                *self.cleared(f"Language pair is now {md_text(pair)}: translate a sentence."))
+        return (
+            gr.Dataset(samples=[[s] for s in examples_for(translator.src_lang)]),
+            gr.Slider(value=translator.length_penalty),
+            self.batch.examples_for(translator),
+            *self.cleared(f"Language pair is now {md_text(pair)}: translate a sentence."),
+        )
 
     def model_card(self) -> str:
         return "\n\n---\n\n".join(
-            model_card_markdown(name, t.bundle.manifest, t.bundle.evaluation, t.providers, t.warnings,
-                                t.last_latency_ms)
-            for name, t in self.translators.items())
+            model_card_markdown(
+                name, t.bundle.manifest, t.bundle.evaluation, t.providers, t.warnings, t.last_latency_ms
+            )
+            for name, t in self.translators.items()
+        )
 
     # ---- API --------------------------------------------------------------------------------------
-    def api_translate(self, text: str, pair: str = "", beam_size: int = 1, length_penalty: float | None = None,
-                      max_len: int = 0) -> dict:
+    def api_translate(
+        self, text: str, pair: str = "", beam_size: int = 1, length_penalty: float | None = None, max_len: int = 0
+    ) -> dict:
         """Translate `text` (pair "" = the default; length_penalty None = the model's tuned one). Returns the
         translation JSON (inference/translation.schema.json): translation, source/target tokens, attention
         (target × source), top-5 alternatives per step, the n-best list (beam search) and every decoder call."""
         return self.api_call(False, text, pair, beam_size, length_penalty, max_len)
 
-    def api_explain(self, text: str, pair: str = "", beam_size: int = 1, length_penalty: float | None = None,
-                    max_len: int = 0) -> dict:
+    def api_explain(
+        self, text: str, pair: str = "", beam_size: int = 1, length_penalty: float | None = None, max_len: int = 0
+    ) -> dict:
         """Everything /translate returns plus "explanation": occlusion (per step and source token, the drop in the
         chosen token's log-probability when that token is hidden from attention), coverage with its flags,
         attention entropy and sentence confidence, and the wrong-direction hint: the numbers the page shows."""
@@ -230,8 +280,11 @@ class DemoApp:
             raise gr.Error(str(error), print_exception=False) from None
         except Exception as error:  # a bug, not bad input: logged here, a one-line message for the caller
             traceback.print_exc()
-            raise gr.Error(f"The translation failed on the server ({type(error).__name__}); try again or "
-                           "report the input that caused it.", print_exception=False) from None
+            raise gr.Error(
+                f"The translation failed on the server ({type(error).__name__}); try again or "
+                "report the input that caused it.",
+                print_exception=False,
+            ) from None
 
     # ---- rendering (translate_tab formats, this adds the cache key) ---------------------------------
     def render(self, shown: Shown, step: int, status: str | None = None, words: bool = False) -> ResultViews:

@@ -10,6 +10,7 @@ only, is a special token like "</s>", or follows one of those last two; any othe
 before it. A source word's column is the SUM of its pieces' columns (the weight the word received);
 a target word's row is the MEAN of its pieces' rows (so each row still sums to 1).
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -25,8 +26,10 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 WORD_START = "▁"
 STEP_ELEM_ID = "selected-step"
-RULE_TEXT = ("Words: a source word's column is the sum of its pieces' columns; a target word's row is the mean "
-             "of its pieces' rows. Punctuation the tokenizer split off stays its own token.")
+RULE_TEXT = (
+    "Words: a source word's column is the sum of its pieces' columns; a target word's row is the mean "
+    "of its pieces' rows. Punctuation the tokenizer split off stays its own token."
+)
 
 
 # ---- the word rule ------------------------------------------------------------------------------------
@@ -36,8 +39,9 @@ def _is_special(token: str) -> bool:
 
 def _is_punctuation(token: str) -> bool:
     text = token.lstrip(WORD_START)
-    return bool(text) and all(unicodedata.category(c).startswith("P") or unicodedata.category(c).startswith("S")
-                              for c in text)
+    return bool(text) and all(
+        unicodedata.category(c).startswith("P") or unicodedata.category(c).startswith("S") for c in text
+    )
 
 
 def word_groups(tokens: list[str]) -> list[list[int]]:
@@ -57,8 +61,10 @@ def word_groups(tokens: list[str]) -> list[list[int]]:
 def word_labels(tokens: list[str], groups: list[list[int]]) -> list[str]:
     """Each word as one label: its pieces joined, the word-start marks dropped (special tokens kept as is;
     a word of bare marks keeps them, so no label is empty)."""
-    labels = ["".join(tokens[i] if _is_special(tokens[i]) else tokens[i].replace(WORD_START, "") for i in group)
-              for group in groups]
+    labels = [
+        "".join(tokens[i] if _is_special(tokens[i]) else tokens[i].replace(WORD_START, "") for i in group)
+        for group in groups
+    ]
     return [label or "".join(tokens[i] for i in group) for label, group in zip(labels, groups)]  # a bare "▁" stays
 
 
@@ -79,13 +85,23 @@ def heatmap_value(shown: Shown | None, step: int = 0, words: bool = False, resul
         return None
     doc = shown.document()
     decoding = doc["decoding"]
-    share = {"pair": shown.pair, "text": shown.text, "mode": "beam" if decoding["mode"] == "beam" else "greedy",
-             "max_len": int(shown.max_len)}
+    share = {
+        "pair": shown.pair,
+        "text": shown.text,
+        "mode": "beam" if decoding["mode"] == "beam" else "greedy",
+        "max_len": int(shown.max_len),
+    }
     if decoding["mode"] == "beam":
         share.update(beam=decoding["beam_size"], penalty=round(decoding["length_penalty"], 3))
     last = max(len(doc["target_tokens"]) - 1, 0)
-    return {"key": uuid.uuid4().hex, "result": result, "step": min(max(int(step), 0), last), "words": bool(words),
-            "share": share, "translation": doc}
+    return {
+        "key": uuid.uuid4().hex,
+        "result": result,
+        "step": min(max(int(step), 0), last),
+        "words": bool(words),
+        "share": share,
+        "translation": doc,
+    }
 
 
 def _read_static(name: str) -> str:
@@ -97,15 +113,26 @@ def _read_static(name: str) -> str:
 
 def static_head(style: str, *scripts: str) -> str:
     """A component's style and scripts from page/static/, injected into <head> by gr.HTML before js_on_load runs."""
-    return f"<style>{_read_static(style)}</style>" + "".join(f"<script>{_read_static(name)}</script>" for name in scripts)
+    return f"<style>{_read_static(style)}</style>" + "".join(
+        f"<script>{_read_static(name)}</script>" for name in scripts
+    )
 
 
-def heatmap_component(value: dict | None = None, elem_id: str = "heatmap", step_elem_id: str = STEP_ELEM_ID,
-                      **kwargs) -> gr.HTML:
+def heatmap_component(
+    value: dict | None = None, elem_id: str = "heatmap", step_elem_id: str = STEP_ELEM_ID, **kwargs
+) -> gr.HTML:
     """The heatmap block. Its value is heatmap_value(...); the selected step goes to #<step_elem_id>."""
-    return gr.HTML(value, html_template='<div class="bmm-hm-root"></div>', elem_id=elem_id,
-                   js_on_load="window.BmmHeatmap.mount(element, props, watch);", head=static_head("heatmap.css", "heatmap_rule.js", "heatmap.js"),
-                   apply_default_css=False, step_elem_id=step_elem_id, rule_text=RULE_TEXT, **kwargs)
+    return gr.HTML(
+        value,
+        html_template='<div class="bmm-hm-root"></div>',
+        elem_id=elem_id,
+        js_on_load="window.BmmHeatmap.mount(element, props, watch);",
+        head=static_head("heatmap.css", "heatmap_rule.js", "heatmap.js"),
+        apply_default_css=False,
+        step_elem_id=step_elem_id,
+        rule_text=RULE_TEXT,
+        **kwargs,
+    )
 
 
 def step_input(elem_id: str = STEP_ELEM_ID) -> gr.Textbox:

@@ -1,5 +1,6 @@
 """The page's Blocks: which component sits where, and which handler of page/handlers.py each event calls;
 `launch` serves it with the queue, limits and route guard that are the same locally and on a Space."""
+
 from __future__ import annotations
 
 import gradio as gr
@@ -9,8 +10,7 @@ from page import style
 from page.api import PublicApiOnly
 from page.handlers import DemoApp
 from page.limits import CONCURRENCY, MAX_BEAM, MAX_CHARS, MAX_LEN, MAX_UPLOAD, QUEUE_SIZE, SESSIONS
-from page.translate_tab import (STEP_FIELDS, ResultViews, input_column, picture_block, reference_panel,
-                                 result_column)
+from page.translate_tab import STEP_FIELDS, ResultViews, input_column, picture_block, reference_panel, result_column
 
 
 def build(app: DemoApp) -> gr.Blocks:
@@ -23,7 +23,8 @@ def build(app: DemoApp) -> gr.Blocks:
             with gr.Row(equal_height=False, elem_id="translate-row"):
                 with gr.Column(scale=2, elem_id="input-column"):
                     source, mode, max_len, beam_row, beam, penalty, button, examples = input_column(
-                        app.translators[app.default], MAX_CHARS, MAX_LEN, MAX_BEAM)
+                        app.translators[app.default], MAX_CHARS, MAX_LEN, MAX_BEAM
+                    )
                 with gr.Column(scale=3, elem_id="result-column"):
                     result = result_column()
                     prepare, swap = result.pop("prepare"), result.pop("swap")
@@ -34,8 +35,13 @@ def build(app: DemoApp) -> gr.Blocks:
                     alternatives = gr.Radio(label="Top tokens at this step", choices=[], elem_id="alternatives")
                     continue_button = gr.Button("Continue from this alternative", elem_id="continue")
                 with gr.Column(scale=3):
-                    bmm = gr.Markdown("Translate a sentence, then click a target token.", elem_id="bmm-panel",
-                                      latex_delimiters=[], container=True, padding=True)
+                    bmm = gr.Markdown(
+                        "Translate a sentence, then click a target token.",
+                        elem_id="bmm-panel",
+                        latex_delimiters=[],
+                        container=True,
+                        padding=True,
+                    )
             reference_panel(app.on_reference, state)
         batch_text, batch_load = app.batch.build(pair, app.translators[app.default])
         with gr.Tab("Model card") as card_tab:
@@ -49,20 +55,26 @@ def build(app: DemoApp) -> gr.Blocks:
         private = dict(api_visibility="private")
         for trigger in (button.click, source.submit):
             trigger(app.on_translate, translate_inputs, result_outputs, **private)
-        steps.change(app.on_select, [state, steps], step_outputs, show_progress="hidden",
-                     trigger_mode="always_last", **private)  # .change: the page sets the box (see step_input)
+        steps.change(
+            app.on_select, [state, steps], step_outputs, show_progress="hidden", trigger_mode="always_last", **private
+        )  # .change: the page sets the box (see step_input)
         continue_button.click(app.on_continue, [state, steps, alternatives], result_outputs, **private)
         result["nbest"].select(app.on_hypothesis, state, result_outputs, **private)
         in_batch.click(app.on_in_batch, [state, steps], [result["picture"], status], **private)
         measure.click(app.on_measure, [state, steps], [result["picture"], status], **private)
         prepare.click(app.on_downloads, state, [result["json_file"], result["csv_file"], status], **private)
         mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
-        swap.click(app.on_swap, translate_inputs, [pair, examples.dataset, penalty, batch_text, *result_outputs],
-                   **private)
+        swap.click(
+            app.on_swap, translate_inputs, [pair, examples.dataset, penalty, batch_text, *result_outputs], **private
+        )
         pair.input(app.on_pair, pair, [examples.dataset, penalty, batch_text, *result_outputs], **private)
         card_tab.select(app.model_card, None, card, **private)
-        demo.load(app.on_load, None, [pair, mode, beam, penalty, max_len, source, examples.dataset,
-                                      *result_outputs], **private)
+        demo.load(
+            app.on_load,
+            None,
+            [pair, mode, beam, penalty, max_len, source, examples.dataset, *result_outputs],
+            **private,
+        )
         batch_load(demo)
         gr.api(app.api_translate, api_name="translate")
         gr.api(app.api_explain, api_name="explain")
@@ -75,7 +87,18 @@ def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
     server-side rendering, no analytics; same settings locally and on a Space. Errors always carry their
     message (our handlers turn bad input into one-line messages; show_error covers what Gradio rejects first)."""
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY, api_open=False)
-    return demo.launch(server_name=host, server_port=port, ssr_mode=False, theme=style.THEME, css=style.CSS,
-                       head=style.HEAD, footer_links=["api", "settings"], enable_monitoring=False,
-                       max_file_size=MAX_UPLOAD, show_error=True, state_session_capacity=SESSIONS,
-                       app_kwargs={"middleware": [Middleware(PublicApiOnly)]}, **kwargs)
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        ssr_mode=False,
+        theme=style.THEME,
+        css=style.CSS,
+        head=style.HEAD,
+        footer_links=["api", "settings"],
+        enable_monitoring=False,
+        max_file_size=MAX_UPLOAD,
+        show_error=True,
+        state_session_capacity=SESSIONS,
+        app_kwargs={"middleware": [Middleware(PublicApiOnly)]},
+        **kwargs,
+    )

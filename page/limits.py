@@ -1,4 +1,5 @@
 """Every limit the page, its API and its share links keep, in one place, and the checks that apply them."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -22,8 +23,25 @@ CACHED_BATCHES = 32  # Batch-tab traces kept server-side
 # than the last 1,000 only lose result keys that CACHED_RESULTS has already dropped.
 SESSIONS = 1000
 
-__all__ = ["MAX_CHARS", "MAX_BEAM", "MAX_LEN", "MAX_PENALTY", "MAX_STEP", "TOP_K", "CONCURRENCY", "QUEUE_SIZE",
-           "MAX_UPLOAD", "WORKED_BEAM", "CACHED_RESULTS", "CACHED_BATCHES", "SESSIONS", "Settings", "settings", "check_pair", "step_number"]
+__all__ = [
+    "MAX_CHARS",
+    "MAX_BEAM",
+    "MAX_LEN",
+    "MAX_PENALTY",
+    "MAX_STEP",
+    "TOP_K",
+    "CONCURRENCY",
+    "QUEUE_SIZE",
+    "MAX_UPLOAD",
+    "WORKED_BEAM",
+    "CACHED_RESULTS",
+    "CACHED_BATCHES",
+    "SESSIONS",
+    "Settings",
+    "settings",
+    "check_pair",
+    "step_number",
+]
 
 
 def step_number(step) -> int | None:
@@ -36,6 +54,7 @@ def step_number(step) -> int | None:
 
 class Settings(NamedTuple):
     """A request's decoding settings after every check."""
+
     text: str
     beam_size: int  # 1 = greedy
     length_penalty: float | None  # None = the bundle's own, tuned on validation

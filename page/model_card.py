@@ -1,4 +1,5 @@
 """The Model card tab: data, licence, citation, model, files and measured scores of every loaded bundle."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,13 +7,17 @@ from pathlib import Path
 from inference.bundle import training_stages
 from page.text import md_text
 
-LICENCE = ("Multi30k is distributed for **non-commercial research and education only**; a model trained on it "
-           "inherits that restriction, and so do its translations.")
+LICENCE = (
+    "Multi30k is distributed for **non-commercial research and education only**; a model trained on it "
+    "inherits that restriction, and so do its translations."
+)
 TATOEBA_CREDIT = "Sentence pairs from the Tatoeba Project (tatoeba.org, CC BY 2.0 FR), via www.manythings.org/anki."
-CITATION = ("Desmond Elliott, Stella Frank, Khalil Sima'an, Lucia Specia (2016). *Multi30K: Multilingual "
-            "English-German Image Descriptions.* Proceedings of the 5th Workshop on Vision and Language. "
-            "French (and Czech): Elliott et al. (2017), *Findings of the Second Shared Task on Multimodal "
-            "Machine Translation and Multilingual Image Description.*")
+CITATION = (
+    "Desmond Elliott, Stella Frank, Khalil Sima'an, Lucia Specia (2016). *Multi30K: Multilingual "
+    "English-German Image Descriptions.* Proceedings of the 5th Workshop on Vision and Language. "
+    "French (and Czech): Elliott et al. (2017), *Findings of the Second Shared Task on Multimodal "
+    "Machine Translation and Multilingual Image Description.*"
+)
 
 
 def _megabytes(n: int) -> str:
@@ -37,8 +42,10 @@ def _data_markdown(data: dict, args: dict) -> str:
         title = "Tatoeba" if "tatoeba" in source.lower() else "Multi30k task 1"
         share = f", {weight:.0%} of the training pairs" if len(parts) > 1 else ""
         named.append(f"{title}, {_domain_of(source) or 'sentences'} ({md_text(Path(source).name or source)}{share})")
-    return (f"**Data:** {'; '.join(named)}; {md_text(data.get('src', '?'))}→{md_text(data.get('tgt', '?'))}; "
-            "sentence pairs used: " + ", ".join(f"{k} {v:,}" for k, v in (data.get("sizes") or {}).items()) + ".")
+    return (
+        f"**Data:** {'; '.join(named)}; {md_text(data.get('src', '?'))}→{md_text(data.get('tgt', '?'))}; "
+        "sentence pairs used: " + ", ".join(f"{k} {v:,}" for k, v in (data.get("sizes") or {}).items()) + "."
+    )
 
 
 def _metrics_markdown(evaluation: dict) -> list[str]:
@@ -46,18 +53,23 @@ def _metrics_markdown(evaluation: dict) -> list[str]:
     test_sets = evaluation.get("test_sets") or {}
     if not test_sets:
         return ["**Metrics:** not evaluated (run `python -m evaluate assets/<pair> --data-dir DATA`)."]
-    lines = ["**Metrics** (onnxruntime, this bundle):", "",
-             "| test set | decoding | sentences | sacreBLEU | chrF | BLEU (lowercased, tokenised) |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "**Metrics** (onnxruntime, this bundle):",
+        "",
+        "| test set | decoding | sentences | sacreBLEU | chrF | BLEU (lowercased, tokenised) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     signatures = {}
     for name, result in test_sets.items():
         domain = _domain_of(name)
         for decoding, r in result.items():
             if isinstance(r, dict) and "sacrebleu" in r:
                 alpha = f", α {r['length_penalty']:g}" if r.get("length_penalty") else ""
-                lines.append(f"| {md_text(name)}{f' ({domain})' if domain else ''} | {md_text(decoding)}{alpha} | "
-                             f"{result.get('sentences', '?')} | {r['sacrebleu']:.2f} | {r.get('chrf', float('nan')):.2f} | "
-                             f"{r.get('bleu_lowercase_tokenized', float('nan')):.2f} |")
+                lines.append(
+                    f"| {md_text(name)}{f' ({domain})' if domain else ''} | {md_text(decoding)}{alpha} | "
+                    f"{result.get('sentences', '?')} | {r['sacrebleu']:.2f} | {r.get('chrf', float('nan')):.2f} | "
+                    f"{r.get('bleu_lowercase_tokenized', float('nan')):.2f} |"
+                )
                 signatures = signatures or r.get("signatures", {})
     if signatures:
         lines += ["", "Signatures:", "", "```"] + [f"{name}: {sig}" for name, sig in signatures.items()] + ["```"]
@@ -80,17 +92,27 @@ def model_card_markdown(name: str, manifest: dict, evaluation: dict, providers, 
     graph_bytes = sum(files[g["file"]]["bytes"] for g in manifest["graphs"].values() if g.get("file") in files)
     latency = "no translation yet" if last_latency_ms is None else f"{last_latency_ms:.1f} ms (encode + decode)"
     trained_on_tatoeba = any("tatoeba" in str(p.get("dataset", "")).lower() for p in data.get("datasets") or [data])
-    lines = [f"### {md_text(name)}", _data_markdown(data, args), "",
-             f"**Licence:** {LICENCE}" + (f" {TATOEBA_CREDIT}" if trained_on_tatoeba else ""), "",
-             f"**Citation:** {CITATION}", "",
-             f"**Model:** bi-GRU encoder and GRU decoder, **{cfg['attention']}** attention computed with `torch.bmm`; "
-             f"embedding E = {cfg['embed_dim']}, hidden H = {cfg['hidden_dim']} (decoder 2H = {2 * cfg['hidden_dim']}), "
-             f"shared vocabulary V = {cfg['vocab_size']:,}; {manifest.get('num_parameters', 0):,} parameters; "
-             f"epochs trained: {_epochs_trained(train)} (best validation BLEU {train.get('best_val_bleu', '?')}"
-             f"{', the mean over its validation sets' if len(data.get('datasets') or []) > 1 else ''}).", "",
-             f"**Files:** ONNX graphs (encoder + decoder) {_megabytes(graph_bytes)}; bundle files: "
-             + ", ".join(f"{md_text(n)} {_megabytes(f['bytes'])}" for n, f in files.items()) + ".", "",
-             f"**Precision:** {md_text(manifest.get('precision', 'fp32'))}.", ""]
+    lines = [
+        f"### {md_text(name)}",
+        _data_markdown(data, args),
+        "",
+        f"**Licence:** {LICENCE}" + (f" {TATOEBA_CREDIT}" if trained_on_tatoeba else ""),
+        "",
+        f"**Citation:** {CITATION}",
+        "",
+        f"**Model:** bi-GRU encoder and GRU decoder, **{cfg['attention']}** attention computed with `torch.bmm`; "
+        f"embedding E = {cfg['embed_dim']}, hidden H = {cfg['hidden_dim']} (decoder 2H = {2 * cfg['hidden_dim']}), "
+        f"shared vocabulary V = {cfg['vocab_size']:,}; {manifest.get('num_parameters', 0):,} parameters; "
+        f"epochs trained: {_epochs_trained(train)} (best validation BLEU {train.get('best_val_bleu', '?')}"
+        f"{', the mean over its validation sets' if len(data.get('datasets') or []) > 1 else ''}).",
+        "",
+        f"**Files:** ONNX graphs (encoder + decoder) {_megabytes(graph_bytes)}; bundle files: "
+        + ", ".join(f"{md_text(n)} {_megabytes(f['bytes'])}" for n, f in files.items())
+        + ".",
+        "",
+        f"**Precision:** {md_text(manifest.get('precision', 'fp32'))}.",
+        "",
+    ]
     lines += _metrics_markdown(evaluation)
     lines += ["", f"**Runtime:** onnxruntime with {md_text(', '.join(providers))}; last latency {latency}."]
     lines += [f"> ⚠️ {md_text(w)}" for w in warnings]

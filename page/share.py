@@ -3,6 +3,7 @@
 The browser writes the link (page/static/heatmap.js); `state_from_query` reads it, keeping each value that
 passes and saying in one line why any other was ignored.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,11 +40,18 @@ def state_from_query(params, pairs) -> dict:
     pairs = list(pairs)
     checks = {
         "pair": ("pair", lambda v: v if v in pairs else None, f"not one of {', '.join(pairs)}"),
-        "text": ("text", lambda v: v if v.strip() and len(v) <= MAX_CHARS and not _control_characters(v) else None,
-                 f"must be 1 to {MAX_CHARS} characters without control characters"),
+        "text": (
+            "text",
+            lambda v: v if v.strip() and len(v) <= MAX_CHARS and not _control_characters(v) else None,
+            f"must be 1 to {MAX_CHARS} characters without control characters",
+        ),
         "mode": ("mode", lambda v: {"greedy": "greedy", "beam": "beam search"}.get(v), "must be greedy or beam"),
         "beam": ("beam_size", lambda v: _whole(v, 2, MAX_BEAM), f"must be a whole number from 2 to {MAX_BEAM}"),
-        "penalty": ("length_penalty", lambda v: _number(v, 0.0, MAX_PENALTY), f"must be a number from 0 to {MAX_PENALTY:g}"),
+        "penalty": (
+            "length_penalty",
+            lambda v: _number(v, 0.0, MAX_PENALTY),
+            f"must be a number from 0 to {MAX_PENALTY:g}",
+        ),
         "max_len": ("max_len", lambda v: _whole(v, 0, MAX_LEN), f"must be a whole number from 0 to {MAX_LEN}"),
         "step": ("step", lambda v: _whole(v, 0, MAX_STEP), f"must be a whole number from 0 to {MAX_STEP}"),
         "words": ("words", lambda v: {"0": False, "1": True}.get(v), "must be 0 or 1"),

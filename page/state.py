@@ -2,6 +2,7 @@
 
 A browser session holds only a cache key (gr.State); every handler looks the Shown up by that key.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -16,6 +17,7 @@ from inference.document import translation_json
 @dataclass
 class Shown:
     """One translation as the page shows it: what was asked, what came out, and which hypothesis is on screen."""
+
     pair: str
     text: str
     max_len: int  # what the visitor asked for: 0 = automatic
@@ -44,10 +46,12 @@ class Shown:
         translation = self.translation
         if self.hypothesis:
             shown = self.result
-            translation = replace(shown, nbest=translation.nbest, timing_ms=translation.timing_ms,
-                                  decoding=translation.decoding)
-        return translation_json(translation, self.pair, self.text, self.model,
-                                self.explanation if with_explanation else None, tensors)
+            translation = replace(
+                shown, nbest=translation.nbest, timing_ms=translation.timing_ms, decoding=translation.decoding
+            )
+        return translation_json(
+            translation, self.pair, self.text, self.model, self.explanation if with_explanation else None, tensors
+        )
 
 
 class ResultCache:

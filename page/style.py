@@ -1,17 +1,27 @@
 """The page's theme, style sheet, head script and header: the one-line answer the page opens with."""
+
 from __future__ import annotations
 
 import gradio as gr
 
-THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange",
-                       font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
-                       font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]).set(
+THEME = gr.themes.Soft(
+    primary_hue="indigo",
+    secondary_hue="orange",
+    font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+).set(
     # Soft's indigo-500 labels on indigo-100 reach only 3.6:1 and white on indigo-500 4.5:1 minus a hair:
     # darker shades keep every label and button at WCAG AA (checked with axe in tests/test_browser.py).
-    block_label_text_color="*primary_800", block_title_text_color="*primary_800", block_info_text_color="*neutral_600",
-    button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
-    button_primary_text_color="white", checkbox_label_background_fill_selected="*primary_700",
-    slider_color="*primary_700", link_text_color="*primary_800")
+    block_label_text_color="*primary_800",
+    block_title_text_color="*primary_800",
+    block_info_text_color="*neutral_600",
+    button_primary_background_fill="*primary_700",
+    button_primary_background_fill_hover="*primary_800",
+    button_primary_text_color="white",
+    checkbox_label_background_fill_selected="*primary_700",
+    slider_color="*primary_700",
+    link_text_color="*primary_800",
+)
 # Scrollable tables must be reachable by keyboard: each one that can scroll gets a tab stop and a name.
 HEAD = """<script>
 new MutationObserver(() => document.querySelectorAll("#bmm-panel table, #bmm-panel pre, #model-card pre, #batch-shapes table").forEach((t) => {
@@ -29,8 +39,8 @@ CSS = """
 [data-testid="min-value"], [data-testid="max-value"], footer, footer a, footer button { color: #374151 !important; }
 #bmm-panel h2, #batch-step-view h2 { font-size: 1.1em; margin: 0.2em 0 0.5em; }  /* h2 so headings go in order */
 button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:1 */
-.comment { color: #4b5563 !important; }
-.builtin { color: #6d28d9 !important; }  /* the highlighter's builtins (float) at AA contrast */  /* code comments: the highlighter's slate grey is 3.7:1 */
+.comment { color: #4b5563 !important; }  /* code comments: slate grey was 3.7:1 */
+.builtin { color: #6d28d9 !important; }  /* builtins (float) at AA contrast */
 :focus-visible { outline: 3px solid #1d4ed8 !important; outline-offset: -3px; }  /* inside, so scroll boxes keep it */
 /* Phones: the sentence box and Translate, then the result and the heatmap, then the examples. */
 @media (max-width: 767px) {
@@ -44,8 +54,7 @@ button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:
   #picture-block { order: 2; }
 }
 """
-ONE_LINE = ("**For B sentences, attention is B independent small matrix products; `torch.bmm` does all B in one "
-            "call.**")
+ONE_LINE = "**For B sentences, attention is B independent small matrix products; `torch.bmm` does all B in one call.**"
 PAGE_HEADER = f"""# What does attention look at?
 {ONE_LINE}
 

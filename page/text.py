@@ -3,6 +3,7 @@
 Markdown understands HTML, Markdown syntax and `$` maths, so each character that could be syntax becomes a
 numeric entity; plotly labels understand a few HTML tags, so `<`, `>` and `&` are escaped.
 """
+
 from __future__ import annotations
 
 import html
@@ -22,5 +23,3 @@ def md_token(token) -> str:
 def plot_text(text) -> str:
     """Text for plotly labels and hover boxes: `<`, `>` and `&` escaped so tags show literally."""
     return html.escape(str(text), quote=False)
-
-

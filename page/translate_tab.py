@@ -4,11 +4,12 @@ and the tab's input column and reference panel.
 
 Formatting only; page/handlers.py runs the model and keeps results in its cache (`key` is the result's cache key).
 """
+
 from __future__ import annotations
 
-import gradio as gr
-
 from typing import Any, NamedTuple
+
+import gradio as gr
 
 from inference.examples import examples_for
 from page.bmm_panel import bmm_markdown, picture_component, picture_value
@@ -23,6 +24,7 @@ DECODER_CHOICE = "decoder's choice"
 class ResultViews(NamedTuple):
     """Everything the Translate tab shows for one result, in the order page/layout.py wires the components.
     A field set to gr.skip() leaves that component as it is (an error keeps the previous result)."""
+
     state: Any  # the result's key in the server-side cache (the browser holds only this)
     translation: Any
     status: Any
@@ -40,14 +42,14 @@ class ResultViews(NamedTuple):
 STEP_FIELDS = ("alternatives", "bmm")  # what the server redraws when the selected step changes
 
 
-
-
 def render(key: str, shown: Shown, step: int, status: str | None = None, words: bool = False) -> ResultViews:
     result, translation = shown.result, shown.translation
     explained = shown.explanation
     if status is None:
-        status = (f"{translation.decoding['mode']} decoding · {len(result.target_tokens)} target tokens · "
-                  f"{translation.timing_ms['total']:.0f} ms" + ("" if result.finished else " · stopped at max length"))
+        status = (
+            f"{translation.decoding['mode']} decoding · {len(result.target_tokens)} target tokens · "
+            f"{translation.timing_ms['total']:.0f} ms" + ("" if result.finished else " · stopped at max length")
+        )
         if explained:
             status += f" · {sentence_confidence(explained)}"
     hint = (explained or {}).get("direction") or {}
@@ -55,20 +57,35 @@ def render(key: str, shown: Shown, step: int, status: str | None = None, words: 
         status += f"  \n⚠️ {md_text(hint['message'])}"
     nbest = [[i + 1, h.text, round(h.score, 3), round(h.normalized_score, 3)] for i, h in enumerate(translation.nbest)]
     heatmap = heatmap_value(shown, step, words, key)
-    swap = gr.Button(f"Swap to {hint['reverse']} and translate", visible=True) if hint.get("swap") else \
-        gr.Button(visible=False)
+    swap = (
+        gr.Button(f"Swap to {hint['reverse']} and translate", visible=True)
+        if hint.get("swap")
+        else gr.Button(visible=False)
+    )
     hidden = gr.DownloadButton(value=None, visible=False)  # written on demand for this result
-    return ResultViews(key, result.text, status, gr.Dataframe(value=nbest, visible=bool(nbest)), str(heatmap["step"]),
-                       hidden, hidden, heatmap, *step_views(shown, heatmap["step"]), swap,
-                       picture_value(shown, heatmap["step"], key))
+    return ResultViews(
+        key,
+        result.text,
+        status,
+        gr.Dataframe(value=nbest, visible=bool(nbest)),
+        str(heatmap["step"]),
+        hidden,
+        hidden,
+        heatmap,
+        *step_views(shown, heatmap["step"]),
+        swap,
+        picture_value(shown, heatmap["step"], key),
+    )
 
 
 def sentence_confidence(explained: dict) -> str:
     """One status line: the sentence's confidence and how many steps attended narrowly (Markdown)."""
     confidence = explained["confidence"]
     focused = confidence["badges"].count("focused")
-    return (f"confidence: mean token probability {confidence['mean_token_prob']:.2f}, perplexity "
-            f"{confidence['perplexity']:.2f}; attention focused at {focused} of {len(confidence['badges'])} steps")
+    return (
+        f"confidence: mean token probability {confidence['mean_token_prob']:.2f}, perplexity "
+        f"{confidence['perplexity']:.2f}; attention focused at {focused} of {len(confidence['badges'])} steps"
+    )
 
 
 def message(status: str) -> ResultViews:
@@ -78,9 +95,20 @@ def message(status: str) -> ResultViews:
 
 def cleared(status: str) -> ResultViews:
     off = gr.DownloadButton(value=None, visible=False)
-    return ResultViews(None, "", status, gr.Dataframe(value=[], visible=False), "", off, off, None,
-                       gr.Radio(choices=[], value=None), "Translate a sentence, then click a target token.",
-                       gr.Button(visible=False), None)
+    return ResultViews(
+        None,
+        "",
+        status,
+        gr.Dataframe(value=[], visible=False),
+        "",
+        off,
+        off,
+        None,
+        gr.Radio(choices=[], value=None),
+        "Translate a sentence, then click a target token.",
+        gr.Button(visible=False),
+        None,
+    )
 
 
 def step_views(shown: Shown, step: int) -> tuple:
@@ -91,30 +119,52 @@ def step_views(shown: Shown, step: int) -> tuple:
     chosen, forced = result.target_tokens[step], step < shown.forced
     alternatives = result.alternatives[step]
     held = "forced" if forced else DECODER_CHOICE
-    choices = [(f"{tok}  {p:.1%}" + (f"  ({held})" if tok == chosen else ""), j) for j, (tok, p) in enumerate(alternatives)]
-    return (gr.Radio(choices=choices, value=None,
-                     label=f"Top-{len(alternatives)} tokens at step {step}: pick one to continue from"),
-            bmm_markdown(shown, step, forced))
+    choices = [
+        (f"{tok}  {p:.1%}" + (f"  ({held})" if tok == chosen else ""), j) for j, (tok, p) in enumerate(alternatives)
+    ]
+    return (
+        gr.Radio(
+            choices=choices,
+            value=None,
+            label=f"Top-{len(alternatives)} tokens at step {step}: pick one to continue from",
+        ),
+        bmm_markdown(shown, step, forced),
+    )
 
 
 # ---- layout pieces ------------------------------------------------------------------------------------
 def input_column(translator, max_chars: int, max_len: int, max_beam: int):
     """The sentence box, decoding settings, Translate button and our examples (for `translator`'s language)."""
-    source = gr.Textbox(label=f"Sentence to translate (up to {max_chars} characters)", lines=1, max_lines=4,
-                        info="Enter translates; Shift+Enter starts a new line.",
-                        placeholder="A dog runs on the beach.", elem_id="source")
+    source = gr.Textbox(
+        label=f"Sentence to translate (up to {max_chars} characters)",
+        lines=1,
+        max_lines=4,
+        info="Enter translates; Shift+Enter starts a new line.",
+        placeholder="A dog runs on the beach.",
+        elem_id="source",
+    )
     with gr.Row():
         mode = gr.Radio(["greedy", "beam search"], value="greedy", label="Decoding", elem_id="mode")
         max_len = gr.Slider(0, max_len, value=0, step=1, label="Max target tokens (0 = auto)")
     with gr.Row(visible=False) as beam_row:
         beam = gr.Slider(2, max_beam, value=5, step=1, label="Beam size", elem_id="beam")
-        penalty = gr.Slider(0.0, MAX_PENALTY, value=translator.length_penalty, step=0.1,
-                            label="Length penalty α (default: tuned on validation)")
+        penalty = gr.Slider(
+            0.0,
+            MAX_PENALTY,
+            value=translator.length_penalty,
+            step=0.1,
+            label="Length penalty α (default: tuned on validation)",
+        )
     button = gr.Button("Translate", variant="primary", elem_id="translate")
-    examples = gr.Examples([[s] for s in examples_for(translator.src_lang)], inputs=[source],
-                           label="Examples (written for this demo)", examples_per_page=6,
-                           elem_id="examples")
+    examples = gr.Examples(
+        [[s] for s in examples_for(translator.src_lang)],
+        inputs=[source],
+        label="Examples (written for this demo)",
+        examples_per_page=6,
+        elem_id="examples",
+    )
     return source, mode, max_len, beam_row, beam, penalty, button, examples
+
 
 def reference_panel(on_reference, state):
     """Forced decoding of a reference translation the user pastes, under the shown result."""
@@ -122,22 +172,31 @@ def reference_panel(on_reference, state):
         reference = gr.Textbox(label="Reference translation", lines=1, elem_id="reference")
         reference_button = gr.Button("Score the reference", elem_id="score-reference")
         summary = gr.Markdown(latex_delimiters=[], elem_id="reference-summary")
-        probs = gr.Dataframe(headers=["step", "reference token", "probability", "model's first choice",
-                                      "its probability"], datatype="str", interactive=False,
-                             elem_id="reference-tokens",
-                             label="Each reference token under the model (forced decoding)")
+        probs = gr.Dataframe(
+            headers=["step", "reference token", "probability", "model's first choice", "its probability"],
+            datatype="str",
+            interactive=False,
+            elem_id="reference-tokens",
+            label="Each reference token under the model (forced decoding)",
+        )
         heatmap = gr.Plot(label="Attention while reading the reference")
-    reference_button.click(on_reference, [state, reference], [summary, probs, heatmap],
-                           api_visibility="private")
+    reference_button.click(on_reference, [state, reference], [summary, probs, heatmap], api_visibility="private")
 
 
 def result_column() -> dict:
     """The translation, status, n-best, downloads, swap button and heatmap (with its hidden step box), by name."""
     translation = gr.Textbox(label="Translation", interactive=False, lines=2, elem_id="translation")
     status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
-    nbest = gr.Dataframe(headers=["#", "translation", "log-prob", "normalised"], visible=False,
-                         interactive=False, label="n-best (beam search)", datatype="str",
-                         wrap=True, elem_id="nbest", column_widths=["9%", "43%", "24%", "24%"])
+    nbest = gr.Dataframe(
+        headers=["#", "translation", "log-prob", "normalised"],
+        visible=False,
+        interactive=False,
+        label="n-best (beam search)",
+        datatype="str",
+        wrap=True,
+        elem_id="nbest",
+        column_widths=["9%", "43%", "24%", "24%"],
+    )
     with gr.Row():
         prepare = gr.Button("Download attention + tokens", size="sm", elem_id="prepare-downloads")
         json_file = gr.DownloadButton("JSON", visible=False, size="sm", elem_id="json-file")
@@ -145,8 +204,17 @@ def result_column() -> dict:
     swap = gr.Button(visible=False, size="sm", variant="primary", elem_id="swap-pair")
     heatmap = heatmap_component()
     steps = step_input()
-    return dict(translation=translation, status=status, nbest=nbest, prepare=prepare, json_file=json_file,
-                csv_file=csv_file, swap=swap, heatmap=heatmap, steps=steps)
+    return dict(
+        translation=translation,
+        status=status,
+        nbest=nbest,
+        prepare=prepare,
+        json_file=json_file,
+        csv_file=csv_file,
+        swap=swap,
+        heatmap=heatmap,
+        steps=steps,
+    )
 
 
 def picture_block() -> dict:

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny synthetic parallel corpus made here, a model trained on it for a few seconds,
 and the bundle exported from that model. Hermetic: no network, HF_HOME in a temp folder."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,29 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # A made-up "language pair": each source word has one target word; target keeps the source order,
 # with an article that depends on the noun. Nothing here comes from Multi30k.
-NOUNS = {"dog": "hund", "cat": "katze", "man": "mann", "woman": "frau", "child": "kind", "bird": "vogel",
-         "horse": "pferd", "boy": "junge"}
+NOUNS = {
+    "dog": "hund",
+    "cat": "katze",
+    "man": "mann",
+    "woman": "frau",
+    "child": "kind",
+    "bird": "vogel",
+    "horse": "pferd",
+    "boy": "junge",
+}
 VERBS = {"runs": "rennt", "sleeps": "schläft", "jumps": "springt", "sings": "singt", "eats": "isst", "waits": "wartet"}
 PLACES = {"beach": "strand", "park": "park", "street": "straße", "garden": "garten", "house": "haus"}
 ADJECTIVES = {"red": "rote", "small": "kleine", "old": "alte", "happy": "fröhliche", "black": "schwarze"}
-ARTICLE = {"hund": "der", "mann": "der", "vogel": "der", "junge": "der", "katze": "die", "frau": "die",
-           "kind": "das", "pferd": "das"}
+ARTICLE = {
+    "hund": "der",
+    "mann": "der",
+    "vogel": "der",
+    "junge": "der",
+    "katze": "die",
+    "frau": "die",
+    "kind": "das",
+    "pferd": "das",
+}
 PLACE_ARTICLE = {"strand": "dem", "park": "dem", "garten": "dem", "haus": "dem", "straße": "der"}
 
 
@@ -51,14 +68,33 @@ def write_corpus(folder: Path, sizes=(600, 60, 60), seed: int = 0) -> Path:
     return folder
 
 
-TINY_MODEL_FLAGS = ["--embed-dim", "32", "--hidden-dim", "32", "--attention-dim", "32", "--vocab-size", "400",
-                    "--batch-size", "32", "--threads", "1", "--quiet", "--lr", "0.01", "--dropout", "0.1"]
+TINY_MODEL_FLAGS = [
+    "--embed-dim",
+    "32",
+    "--hidden-dim",
+    "32",
+    "--attention-dim",
+    "32",
+    "--vocab-size",
+    "400",
+    "--batch-size",
+    "32",
+    "--threads",
+    "1",
+    "--quiet",
+    "--lr",
+    "0.01",
+    "--dropout",
+    "0.1",
+]
 
 
 def train_tiny(data_dir: Path, out: Path, *extra: str) -> Path:
     from training.__main__ import main
 
-    code = main(["--data-dir", str(data_dir), "--src", "en", "--tgt", "de", "--out", str(out), *TINY_MODEL_FLAGS, *extra])
+    code = main(
+        ["--data-dir", str(data_dir), "--src", "en", "--tgt", "de", "--out", str(out), *TINY_MODEL_FLAGS, *extra]
+    )
     assert code == 0
     return out
 

@@ -1,7 +1,8 @@
 """A minimal page with just the heatmap component, for the browser tests (tests/test_heatmap_browser.py).
 
-    python -m tests.heatmap_page --assets assets    # this page alone, on :7861 (from the repository root)
+python -m tests.heatmap_page --assets assets    # this page alone, on :7861 (from the repository root)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,13 +24,20 @@ DEMO_CSS = """
 """
 
 
-def _translate(translators: dict, pair: str, text: str, mode: str, beam: float, penalty: float,
-               max_len: float) -> Shown:
+def _translate(
+    translators: dict, pair: str, text: str, mode: str, beam: float, penalty: float, max_len: float
+) -> Shown:
     """The Shown page.handlers.DemoApp.run returns, built from inference.Translator directly."""
     translator = translators[pair]
     beam_size = int(beam) if mode == "beam search" else 1
-    result = translator.translate(text, beam_size=beam_size, length_penalty=float(penalty), n_best=beam_size,
-                                  max_len=int(max_len) or None, top_k=5)
+    result = translator.translate(
+        text,
+        beam_size=beam_size,
+        length_penalty=float(penalty),
+        n_best=beam_size,
+        max_len=int(max_len) or None,
+        top_k=5,
+    )
     return Shown(pair, text, int(max_len), result, translator.config)
 
 
@@ -72,8 +80,9 @@ def demo_blocks(translators: dict) -> gr.Blocks:
                 return *shown, gr.skip(), gr.skip(), note
             defaults = {"pair": default, "mode": "greedy", "beam_size": 5, "length_penalty": 1.0, "max_len": 0}
             settings = [query.get(k, defaults.get(k)) for k in keys]
-            return *shown, *on_translate(*settings, step_index=query.get("step", 0), words=query.get("words", False),
-                                         messages=query["messages"])
+            return *shown, *on_translate(
+                *settings, step_index=query.get("step", 0), words=query.get("words", False), messages=query["messages"]
+            )
 
         for trigger in (button.click, source.submit):
             trigger(on_translate, inputs, [heatmap, step, status])
@@ -92,8 +101,7 @@ def main(argv=None) -> int:
     if not translators:
         print(f"no model bundles in {args.assets}", file=sys.stderr)
         return 2
-    demo_blocks(translators).launch(server_name=args.host, server_port=args.port or None, css=DEMO_CSS,
-                                    ssr_mode=False)
+    demo_blocks(translators).launch(server_name=args.host, server_port=args.port or None, css=DEMO_CSS, ssr_mode=False)
     return 0
 
 

@@ -1,4 +1,5 @@
 """Validate documents against inference/translation.schema.json (the translation JSON and its $defs/batch)."""
+
 from __future__ import annotations
 
 import jsonschema

@@ -1,5 +1,6 @@
 """The Gradio app: handlers called directly, formatting helpers, startup failures, and a launched server
 queried with gradio_client (the `translate` API, an error through the API, the app still serving after it)."""
+
 from __future__ import annotations
 
 import ast
@@ -161,7 +162,11 @@ def test_continue_from_an_alternative_forces_it(demo_app, pair_and_text):
     new = doc_of(demo_app, out.state)
     assert new["target_ids"][step] == r["alternatives"][step][alternative]["id"]
     assert new["target_tokens"][step] == token and new["decoding"]["mode"] == "prefix+greedy"
-    assert out.steps == str(step) and out.heatmap["step"] == step and new["decoding"]["prefix_ids"] == new["target_ids"][: step + 1]
+    assert (
+        out.steps == str(step)
+        and out.heatmap["step"] == step
+        and new["decoding"]["prefix_ids"] == new["target_ids"][: step + 1]
+    )
     assert "Continued from" in out.status and "forced to" in out.bmm
     later = demo_app.on_select(out.state, len(new["target_tokens"]) - 1)[1]
     assert "forced" not in later or len(new["target_tokens"]) == 1
@@ -178,19 +183,33 @@ def test_the_bmm_panel_uses_the_results_own_encoder_output(demo_app, pair_and_te
 
 def test_bad_input_gives_a_message_and_keeps_the_previous_result(demo_app, pair_and_text):
     pair = demo_app.default
-    for text, words in [("   ", "empty"), ("a" * 400, "limit"), ("a\x00b", "control"), ("犬が走る", "never seen"),
-                        (123, "not text")]:
+    for text, words in [
+        ("   ", "empty"),
+        ("a" * 400, "limit"),
+        ("a\x00b", "control"),
+        ("犬が走る", "never seen"),
+        (123, "not text"),
+    ]:
         out = demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0)
         assert out.status.startswith("⚠️") and words in views_plain(out.status), out.status
         skipped = [name for name, value in out._asdict().items() if value == gr.skip()]
         assert skipped == [name for name in ResultViews._fields if name != "status"]  # nothing else is touched
-    for bad, words in [(dict(beam_size=0), "from 1 to 10"), (dict(beam_size=99), "from 1 to 10"),
-                       (dict(beam_size=2.7), "got the number 2.7"), (dict(beam_size="two"), "got the text"),
-                       (dict(beam_size=True), "boolean"), (dict(max_len=-1), "from 0 to 200"),
-                       (dict(max_len=math.inf), "got the number inf"), (dict(max_len=10_000), "from 0 to 200"),
-                       (dict(length_penalty="long"), "length_penalty"), (dict(length_penalty=9), "from 0 to 3"),
-                       (dict(length_penalty=math.nan), "nan"), (dict(pair=["en-de"]), "pair argument is not text"),
-                       (dict(pair="xx-yy"), "Unknown language pair"), (dict(text=None), "not text")]:
+    for bad, words in [
+        (dict(beam_size=0), "from 1 to 10"),
+        (dict(beam_size=99), "from 1 to 10"),
+        (dict(beam_size=2.7), "got the number 2.7"),
+        (dict(beam_size="two"), "got the text"),
+        (dict(beam_size=True), "boolean"),
+        (dict(max_len=-1), "from 0 to 200"),
+        (dict(max_len=math.inf), "got the number inf"),
+        (dict(max_len=10_000), "from 0 to 200"),
+        (dict(length_penalty="long"), "length_penalty"),
+        (dict(length_penalty=9), "from 0 to 3"),
+        (dict(length_penalty=math.nan), "nan"),
+        (dict(pair=["en-de"]), "pair argument is not text"),
+        (dict(pair="xx-yy"), "Unknown language pair"),
+        (dict(text=None), "not text"),
+    ]:
         kwargs = dict(pair=pair, text="x") | bad
         with pytest.raises(InputError, match=re.escape(words)):
             demo_app.run(**kwargs)
@@ -225,8 +244,9 @@ def test_the_page_opens_on_a_worked_example(demo_app):
 
 def test_a_share_link_restores_its_translation_and_explains_what_it_ignored(demo_app, pair_and_text):
     pair, text = pair_and_text
-    values = demo_app.on_load(FakeRequest(pair=pair, text=text, mode="beam", beam="3", step="1", words="1",
-                                          max_len="abc", view="api"))
+    values = demo_app.on_load(
+        FakeRequest(pair=pair, text=text, mode="beam", beam="3", step="1", words="1", max_len="abc", view="api")
+    )
     settings, out = list(values[:5]), ResultViews(*values[LOAD_FIELDS:])
     translator = demo_app.translators[pair]
     assert settings == [pair, "beam search", 3, translator.length_penalty, gr.skip()]
@@ -255,11 +275,23 @@ def test_model_card(demo_app):
     assert "CPUExecutionProvider" in card and "Precision" in card
     manifest = demo_app.translators[demo_app.default].bundle.manifest
     signature = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
-    evaluation = {"test_sets": {
-        "multi30k/test": {"sentences": 1000, "greedy": {"sacrebleu": 33.3, "chrf": 60.1, "bleu_lowercase_tokenized": 35.0,
-                                                        "signatures": {"sacrebleu": signature}}},
-        "tatoeba/en-de/test": {"sentences": 2000, "beam5": {"sacrebleu": 4.2, "chrf": 22.4, "length_penalty": 1.5,
-                                                            "bleu_lowercase_tokenized": 4.3}}}}
+    evaluation = {
+        "test_sets": {
+            "multi30k/test": {
+                "sentences": 1000,
+                "greedy": {
+                    "sacrebleu": 33.3,
+                    "chrf": 60.1,
+                    "bleu_lowercase_tokenized": 35.0,
+                    "signatures": {"sacrebleu": signature},
+                },
+            },
+            "tatoeba/en-de/test": {
+                "sentences": 2000,
+                "beam5": {"sacrebleu": 4.2, "chrf": 22.4, "length_penalty": 1.5, "bleu_lowercase_tokenized": 4.3},
+            },
+        }
+    }
     card = model_card_markdown("en-de", manifest, evaluation, ["CPUExecutionProvider"], [], 12.5)
     assert "33.30" in card and signature in card and "12.5 ms" in card
     assert f"{md_text('multi30k/test')} (image captions)" in card
@@ -272,12 +304,18 @@ def test_model_card(demo_app):
 def test_model_card_names_every_training_set_with_its_share_and_licence(demo_app):
     manifest = json.loads(json.dumps(demo_app.translators[demo_app.default].bundle.manifest))
     manifest["training"]["data"] = {
-        "src": "en", "tgt": "de", "mix_weights": [0.35, 0.65], "sizes": {"train": 248229},
-        "datasets": [{"dataset": "../shared/data/multi30k"}, {"dataset": "../shared/data/tatoeba/en-de"}]}
+        "src": "en",
+        "tgt": "de",
+        "mix_weights": [0.35, 0.65],
+        "sizes": {"train": 248229},
+        "datasets": [{"dataset": "../shared/data/multi30k"}, {"dataset": "../shared/data/tatoeba/en-de"}],
+    }
     card = model_card_markdown("en-de", manifest, {}, ["CPUExecutionProvider"], [], None)
     assert "Multi30k task 1, image captions (multi30k, 35% of the training pairs)" in card
     assert "Tatoeba, everyday sentences (en&#45;de, 65% of the training pairs)" in card
-    assert "non-commercial research and education only" in card and "Tatoeba Project (tatoeba.org, CC BY 2.0 FR)" in card
+    assert (
+        "non-commercial research and education only" in card and "Tatoeba Project (tatoeba.org, CC BY 2.0 FR)" in card
+    )
     assert "the mean over its validation sets" in card and "train 248,229" in card
     manifest["training"].update(epochs=2, started_from={"epochs": 11, "device": "cuda"})
     card = model_card_markdown("en-fr", manifest, {}, ["CPUExecutionProvider"], [], None)
@@ -336,8 +374,13 @@ def test_missing_or_corrupt_assets_refuse_to_start(app_bundle_dir, tmp_path):
     (broken / "decoder.onnx").unlink()
     with pytest.raises(BundleError, match="decoder.onnx"):
         load_translators(tmp_path / "assets")
-    done = subprocess.run([sys.executable, str(ROOT / "app.py"), "--assets", str(tmp_path / "assets")],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--assets", str(tmp_path / "assets")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "decoder.onnx" in done.stderr, done.stderr
     (broken / "manifest.json").unlink()
@@ -363,8 +406,9 @@ def test_the_app_needs_neither_torch_nor_onnxruntime_directly():
     for path in [ROOT / "app.py", *sorted((ROOT / "page").glob("**/*.py"))]:
         name = path.name
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                    for alias in node.names}
+        imported = {
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
         imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not imported & {"torch", "onnxruntime", "training", "export"}, (name, imported)
     code = "import sys, app; print('torch' in sys.modules)"
@@ -404,7 +448,10 @@ def test_selecting_an_nbest_row_shows_that_hypothesis(demo_app, pair_and_text):
     bmm = demo_app.on_select(picked.state, str(step))[1]
     assert f"| {row} ★ (this result)" in bmm and f"{second['token_probs'][step]:.3f}" in bmm
     back = demo_app.on_hypothesis(picked.state, gr.SelectData(None, {"index": [0, 2], "value": 0}))
-    assert back.translation == best["translation"] and back.heatmap["translation"]["target_tokens"] == best["target_tokens"]
+    assert (
+        back.translation == best["translation"]
+        and back.heatmap["translation"]["target_tokens"] == best["target_tokens"]
+    )
     assert "best hypothesis" in back.status
     greedy = demo_app.on_translate(*pair_and_text, "greedy", 4, 0.6, 0)
     refused = demo_app.on_hypothesis(greedy.state, gr.SelectData(None, {"index": [1, 0], "value": ""}))

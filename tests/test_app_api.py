@@ -1,25 +1,39 @@
 """The public API against a launched app over real HTTP: only /translate, only through the queue, every
 argument checked with a one-line message, no uploads or monitoring; and the bad-input matrix for the API
 and the page."""
+
 from __future__ import annotations
 
 import json
 import math
 
 import gradio as gr
+import jsonschema
 import numpy as np
 import pytest
-
-import jsonschema
-from inference.document import load_schema
-from page import limits
 from test_app import app_assets, demo_app, pair_and_text, running_app, views_plain  # noqa: F401  (fixtures)
 
+from inference.document import load_schema
+from page import limits
 
-BAD_INPUTS = {"empty": "", "whitespace": " \t\n ", "300 chars": "a " * 150, "301 chars": "a " * 150 + "b",
-              "1 MB": "a" * 1_000_000, "control": "a\x07b", "NUL": "a\x00b", "emoji": "A dog 🐕.",
-              "RTL": "كلب يجري", "CJK": "犬が走る", "script": "<script>alert(1)</script>", "template": "${7*7}",
-              "markdown link": "[a](javascript:alert(1))", "number": 7, "list": ["a"], "null": None}
+BAD_INPUTS = {
+    "empty": "",
+    "whitespace": " \t\n ",
+    "300 chars": "a " * 150,
+    "301 chars": "a " * 150 + "b",
+    "1 MB": "a" * 1_000_000,
+    "control": "a\x07b",
+    "NUL": "a\x00b",
+    "emoji": "A dog 🐕.",
+    "RTL": "كلب يجري",
+    "CJK": "犬が走る",
+    "script": "<script>alert(1)</script>",
+    "template": "${7*7}",
+    "markdown link": "[a](javascript:alert(1))",
+    "number": 7,
+    "list": ["a"],
+    "null": None,
+}
 
 
 def test_bad_input_matrix_on_the_page_and_the_api(demo_app):
@@ -117,22 +131,30 @@ def test_server_has_no_way_around_the_queue(app_assets, pair_and_text):
         direct = _post(url, "/gradio_api/run/translate", {"data": [text, "", 1, None, 0]})
         assert direct.status_code == 404 and "queue" in direct.text  # the queue's limits apply to everyone
         translate_index = next(i for i, fn in demo.fns.items() if fn.name == "on_translate")
-        by_index = _post(url, "/gradio_api/run/predict", {"data": ["en-de", text, "greedy", 1, 1, 0],
-                                                          "fn_index": translate_index})
+        by_index = _post(
+            url, "/gradio_api/run/predict", {"data": ["en-de", text, "greedy", 1, 1, 0], "fn_index": translate_index}
+        )
         assert by_index.status_code == 404 and "queue" in by_index.text  # the page's own route: not for handlers
         for name in ("on_translate", "on_select", "on_continue", "model_card", "on_downloads", "on_run", "lambda"):
             for route in ("run", "call", "api", "call/v2"):
                 refused = _post(url, f"/gradio_api/{route}/{name}", {"data": []})
-                assert refused.status_code == 404 and "the API is /translate and /explain" in refused.text, (route, name)
+                assert refused.status_code == 404 and "the API is /translate and /explain" in refused.text, (
+                    route,
+                    name,
+                )
         upload = _post(url, "/gradio_api/upload", files={"files": ("a.txt", b"x" * 10)})
         assert upload.status_code == 403
         assert httpx.get(f"{url.rstrip('/')}/monitoring", timeout=30).status_code in (403, 404)
         assert "event: complete" in _call(url, [text, pair, 1, None, 0])  # the documented API still works
-        for data, words in [([text, ["en-de"], 1, None, 0], "pair argument is not text"),
-                            ([123, pair, 1, None, 0], "text argument is not text"),
-                            ([text, pair, 2.7, None, 0], "got the number 2.7"),
-                            ([text, pair, 1, None, 1e309], "got the number inf"),
-                            (["", pair, 1, None, 0], "empty"), ([text, pair, 1, "x", 0], "length_penalty"),
-                            ([text], "needed: 5, got: 1"), ([], "needed: 5, got: 0")]:
+        for data, words in [
+            ([text, ["en-de"], 1, None, 0], "pair argument is not text"),
+            ([123, pair, 1, None, 0], "text argument is not text"),
+            ([text, pair, 2.7, None, 0], "got the number 2.7"),
+            ([text, pair, 1, None, 1e309], "got the number inf"),
+            (["", pair, 1, None, 0], "empty"),
+            ([text, pair, 1, "x", 0], "length_penalty"),
+            ([text], "needed: 5, got: 1"),
+            ([], "needed: 5, got: 0"),
+        ]:
             answer = _call(url, data)
             assert "event: error" in answer and words in answer and "null" not in answer, (data, answer)

@@ -1,5 +1,6 @@
 """The bmm explanations: the Batch tab's padded batch against each sentence alone, the live timing's three
 methods against each other, the bmm panel's numbers, and the quoted code against training/model.py."""
+
 from __future__ import annotations
 
 import inspect
@@ -14,8 +15,8 @@ from test_app import app_assets, demo_app, sentence_for  # noqa: F401  (fixtures
 import page.batch_tab as batch_tab
 import page.bmm_panel as bmm_panel
 from inference import InputError
-from inference.document import batch_json
 from inference.batch_trace import split_sentences, trace_batch
+from inference.document import batch_json
 from inference.translator import StepCall, Translation
 from page.state import Shown
 from page.text import md_text
@@ -25,7 +26,9 @@ def batch_sentences(translator) -> list[str]:
     """Three sentences of different lengths that the (possibly tiny) test bundle can read."""
     first = sentence_for(translator)
     candidates = [first, "The dog runs.", "The small black cat sleeps in the old house.", "A man waits."]
-    usable = [(text, ids) for text, ids in zip(candidates, translator.check_sources(candidates)) if isinstance(ids, list)]
+    usable = [
+        (text, ids) for text, ids in zip(candidates, translator.check_sources(candidates)) if isinstance(ids, list)
+    ]
     assert len({len(ids) for _, ids in usable}) >= 2, "need sentences of different lengths"
     return [text for text, _ in usable[:3]]
 
@@ -39,7 +42,11 @@ def test_batch_equals_each_sentence_alone(translator):
     texts = batch_sentences(translator)
     trace = trace_batch(translator, texts)
     B, S = trace.src_ids.shape
-    assert B == len(texts) and S == max(trace.lengths) and trace.enc_out.shape == (B, S, 2 * translator.config["hidden_dim"])
+    assert (
+        B == len(texts)
+        and S == max(trace.lengths)
+        and trace.enc_out.shape == (B, S, 2 * translator.config["hidden_dim"])
+    )
     assert (trace.mask == (trace.src_ids != translator.pad_id)).all() and (~trace.mask).any()  # padding exists
     for b, text in enumerate(texts):
         alone = translator.translate(text)
@@ -89,7 +96,11 @@ def test_the_batch_tab_handlers(demo_app):  # noqa: F811
     assert all(md_text(text) in translations for text in texts)
     rows, plot, summary, timed = demo_app.batch.on_timing(key, demo_app.default)
     assert timed["timing"]["B"] == len(texts) and timed["timing"]["loop_us"] > 0 and "same context" in summary
-    for bad, words in [("one line only", "2 to 8"), ("\n".join(["a dog."] * 9), "got 9"), (texts[0] + "\n犬", "Line 2")]:
+    for bad, words in [
+        ("one line only", "2 to 8"),
+        ("\n".join(["a dog."] * 9), "got 9"),
+        (texts[0] + "\n犬", "Line 2"),
+    ]:
         assert words in md_text_plain(demo_app.batch.on_run(demo_app.default, bad)[-1])
 
 
@@ -110,8 +121,12 @@ def test_the_three_timed_methods_agree():
     rng = np.random.default_rng(1)
     query = rng.standard_normal((5, 1, 16)).astype(np.float32)
     enc_out = rng.standard_normal((5, 7, 16)).astype(np.float32)
-    reference = np.stack([(np.exp(q @ e.T - (q @ e.T).max()) / np.exp(q @ e.T - (q @ e.T).max()).sum()) @ e
-                          for q, e in zip(query.astype(np.float64), enc_out.astype(np.float64))])
+    reference = np.stack(
+        [
+            (np.exp(q @ e.T - (q @ e.T).max()) / np.exp(q @ e.T - (q @ e.T).max()).sum()) @ e
+            for q, e in zip(query.astype(np.float64), enc_out.astype(np.float64))
+        ]
+    )
     for method in bmm_panel.METHODS.values():
         np.testing.assert_allclose(method(query, enc_out), reference, atol=1e-5)
     rows = bmm_panel.measure(7, 16, sizes=(1, 4), budget_s=0.05)
@@ -124,15 +139,26 @@ def _shown(config, enc_out, source_tokens, target_tokens, token_probs, attention
     """A Shown of a made-up result whose decoder calls are `calls` [(batch, (batch, S) weights)]."""
     steps = len(target_tokens)
     result = Translation(
-        text="x", source_tokens=source_tokens, source_ids=list(range(4, 4 + len(source_tokens))),
-        target_tokens=target_tokens, target_ids=list(range(10, 10 + steps)), attention=attention,
-        token_probs=token_probs, alternatives=[[(t, p)] for t, p in zip(target_tokens, token_probs)],
-        alternative_ids=[[10 + t] for t in range(steps)], score=-1.0, normalized_score=-1.0, finished=True,
-        call_rows=call_rows, step_calls=[StepCall(batch, np.asarray(rows, dtype=np.float32), None,
-                                                  np.log(np.asarray(rows, dtype=np.float32)) + 3.0)
-                                         for batch, rows in calls],
+        text="x",
+        source_tokens=source_tokens,
+        source_ids=list(range(4, 4 + len(source_tokens))),
+        target_tokens=target_tokens,
+        target_ids=list(range(10, 10 + steps)),
+        attention=attention,
+        token_probs=token_probs,
+        alternatives=[[(t, p)] for t, p in zip(target_tokens, token_probs)],
+        alternative_ids=[[10 + t] for t in range(steps)],
+        score=-1.0,
+        normalized_score=-1.0,
+        finished=True,
+        call_rows=call_rows,
+        step_calls=[
+            StepCall(batch, np.asarray(rows, dtype=np.float32), None, np.log(np.asarray(rows, dtype=np.float32)) + 3.0)
+            for batch, rows in calls
+        ],
         decoding={"mode": mode, "beam_size": 1, "length_penalty": 0.0, "max_len": 9, "prefix_ids": []},
-        enc_out=np.asarray(enc_out, dtype=np.float32))
+        enc_out=np.asarray(enc_out, dtype=np.float32),
+    )
     return Shown("en-de", "a c", 0, result, config)
 
 
@@ -143,8 +169,17 @@ def test_bmm_panel_numbers():
     calls = [(1, [weights]), (2, [[0.7, 0.1, 0.1, 0.1], weights])]
     for kind in ("dot", "general", "additive"):
         config = {"hidden_dim": 3, "embed_dim": 5, "vocab_size": 50, "attention": kind, "attention_dim": 7}
-        shown = _shown(config, enc_out, ["▁a", "<b>", "▁c", "</s>"], ["▁x", "</s>"], [0.9, 0.42], [weights, weights],
-                       "beam", calls, [0, 1])
+        shown = _shown(
+            config,
+            enc_out,
+            ["▁a", "<b>", "▁c", "</s>"],
+            ["▁x", "</s>"],
+            [0.9, 0.42],
+            [weights, weights],
+            "beam",
+            calls,
+            [0, 1],
+        )
         text = bmm_panel.bmm_markdown(shown, 1)
         assert "**B = 2**" in text and "(2, 1, 4) bmm (2, 4, 6) → **(2, 1, 6)**" in text and "p = 0.420" in text
         assert ("not a bmm" in text) == (kind == "additive")
@@ -166,12 +201,25 @@ def test_quoted_code_is_the_models_code():
     for line in bmm_panel.MODEL_LINES:
         assert line in source, line
     rng = np.random.default_rng(0)
-    result = _shown({"hidden_dim": 2, "attention": "dot"}, rng.normal(size=(2, 4)), ["▁a", "</s>"], ["▁x"], [0.5],
-                    [[0.5, 0.5]], "greedy", [(1, [[0.5, 0.5]])], [0])
+    result = _shown(
+        {"hidden_dim": 2, "attention": "dot"},
+        rng.normal(size=(2, 4)),
+        ["▁a", "</s>"],
+        ["▁x"],
+        [0.5],
+        [[0.5, 0.5]],
+        "greedy",
+        [(1, [[0.5, 0.5]])],
+        [0],
+    )
     panel = bmm_panel.bmm_markdown(result, 0)
     shown = {line.strip() for line in re.findall(r"`([^`\n]*torch\.[^`\n]*)`", panel)}
-    shown |= {line.strip() for block in re.findall(r"```python\n(.*?)```", panel, re.S) for line in block.splitlines()
-              if line.strip() and not line.startswith("#")}
+    shown |= {
+        line.strip()
+        for block in re.findall(r"```python\n(.*?)```", panel, re.S)
+        for line in block.splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     quoted = set(bmm_panel.MODEL_LINES) | set(bmm_panel.CODE) | {bmm_panel.TUTORIAL_LINE}
     assert shown and shown <= quoted, shown - quoted
     assert set(bmm_panel.MODEL_LINES) <= shown  # the code block quotes every line

@@ -1,6 +1,7 @@
 """The benchmarks: their arithmetic against hand computations, their verdicts and report, and a quick run
 of every section on the tiny bundle, checking structure and that the methods compared agree. Timings are
 never asserted (machines are noisy): only that they were taken."""
+
 from __future__ import annotations
 
 import json
@@ -38,30 +39,50 @@ def test_floor_costs_by_hand():
 def test_attention_methods_agree():
     result = bmm_section(two_h=8, src_len=5, batch_sizes=(1, 3), rounds=1)
     assert [(r["method"], r["B"]) for r in result["rows"]] == [
-        (m, b) for b in (1, 3) for m in ("torch.bmm", "Python loop", "torch.einsum", "numpy.matmul")]
+        (m, b) for b in (1, 3) for m in ("torch.bmm", "Python loop", "torch.einsum", "numpy.matmul")
+    ]
     assert all(r["max_abs_diff"] < 1e-5 and r["us_per_call"] > 0 for r in result["rows"])
     assert all(r["times_bmm"] == 1.0 for r in result["rows"] if r["method"] == "torch.bmm")
 
 
 def _results(**sections) -> dict:
-    meta = {"command": "python -m benchmarks --quick", "date": "2026-01-01", "load_average_end": [1, 1, 1],
-            "machine": {"cpu": "Test CPU", "usable_cpus": 2, "os": "Linux", "python": "3.11", "load_average": [1, 1, 1]},
-            "versions": {"numpy": "2"}, "bundle": "assets/en-de", "pair": "en-de", "precision": "int8",
-            "model_config": SMALL, "sentences": "3 sentences", "median_source_tokens": 3}
+    meta = {
+        "command": "python -m benchmarks --quick",
+        "date": "2026-01-01",
+        "load_average_end": [1, 1, 1],
+        "machine": {"cpu": "Test CPU", "usable_cpus": 2, "os": "Linux", "python": "3.11", "load_average": [1, 1, 1]},
+        "versions": {"numpy": "2"},
+        "bundle": "assets/en-de",
+        "pair": "en-de",
+        "precision": "int8",
+        "model_config": SMALL,
+        "sentences": "3 sentences",
+        "median_source_tokens": 3,
+    }
     return {"meta": meta, **sections}
 
 
 def test_targets_met_not_met_and_not_measured():
     ratio = lambda name, value, decoding="greedy": {"ratio": name, "decoding": decoding, "threads": 1, "value": value}  # noqa: E731
-    served = lambda name, rate, cold, errors=0: {"server": name, "answers_per_s": rate, "errors": errors,  # noqa: E731
-                                                 "cold_start_best_s": cold}
+    served = lambda name, rate, cold, errors=0: {
+        "server": name,
+        "answers_per_s": rate,
+        "errors": errors,  # noqa: E731
+        "cold_start_best_s": cold,
+    }
     results = _results(
-        latency={"ratios": [ratio("int8 speed-up over fp32", 2.0), ratio("fp32 speed-up over torch", 4.9),
-                            ratio("int8 beam5 latency / greedy latency", 2.6, "")]},
+        latency={
+            "ratios": [
+                ratio("int8 speed-up over fp32", 2.0),
+                ratio("fp32 speed-up over torch", 4.9),
+                ratio("int8 beam5 latency / greedy latency", 2.6, ""),
+            ]
+        },
         floor={"rows": [{"variant": "fp32", "times_floor": 2.0}, {"variant": "int8", "times_floor": 3.6}]},
         served={"rows": [served("trivial", 100.0, 4.0), served("app", 79.0, 5.0, errors=1)]},
         browser={"rows": [{"interaction": "step switch, heatmap (in the page)", "median_ms": 50.0}]},
-        beam={"speedup": 3.0})
+        beam={"speedup": 3.0},
+    )
     status = {row["target"].split(" (")[0]: row["status"] for row in evaluate_targets(results)}
     assert status["int8 greedy ≥ 2× faster than fp32"] == MET  # the bound is inclusive
     assert status["int8 beam 5 latency ≤ 2.5× greedy"] == NOT_MET
@@ -69,7 +90,7 @@ def test_targets_met_not_met_and_not_measured():
     assert status["served app ≥ 80% of a trivial Gradio app's answers/s"] == NOT_MET  # 79 %
     assert status["served app: no errors under 8 clients"] == NOT_MET
     assert status["cold start ≤ the trivial app's + 1 s"] == MET  # exactly 1 s above
-    assert status["under load: every request answered or refused with \"queue full\", no other errors"] == NOT_MEASURED
+    assert status['under load: every request answered or refused with "queue full", no other errors'] == NOT_MEASURED
     assert status["step switch ≤ 50 ms"] == MET and status["first heatmap ≤ 1 s"] == NOT_MEASURED
     assert not any("PyTorch eager" in target or "batched beam" in target for target in status)  # reported instead
     reported = {row["ratio"].split(" (")[0]: row for row in reported_ratios(results)}
@@ -80,8 +101,12 @@ def test_targets_met_not_met_and_not_measured():
 
 
 def test_report_shows_targets_tables_and_skips():
-    text = render_markdown(_results(beam={"beam": 5, "rows": [{"batch_size": 32, "sentences_per_s": 1.5}]},
-                                    browser={"skipped": "chromium is not installed"}))
+    text = render_markdown(
+        _results(
+            beam={"beam": 5, "rows": [{"batch_size": 32, "sentences_per_s": 1.5}]},
+            browser={"skipped": "chromium is not installed"},
+        )
+    )
     assert "python -m benchmarks --quick" in text and "Test CPU" in text and "## Targets" in text
     assert "| ratio | measured | why |" in text  # the ratios once targets, with the reason
     assert "| batch_size | sentences_per_s |" in text and "| 32 | 1.5 |" in text
@@ -98,8 +123,26 @@ def test_every_flag_has_help_and_bad_sections_are_refused(capsys):
 def test_quick_model_sections(tiny_bundle, tiny_corpus, tmp_path):
     """latency (torch / fp32 / int8), floor, bmm, beam and training on the tiny bundle; the files appear."""
     out = tmp_path / "out"
-    assert main(["--bundle", str(tiny_bundle), "--quick", "--only", "latency,bmm,beam,training", "--threads", "1",
-                 "--data-dir", str(tiny_corpus), "--work-dir", str(tmp_path / "work"), "--out-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--bundle",
+                str(tiny_bundle),
+                "--quick",
+                "--only",
+                "latency,bmm,beam,training",
+                "--threads",
+                "1",
+                "--data-dir",
+                str(tiny_corpus),
+                "--work-dir",
+                str(tmp_path / "work"),
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     cells = {(r["variant"], r["decoding"]) for r in results["latency"]["rows"]}
     assert cells == {(v, d) for v in ("torch", "fp32", "int8") for d in ("greedy", "beam5")}
@@ -108,9 +151,13 @@ def test_quick_model_sections(tiny_bundle, tiny_corpus, tmp_path):
     assert fp32_vs_torch and all(a["identical"] == a["of"] == 6 for a in fp32_vs_torch)  # same loop, same weights
     assert {r["variant"] for r in results["floor"]["rows"]} == {"torch", "fp32", "int8"}
     assert all(0 < r["floor_median_ms"] for r in results["floor"]["rows"])
-    assert all(r["2H"] == 64 and r["max_abs_diff"] < 1e-4 for r in results["bmm"]["rows"])  # hidden_dim 32 in the tiny model
+    assert all(
+        r["2H"] == 64 and r["max_abs_diff"] < 1e-4 for r in results["bmm"]["rows"]
+    )  # hidden_dim 32 in the tiny model
     assert results["beam"]["identical_outputs"] == results["beam"]["of"] == 8  # batched beam = one at a time
-    assert {(r["threads"], r["batch_size"]) for r in results["beam"]["rows"]} <= {(n, b) for n in (1, 2) for b in (1, 32)}
+    assert {(r["threads"], r["batch_size"]) for r in results["beam"]["rows"]} <= {
+        (n, b) for n in (1, 2) for b in (1, 32)
+    }
     assert all(r["sentences"] == 8 and r["sentences_per_s"] > 0 for r in results["beam"]["rows"])
     assert results["beam"]["speedup"] == results["beam"]["ratios"][-1]["speedup"] > 0
     assert "raw" not in results["latency"]
@@ -125,8 +172,24 @@ def test_quick_model_sections(tiny_bundle, tiny_corpus, tmp_path):
 def test_quick_served_sections(tiny_bundle, tiny_corpus, tmp_path):
     """app.py and the trivial app served, loaded past the queue's size, and driven in Chromium."""
     out = tmp_path / "out"
-    assert main(["--bundle", str(tiny_bundle), "--quick", "--only", "served,load,browser", "--clients", "2,40",
-                 "--data-dir", str(tiny_corpus), "--out-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--bundle",
+                str(tiny_bundle),
+                "--quick",
+                "--only",
+                "served,load,browser",
+                "--clients",
+                "2,40",
+                "--data-dir",
+                str(tiny_corpus),
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     served = {r["server"]: r for r in results["served"]["rows"]}
     assert set(served) == {"app", "trivial"}
@@ -136,7 +199,12 @@ def test_quick_served_sections(tiny_bundle, tiny_corpus, tmp_path):
     assert load[0]["queue_full"] == 0  # 2 clients never fill a queue of QUEUE_SIZE
     assert all(r["rss_before_mib"] > 0 and r["rss_after_mib"] > 0 for r in load)
     if shutil.which("chromium"):
-        assert [r["n"] for r in results["browser"]["rows"]] == [1, 2, 3, 3]  # 1 page load, 2 later translations, 3 switches timed twice
+        assert [r["n"] for r in results["browser"]["rows"]] == [
+            1,
+            2,
+            3,
+            3,
+        ]  # 1 page load, 2 later translations, 3 switches timed twice
     assert set(SECTIONS) >= set(results) - {"meta"}
 
 

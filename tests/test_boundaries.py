@@ -1,4 +1,5 @@
 """Who may import what (DESIGN.md's table), and the quoted bmm lines are the model's own."""
+
 from __future__ import annotations
 
 import ast
@@ -7,16 +8,20 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 
 def imported_roots(path) -> set[str]:
     """Top-level packages a file imports (absolute imports; anywhere in the file, functions included)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    names |= {node.module.split(".")[0] for node in ast.walk(tree)
-              if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    names = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    names |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+    }
     return names
 
 
@@ -26,12 +31,15 @@ def files(*patterns) -> list:
     return found
 
 
-@pytest.mark.parametrize("room, patterns, forbidden", [
-    ("page", ("app.py", "page/**/*.py"), {"torch", "onnxruntime", "onnx", "training", "export", "evaluate"}),
-    ("inference", ("inference/**/*.py",), {"torch", "training", "export", "evaluate", "page", "gradio"}),
-    ("training", ("training/**/*.py",), {"inference", "export", "evaluate", "page", "onnxruntime", "gradio"}),
-    ("rules", ("rules.py",), {"torch", "onnxruntime", "tokenizers", "training", "inference", "page", "gradio"}),
-])
+@pytest.mark.parametrize(
+    "room, patterns, forbidden",
+    [
+        ("page", ("app.py", "page/**/*.py"), {"torch", "onnxruntime", "onnx", "training", "export", "evaluate"}),
+        ("inference", ("inference/**/*.py",), {"torch", "training", "export", "evaluate", "page", "gradio"}),
+        ("training", ("training/**/*.py",), {"inference", "export", "evaluate", "page", "onnxruntime", "gradio"}),
+        ("rules", ("rules.py",), {"torch", "onnxruntime", "tokenizers", "training", "inference", "page", "gradio"}),
+    ],
+)
 def test_no_room_imports_what_it_may_not(room, patterns, forbidden):
     for path in files(*patterns):
         bad = imported_roots(path) & forbidden
@@ -39,14 +47,23 @@ def test_no_room_imports_what_it_may_not(room, patterns, forbidden):
 
 
 def test_nothing_imports_from_tests():
-    for path in files("*.py", "page/**/*.py", "inference/**/*.py", "training/**/*.py", "export/**/*.py",
-                      "evaluate/**/*.py", "benchmarks/**/*.py"):
+    for path in files(
+        "*.py",
+        "page/**/*.py",
+        "inference/**/*.py",
+        "training/**/*.py",
+        "export/**/*.py",
+        "evaluate/**/*.py",
+        "benchmarks/**/*.py",
+    ):
         assert not imported_roots(path) & {"tests", "conftest"}, path
 
 
 def test_torch_stays_out_of_the_page_and_of_scoring_a_bundle():
-    code = ("import sys, app, page.layout, inference, evaluate.metrics, evaluate.results\n"
-            "print(sorted(m for m in ('torch', 'training.model', 'export') if m in sys.modules))")
+    code = (
+        "import sys, app, page.layout, inference, evaluate.metrics, evaluate.results\n"
+        "print(sorted(m for m in ('torch', 'training.model', 'export') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout

@@ -3,6 +3,7 @@
 Outside CI these tests skip when chromium is missing; in CI (CI=true) a missing chromium is a failure.
 The screenshot goes to a temp folder, and to $TEST_ARTIFACTS when that is set.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,18 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from inference import InputError
 from test_app import assets_with, running_app, sentence_for
 
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"]
+from inference import InputError
+
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 HOSTILE = '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> ${7*7} &amp; $$x$$'
 TIMEOUT_MS = 30_000
 
@@ -155,8 +162,9 @@ def step_labels(page) -> list[str]:
 
 def heatmap_shows(page, hypothesis: dict):
     """Wait until the page's heatmap has this n-best hypothesis' steps, then compare their labels."""
-    page.wait_for_function("n => document.querySelectorAll('#heatmap .bmm-hm-step').length === n",
-                           arg=len(hypothesis["target_tokens"]))
+    page.wait_for_function(
+        "n => document.querySelectorAll('#heatmap .bmm-hm-step').length === n", arg=len(hypothesis["target_tokens"])
+    )
     assert step_labels(page) == [f"{i}: {token}" for i, token in enumerate(hypothesis["target_tokens"])]
 
 
@@ -206,8 +214,9 @@ def test_hostile_input_is_shown_as_text_and_bad_input_is_explained(page, served_
     else:  # the tokens themselves are shown: in the source row, the step buttons and the heatmap labels
         # the page opens on a worked example's heatmap: wait until this input's heatmap has replaced it
         chips_js = "[...document.querySelectorAll('#heatmap .bmm-hm-chip')].map(c => c.firstChild.textContent)"
-        page.wait_for_function(f"expected => JSON.stringify({chips_js}) === JSON.stringify(expected)", arg=tokens,
-                               timeout=30000)
+        page.wait_for_function(
+            f"expected => JSON.stringify({chips_js}) === JSON.stringify(expected)", arg=tokens, timeout=30000
+        )
         assert page.evaluate(f"() => {chips_js}") == tokens
         assert page.locator("#heatmap .bmm-hm-x").all_text_contents() == tokens
     assert page.evaluate("() => window.__xss === undefined")
@@ -290,10 +299,12 @@ def test_words_pairs_and_share_links_on_the_real_app(browser, shipped_app):
     page.get_by_role("radio", name="beam search").check()
     page.locator("#translate").click()
     page.locator("#status").get_by_text("beam decoding").wait_for()
-    expected = demo_app.translators["en-de"].translate(text, beam_size=5, n_best=5,
-                                                       length_penalty=demo_app.translators["en-de"].length_penalty)
-    page.wait_for_function("n => document.querySelectorAll('#heatmap .bmm-hm-y').length === n",
-                           arg=len(expected.target_tokens))
+    expected = demo_app.translators["en-de"].translate(
+        text, beam_size=5, n_best=5, length_penalty=demo_app.translators["en-de"].length_penalty
+    )
+    page.wait_for_function(
+        "n => document.querySelectorAll('#heatmap .bmm-hm-y').length === n", arg=len(expected.target_tokens)
+    )
     page.locator("#heatmap .bmm-hm-y[data-row='2']").click()
     page.locator("#bmm-panel").get_by_text("Step 2:").wait_for()
     page.locator("#heatmap .bmm-hm-words input").check()  # words: the page merges pieces by the Python rule
@@ -347,10 +358,15 @@ def test_phone_and_desktop_layout_and_axe(browser, shipped_app, tmp_path):
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_timeout(500)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390 + 1  # no sideways page scroll
-    top = {name: page.locator(f"#{name}").bounding_box()["y"] for name in ("translate", "translation", "heatmap", "examples")}
+    top = {
+        name: page.locator(f"#{name}").bounding_box()["y"]
+        for name in ("translate", "translation", "heatmap", "examples")
+    }
     assert top["translate"] < top["translation"] < top["heatmap"] < top["examples"]  # result before the examples
-    widths = page.evaluate("() => [...document.querySelectorAll('#bmm-panel table')]"
-                           ".map(t => [t.clientWidth, t.scrollWidth, getComputedStyle(t).overflowX])")
+    widths = page.evaluate(
+        "() => [...document.querySelectorAll('#bmm-panel table')]"
+        ".map(t => [t.clientWidth, t.scrollWidth, getComputedStyle(t).overflowX])"
+    )
     assert widths and all(client <= 390 and overflow == "auto" for client, _, overflow in widths)
     assert any(scroll > client for client, scroll, _ in widths)  # wide tables scroll inside themselves
     bad = axe_serious(page)

@@ -1,4 +1,5 @@
 """inference/decoding.py against references with toy step functions: exhaustive search, batching, ancestry."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,10 +10,20 @@ import pytest
 from inference.decoding import Hypothesis, beam_search_batch, greedy_batch, length_penalty
 
 
-def beam_search(step, hidden: np.ndarray, bos_id: int, eos_id: int, max_len: int, beam_size: int = 5,
-                alpha: float = 0.6, n_best: int = 1, top_k: int = 5) -> list[Hypothesis]:
+def beam_search(
+    step,
+    hidden: np.ndarray,
+    bos_id: int,
+    eos_id: int,
+    max_len: int,
+    beam_size: int = 5,
+    alpha: float = 0.6,
+    n_best: int = 1,
+    top_k: int = 5,
+) -> list[Hypothesis]:
     """Beam search for one sentence (hidden is (1, D)): the `n_best` best hypotheses."""
     return beam_search_batch(step, hidden, bos_id, eos_id, max_len, beam_size, alpha, n_best, top_k)[0]
+
 
 # ---- algorithms on a toy step function --------------------------------------------------------------
 def toy_step(vocab: int, seed: int):
@@ -57,7 +68,7 @@ def test_beam_search_finds_the_exact_best_on_a_tiny_vocabulary(seed, alpha):
     step = toy_step(vocab, seed)
     expected_score, expected = exhaustive_best(step, vocab, bos, eos, max_len, alpha)
     # A beam wide enough to keep every prefix is exhaustive search.
-    best = beam_search(step, np.zeros((1, vocab)), bos, eos, max_len, beam_size=vocab ** max_len, alpha=alpha)[0]
+    best = beam_search(step, np.zeros((1, vocab)), bos, eos, max_len, beam_size=vocab**max_len, alpha=alpha)[0]
     assert best.ids == expected
     assert best.normalized_score == pytest.approx(expected_score)
 
@@ -65,11 +76,13 @@ def test_beam_search_finds_the_exact_best_on_a_tiny_vocabulary(seed, alpha):
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
 def test_beam_search_does_not_stop_while_a_live_prefix_can_still_win(alpha):
     """Two finished hypotheses are not enough when a live prefix already scores better than both."""
-    bos, eos, a, b = 0, 1, 2, 3
-    table = {1: [-50, -0.15, -0.1, -0.2],  # after BOS: ending now costs 0.15, 'a' 0.1, 'b' 0.2
-             13: [-50, -5, -0.01, -5],  # after 'a': 'a' again is nearly free
-             14: [-50, -0.01, -5, -5],  # after 'b': ending is nearly free (the second finished hypothesis)
-             133: [-50, -0.01, -5, -5]}  # after 'a a': end; total -0.12 beats -0.15
+    bos, eos, a, _b = 0, 1, 2, 3
+    table = {
+        1: [-50, -0.15, -0.1, -0.2],  # after BOS: ending now costs 0.15, 'a' 0.1, 'b' 0.2
+        13: [-50, -5, -0.01, -5],  # after 'a': 'a' again is nearly free
+        14: [-50, -0.01, -5, -5],  # after 'b': ending is nearly free (the second finished hypothesis)
+        133: [-50, -0.01, -5, -5],
+    }  # after 'a a': end; total -0.12 beats -0.15
 
     def step(prev, hidden, rows):
         code = hidden[:, 0] * 10 + prev + 1  # the hidden state spells the prefix
@@ -111,8 +124,9 @@ def test_batched_beam_search_equals_one_sentence_at_a_time(alpha, beam_size):
     max_lens = [3, 8, 5, 8, 1]
     batched = beam_search_batch(step, hidden, bos, eos, max_lens, beam_size, alpha, n_best=3)
     for sentence, hyps in enumerate(batched):
-        alone = beam_search(step, hidden[sentence:sentence + 1], bos, eos, max_lens[sentence], beam_size, alpha,
-                            n_best=3)
+        alone = beam_search(
+            step, hidden[sentence : sentence + 1], bos, eos, max_lens[sentence], beam_size, alpha, n_best=3
+        )
         assert [h.ids for h in hyps] == [h.ids for h in alone] and len(hyps) >= 1
         assert [h.normalized_score for h in hyps] == pytest.approx([h.normalized_score for h in alone])
         assert [h.finished for h in hyps] == [h.finished for h in alone]

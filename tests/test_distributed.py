@@ -1,4 +1,5 @@
 """Training past one CPU process: device choice, torchrun DDP on gloo, streaming, device-independent checkpoints."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,8 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import ROOT, TINY_MODEL_FLAGS, train_tiny
+
 from training.checkpoint import load_checkpoint
 from training.corpus import load_splits
 from training.data import collate, encode_pairs, make_batches
@@ -25,10 +26,29 @@ def child_env(**extra) -> dict:
 
 
 def torchrun(corpus, out, *extra, processes: int = 2) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                           str(processes), "-m", "training", "--data-dir", str(corpus), "--out", str(out), *DDP_FLAGS,
-                           *extra], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env=child_env(OMP_NUM_THREADS="1"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(processes),
+            "-m",
+            "training",
+            "--data-dir",
+            str(corpus),
+            "--out",
+            str(out),
+            *DDP_FLAGS,
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=child_env(OMP_NUM_THREADS="1"),
+    )
     if done.returncode != 0 and GLOO_ABORT in done.stderr:
         raise GlooAbort(done.stderr[-3000:])
     assert done.returncode == 0, done.stderr[-3000:]
@@ -61,9 +81,25 @@ def test_device_choice(monkeypatch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a usable GPU")
 def test_device_cuda_without_a_gpu_is_one_line(tiny_corpus, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "training", "--data-dir", str(tiny_corpus),
-                           "--out", str(tmp_path / "r"), "--device", "cuda", *TINY_MODEL_FLAGS], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env=child_env())
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "--data-dir",
+            str(tiny_corpus),
+            "--out",
+            str(tmp_path / "r"),
+            "--device",
+            "cuda",
+            *TINY_MODEL_FLAGS,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --device cuda")
@@ -89,12 +125,31 @@ def test_precision_choice(monkeypatch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a usable GPU")
 def test_cuda_precision_on_the_cpu_is_one_line(tiny_corpus, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "training", "--data-dir", str(tiny_corpus),
-                           "--out", str(tmp_path / "r"), "--device", "cpu", "--precision", "bf16", *TINY_MODEL_FLAGS],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=child_env())
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "--data-dir",
+            str(tiny_corpus),
+            "--out",
+            str(tmp_path / "r"),
+            "--device",
+            "cpu",
+            "--precision",
+            "bf16",
+            *TINY_MODEL_FLAGS,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines() == ["error: --precision bf16 is for CUDA; the CPU trains in fp32 "
-                                                "(pass --precision auto or fp32, or --device cuda)"]
+    assert done.stderr.strip().splitlines() == [
+        "error: --precision bf16 is for CUDA; the CPU trains in fp32 (pass --precision auto or fp32, or --device cuda)"
+    ]
     assert not (tmp_path / "r").exists()
 
 
@@ -149,8 +204,9 @@ def _one_step(config, examples, rank_batches) -> dict:
     for batch in rank_batches:
         src_ids, src_mask, tgt_in, tgt_out = collate(examples, batch, config.pad_id, config.bos_id)
         logits = model(src_ids, src_mask, tgt_in)
-        losses.append(F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=config.pad_id,
-                                      label_smoothing=0.1))  # each rank's loss: a mean over its own tokens
+        losses.append(
+            F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=config.pad_id, label_smoothing=0.1)
+        )  # each rank's loss: a mean over its own tokens
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     (sum(losses) / len(losses)).backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -197,8 +253,16 @@ def test_streaming_reads_every_pair_once_per_epoch_and_trains(tiny_corpus, tmp_p
 
     from training.streaming import StreamBatches, open_stream
 
-    args = Namespace(dataset=None, dataset_config=None, data_dir=str(tiny_corpus), src="en", tgt="de", seed=1,
-                     batch_size=32, max_len=64)
+    args = Namespace(
+        dataset=None,
+        dataset_config=None,
+        data_dir=str(tiny_corpus),
+        src="en",
+        tgt="de",
+        seed=1,
+        batch_size=32,
+        max_len=64,
+    )
     stream, _, _ = open_stream(args, Cluster())
     tokenizer = Tokenizer.from_str(state["src_tokenizer"])
     batches = StreamBatches(stream, tokenizer, args, 3, Cluster())

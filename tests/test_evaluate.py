@@ -1,4 +1,5 @@
 """python -m evaluate: metrics equal sacrebleu's, torch and onnxruntime decode alike, evaluation.json per test set."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ import sys
 
 import pytest
 import sacrebleu
-
 from conftest import ROOT, write_corpus
+
 from evaluate.__main__ import build_parser, main
 from evaluate.results import name_of_test_set
 from inference import Translator
@@ -30,8 +31,12 @@ def test_bleu_equals_sacrebleu_command_line(tiny_run, tiny_corpus, tmp_path):
 
     ours = scores(hyp_file.read_text(encoding="utf-8").splitlines(), refs.read_text(encoding="utf-8").splitlines())
     for flags, key in (([], "sacrebleu"), (["-lc"], "bleu_lowercase_tokenized"), (["-m", "chrf"], "chrf")):
-        cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(refs), "-i", str(hyp_file), "-b", "-w", "4",
-                              *flags], capture_output=True, text=True, check=True)
+        cli = subprocess.run(
+            [sys.executable, "-m", "sacrebleu", str(refs), "-i", str(hyp_file), "-b", "-w", "4", *flags],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert float(cli.stdout.strip()) == pytest.approx(ours[key], abs=0.006)
     assert ours["sacrebleu"] > 20  # the tiny model really learned the tiny language
 
@@ -53,11 +58,13 @@ def test_torch_and_onnxruntime_share_the_decoding_code(tiny_bundle):
 def test_a_bundle_is_scored_without_importing_torch(tiny_bundle, tiny_corpus):
     """Only a checkpoint needs torch (evaluate/torch_model.py); a bundle is read, decoded and scored without it."""
     # Not sys.modules['torch'] = None as in test_inference: `datasets` takes a torch entry there for torch loaded.
-    code = ("import sys\n"
-            "from evaluate.__main__ import main\n"
-            f"args = [{str(tiny_bundle)!r}, '--data-dir', {str(tiny_corpus)!r}, '--beams', '1', '--no-write']\n"
-            "assert main(args) == 0\n"
-            "assert not [m for m in sys.modules if m.split('.')[0] == 'torch'], 'torch was imported'\n")
+    code = (
+        "import sys\n"
+        "from evaluate.__main__ import main\n"
+        f"args = [{str(tiny_bundle)!r}, '--data-dir', {str(tiny_corpus)!r}, '--beams', '1', '--no-write']\n"
+        "assert main(args) == 0\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'torch'], 'torch was imported'\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "sacreBLEU" in done.stdout and "not stored in evaluation.json (--no-write)" in done.stdout
@@ -108,11 +115,28 @@ def test_length_penalty_is_tuned_on_validation_only_and_becomes_the_default(bund
     assert evaluation["test_sets"][f"{tiny_corpus.name}/test"]["beam3"]["length_penalty"] == tuned["value"]
 
 
-def test_length_penalty_tuned_on_several_validation_sets_takes_the_best_mean(bundle_copy, tiny_corpus, tmp_path,
-                                                                             capsys):
+def test_length_penalty_tuned_on_several_validation_sets_takes_the_best_mean(
+    bundle_copy, tiny_corpus, tmp_path, capsys
+):
     other = write_corpus(tmp_path / "everyday", sizes=(10, 25, 5), seed=3)  # another domain's validation set
-    assert main([str(bundle_copy), "--data-dir", str(tiny_corpus), "--data-dir", str(other), "--beams", "3",
-                 "--split", "validation", "--tune-length-penalty", "0,1,3"]) == 0
+    assert (
+        main(
+            [
+                str(bundle_copy),
+                "--data-dir",
+                str(tiny_corpus),
+                "--data-dir",
+                str(other),
+                "--beams",
+                "3",
+                "--split",
+                "validation",
+                "--tune-length-penalty",
+                "0,1,3",
+            ]
+        )
+        == 0
+    )
     tuned = json.loads((bundle_copy / "evaluation.json").read_text(encoding="utf-8"))["length_penalty"]
     names = [f"{tiny_corpus.name}/validation", "everyday/validation"]
     assert tuned["test_set"] == " + ".join(names) and tuned["sentences"] == 60 + 25

@@ -1,4 +1,5 @@
 """The example sentences are our own writing: none is copied from a dataset the models were trained or tested on."""
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """inference.explain and what the page makes of it: occlusion against a toy step and the reference scorer,
 agreement metrics against hand-computed values, coverage, confidence, the wrong-direction hint on the shipped
 pair, and the explanation as the heatmap, the downloads and /explain carry it (the translation JSON)."""
+
 from __future__ import annotations
 
 import json
@@ -187,5 +188,6 @@ def test_page_and_api_carry_the_same_numbers(en_de):
     for numbers in (page, api):
         assert numbers["occlusion"]["drops"] == occ["drops"] and numbers["coverage"] == cover
         assert numbers["confidence"] == conf and numbers["direction"] is None
-    assert {k: v for k, v in page["occlusion"].items() if k != "cost"} == \
-        {k: v for k, v in api["occlusion"].items() if k != "cost"}
+    assert {k: v for k, v in page["occlusion"].items() if k != "cost"} == {
+        k: v for k, v in api["occlusion"].items() if k != "cost"
+    }

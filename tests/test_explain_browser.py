@@ -4,6 +4,7 @@ swap. The page's numbers are compared with the app's own explanation of the same
 returns): static/heatmap.js draws them from the translation JSON's `explanation` as is, so they agree to
 float precision, not just to the 3 decimals shown. Screenshots go to $TEST_ARTIFACTS, else a temp folder.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,7 +35,9 @@ def test_coverage_occlusion_and_badge_follow_the_step(browser, shipped_app, tmp_
     ex, T = expected["explanation"], len(expected["target_tokens"])
     page.wait_for_function("n => document.querySelectorAll('#heatmap .bmm-hm-y').length === n", arg=T)
     np.testing.assert_allclose(row_values(page, "bmm-hm-cov"), ex["coverage"]["values"], atol=1e-6)
-    flagged = page.evaluate("() => [...document.querySelectorAll('#heatmap .bmm-hm-cov.is-flagged')].map(c => +c.dataset.cov)")
+    flagged = page.evaluate(
+        "() => [...document.querySelectorAll('#heatmap .bmm-hm-cov.is-flagged')].map(c => +c.dataset.cov)"
+    )
     assert flagged == sorted(ex["coverage"]["dropped"] + ex["coverage"]["repeated"])
 
     for step in (T - 1, 1, 0):  # the occlusion row and the badge change in the page with the step
@@ -44,8 +47,10 @@ def test_coverage_occlusion_and_badge_follow_the_step(browser, shipped_app, tmp_
         top = page.evaluate("() => +document.querySelector('#heatmap .bmm-hm-occ.is-top').dataset.occ")
         assert top == int(np.argmax(ex["occlusion"]["drops"][step]))
         badge = page.locator("#heatmap .bmm-hm-badge").inner_text()
-        assert badge.startswith(f"attention {ex['confidence']['badges'][step]}: "
-                                f"{ex['confidence']['effective_tokens'][step]:.2f} effective tokens")
+        assert badge.startswith(
+            f"attention {ex['confidence']['badges'][step]}: "
+            f"{ex['confidence']['effective_tokens'][step]:.2f} effective tokens"
+        )
         assert "Occlusion: hiding" in page.locator("#heatmap .bmm-hm-detail").inner_text()
     note = page.locator("#heatmap .bmm-hm-explain-note").inner_text()
     cost = ex["occlusion"]["cost"]

@@ -1,4 +1,5 @@
 """Export: ONNX vs torch parity, structure checks, determinism, atomic writes and clear errors."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +10,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
-
 from conftest import ROOT
+
 from export.__main__ import main as export_main
-from inference.examples import examples_for
 from inference import BundleError, Translator
 from inference.bundle import sha256_of
+from inference.examples import examples_for
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 
 
@@ -28,8 +29,9 @@ def test_bundle_contents_and_manifest(tiny_bundle):
     assert "metrics" not in manifest and "decoding" not in manifest  # measurements live in evaluation.json
     assert not list(tiny_bundle.glob("*.data"))  # weights live inside the .onnx files
     assert tiny_bundle.stat().st_mode & 0o777 == 0o755
-    assert {p.name: p.stat().st_mode & 0o777 for p in tiny_bundle.iterdir()} == \
-        {name: 0o644 for name in [*manifest["files"], "manifest.json"]}
+    assert {p.name: p.stat().st_mode & 0o777 for p in tiny_bundle.iterdir()} == {
+        name: 0o644 for name in [*manifest["files"], "manifest.json"]
+    }
     for name, facts in manifest["files"].items():
         assert facts["sha256"] == sha256_of(tiny_bundle / name)
         assert facts["bytes"] < 10_000_000
@@ -113,8 +115,11 @@ def test_int8_export_reports_agreement_and_size(tiny_run, tmp_path):
     decoder = onnx.load(str(out / "decoder.onnx")).graph
     # every weight matrix of a step is int8: GRU gates (2), pre-output, tied output projection
     assert sum(n.op_type == "MatMulInteger" for n in decoder.node) == 4
-    assert not any(n.op_type in ("Gemm", "GRU", "MatMul") for n in decoder.node if n.input[1:2] and
-                   n.input[1] in {i.name for i in decoder.initializer})
+    assert not any(
+        n.op_type in ("Gemm", "GRU", "MatMul")
+        for n in decoder.node
+        if n.input[1:2] and n.input[1] in {i.name for i in decoder.initializer}
+    )
     # no activation scale is shared between rows (DynamicQuantizeLinear takes one per tensor)
     assert not any(n.op_type in ("DynamicQuantizeLinear", "DynamicQuantizeMatMul") for n in decoder.node)
     translator = Translator(out, device="cpu")
@@ -130,10 +135,13 @@ def test_rowwise_int8_matmul_is_exact_per_row_and_close_to_fp32():
     rng = np.random.default_rng(0)
     # columns of unequal size
     weight = (rng.standard_normal((96, 300)) * rng.uniform(0.01, 1.0, 300)).astype(np.float32)
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 96])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 300])],
-                              [numpy_helper.from_array(weight, "w")])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 96])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 300])],
+        [numpy_helper.from_array(weight, "w")],
+    )
     model = rowwise_int8_matmuls(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
     assert [n.op_type for n in model.graph.node].count("MatMulInteger") == 1
     assert not any(n.op_type == "MatMul" for n in model.graph.node)
@@ -142,7 +150,7 @@ def test_rowwise_int8_matmul_is_exact_per_row_and_close_to_fp32():
     x = rng.standard_normal((64, 96)).astype(np.float32) * rng.uniform(0.001, 100, (64, 1)).astype(np.float32)
     x[5] = 0.0  # an all-zero row: scale guarded, result 0, no NaN
     batch = session.run(None, {"x": x})[0]
-    alone = np.concatenate([session.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+    alone = np.concatenate([session.run(None, {"x": x[i : i + 1]})[0] for i in range(len(x))])
     assert np.array_equal(batch, alone)  # bit for bit, whatever else is in the batch
     assert np.all(batch[5] == 0)
     exact = x.astype(np.float64) @ weight
@@ -156,11 +164,16 @@ def test_rowwise_int8_quantizes_a_shared_weight_once():
     from export.quantize import rowwise_int8_matmuls
 
     weight = np.random.default_rng(1).standard_normal((8, 4)).astype(np.float32)
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "w"], ["y"], name="one"),
-                               helper.make_node("MatMul", ["b", "w"], ["z"], name="two")], "g",
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 8]) for n in "ab"],
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 4]) for n in "yz"],
-                              [numpy_helper.from_array(weight, "w")])
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["a", "w"], ["y"], name="one"),
+            helper.make_node("MatMul", ["b", "w"], ["z"], name="two"),
+        ],
+        "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 8]) for n in "ab"],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 4]) for n in "yz"],
+        [numpy_helper.from_array(weight, "w")],
+    )
     model = rowwise_int8_matmuls(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
     onnx.checker.check_model(model)  # fails on duplicate initializer names
     names = [init.name for init in model.graph.initializer]
@@ -182,8 +195,9 @@ def test_int8_rows_do_not_depend_on_the_batch(tiny_run, tmp_path):
         assert trace.target_tokens[b] == alone.target_tokens
         np.testing.assert_allclose(trace.attention[b][:, :L], np.asarray(alone.attention), atol=1e-5)
         np.testing.assert_allclose(trace.enc_out[b, :L], alone.enc_out, atol=1e-5)
-    assert translator.translate_batch(texts * 3, beam_size=4, batch_size=9) == \
-        translator.translate_batch(texts * 3, beam_size=4, batch_size=1)
+    assert translator.translate_batch(texts * 3, beam_size=4, batch_size=9) == translator.translate_batch(
+        texts * 3, beam_size=4, batch_size=1
+    )
 
 
 def test_failed_export_leaves_previous_bundle_untouched(tiny_bundle, tmp_path, monkeypatch):
@@ -215,8 +229,13 @@ def test_bad_export_input_is_one_clear_line(case, tiny_bundle, tmp_path):
         checkpoint.write_bytes(b"not a checkpoint")
     else:
         out.write_text("I am a file")
-    done = subprocess.run([sys.executable, "-m", "export", str(checkpoint), "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "export", str(checkpoint), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
@@ -238,8 +257,9 @@ def _export_once_more(tiny_bundle, out):
     assert export_main([str(tiny_bundle / "checkpoint.pt"), "--out", str(out)]) == 0
 
 
-def test_a_swap_killed_midway_leaves_a_loadable_bundle_and_the_next_export_repairs_it(tiny_bundle, tmp_path,
-                                                                                       monkeypatch):
+def test_a_swap_killed_midway_leaves_a_loadable_bundle_and_the_next_export_repairs_it(
+    tiny_bundle, tmp_path, monkeypatch
+):
     import shutil
 
     import export.swap as swap
@@ -307,6 +327,12 @@ def test_model_table_tells_every_training_stage_of_a_fine_tuned_model():
 
     gpu_only = {"training": {"args": {"device": "cuda"}, "epochs": 11, "minutes": 10.4}}
     assert trained_on(gpu_only) == "GPU" and epochs_and_minutes(gpu_only) == ("11", "10")
-    tuned = {"training": {"args": {"device": "cpu"}, "epochs": 2, "minutes": 31.2,
-                          "started_from": {"epochs": 11, "minutes": 10.4, "device": "cuda"}}}
+    tuned = {
+        "training": {
+            "args": {"device": "cpu"},
+            "epochs": 2,
+            "minutes": 31.2,
+            "started_from": {"epochs": 11, "minutes": 10.4, "device": "cuda"},
+        }
+    }
     assert trained_on(tuned) == "GPU + CPU" and epochs_and_minutes(tuned) == ("11 + 2", "10 + 31")

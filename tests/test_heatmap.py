@@ -1,5 +1,6 @@
 """page.heatmap and page.share: the word rule against hand-computed numbers, the payload (the translation JSON,
 checked against its schema on real greedy and beam results), and share-link validation."""
+
 from __future__ import annotations
 
 import jsonschema
@@ -18,8 +19,18 @@ SOURCE = ["▁A", "▁dog", "'s", "▁o", "w", "ner", "▁runs", ",", "▁does",
 
 def test_word_groups_join_pieces_and_keep_split_punctuation_alone():
     assert hm.word_groups(SOURCE) == [[0], [1, 2], [3, 4, 5], [6], [7], [8, 9], [10], [11], [12], [13]]
-    assert hm.word_labels(SOURCE, hm.word_groups(SOURCE)) == ["A", "dog's", "owner", "runs", ",", "doesn", "'", "t",
-                                                                "?", "</s>"]
+    assert hm.word_labels(SOURCE, hm.word_groups(SOURCE)) == [
+        "A",
+        "dog's",
+        "owner",
+        "runs",
+        ",",
+        "doesn",
+        "'",
+        "t",
+        "?",
+        "</s>",
+    ]
     # A first piece without the mark still starts a word; a special token never joins one.
     assert hm.word_groups(["ab", "c", "</s>", "d"]) == [[0, 1], [2], [3]]
     assert hm.word_groups(["▁a", "▁.", "b"]) == [[0], [1], [2]]
@@ -32,15 +43,10 @@ def test_word_groups_join_pieces_and_keep_split_punctuation_alone():
 def test_merge_sums_source_columns_and_averages_target_rows():
     source = ["▁Ho", "use", ".", "</s>"]  # words: "House" = cols 0+1, "." = col 2, "</s>" = col 3
     target = ["▁Ha", "us", ".", "</s>"]  # words: "Haus" = rows 0,1 averaged
-    attention = [[0.5, 0.3, 0.1, 0.1],
-                 [0.1, 0.7, 0.2, 0.0],
-                 [0.0, 0.2, 0.6, 0.2],
-                 [0.1, 0.1, 0.1, 0.7]]
+    attention = [[0.5, 0.3, 0.1, 0.1], [0.1, 0.7, 0.2, 0.0], [0.0, 0.2, 0.6, 0.2], [0.1, 0.1, 0.1, 0.7]]
     merged = hm.merge_attention(attention, hm.word_groups(source), hm.word_groups(target))
     # Row "Haus": columns summed per row -> [0.8, 0.1, 0.1] and [0.8, 0.2, 0.0]; their mean -> [0.8, 0.15, 0.05].
-    expected = [[0.8, 0.15, 0.05],
-                [0.2, 0.6, 0.2],
-                [0.2, 0.1, 0.7]]
+    expected = [[0.8, 0.15, 0.05], [0.2, 0.6, 0.2], [0.2, 0.1, 0.7]]
     np.testing.assert_allclose(merged, expected, atol=1e-12)
     np.testing.assert_allclose(merged.sum(axis=1), 1.0)  # rows of a softmax stay distributions
     assert hm.word_labels(target, hm.word_groups(target)) == ["Haus", ".", "</s>"]
@@ -52,21 +58,34 @@ def _shown(mode="greedy", steps=3, hypotheses=1):
 
     def hypothesis(k):
         return Translation(
-            text=f"t{k}", source_tokens=["▁a", "b", ".", "</s>"], source_ids=[5, 6, 7, 2],
-            target_tokens=[f"▁t{k}{i}" for i in range(steps)], target_ids=[10 + k + i for i in range(steps)],
-            attention=attention, token_probs=[0.5] * steps,
+            text=f"t{k}",
+            source_tokens=["▁a", "b", ".", "</s>"],
+            source_ids=[5, 6, 7, 2],
+            target_tokens=[f"▁t{k}{i}" for i in range(steps)],
+            target_ids=[10 + k + i for i in range(steps)],
+            attention=attention,
+            token_probs=[0.5] * steps,
             alternatives=[[("▁x", 0.5), ("▁y", 0.25)] for _ in range(steps)],
-            alternative_ids=[[8, 9] for _ in range(steps)], score=-1.0 - k, normalized_score=-0.5 - k,
-            finished=True, call_rows=[k] * steps, step_calls=calls)
+            alternative_ids=[[8, 9] for _ in range(steps)],
+            score=-1.0 - k,
+            normalized_score=-0.5 - k,
+            finished=True,
+            call_rows=[k] * steps,
+            step_calls=calls,
+        )
 
     batch = hypotheses if mode == "beam" else 1
     calls = [StepCall(batch, np.full((batch, 4), 0.25, dtype=np.float32)) for _ in range(steps)]
     best = hypothesis(0)
     best.nbest = [hypothesis(k) for k in range(hypotheses)] if mode == "beam" else []
     best.timing_ms = {"encode": 1.0, "decode": 2.0, "total": 3.0}
-    best.decoding = {"mode": mode, "beam_size": 4 if mode == "beam" else 1,
-                     "length_penalty": 1.2 if mode == "beam" else 0.0, "max_len": 7,
-                     "prefix_ids": [10] if mode != "beam" else []}
+    best.decoding = {
+        "mode": mode,
+        "beam_size": 4 if mode == "beam" else 1,
+        "length_penalty": 1.2 if mode == "beam" else 0.0,
+        "max_len": 7,
+        "prefix_ids": [10] if mode != "beam" else [],
+    }
     return Shown("en-de", "a b.", 7, best, {"attention": "dot", "hidden_dim": 3})
 
 
@@ -155,43 +174,62 @@ def test_component_brings_its_script_and_style():
 
 
 PAIRS = ["en-de", "de-en"]
-GOOD = {"pair": "de-en", "text": "Ein Hund rennt.", "mode": "beam", "beam": "4", "penalty": "1.5", "max_len": "40",
-        "step": "3", "words": "1"}
+GOOD = {
+    "pair": "de-en",
+    "text": "Ein Hund rennt.",
+    "mode": "beam",
+    "beam": "4",
+    "penalty": "1.5",
+    "max_len": "40",
+    "step": "3",
+    "words": "1",
+}
 
 
 def test_state_from_query_accepts_a_full_link():
     assert state_from_query(GOOD, PAIRS) == {
-        "pair": "de-en", "text": "Ein Hund rennt.", "mode": "beam search", "beam_size": 4, "length_penalty": 1.5,
-        "max_len": 40, "step": 3, "words": True, "messages": []}
+        "pair": "de-en",
+        "text": "Ein Hund rennt.",
+        "mode": "beam search",
+        "beam_size": 4,
+        "length_penalty": 1.5,
+        "max_len": 40,
+        "step": 3,
+        "words": True,
+        "messages": [],
+    }
     assert state_from_query({}, PAIRS) == {"messages": []}
     assert state_from_query({"view": "api", "__theme": "dark"}, PAIRS) == {"messages": []}  # not ours: left alone
 
 
-@pytest.mark.parametrize("key, value, why", [
-    ("pair", "xx-yy", "not one of en-de, de-en"),
-    ("pair", "", "not one of"),
-    ("text", "x" * 301, "1 to 300 characters"),
-    ("text", "   ", "1 to 300 characters"),
-    ("text", "A dog\x00 runs", "control characters"),
-    ("text", "A dog\u202e runs", "control characters"),
-    ("mode", "sampling", "greedy or beam"),
-    ("beam", "1", "from 2 to 10"),
-    ("beam", "11", "from 2 to 10"),
-    ("beam", "4.5", "whole number"),
-    ("beam", "-3", "whole number"),
-    ("beam", "٣", "whole number"),  # an Arabic-Indic digit is a digit to int(), not to a link
-    ("penalty", "nan", "from 0 to 3"),
-    ("penalty", "inf", "from 0 to 3"),
-    ("penalty", "3.5", "from 0 to 3"),
-    ("penalty", "1e0", "from 0 to 3"),
-    ("max_len", "201", "from 0 to 200"),
-    ("max_len", "99999999999999999999", "from 0 to 200"),
-    ("step", "-1", "from 0 to 400"),
-    ("step", "abc", "from 0 to 400"),
-    ("words", "yes", "0 or 1"),
-    ("text", ["a", "b"], "1 to 300"),
-    ("step", "1" * 5000, "from 0 to 400"),
-])
+@pytest.mark.parametrize(
+    "key, value, why",
+    [
+        ("pair", "xx-yy", "not one of en-de, de-en"),
+        ("pair", "", "not one of"),
+        ("text", "x" * 301, "1 to 300 characters"),
+        ("text", "   ", "1 to 300 characters"),
+        ("text", "A dog\x00 runs", "control characters"),
+        ("text", "A dog\u202e runs", "control characters"),
+        ("mode", "sampling", "greedy or beam"),
+        ("beam", "1", "from 2 to 10"),
+        ("beam", "11", "from 2 to 10"),
+        ("beam", "4.5", "whole number"),
+        ("beam", "-3", "whole number"),
+        ("beam", "٣", "whole number"),  # an Arabic-Indic digit is a digit to int(), not to a link
+        ("penalty", "nan", "from 0 to 3"),
+        ("penalty", "inf", "from 0 to 3"),
+        ("penalty", "3.5", "from 0 to 3"),
+        ("penalty", "1e0", "from 0 to 3"),
+        ("max_len", "201", "from 0 to 200"),
+        ("max_len", "99999999999999999999", "from 0 to 200"),
+        ("step", "-1", "from 0 to 400"),
+        ("step", "abc", "from 0 to 400"),
+        ("words", "yes", "0 or 1"),
+        ("text", ["a", "b"], "1 to 300"),
+        ("step", "1" * 5000, "from 0 to 400"),
+    ],
+)
 def test_state_from_query_ignores_a_bad_value_with_one_line_saying_why(key, value, why):
     state = state_from_query({**GOOD, key: value}, PAIRS)
     field = {"beam": "beam_size", "penalty": "length_penalty"}.get(key, key)
@@ -240,11 +278,18 @@ def test_the_page_applies_the_same_word_rule(tmp_path):
         tgt = [rng.choice(kinds) for _ in range(rng.randint(1, 7))]
         att = np.random.default_rng(rng.randint(0, 99)).dirichlet(np.ones(len(src)), size=len(tgt)).tolist()
         cases.append([src, tgt, att])
-    done = subprocess.run([node, "-e", NODE_SCRIPT, str(hm.STATIC / "heatmap_rule.js")], input=json.dumps(cases),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [node, "-e", NODE_SCRIPT, str(hm.STATIC / "heatmap_rule.js")],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     for (src, tgt, att), (groups, src_labels, tgt_labels, merged) in zip(cases, json.loads(done.stdout)):
         assert groups == hm.word_groups(src), src
         assert src_labels == hm.word_labels(src, hm.word_groups(src))
         assert tgt_labels == hm.word_labels(tgt, hm.word_groups(tgt))
-        np.testing.assert_allclose(merged, hm.merge_attention(att, hm.word_groups(src), hm.word_groups(tgt)), atol=1e-12)
+        np.testing.assert_allclose(
+            merged, hm.merge_attention(att, hm.word_groups(src), hm.word_groups(tgt)), atol=1e-12
+        )

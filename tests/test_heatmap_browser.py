@@ -5,6 +5,7 @@ axe-core accessibility checks. axe comes from npm (`npm install --prefix .axe ax
 without it the accessibility test fails. Screenshots go to $TEST_ARTIFACTS, else a temp folder.
 Latencies are printed (run with -s to see them), never asserted.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,14 @@ def served():
         pytest.fail("assets/en-de is missing: the heatmap page tests run on the shipped bundles")
     translators = {pair: Translator(bundles[pair], device="cpu", threads=1) for pair in PAIRS if pair in bundles}
     demo = heatmap_page.demo_blocks(translators)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                            ssr_mode=False, css=heatmap_page.DEMO_CSS)
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        css=heatmap_page.DEMO_CSS,
+    )
     yield url, translators
     demo.close()
 
@@ -59,9 +66,11 @@ def translate(page, text=TEXT) -> float:
     page.locator("#source textarea").fill(text)
     page.evaluate("() => { window.__clicked = performance.now(); }")
     page.locator("#translate").click()
-    page.wait_for_function("old => { const r = document.querySelector('.bmm-hm-root');"
-                           " return r && r.dataset.key && r.dataset.key !== old && r.querySelector('.bmm-hm-cell'); }",
-                           arg=old)
+    page.wait_for_function(
+        "old => { const r = document.querySelector('.bmm-hm-root');"
+        " return r && r.dataset.key && r.dataset.key !== old && r.querySelector('.bmm-hm-cell'); }",
+        arg=old,
+    )
     return page.evaluate("() => performance.now() - window.__clicked")
 
 
@@ -109,10 +118,12 @@ def test_click_keys_play_and_the_server_follows(page, served):
     detail = page.locator(".bmm-hm-detail").inner_text()
     first = value["alternatives"][3][0]
     assert detail.startswith(f'Step 3: "{value["target_tokens"][3]}"') and first["token"] in detail
-    assert f'{first["token"]} {100 * first["prob"]:.1f}%' in detail and ", forced" not in detail
+    assert f"{first['token']} {100 * first['prob']:.1f}%" in detail and ", forced" not in detail
     chips = page.locator(".bmm-hm-chip .bmm-hm-n").all_inner_texts()
     assert chips == [f"{w:.2f}" for w in value["attention"][3]]  # the strip: absolute weights, not rescaled
-    page.wait_for_function("() => document.querySelector('#selected-step textarea, #selected-step input').value === '3'")
+    page.wait_for_function(
+        "() => document.querySelector('#selected-step textarea, #selected-step input').value === '3'"
+    )
     page.wait_for_function("() => document.querySelector('#server-step textarea').value === 'Server received step 3'")
 
     page.locator(".bmm-hm-y[data-row='1']").click()  # a target label selects too
@@ -159,8 +170,10 @@ def test_click_keys_play_and_the_server_follows(page, served):
         return {updated, painted};
     }""")
     for what, values in timings.items():
-        print(f"Step switch, click -> DOM {what} (20 clicks): median {statistics.median(values):.1f} ms, "
-              f"p90 {np.percentile(values, 90):.1f} ms")
+        print(
+            f"Step switch, click -> DOM {what} (20 clicks): median {statistics.median(values):.1f} ms, "
+            f"p90 {np.percentile(values, 90):.1f} ms"
+        )
 
 
 def test_word_toggle_follows_the_python_rule(page, served):
@@ -172,8 +185,9 @@ def test_word_toggle_follows_the_python_rule(page, served):
     shown = grid(page)
     assert shown["x"] == hm.word_labels(value["source_tokens"], source_groups)
     assert shown["y"] == hm.word_labels(value["target_tokens"], target_groups)
-    np.testing.assert_allclose(shown["w"], hm.merge_attention(value["attention"], source_groups, target_groups),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        shown["w"], hm.merge_attention(value["attention"], source_groups, target_groups), atol=1e-9
+    )
     assert "sum" in page.locator(".bmm-hm-rule").inner_text() and "mean" in page.locator(".bmm-hm-rule").inner_text()
     assert page.locator(".bmm-hm-step").count() == len(target_groups)
     page.locator(".bmm-hm-words input").uncheck()
@@ -219,11 +233,15 @@ def test_hostile_tokens_are_text_in_both_views(page, served):
 def axe_violations(page) -> list[dict]:
     path = os.environ.get("AXE_CORE_JS") or str(ROOT / ".axe" / "node_modules" / "axe-core" / "axe.min.js")
     if not Path(path).is_file():
-        pytest.fail(f"axe-core not found at {path}: run `npm install --prefix .axe axe-core@4` in the repository "
-                    "root, or point $AXE_CORE_JS at axe.min.js")
+        pytest.fail(
+            f"axe-core not found at {path}: run `npm install --prefix .axe axe-core@4` in the repository "
+            "root, or point $AXE_CORE_JS at axe.min.js"
+        )
     page.add_script_tag(path=path)
-    return page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-                         ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))")
+    return page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))"
+    )
 
 
 def test_desktop_and_narrow_screens_are_readable_and_accessible(page, served):
@@ -236,11 +254,15 @@ def test_desktop_and_narrow_screens_are_readable_and_accessible(page, served):
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_function("() => !document.querySelector('.bmm-hm-map').classList.contains('bmm-hm-numbers')")
-    boxes = page.evaluate("() => [...document.querySelectorAll('.bmm-hm-x')].map(e => e.getBoundingClientRect())"
-                          ".map(r => [r.left, r.right])")
+    boxes = page.evaluate(
+        "() => [...document.querySelectorAll('.bmm-hm-x')].map(e => e.getBoundingClientRect())"
+        ".map(r => [r.left, r.right])"
+    )
     assert all(right <= next_left + 0.5 for (_, right), (next_left, _) in zip(boxes, boxes[1:]))  # no overlap
-    fits = page.evaluate("() => { const m = document.querySelector('.bmm-hm-map'); "
-                         "return m.getBoundingClientRect().right <= window.innerWidth + 0.5; }")
+    fits = page.evaluate(
+        "() => { const m = document.querySelector('.bmm-hm-map'); "
+        "return m.getBoundingClientRect().right <= window.innerWidth + 0.5; }"
+    )
     assert fits  # wide maps scroll inside their box instead of widening the page
     save(page, "heatmap-390.png")
     bad = [v for v in axe_violations(page) if v["impact"] in ("serious", "critical")]

@@ -1,4 +1,5 @@
 """inference/ on the tiny bundle: results against references, input checks, bundle validation, providers, no torch."""
+
 from __future__ import annotations
 
 import json
@@ -6,17 +7,21 @@ import subprocess
 import sys
 import warnings
 
-import numpy as np
 import jsonschema
+import numpy as np
 import pytest
-
 from conftest import ROOT
-from inference.document import load_schema, translation_json
+
 from inference import BundleError, InputError, ProviderWarning, Translator, select_providers
 from inference.decoding import beam_search_batch
+from inference.document import load_schema, translation_json
 
-SENTENCES = ["The dog runs.", "The small cat sleeps in the garden.", "The old man waits in the street.",
-             "The happy child jumps."]
+SENTENCES = [
+    "The dog runs.",
+    "The small cat sleeps in the garden.",
+    "The old man waits in the street.",
+    "The happy child jumps.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +34,15 @@ def test_beam_one_equals_greedy(translator):
     for sentence in SENTENCES:
         greedy = translator.translate(sentence)
         enc_out, keys, hidden, mask = translator.encode([translator.source_ids(sentence)])
-        beam = beam_search_batch(translator.step_function(enc_out, keys, mask), hidden, translator.bos_id,
-                                 translator.eos_id, greedy.decoding["max_len"], beam_size=1, alpha=0.0)[0][0]
+        beam = beam_search_batch(
+            translator.step_function(enc_out, keys, mask),
+            hidden,
+            translator.bos_id,
+            translator.eos_id,
+            greedy.decoding["max_len"],
+            beam_size=1,
+            alpha=0.0,
+        )[0][0]
         assert beam.ids == greedy.target_ids and beam.score == pytest.approx(greedy.score, abs=1e-5)
 
 
@@ -76,8 +88,9 @@ def test_result_shapes_alternatives_and_json(translator):
     for chosen, alternatives, prob in zip(result.target_tokens, result.alternatives, result.token_probs):
         assert alternatives[0][0] == chosen and alternatives[0][1] == pytest.approx(prob, rel=1e-5)
     assert result.timing_ms["total"] > 0
-    assert [translator.target_tokens(ids) for ids in result.alternative_ids] == \
-        [[token for token, _ in alternatives] for alternatives in result.alternatives]
+    assert [translator.target_tokens(ids) for ids in result.alternative_ids] == [
+        [token for token, _ in alternatives] for alternatives in result.alternatives
+    ]
     assert result.enc_out.dtype == np.float32 and result.enc_out.shape == (S, 2 * translator.config["hidden_dim"])
     src = translator.source_ids(SENTENCES[2])
     np.testing.assert_allclose(result.enc_out, translator.encode([src])[0][0], rtol=1e-6)
@@ -107,28 +120,39 @@ def test_step_calls_show_every_decoder_call_and_the_best_row(translator, beam_si
         assert max(call.batch for call in result.step_calls) == beam_size
 
 
-@pytest.mark.parametrize("text, message", [
-    ("   ", "empty"), ("x" * 400, "limit is 300"), ("The dog\x00 runs.", "control characters"),
-    ("Собака бежит.", "never seen 'С', 'а', 'б': it reads English written"),
-    (123, "not text \\(got int 123\\)"),
-    (None, "not text"), (b"The dog runs.", "not text"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("   ", "empty"),
+        ("x" * 400, "limit is 300"),
+        ("The dog\x00 runs.", "control characters"),
+        ("Собака бежит.", "never seen 'С', 'а', 'б': it reads English written"),
+        (123, "not text \\(got int 123\\)"),
+        (None, "not text"),
+        (b"The dog runs.", "not text"),
+    ],
+)
 def test_bad_input_is_a_clear_error(translator, text, message):
     with pytest.raises(InputError, match=message):
         translator.translate(text)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"beam_size": 2.7}, "beam_size must be a whole number of at least 1; got the number 2.7"),
-    ({"beam_size": 0}, "beam_size must be a whole number of at least 1"),
-    ({"beam_size": True}, "beam_size must be a whole number"), ({"n_best": "3"}, "n_best must be a whole number"),
-    ({"max_len": float("inf")}, "max_len must be a whole number from 1 to 1000; got the number inf"),
-    ({"max_len": 10 ** 6}, "max_len must be a whole number from 1"),
-    ({"max_len_ratio": float("inf")}, "max_len_ratio must be a finite number"),
-    ({"length_penalty": float("nan")}, "length_penalty must be a finite number"),
-    ({"top_k": -1}, "top_k must be a whole number of at least 1"),
-    ({"prefix": [1.5]}, "prefix id must be a whole number"), ({"prefix": [10 ** 9]}, "prefix id must be a whole number from 0"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"beam_size": 2.7}, "beam_size must be a whole number of at least 1; got the number 2.7"),
+        ({"beam_size": 0}, "beam_size must be a whole number of at least 1"),
+        ({"beam_size": True}, "beam_size must be a whole number"),
+        ({"n_best": "3"}, "n_best must be a whole number"),
+        ({"max_len": float("inf")}, "max_len must be a whole number from 1 to 1000; got the number inf"),
+        ({"max_len": 10**6}, "max_len must be a whole number from 1"),
+        ({"max_len_ratio": float("inf")}, "max_len_ratio must be a finite number"),
+        ({"length_penalty": float("nan")}, "length_penalty must be a finite number"),
+        ({"top_k": -1}, "top_k must be a whole number of at least 1"),
+        ({"prefix": [1.5]}, "prefix id must be a whole number"),
+        ({"prefix": [10**9]}, "prefix id must be a whole number from 0"),
+    ],
+)
 def test_api_arguments_of_the_wrong_type_are_refused_not_coerced(translator, options, message):
     with pytest.raises(InputError, match=message):
         translator.translate(SENTENCES[0], **options)
@@ -138,8 +162,10 @@ def test_numpy_integers_are_whole_numbers(translator):
     assert translator.translate(SENTENCES[0], beam_size=np.int64(2)).decoding["beam_size"] == 2
 
 
-@pytest.mark.parametrize("reference, message", [("", "reference is empty"), ("Собака.", "never seen"),
-                                                ("Der hund\x07.", "control characters")])
+@pytest.mark.parametrize(
+    "reference, message",
+    [("", "reference is empty"), ("Собака.", "never seen"), ("Der hund\x07.", "control characters")],
+)
 def test_bad_reference_is_a_clear_error(translator, reference, message):
     with pytest.raises(InputError, match=message):
         translator.score_reference("The dog runs.", reference)
@@ -203,11 +229,13 @@ def test_cuda_requested_without_onnxruntime_gpu_warns_and_runs_on_cpu(tiny_bundl
 
 
 def test_inference_never_imports_torch(tiny_bundle):
-    code = ("import sys; sys.modules['torch'] = None\n"  # any torch import now raises ImportError
-            "import inference\n"
-            f"t = inference.Translator({str(tiny_bundle)!r}, device='cpu')\n"
-            "print(t.translate('The dog runs.', beam_size=3).text)\n"
-            "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n")
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # any torch import now raises ImportError
+        "import inference\n"
+        f"t = inference.Translator({str(tiny_bundle)!r}, device='cpu')\n"
+        "print(t.translate('The dog runs.', beam_size=3).text)\n"
+        "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
@@ -215,8 +243,14 @@ def test_inference_never_imports_torch(tiny_bundle):
 
 def test_cli_translates_json_and_stdin(tiny_bundle):
     def run(*args, **kw):
-        return subprocess.run([sys.executable, "-m", "inference", "--model", str(tiny_bundle), *args], cwd=ROOT,
-                              capture_output=True, text=True, timeout=120, **kw)
+        return subprocess.run(
+            [sys.executable, "-m", "inference", "--model", str(tiny_bundle), *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            **kw,
+        )
 
     single = run("The dog runs.")
     assert single.returncode == 0 and single.stdout.strip()

@@ -1,4 +1,5 @@
 """python -m inference: line-for-line batch translation, refusals named by line, bundle errors in one line."""
+
 from __future__ import annotations
 
 import io
@@ -28,17 +29,31 @@ def run_cli(monkeypatch, capsys, data: bytes, *args: str):
 
 def test_every_input_line_gets_exactly_one_output_line(tiny_bundle, translator, monkeypatch, capsys):
     long_line = GOOD[0] + " " * 300  # over the page's 300 characters, far under the model's token limit
-    data = (b"\xef\xbb\xbf" + GOOD[0].encode() + b"\r\n"  # BOM and CRLF
-            + b"\n"  # empty line
-            + b"The cat \xff sleeps.\n"  # not UTF-8
-            + "Собака бежит.\n".encode()  # another script
-            + GOOD[1].encode() + b"\n"
-            + b"The dog\x01 runs.\n"  # control character
-            + long_line.encode() + b"\n"
-            + GOOD[2].encode())  # no final newline
+    data = (
+        b"\xef\xbb\xbf"
+        + GOOD[0].encode()
+        + b"\r\n"  # BOM and CRLF
+        + b"\n"  # empty line
+        + b"The cat \xff sleeps.\n"  # not UTF-8
+        + "Собака бежит.\n".encode()  # another script
+        + GOOD[1].encode()
+        + b"\n"
+        + b"The dog\x01 runs.\n"  # control character
+        + long_line.encode()
+        + b"\n"
+        + GOOD[2].encode()
+    )  # no final newline
     code, out, err = run_cli(monkeypatch, capsys, data, "--model", str(tiny_bundle), "--device", "cpu")
-    expected = [translator.translate(GOOD[0]).text, "", "", "", translator.translate(GOOD[1]).text, "",
-                translator.translate(long_line, max_chars=None).text, translator.translate(GOOD[2]).text]
+    expected = [
+        translator.translate(GOOD[0]).text,
+        "",
+        "",
+        "",
+        translator.translate(GOOD[1]).text,
+        "",
+        translator.translate(long_line, max_chars=None).text,
+        translator.translate(GOOD[2]).text,
+    ]
     assert out.split("\n")[:-1] == expected and all(expected[i] for i in (0, 4, 6, 7))
     assert code == 1
     assert "line 3: The input is not UTF-8 text (byte 0xff" in err
@@ -56,8 +71,9 @@ def test_all_good_lines_exit_zero_and_beam_batches_match_single(tiny_bundle, tra
 
 def test_json_keeps_the_alignment_and_names_refusals(tiny_bundle, translator, monkeypatch, capsys):
     data = f"{GOOD[0]}\n\nThe dog\x07 runs.\n{GOOD[1]}\n".encode()
-    code, out, _ = run_cli(monkeypatch, capsys, data, "--model", str(tiny_bundle), "--json", "--beam", "2",
-                           "--n-best", "2")
+    code, out, _ = run_cli(
+        monkeypatch, capsys, data, "--model", str(tiny_bundle), "--json", "--beam", "2", "--n-best", "2"
+    )
     rows = [json.loads(line) for line in out.splitlines()]
     assert [row["line"] for row in rows] == [1, 2, 3, 4] and code == 1
     assert rows[0]["result"]["translation"] == translator.translate(GOOD[0], beam_size=2).text
@@ -93,15 +109,18 @@ def _drop_sha(bundle, name):
     (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda b: _truncate(b, "tokenizer.json"), "tokenizer.json is not a readable tokenizer"),
-    (lambda b: _truncate(b, "decoder.onnx"), "decoder.onnx is not a loadable ONNX graph"),
-    (lambda b: _truncate(b, "encoder.onnx"), "encoder.onnx is not a loadable ONNX graph"),
-    (lambda b: _drop_sha(b, "decoder.onnx"), "the entry for decoder.onnx has no sha256"),
-    (lambda b: (b / "evaluation.json").write_text("{broken"), "evaluation.json is not valid JSON"),
-    (lambda b: (b / "evaluation.json").write_text('{"length_penalty": {"value": "x"}}'), "unusable length_penalty"),
-    (lambda b: (b / "encoder.onnx").unlink(), "encoder.onnx is missing"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: _truncate(b, "tokenizer.json"), "tokenizer.json is not a readable tokenizer"),
+        (lambda b: _truncate(b, "decoder.onnx"), "decoder.onnx is not a loadable ONNX graph"),
+        (lambda b: _truncate(b, "encoder.onnx"), "encoder.onnx is not a loadable ONNX graph"),
+        (lambda b: _drop_sha(b, "decoder.onnx"), "the entry for decoder.onnx has no sha256"),
+        (lambda b: (b / "evaluation.json").write_text("{broken"), "evaluation.json is not valid JSON"),
+        (lambda b: (b / "evaluation.json").write_text('{"length_penalty": {"value": "x"}}'), "unusable length_penalty"),
+        (lambda b: (b / "encoder.onnx").unlink(), "encoder.onnx is missing"),
+    ],
+)
 def test_every_bundle_problem_is_one_line_with_exit_2(bundle_copy, capsys, damage, message):
     damage(bundle_copy)
     assert main(["--model", str(bundle_copy), "The dog runs."]) == 2

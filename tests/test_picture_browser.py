@@ -1,6 +1,7 @@
 """The bmm picture in a real headless Chromium on the shipped bundles: B slabs for greedy, beam search and a batch,
 the JSON's own numbers, hovering a score shows its product, steps switch without the server, the first desktop
 screen, labels that never overlap, and axe-core on every tab at both widths."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +39,8 @@ def cell_values(page, kind: str, row: int, root: str = "#bmm-picture") -> list[f
 
 def label_overlaps(page, root: str) -> list:
     """Pairs of the picture's text labels whose boxes intersect (more than half a pixel)."""
-    return page.evaluate("""root => {
+    return page.evaluate(
+        """root => {
         const labels = [...document.querySelectorAll(`${root} .bmm-pic-title, ${root} .bmm-pic-shape,
             ${root} .bmm-pic-letters, ${root} .bmm-pic-op, ${root} .bmm-pic-lane-title`)]
             .map(e => [e.textContent, e.getBoundingClientRect()]).filter(([, r]) => r.width > 0 && r.height > 0);
@@ -49,7 +51,9 @@ def label_overlaps(page, root: str) -> list:
             if (x > 0.5 && y > 0.5) hit.push([a, b]);
         }));
         return hit;
-    }""", root)
+    }""",
+        root,
+    )
 
 
 def test_the_page_opens_on_a_batch_and_the_picture_shows_the_jsons_numbers(browser, shipped_app, tmp_path):
@@ -70,8 +74,9 @@ def test_the_page_opens_on_a_batch_and_the_picture_shows_the_jsons_numbers(brows
 
     # Every score and weight cell holds the JSON's number (scores: the real query · keys of its row).
     for row in range(B):
-        np.testing.assert_allclose(cell_values(page, "weights", row), doc["step_calls"][step]["attention"][row],
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            cell_values(page, "weights", row), doc["step_calls"][step]["attention"][row], atol=1e-6
+        )
         np.testing.assert_allclose(cell_values(page, "scores", row), doc["step_calls"][step]["scores"][row], atol=1e-6)
     query, keys = np.asarray(doc["step_calls"][step]["query"]), np.asarray(doc["tensors"]["enc_out"])
     np.testing.assert_allclose(doc["step_calls"][step]["scores"], query @ keys.T, atol=1e-3)
@@ -79,7 +84,7 @@ def test_the_page_opens_on_a_batch_and_the_picture_shows_the_jsons_numbers(brows
     # Hovering a score lights its query row and key column and writes the product with its value.
     page.locator("#bmm-picture [data-tensor='scores'] .bmm-pic-slab[data-row='1'] .bmm-pic-cell[data-s='2']").hover()
     detail = page.locator("#bmm-picture .bmm-pic-detail").inner_text()
-    assert f"scores[1, 0, 2] = query[1] · keys[1, 2]" in detail
+    assert "scores[1, 0, 2] = query[1] · keys[1, 2]" in detail
     assert f"{doc['step_calls'][step]['scores'][1][2]:.4f}" in detail and "512 products" in detail
     assert page.locator("#bmm-picture [data-tensor='query'] .bmm-pic-slab[data-row='1'].is-lit").count() == 1
     assert page.locator("#bmm-picture [data-tensor='keysᵀ'] .bmm-pic-slab[data-row='1'].is-lit").count() == 1
@@ -90,8 +95,9 @@ def test_the_page_opens_on_a_batch_and_the_picture_shows_the_jsons_numbers(brows
     requests = []
     page.on("request", lambda request: requests.append(request.url))
     page.get_by_role("button", name="Next step").click()
-    page.wait_for_function("s => document.querySelector('#bmm-picture .bmm-pic').dataset.step === String(s)",
-                           arg=step + 1)
+    page.wait_for_function(
+        "s => document.querySelector('#bmm-picture .bmm-pic').dataset.step === String(s)", arg=step + 1
+    )
     assert slabs(page, "scores") == doc["step_calls"][step + 1]["batch"]
     np.testing.assert_allclose(cell_values(page, "weights", 0), doc["step_calls"][step + 1]["attention"][0], atol=1e-6)
     page.wait_for_timeout(300)
@@ -139,8 +145,12 @@ def test_the_batch_tab_draws_b_sentences_shrinking_as_they_finish(browser, shipp
     url, demo_app, _ = shipped_app
     page, errors = open_app(browser, url)
     translator = demo_app.translators[demo_app.default]
-    texts = ["A cat sleeps.", "Two boys are playing football on a wet field.", "An old woman feeds the birds.",
-             "Hello, how are you?"]
+    texts = [
+        "A cat sleeps.",
+        "Two boys are playing football on a wet field.",
+        "An old woman feeds the birds.",
+        "Hello, how are you?",
+    ]
     page.get_by_role("tab", name="Batch").click()
     page.locator("#batch-text textarea").fill("\n".join(texts))
     page.locator("#batch-run").click()
@@ -157,17 +167,20 @@ def test_the_batch_tab_draws_b_sentences_shrinking_as_they_finish(browser, shipp
     shrinks = sizes.index(min(sizes))
     for _ in range(shrinks):
         page.locator("#batch-picture").get_by_role("button", name="Next step").click()
-    page.wait_for_function("s => document.querySelector('#batch-picture .bmm-pic').dataset.step === String(s)",
-                           arg=shrinks)
+    page.wait_for_function(
+        "s => document.querySelector('#batch-picture .bmm-pic').dataset.step === String(s)", arg=shrinks
+    )
     assert slabs(page, "weights", "#batch-picture") == sizes[shrinks]
     rows = trace.calls[shrinks].rows
     for r, sentence in enumerate(rows):
-        np.testing.assert_allclose(cell_values(page, "weights", r, "#batch-picture"), trace.calls[shrinks].attention[r],
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            cell_values(page, "weights", r, "#batch-picture"), trace.calls[shrinks].attention[r], atol=1e-6
+        )
         assert f"sentence {sentence}" in page.locator("#batch-picture select").inner_text()
     # the per-sentence heatmaps are the page's own heatmap, one per sentence, none overlapping
-    boxes = page.locator("#batch-heatmaps .bmm-hm-one").evaluate_all("s => s.map(e => e.getBoundingClientRect())"
-                                                                     ".map(r => [r.top, r.bottom])")
+    boxes = page.locator("#batch-heatmaps .bmm-hm-one").evaluate_all(
+        "s => s.map(e => e.getBoundingClientRect()).map(r => [r.top, r.bottom])"
+    )
     assert len(boxes) == 4 and all(bottom <= next_top + 0.5 for (_, bottom), (next_top, _) in zip(boxes, boxes[1:]))
     assert label_overlaps(page, "#batch-picture") == []
     save_screenshot(page, tmp_path, "picture-batch-1400x900.png")

@@ -1,4 +1,5 @@
 """The repository's promises to a new user: README commands, Space front matter, requirements, CI."""
+
 from __future__ import annotations
 
 import re
@@ -19,13 +20,16 @@ def front_matter() -> dict[str, str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert text.startswith("---\n"), "README.md must start with the Space's YAML front matter"
     block = text.split("---\n", 2)[1]
-    return {k.strip(): v.strip().strip('"') for k, v in (line.split(":", 1) for line in block.splitlines() if ":" in line)}
+    return {
+        k.strip(): v.strip().strip('"') for k, v in (line.split(":", 1) for line in block.splitlines() if ":" in line)
+    }
 
 
 def test_space_front_matter_matches_the_pinned_versions():
     meta = front_matter()
-    import gradio
     import platform
+
+    import gradio
 
     assert meta["sdk"] == "gradio"
     assert meta["sdk_version"] == pins("requirements.txt")["gradio"] == gradio.__version__
@@ -38,8 +42,12 @@ def test_space_requirements_have_no_torch_and_are_pinned():
     app = pins("requirements.txt")
     assert {"gradio", "onnxruntime", "numpy", "tokenizers", "plotly"} <= set(app)
     assert not any(name.startswith("torch") for name in app)
-    lines = [l for l in (ROOT / "requirements.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
-    assert all("==" in l for l in lines), "every app requirement is pinned"
+    lines = [
+        line
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert all("==" in line for line in lines), "every app requirement is pinned"
     dev = pins("requirements-dev.txt")
     assert dev["torch"] == "2.13.0" and "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
 
@@ -48,11 +56,18 @@ def test_readme_commands_and_ci_agree():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "pip install -r requirements.txt && python app.py" in readme
-    test_command = ("apt-get update && apt-get install -y chromium && npm install --prefix .axe axe-core@4.14.1 && "
-                    "pip install -r requirements-dev.txt && python -m pytest")
+    test_command = (
+        "apt-get update && apt-get install -y chromium && npm install --prefix .axe axe-core@4.14.1 && "
+        "pip install -r requirements-dev.txt && python -m pytest"
+    )
     assert test_command in readme
-    for step in ("apt-get install", "chromium", "npm install --silent --no-audit --no-fund --prefix .axe axe-core@4.14.1",
-                 "requirements-dev.txt", "python -m pytest"):
+    for step in (
+        "apt-get install",
+        "chromium",
+        "npm install --silent --no-audit --no-fund --prefix .axe axe-core@4.14.1",
+        "requirements-dev.txt",
+        "python -m pytest",
+    ):
         assert step in ci
 
 
@@ -72,10 +87,10 @@ def test_every_entry_point_has_help_on_every_flag():
     try:
         import app
         from benchmarks.__main__ import main as benchmarks_main
+        from evaluate.__main__ import main as evaluate_main
         from export.__main__ import main as export_main
         from inference.__main__ import main as inference_main
         from training.__main__ import main as training_main
-        from evaluate.__main__ import main as evaluate_main
 
         for entry in (training_main, evaluate_main, export_main, inference_main, benchmarks_main, app.parse_args):
             try:
@@ -89,6 +104,17 @@ def test_every_entry_point_has_help_on_every_flag():
         for action in parser._actions:
             assert action.help, f"{parser.prog}: {action.option_strings or action.dest} has no help"
     for module in ("training", "evaluate", "evaluate.attention", "export", "inference", "benchmarks", "export.table"):
-        done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0 and "usage:" in done.stdout, module
+
+
+def test_code_passes_ruff_lint_and_format():
+    """ruff (pinned in requirements-dev.txt, configured in pyproject.toml) finds nothing to fix or reformat."""
+    import subprocess
+    import sys
+
+    for args in (["check", "."], ["format", "--check", "."]):
+        done = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, f"ruff {' '.join(args)}:\n{done.stdout}{done.stderr}"

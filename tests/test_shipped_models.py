@@ -1,4 +1,5 @@
 """The bundles shipped in assets/: valid, small, good, and reproducible from their own checkpoint."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from inference import Translator, find_bundles
 from inference.bundle import sha256_of
 from inference.examples import examples_for
@@ -16,10 +17,15 @@ ASSETS = ROOT / "assets"
 SHIPPED = find_bundles(ASSETS)
 # One sentence per source language with a word any decent model must get right.
 # One caption and one everyday sentence per pair, each with a word any decent model must get right.
-PROBES = {"en-de": [("A dog runs on the beach.", "Hund"), ("My sister is learning to play the piano.", "Schwester")],
-          "de-en": [("Ein brauner Hund rennt am Strand entlang.", "dog"), ("Meine Schwester lernt Klavier spielen.", "sister")],
-          "en-fr": [("A dog runs on the beach.", "chien"), ("My sister is learning to play the piano.", "sœur")],
-          "fr-en": [("Un chien noir court sur la plage.", "dog"), ("Ma sœur apprend à jouer du piano.", "sister")]}
+PROBES = {
+    "en-de": [("A dog runs on the beach.", "Hund"), ("My sister is learning to play the piano.", "Schwester")],
+    "de-en": [
+        ("Ein brauner Hund rennt am Strand entlang.", "dog"),
+        ("Meine Schwester lernt Klavier spielen.", "sister"),
+    ],
+    "en-fr": [("A dog runs on the beach.", "chien"), ("My sister is learning to play the piano.", "sœur")],
+    "fr-en": [("Un chien noir court sur la plage.", "dog"), ("Ma sœur apprend à jouer du piano.", "sister")],
+}
 
 
 def tatoeba_folder(pair: str) -> str:
@@ -38,7 +44,10 @@ def test_bundle_is_valid_small_and_evaluated(pair):
     manifest, evaluation = translator.bundle.manifest, translator.bundle.evaluation
     assert translator.name == pair
     assert "metrics" not in manifest and "decoding" not in manifest  # manifest.json: export's facts only
-    assert manifest["export_command"] == f"python -m export assets/{pair}/checkpoint.pt --out assets/{pair} --quantize int8"
+    assert (
+        manifest["export_command"]
+        == f"python -m export assets/{pair}/checkpoint.pt --out assets/{pair} --quantize int8"
+    )
     for name, facts in manifest["files"].items():
         assert (SHIPPED[pair] / name).stat().st_size == facts["bytes"] < 10 * 1024 * 1024, name
     tuned = evaluation["length_penalty"]  # chosen on validation; the test runs used it
@@ -103,7 +112,9 @@ def test_reexport_from_shipped_checkpoint_matches_shipped_hashes(pair, tmp_path)
     from export.bundle import export_bundle
 
     shipped = json.loads((SHIPPED[pair] / "manifest.json").read_text(encoding="utf-8"))
-    manifest = export_bundle(SHIPPED[pair] / "checkpoint.pt", tmp_path / pair, quantize=shipped["quantization"] or "none")
+    manifest = export_bundle(
+        SHIPPED[pair] / "checkpoint.pt", tmp_path / pair, quantize=shipped["quantization"] or "none"
+    )
     assert manifest["files"] == shipped["files"] and manifest["tokenizers"] == shipped["tokenizers"]
     assert all(sha256_of(tmp_path / pair / n) == f["sha256"] for n, f in shipped["files"].items())
 
@@ -111,6 +122,7 @@ def test_reexport_from_shipped_checkpoint_matches_shipped_hashes(pair, tmp_path)
 def test_readme_model_table_is_the_one_the_manifests_give():
     from export.table import markdown
 
-    assert markdown(ASSETS) in (ROOT / "README.md").read_text(encoding="utf-8"), \
+    assert markdown(ASSETS) in (ROOT / "README.md").read_text(encoding="utf-8"), (
         "README's model table is stale: paste the output of `python -m export.table assets`"
+    )
     assert "| en-de | multi30k/test | beam 5" in markdown(ASSETS)

@@ -1,4 +1,5 @@
 """The training package: data loading errors, tokenizer, model invariants, training, resume, BLEU."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT, train_tiny
+
 from training.checkpoint import average_weights, load_checkpoint, load_weights
 from training.config import ModelConfig
 from training.constants import SCORE_FUNCTIONS
@@ -36,9 +37,14 @@ def test_offline_hub_name_says_to_use_data_dir(tmp_path, monkeypatch):
 
 def test_offline_hub_cli_prints_one_line_without_traceback(tmp_path):
     env = child_env(HF_HOME=str(tmp_path), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    done = subprocess.run([sys.executable, "-m", "training", "--src", "en", "--tgt", "de",
-                           "--out", str(tmp_path / "r")], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "training", "--src", "en", "--tgt", "de", "--out", str(tmp_path / "r")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: could not load the dataset 'bentrevett/multi30k'")
@@ -50,8 +56,12 @@ def test_missing_column_lists_the_columns(tiny_corpus):
 
 
 def test_translation_layout_and_empty_pairs_are_dropped_and_counted(tmp_path):
-    rows = [{"translation": {"en": "A dog.", "de": "Ein Hund."}}, {"translation": {"en": "  ", "de": "Leer."}},
-            {"translation": {"en": "Two cats.", "de": ""}}, {"translation": {"en": "A bird.", "de": "Ein Vogel."}}]
+    rows = [
+        {"translation": {"en": "A dog.", "de": "Ein Hund."}},
+        {"translation": {"en": "  ", "de": "Leer."}},
+        {"translation": {"en": "Two cats.", "de": ""}},
+        {"translation": {"en": "A bird.", "de": "Ein Vogel."}},
+    ]
     for split in ("train", "validation"):
         (tmp_path / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     splits, report = load_splits("en", "de", data_dir=tmp_path)
@@ -68,8 +78,11 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("kind", ["bpe", "unigram"])
 def test_tokenizer_round_trip_is_lossless(kind):
-    texts = ["Ein kleiner Hund läuft über die Straße.", "Une fille mange une crêpe à Noël !",
-             "Two men, (one old) climb 3 rocks; why?"] * 20
+    texts = [
+        "Ein kleiner Hund läuft über die Straße.",
+        "Une fille mange une crêpe à Noël !",
+        "Two men, (one old) climb 3 rocks; why?",
+    ] * 20
     tokenizer = train_tokenizer(texts, 400, kind)
     for text in ["Ein Mädchen isst Äpfel.", "  Spaces   and\ttabs ", "Ça coûte 5 € — vraiment ?", "ﬁne Œuvre", "x"]:
         ids = tokenizer.encode(text, add_special_tokens=False).ids
@@ -201,9 +214,36 @@ def test_init_from_fine_tunes_a_checkpoint_with_its_tokenizer_and_config(tiny_ru
 
     start = load_checkpoint(tiny_run / "best.pt")
     out = tmp_path / "tuned"
-    assert main(["--data-dir", str(tiny_corpus), "--src", "en", "--tgt", "de", "--out", str(out), "--init-from",
-                 str(tiny_run / "best.pt"), "--epochs", "1", "--max-steps", "1", "--lr", "0", "--threads", "1",
-                 "--quiet", "--vocab-size", "999", "--hidden-dim", "8"]) == 0
+    assert (
+        main(
+            [
+                "--data-dir",
+                str(tiny_corpus),
+                "--src",
+                "en",
+                "--tgt",
+                "de",
+                "--out",
+                str(out),
+                "--init-from",
+                str(tiny_run / "best.pt"),
+                "--epochs",
+                "1",
+                "--max-steps",
+                "1",
+                "--lr",
+                "0",
+                "--threads",
+                "1",
+                "--quiet",
+                "--vocab-size",
+                "999",
+                "--hidden-dim",
+                "8",
+            ]
+        )
+        == 0
+    )
     assert "initialised from" in capsys.readouterr().out
     tuned = load_checkpoint(out / "last.pt")
     assert tuned["config"] == start["config"] and tuned["src_tokenizer"] == start["src_tokenizer"]
@@ -213,8 +253,24 @@ def test_init_from_fine_tunes_a_checkpoint_with_its_tokenizer_and_config(tiny_ru
     earlier = tuned["progress"]["started_from"]  # the starting checkpoint's own record travels with the run
     assert earlier["checkpoint"] == str(tiny_run / "best.pt") and earlier["epochs"] == start["progress"]["epoch"]
     assert earlier["history"] == start["progress"]["history"] and earlier["device"] == start["args"]["device"]
-    assert main(["--data-dir", str(tiny_corpus), "--src", "de", "--tgt", "en", "--out", str(tmp_path / "wrong"),
-                 "--init-from", str(tiny_run / "best.pt"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "--data-dir",
+                str(tiny_corpus),
+                "--src",
+                "de",
+                "--tgt",
+                "en",
+                "--out",
+                str(tmp_path / "wrong"),
+                "--init-from",
+                str(tiny_run / "best.pt"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "translates en->de, not de->en" in capsys.readouterr().err
 
 
@@ -231,9 +287,25 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tiny_corpus, tmp_path):
     from conftest import TINY_MODEL_FLAGS
 
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen([sys.executable, "-m", "training", "--data-dir", str(tiny_corpus), "--out", str(out),
-                             *TINY_MODEL_FLAGS, "--epochs", "500"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=child_env(PYTHONUNBUFFERED="1"))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "--data-dir",
+            str(tiny_corpus),
+            "--out",
+            str(out),
+            *TINY_MODEL_FLAGS,
+            "--epochs",
+            "500",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(PYTHONUNBUFFERED="1"),
+    )
     deadline = time.monotonic() + 120
     while not (out / "last.pt").exists() and time.monotonic() < deadline:  # wait for the first epoch
         time.sleep(0.2)
@@ -253,8 +325,14 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tiny_corpus, tmp_path):
 
 # ---- command line and checkpoints -------------------------------------------------------------------
 def test_help_does_not_import_torch():
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "training", "--help"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, env=child_env())
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "training", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+    )
     assert done.returncode == 0 and "--batch-size" in done.stdout
     imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert {"training.constants", "training.config", "rules"} <= imported  # the import log was read
@@ -274,11 +352,14 @@ def test_model_flags_default_to_the_model_config():
 
 
 def test_training_never_imports_inference():
-    code = ("import sys; sys.modules['inference'] = None\n"  # any inference import now raises ImportError
-            "import training.train, training.streaming, training.__main__\n"
-            "assert not [m for m in sys.modules if m.startswith('inference.')]\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env=child_env())
+    code = (
+        "import sys; sys.modules['inference'] = None\n"  # any inference import now raises ImportError
+        "import training.train, training.streaming, training.__main__\n"
+        "assert not [m for m in sys.modules if m.startswith('inference.')]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=child_env()
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -308,15 +389,29 @@ def test_lr_schedule_halves_like_the_documented_patience():
 def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
     marker = tmp_path / "ran"
     hostile = tmp_path / "hostile.pt"
-    torch.save({"config": {}, "model": {}, "src_tokenizer": "", "tgt_tokenizer": "",
-                "payload": RunsCodeWhenUnpickled(str(marker))}, hostile)
+    torch.save(
+        {
+            "config": {},
+            "model": {},
+            "src_tokenizer": "",
+            "tgt_tokenizer": "",
+            "payload": RunsCodeWhenUnpickled(str(marker)),
+        },
+        hostile,
+    )
     with pytest.raises(CheckpointError) as caught:
         load_checkpoint(hostile)
     message = str(caught.value)
     assert "refusing to load" in message and "\n" not in message
     assert not marker.exists()
-    done = subprocess.run([sys.executable, "-m", "export", str(hostile), "--out", str(tmp_path / "bundle")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env=child_env())
+    done = subprocess.run(
+        [sys.executable, "-m", "export", str(hostile), "--out", str(tmp_path / "bundle")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
     assert done.returncode != 0 and "refusing to load" in done.stderr and "Traceback" not in done.stderr
     assert not marker.exists()
 
@@ -357,8 +452,22 @@ def test_mixed_datasets_give_batches_in_the_stated_proportion(tiny_corpus, tmp_p
     from training.sources import load_training_data
 
     second = exclaiming_corpus(tmp_path / "second")
-    args = parse_args(["--data-dir", str(tiny_corpus), "--data-dir", str(second), "--mix-weights", "3,1",
-                       "--out", str(tmp_path / "r"), "--vocab-size", "400", "--batch-size", "32"])
+    args = parse_args(
+        [
+            "--data-dir",
+            str(tiny_corpus),
+            "--data-dir",
+            str(second),
+            "--mix-weights",
+            "3,1",
+            "--out",
+            str(tmp_path / "r"),
+            "--vocab-size",
+            "400",
+            "--batch-size",
+            "32",
+        ]
+    )
     assert args.mix_weights == [0.75, 0.25] and args.data_dir == str(tiny_corpus)
     data = load_training_data(args, Cluster(), eos_id=3)
     assert list(data.validations) == [tiny_corpus.name, "second"]
@@ -366,8 +475,11 @@ def test_mixed_datasets_give_batches_in_the_stated_proportion(tiny_corpus, tmp_p
     sources = [data.tokenizer.decode(examples[i][0][:-1]) for examples, batch in batches for i in batch]
     share = sum(text.endswith("!") for text in sources) / len(sources)
     assert len(sources) > 1200 and abs(share - 0.25) < 0.03  # drawn 3:1 until both sets were used up
-    mixed = [batch for examples, batch in batches
-             if len({data.tokenizer.decode(examples[i][0][:-1]).endswith("!") for i in batch}) == 2]
+    mixed = [
+        batch
+        for examples, batch in batches
+        if len({data.tokenizer.decode(examples[i][0][:-1]).endswith("!") for i in batch}) == 2
+    ]
     assert mixed  # the datasets are interleaved, not one after the other
 
 

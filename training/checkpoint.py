@@ -5,6 +5,7 @@ JSON text, the config and the training history as dicts). So every load uses
 `torch.load(weights_only=True)`, which refuses any other pickled object instead of running its code:
 opening a checkpoint from the internet cannot execute anything.
 """
+
 from __future__ import annotations
 
 import io
@@ -72,11 +73,15 @@ def safe_load(path: str | os.PathLike):
     except Exception as error:
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         if refused:  # a pickle that would build an arbitrary object (and could run code while doing so)
-            raise CheckpointError(f"refusing to load {path}: it holds a pickled {refused.group(1)}, not just tensors "
-                                  "and plain data; only files written by `python -m training` are accepted") from None
+            raise CheckpointError(
+                f"refusing to load {path}: it holds a pickled {refused.group(1)}, not just tensors "
+                "and plain data; only files written by `python -m training` are accepted"
+            ) from None
         first_line = (str(error).strip().splitlines() or [""])[0]
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(error).__name__}: {first_line}); "
-                              "is it a file written by `python -m training`?") from None
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(error).__name__}: {first_line}); "
+            "is it a file written by `python -m training`?"
+        ) from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -85,8 +90,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not isinstance(state, dict) or not {"config", "model", "src_tokenizer", "tgt_tokenizer"} <= set(state):
         raise CheckpointError(f"{path} is not a checkpoint of this project (needs config, model and tokenizer)")
     if state["src_tokenizer"] != state["tgt_tokenizer"]:
-        raise CheckpointError(f"{path} has two different tokenizers; this project's model shares one between "
-                              "source and target")
+        raise CheckpointError(
+            f"{path} has two different tokenizers; this project's model shares one between source and target"
+        )
     return state
 
 

@@ -3,6 +3,7 @@
 Torch-free, so `python -m training --help` can take its defaults from here: the command line and the
 dataclass cannot disagree. Letters as in training/model.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

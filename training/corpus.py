@@ -6,6 +6,7 @@
 Training reads its data through here (training/data.py, training/sources.py) and so does
 `python -m evaluate`, which scores an onnxruntime bundle without importing torch.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,9 @@ class Pair:
 
 def _data_files(data_dir: Path) -> tuple[str, dict[str, str]]:
     if not data_dir.is_dir():
-        raise DataError(f"--data-dir {data_dir} is not a folder; it must hold train/validation/test .jsonl or "
-                        ".parquet files")
+        raise DataError(
+            f"--data-dir {data_dir} is not a folder; it must hold train/validation/test .jsonl or .parquet files"
+        )
     for ext, builder in ((".jsonl", "json"), (".json", "json"), (".parquet", "parquet")):
         files = {split: str(data_dir / f"{split}{ext}") for split in SPLITS if (data_dir / f"{split}{ext}").is_file()}
         if "train" in files:
@@ -59,8 +61,14 @@ def open_dataset(dataset: str, dataset_config: str | None, data_dir, splits=SPLI
     return raw, dataset if dataset_config is None else f"{dataset}:{dataset_config}"
 
 
-def load_splits(src: str, tgt: str, dataset: str = DEFAULT_DATASET, dataset_config: str | None = None,
-                data_dir: str | os.PathLike | None = None, splits=SPLITS) -> tuple[dict[str, list[Pair]], dict]:
+def load_splits(
+    src: str,
+    tgt: str,
+    dataset: str = DEFAULT_DATASET,
+    dataset_config: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    splits=SPLITS,
+) -> tuple[dict[str, list[Pair]], dict]:
     """Returns {split: [Pair]} of the wanted splits and a small report (source, dropped pair counts)."""
     raw, origin = open_dataset(dataset, dataset_config, data_dir, splits)
     loaded, dropped = {}, {}
@@ -75,22 +83,34 @@ def load_splits(src: str, tgt: str, dataset: str = DEFAULT_DATASET, dataset_conf
             first = table[0]["translation"] if len(table) else {}
             missing = [lang for lang in (src, tgt) if lang not in first]
             if missing:
-                raise DataError(f"{origin}: split {split!r} has no language {missing[0]!r} under 'translation'; "
-                                f"languages there: {', '.join(sorted(first))}")
+                raise DataError(
+                    f"{origin}: split {split!r} has no language {missing[0]!r} under 'translation'; "
+                    f"languages there: {', '.join(sorted(first))}"
+                )
             sources = [row[src] for row in table["translation"]]
             targets = [row[tgt] for row in table["translation"]]
         else:
             missing = src if src not in columns else tgt
-            raise DataError(f"{origin}: split {split!r} has no column {missing!r}; columns there: {', '.join(columns)} "
-                            "(choose them with --src and --tgt)")
-        pairs = [Pair(s.strip(), t.strip()) for s, t in zip(sources, targets)
-                 if isinstance(s, str) and isinstance(t, str) and s.strip() and t.strip()]
+            raise DataError(
+                f"{origin}: split {split!r} has no column {missing!r}; columns there: {', '.join(columns)} "
+                "(choose them with --src and --tgt)"
+            )
+        pairs = [
+            Pair(s.strip(), t.strip())
+            for s, t in zip(sources, targets)
+            if isinstance(s, str) and isinstance(t, str) and s.strip() and t.strip()
+        ]
         dropped[split] = len(sources) - len(pairs)
         loaded[split] = pairs
     if "train" in splits and not loaded.get("train"):
         raise DataError(f"{origin} has no usable train split")
     if "validation" not in loaded:
         raise DataError(f"{origin} has no validation split; it is needed to pick the best checkpoint")
-    report = {"dataset": origin, "src": src, "tgt": tgt,
-              "sizes": {k: len(v) for k, v in loaded.items()}, "dropped_empty": dropped}
+    report = {
+        "dataset": origin,
+        "src": src,
+        "tgt": tgt,
+        "sizes": {k: len(v) for k, v in loaded.items()},
+        "dropped_empty": dropped,
+    }
     return loaded, report

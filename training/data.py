@@ -1,4 +1,5 @@
 """Mix training sets, train the shared subword tokenizer, make length-bucketed batches (reading: training/corpus.py)."""
+
 from __future__ import annotations
 
 import random
@@ -13,8 +14,12 @@ from training.errors import DataError
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>"]  # ids 0..3: pad, unk, bos, eos
 # Every Latin letter the supported languages use is in the vocabulary even if training data lacks it,
 # so encode/decode stays lossless for them.
-LATIN_ALPHABET = (list(string.printable.strip()) + [chr(c) for c in range(0xA1, 0x180) if chr(c).isprintable()]
-                  + [chr(c) for c in range(0x2010, 0x2027)] + ["€"])  # dashes, quotes, ellipsis
+LATIN_ALPHABET = (
+    list(string.printable.strip())
+    + [chr(c) for c in range(0xA1, 0x180) if chr(c).isprintable()]
+    + [chr(c) for c in range(0x2010, 0x2027)]
+    + ["€"]
+)  # dashes, quotes, ellipsis
 
 
 def mix_pairs(train_sets: list[list[Pair]], weights: list[float], seed: int) -> list[Pair]:
@@ -24,8 +29,10 @@ def mix_pairs(train_sets: list[list[Pair]], weights: list[float], seed: int) -> 
     """
     import datasets
 
-    tables = [datasets.Dataset.from_dict({"src": [p.src for p in pairs], "tgt": [p.tgt for p in pairs]})
-              for pairs in train_sets]
+    tables = [
+        datasets.Dataset.from_dict({"src": [p.src for p in pairs], "tgt": [p.tgt for p in pairs]})
+        for pairs in train_sets
+    ]
     mixed = datasets.interleave_datasets(tables, probabilities=weights, seed=seed, stopping_strategy="all_exhausted")
     return [Pair(s, t) for s, t in zip(mixed["src"], mixed["tgt"])]
 
@@ -34,18 +41,28 @@ def train_tokenizer(texts, vocab_size: int, kind: str = "bpe") -> Tokenizer:
     """A lossless subword tokenizer: normalise, then Metaspace (spaces become ▁, so decode restores them)."""
     if kind == "bpe":
         tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                      initial_alphabet=LATIN_ALPHABET + ["▁"], show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=SPECIAL_TOKENS,
+            initial_alphabet=LATIN_ALPHABET + ["▁"],
+            show_progress=False,
+        )
     elif kind == "unigram":
         tokenizer = Tokenizer(models.Unigram())
-        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>",
-                                          initial_alphabet=LATIN_ALPHABET + ["▁"], show_progress=False)
+        trainer = trainers.UnigramTrainer(
+            vocab_size=vocab_size,
+            special_tokens=SPECIAL_TOKENS,
+            unk_token="<unk>",
+            initial_alphabet=LATIN_ALPHABET + ["▁"],
+            show_progress=False,
+        )
     else:
         raise DataError(f"unknown tokenizer {kind!r}; choose bpe or unigram")
     # NFKC, then any run of whitespace becomes one space and the ends are stripped, so
     # decode(encode(s)) == normalize(s) holds for every s the tokenizer knows the characters of.
-    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " "),
-                                                 normalizers.Strip()])
+    tokenizer.normalizer = normalizers.Sequence(
+        [normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.train_from_iterator(texts, trainer=trainer)
@@ -55,8 +72,9 @@ def train_tokenizer(texts, vocab_size: int, kind: str = "bpe") -> Tokenizer:
     return tokenizer
 
 
-def encode_pairs(pairs: list[Pair], tokenizer: Tokenizer, eos_id: int,
-                 max_len: int) -> list[tuple[list[int], list[int]]]:
+def encode_pairs(
+    pairs: list[Pair], tokenizer: Tokenizer, eos_id: int, max_len: int
+) -> list[tuple[list[int], list[int]]]:
     """Token ids for each pair (EOS appended to both sides), truncated to max_len tokens."""
     src = tokenizer.encode_batch([p.src for p in pairs], add_special_tokens=False)
     tgt = tokenizer.encode_batch([p.tgt for p in pairs], add_special_tokens=False)
@@ -76,8 +94,8 @@ def make_batches(examples, batch_size: int, seed: int, shuffle: bool = True) -> 
     pool = batch_size * 50
     batches = []
     for start in range(0, len(order), pool):
-        chunk = sorted(order[start:start + pool], key=lambda i: len(examples[i][0]) + len(examples[i][1]))
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        chunk = sorted(order[start : start + pool], key=lambda i: len(examples[i][0]) + len(examples[i][1]))
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     if shuffle:
         rng.shuffle(batches)
     return batches

@@ -8,6 +8,7 @@ backward pass, so every rank takes the same optimizer step. Each rank trains on 
 batches, so `--batch-size` is per rank: the global batch is WORLD_SIZE × batch size (the learning rate is
 not scaled). Without torchrun the same code runs as a world of one process.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,8 +32,10 @@ def pick_device(requested: str, local_rank: int = 0) -> torch.device:
         return torch.device("cpu")
     if not torch.cuda.is_available():
         if requested == "cuda":
-            raise DeviceError(f"--device cuda: this torch ({torch.__version__}) sees no usable CUDA GPU; install a "
-                              "CUDA build of torch (https://pytorch.org/get-started/locally/) or pass --device cpu")
+            raise DeviceError(
+                f"--device cuda: this torch ({torch.__version__}) sees no usable CUDA GPU; install a "
+                "CUDA build of torch (https://pytorch.org/get-started/locally/) or pass --device cpu"
+            )
         return torch.device("cpu")
     return torch.device("cuda", local_rank % torch.cuda.device_count())
 
@@ -55,8 +58,10 @@ class MixedPrecision:
             raise DeviceError(f"unknown --precision {self.requested!r}; choose {', '.join(PRECISIONS)}")
         if self.device.type != "cuda":
             if self.requested in ("bf16", "fp16"):
-                raise DeviceError(f"--precision {self.requested} is for CUDA; the CPU trains in fp32 "
-                                  "(pass --precision auto or fp32, or --device cuda)")
+                raise DeviceError(
+                    f"--precision {self.requested} is for CUDA; the CPU trains in fp32 "
+                    "(pass --precision auto or fp32, or --device cuda)"
+                )
         elif self.requested == "auto":
             self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         elif self.requested == "bf16":
@@ -102,7 +107,7 @@ class Cluster:
         The few leftover batches (fewer than world_size) are skipped this epoch; the shuffle differs every epoch.
         """
         per_rank = len(batches) // self.world_size
-        return batches[: per_rank * self.world_size][self.rank::self.world_size]
+        return batches[: per_rank * self.world_size][self.rank :: self.world_size]
 
     def broadcast(self, obj):
         """Rank 0's value of a picklable object, on every rank."""

@@ -12,6 +12,7 @@ scores[b] = query[b] @ keys[b]ᵀ (T×2H times 2H×S) and context[b] = weights[b
 (T×S times S×2H), with T = 1 in a decoding step. `torch.bmm` does exactly "one matmul per batch
 element" in one kernel call, with `batch_first=True` tensors and no permutes.
 """
+
 from __future__ import annotations
 
 import math
@@ -177,7 +178,7 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.pad_id)
-        nn.init.normal_(self.embedding.weight, std=config.embed_dim ** -0.5)
+        nn.init.normal_(self.embedding.weight, std=config.embed_dim**-0.5)
         with torch.no_grad():
             self.embedding.weight[config.pad_id].zero_()
         self.encoder = Encoder(config, self.embedding)

@@ -5,6 +5,7 @@ batches of each epoch; several --data-dir folders are mixed into one training li
 validated one by one. With `--streaming`, each rank reads its own shard of the training split as it goes
 (`datasets` streaming), so a corpus larger than memory trains too. Validation is always read whole.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -67,10 +68,15 @@ def _load_in_memory(args):
     train = mix_pairs([splits["train"] for splits, _ in loaded], args.mix_weights, args.seed)
     validations = {name: splits["validation"] for name, (splits, _) in zip(names, loaded)}
     shares = ", ".join(f"{name} {weight:.0%}" for name, weight in zip(names, args.mix_weights))
-    report = {"dataset": f"mix of {shares}", "src": args.src, "tgt": args.tgt, "mix_weights": args.mix_weights,
-              "sizes": {"train": len(train), **{f"validation {n}": len(v) for n, v in validations.items()}},
-              "dropped_empty": {name: r["dropped_empty"] for name, (_, r) in zip(names, loaded)},
-              "datasets": [r for _, r in loaded]}
+    report = {
+        "dataset": f"mix of {shares}",
+        "src": args.src,
+        "tgt": args.tgt,
+        "mix_weights": args.mix_weights,
+        "sizes": {"train": len(train), **{f"validation {n}": len(v) for n, v in validations.items()}},
+        "dropped_empty": {name: r["dropped_empty"] for name, (_, r) in zip(names, loaded)},
+        "datasets": [r for _, r in loaded],
+    }
     return train, validations, report
 
 
@@ -105,6 +111,8 @@ def load_training_data(args, cluster: Cluster, eos_id: int, tokenizer_json: str 
     else:
         examples = encode_pairs(train, tokenizer, eos_id, args.max_len)
         batches = MemoryBatches(examples, args.batch_size, args.seed, cluster)
-    validations = {name: Validation(pairs, encode_pairs(pairs, tokenizer, eos_id, args.max_len))
-                   for name, pairs in validations.items()}
+    validations = {
+        name: Validation(pairs, encode_pairs(pairs, tokenizer, eos_id, args.max_len))
+        for name, pairs in validations.items()
+    }
     return TrainingData(batches, validations, report, tokenizer)

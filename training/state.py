@@ -1,4 +1,5 @@
 """What a run remembers between steps and sessions: position, history, best, clock, stop requests, resume."""
+
 from __future__ import annotations
 
 import signal
@@ -16,10 +17,32 @@ if TYPE_CHECKING:  # annotations only
     from training.distributed import Cluster
 
 # Flags that define the run; on --resume they come from the checkpoint, not the command line.
-RUN_FLAGS = ("dataset", "dataset_config", "data_dir", "src", "tgt", "vocab_size", "tokenizer", "embed_dim",
-             "hidden_dim", "attention", "attention_dim", "dropout", "label_smoothing", "lr", "batch_size",
-             "clip", "seed", "max_len", "lr_patience", "average", "streaming", "tokenizer_sample", "data_dirs",
-             "mix_weights")
+RUN_FLAGS = (
+    "dataset",
+    "dataset_config",
+    "data_dir",
+    "src",
+    "tgt",
+    "vocab_size",
+    "tokenizer",
+    "embed_dim",
+    "hidden_dim",
+    "attention",
+    "attention_dim",
+    "dropout",
+    "label_smoothing",
+    "lr",
+    "batch_size",
+    "clip",
+    "seed",
+    "max_len",
+    "lr_patience",
+    "average",
+    "streaming",
+    "tokenizer_sample",
+    "data_dirs",
+    "mix_weights",
+)
 
 # Why a run stops early, as codes so that all ranks can agree on one with a max all-reduce.
 MAX_MINUTES, MAX_STEPS, INTERRUPTED = 1, 2, 3
@@ -27,8 +50,11 @@ MAX_MINUTES, MAX_STEPS, INTERRUPTED = 1, 2, 3
 
 def stop_reason(code: int, args) -> str:
     """The reason a checkpoint records and the log prints."""
-    return {MAX_MINUTES: f"--max-minutes {args.max_minutes}", MAX_STEPS: f"--max-steps {args.max_steps}",
-            INTERRUPTED: "interrupted"}[code]
+    return {
+        MAX_MINUTES: f"--max-minutes {args.max_minutes}",
+        MAX_STEPS: f"--max-steps {args.max_steps}",
+        INTERRUPTED: "interrupted",
+    }[code]
 
 
 @dataclass
@@ -52,7 +78,7 @@ class TrainState:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, progress: dict) -> "TrainState":
+    def from_dict(cls, progress: dict) -> TrainState:
         return cls(**progress)
 
 
@@ -137,9 +163,11 @@ def resume_point(args, out: Path, cluster: Cluster) -> dict | None:
         setattr(args, name, saved["args"][name])
     saved_world = saved["world_size"]
     if saved["progress"]["step_in_epoch"] and saved_world != cluster.world_size:
-        raise CheckpointError(f"{out / 'last.pt'} stopped inside an epoch with {saved_world} process(es); resume it "
-                              f"with the same number (torchrun --nproc_per_node {saved_world}), "
-                              f"not {cluster.world_size}")
+        raise CheckpointError(
+            f"{out / 'last.pt'} stopped inside an epoch with {saved_world} process(es); resume it "
+            f"with the same number (torchrun --nproc_per_node {saved_world}), "
+            f"not {cluster.world_size}"
+        )
     return saved
 
 
@@ -151,8 +179,10 @@ def restore(run, saved: dict) -> TrainState:
     if saved["scaler"]:
         run.precision.scaler.load_state_dict(saved["scaler"])
     if not restore_rng(saved["rng"], run.cluster.rank, run.cluster.world_size, run.cluster.device):
-        run.log(f"note: last.pt was saved by {len(saved['rng'])} process(es), not {run.cluster.world_size}: "
-                "dropout draws differ from an uninterrupted run")
+        run.log(
+            f"note: last.pt was saved by {len(saved['rng'])} process(es), not {run.cluster.world_size}: "
+            "dropout draws differ from an uninterrupted run"
+        )
     state = TrainState.from_dict(saved["progress"])
     if not run.cluster.is_main:  # the saved running loss is the sum over all ranks: count it once
         state.epoch_loss_sum, state.epoch_target_tokens = 0.0, 0

@@ -8,6 +8,7 @@
 with seed + epoch); every 50 batches' worth of pairs is encoded, sorted by length and cut into batches,
 as `make_batches` does in memory. The tokenizer is trained on the first --tokenizer-sample pairs.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -29,8 +30,9 @@ def open_stream(args, cluster: Cluster):
     if "train" not in raw:
         raise DataError(f"{origin} has no train split to stream")
     stream = split_dataset_by_node(raw["train"], rank=cluster.rank, world_size=cluster.world_size)
-    splits, report = load_splits(args.src, args.tgt, args.dataset, args.dataset_config, args.data_dir,
-                                 splits=("validation", "test"))
+    splits, report = load_splits(
+        args.src, args.tgt, args.dataset, args.dataset_config, args.data_dir, splits=("validation", "test")
+    )
     report["sizes"] = {"train": "streamed", **report["sizes"]}
     return stream, splits, report
 
@@ -44,8 +46,10 @@ def stream_pairs(rows, src: str, tgt: str):
             source, target = row["translation"].get(src), row["translation"].get(tgt)
         else:
             missing = src if src not in row else tgt
-            raise DataError(f"the streamed train split has no column {missing!r}; columns there: {', '.join(row)} "
-                            "(choose them with --src and --tgt)")
+            raise DataError(
+                f"the streamed train split has no column {missing!r}; columns there: {', '.join(row)} "
+                "(choose them with --src and --tgt)"
+            )
         if isinstance(source, str) and isinstance(target, str) and source.strip() and target.strip():
             yield Pair(source.strip(), target.strip())
 

@@ -7,6 +7,7 @@ checkpoints, exact resume.
 `train` sets the run up; `run_epoch` trains until the epoch's batches run out or a stop is requested;
 `end_of_epoch` validates, records, steps the LR schedule and saves best.pt and last.pt.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,10 +30,8 @@ from training.distributed import Cluster, MixedPrecision, start
 from training.errors import CheckpointError
 from training.model import Seq2Seq
 from training.sources import load_training_data
-from training.state import (INTERRUPTED, Clock, StopRequests, TrainState, restore, resume_point, rng_states,
-                            stop_reason)
+from training.state import INTERRUPTED, Clock, StopRequests, TrainState, restore, resume_point, rng_states, stop_reason
 from training.validation import snapshot_and_average, validate_sets
-
 
 
 @dataclass
@@ -57,8 +56,9 @@ class Run:
             tqdm.write(line)
 
 
-def train_step(trainer, optimizer, examples, batch, label_smoothing: float, clip: float,
-               precision: MixedPrecision | None = None) -> tuple[float, int, int]:
+def train_step(
+    trainer, optimizer, examples, batch, label_smoothing: float, clip: float, precision: MixedPrecision | None = None
+) -> tuple[float, int, int]:
     """One optimizer step on one batch (teacher forcing). Returns the loss, target and source token counts.
 
     Under DDP the loss is this rank's mean over its target tokens; backward() averages the gradients of all ranks.
@@ -69,8 +69,9 @@ def train_step(trainer, optimizer, examples, batch, label_smoothing: float, clip
     src_ids, src_mask, tgt_in, tgt_out = (t.to(device) for t in collate(examples, batch, cfg.pad_id, cfg.bos_id))
     with precision.autocast():
         logits = trainer(src_ids, src_mask, tgt_in)  # (B, T, V)
-    loss = F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=cfg.pad_id,
-                           label_smoothing=label_smoothing)
+    loss = F.cross_entropy(
+        logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=cfg.pad_id, label_smoothing=label_smoothing
+    )
     optimizer.zero_grad(set_to_none=True)
     precision.scaler.scale(loss).backward()
     precision.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones (no-op without scaling)
@@ -87,21 +88,28 @@ def run_epoch(run: Run, state: TrainState) -> int:
     if state.step_in_epoch == 0:
         run.log(f"epoch {state.epoch + 1}: {header}")
     remaining = itertools.islice(batches, state.step_in_epoch, None)  # --resume skips the batches already done
-    bar = tqdm(total=total, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}", leave=False,
-               disable=args.quiet or not run.cluster.is_main)
+    bar = tqdm(
+        total=total,
+        initial=state.step_in_epoch,
+        desc=f"epoch {state.epoch + 1}",
+        leave=False,
+        disable=args.quiet or not run.cluster.is_main,
+    )
     tick, tokens = time.monotonic(), 0
     try:
         while True:
             item = next(remaining, None)
             # Checked between steps, so a saved state is always whole; all ranks agree, so none waits alone.
             stop, exhausted = run.cluster.reduce(
-                [run.stops.code(state, run.clock, args.max_steps, args.max_minutes), item is None], op="max")
+                [run.stops.code(state, run.clock, args.max_steps, args.max_minutes), item is None], op="max"
+            )
             if exhausted:
                 return 0
             if stop:
                 return int(stop)
-            loss, target_tokens, source_tokens = train_step(run.trainer, run.optimizer, *item, args.label_smoothing,
-                                                            args.clip, run.precision)
+            loss, target_tokens, source_tokens = train_step(
+                run.trainer, run.optimizer, *item, args.label_smoothing, args.clip, run.precision
+            )
             state.step_in_epoch += 1
             state.global_step += 1
             state.minutes = run.clock.minutes()
@@ -126,15 +134,22 @@ def _validate_epoch(run: Run, state: TrainState, train_loss: float):
         return validate_sets(model, run.data.validations, run.tokenizer, args.batch_size, run.precision.autocast)
 
     metrics = bleu_of_model()
-    record = {"epoch": state.epoch, "train_loss": round(train_loss, 4), "val_loss": round(metrics["loss"], 4),
-              "val_ppl": round(metrics["ppl"], 2), "val_bleu": round(metrics["bleu"], 2),
-              "lr": run.optimizer.param_groups[0]["lr"], "minutes": round(run.clock.minutes(), 2)}
+    record = {
+        "epoch": state.epoch,
+        "train_loss": round(train_loss, 4),
+        "val_loss": round(metrics["loss"], 4),
+        "val_ppl": round(metrics["ppl"], 2),
+        "val_bleu": round(metrics["bleu"], 2),
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "minutes": round(run.clock.minutes(), 2),
+    }
     several = len(metrics["per_dataset"]) > 1
     if several:  # one line per dataset; the epoch's line then shows their mean, on which best.pt is chosen
         record["val_bleu_by_dataset"] = {name: round(m["bleu"], 2) for name, m in metrics["per_dataset"].items()}
         for name, m in metrics["per_dataset"].items():
-            run.log(f"epoch {state.epoch} | {name}: val loss {m['loss']:.3f} ppl {m['ppl']:.1f} "
-                    f"| val BLEU {m['bleu']:.2f}")
+            run.log(
+                f"epoch {state.epoch} | {name}: val loss {m['loss']:.3f} ppl {m['ppl']:.1f} | val BLEU {m['bleu']:.2f}"
+            )
     candidates = [(metrics["bleu"], [state.epoch], None)]  # (BLEU, epochs, weights; None = the model's own)
     if args.average > 1:
         epochs, averaged = snapshot_and_average(model, run.out, state.epoch, args.average)
@@ -156,13 +171,18 @@ def _validate_epoch(run: Run, state: TrainState, train_loss: float):
     def star(candidate):  # marks the weights that became best.pt: this epoch's or the average
         return " *" if improved and candidate is chosen else ""
 
-    average_note = (f" | avg of last {len(candidates[1][1])} {record['val_bleu_avg']:.2f}{star(candidates[1])}"
-                    if len(candidates) > 1 else "")
-    run.log(f"epoch {state.epoch} | train loss {train_loss:.3f} | val loss {metrics['loss']:.3f} "
-            f"ppl {metrics['ppl']:.1f} | val BLEU{' (mean)' if several else ''} "
-            f"{metrics['bleu']:.2f}{star(candidates[0])}"
-            f"{average_note} "
-            f"| lr {record['lr']:.2g} | {state.minutes:.1f} min")
+    average_note = (
+        f" | avg of last {len(candidates[1][1])} {record['val_bleu_avg']:.2f}{star(candidates[1])}"
+        if len(candidates) > 1
+        else ""
+    )
+    run.log(
+        f"epoch {state.epoch} | train loss {train_loss:.3f} | val loss {metrics['loss']:.3f} "
+        f"ppl {metrics['ppl']:.1f} | val BLEU{' (mean)' if several else ''} "
+        f"{metrics['bleu']:.2f}{star(candidates[0])}"
+        f"{average_note} "
+        f"| lr {record['lr']:.2g} | {state.minutes:.1f} min"
+    )
     if not improved:
         return metrics["bleu"], None
     epochs = chosen[1]
@@ -198,13 +218,21 @@ def save(run: Run, state: TrainState, name: str, reason: str, weights: dict | No
     rng = run.cluster.gather(to_cpu(rng_states(run.cluster.device)))
     if not run.cluster.is_main:
         return
-    payload = {"config": run.model.config.to_dict(),
-               "model": weights if weights is not None else to_cpu(run.model.state_dict()),
-               "optimizer": to_cpu(run.optimizer.state_dict()), "scheduler": run.scheduler.state_dict(),
-               "scaler": run.precision.scaler.state_dict(), "rng": rng, "world_size": run.cluster.world_size,
-               "progress": state.to_dict(), "args": vars(run.args), "data": run.data.report,
-               **tokenizer_fields(run.tokenizer.to_str()),
-               "num_parameters": run.model.num_parameters(), "saved_because": reason}
+    payload = {
+        "config": run.model.config.to_dict(),
+        "model": weights if weights is not None else to_cpu(run.model.state_dict()),
+        "optimizer": to_cpu(run.optimizer.state_dict()),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.precision.scaler.state_dict(),
+        "rng": rng,
+        "world_size": run.cluster.world_size,
+        "progress": state.to_dict(),
+        "args": vars(run.args),
+        "data": run.data.report,
+        **tokenizer_fields(run.tokenizer.to_str()),
+        "num_parameters": run.model.num_parameters(),
+        "saved_because": reason,
+    }
     atomic_save(payload, run.out / name)
 
 
@@ -214,16 +242,22 @@ def make_scheduler(optimizer, lr_patience: int) -> torch.optim.lr_scheduler.Redu
     The scheduler's own `patience` counts the epochs it tolerates before that, hence lr_patience - 1;
     threshold=0: any gain counts as better; eps=0: it keeps halving however small the LR gets.
     """
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=lr_patience - 1,
-                                                      threshold=0, eps=0)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=0.5, patience=lr_patience - 1, threshold=0, eps=0
+    )
 
 
 def _build(args, cluster: Cluster, precision: MixedPrecision, saved: dict | None) -> Run:
     data = load_training_data(args, cluster, ModelConfig.eos_id, saved and tokenizer_json(saved))
     if saved is None:
-        config = ModelConfig(vocab_size=data.tokenizer.get_vocab_size(), embed_dim=args.embed_dim,
-                             hidden_dim=args.hidden_dim, attention=args.attention,
-                             attention_dim=args.attention_dim, dropout=args.dropout)
+        config = ModelConfig(
+            vocab_size=data.tokenizer.get_vocab_size(),
+            embed_dim=args.embed_dim,
+            hidden_dim=args.hidden_dim,
+            attention=args.attention,
+            attention_dim=args.attention_dim,
+            dropout=args.dropout,
+        )
     else:
         config = ModelConfig(**saved["config"])
     torch.manual_seed(args.seed)  # the same initial weights on every rank and every device
@@ -235,9 +269,20 @@ def _build(args, cluster: Cluster, precision: MixedPrecision, saved: dict | None
         trainer = DistributedDataParallel(model, device_ids=[cluster.device] if cluster.device.type == "cuda" else None)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = make_scheduler(optimizer, args.lr_patience)
-    return Run(args=args, out=Path(args.out), cluster=cluster, precision=precision,
-               model=model, trainer=trainer, optimizer=optimizer, scheduler=scheduler, tokenizer=data.tokenizer,
-               data=data, clock=Clock(0.0), stops=StopRequests(second_ctrl_c_aborts=not cluster.distributed))
+    return Run(
+        args=args,
+        out=Path(args.out),
+        cluster=cluster,
+        precision=precision,
+        model=model,
+        trainer=trainer,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        tokenizer=data.tokenizer,
+        data=data,
+        clock=Clock(0.0),
+        stops=StopRequests(second_ctrl_c_aborts=not cluster.distributed),
+    )
 
 
 def initial_weights(args) -> dict | None:
@@ -247,17 +292,25 @@ def initial_weights(args) -> dict | None:
     start_from = load_checkpoint(args.init_from)
     trained = start_from.get("args") or {}
     if (trained.get("src"), trained.get("tgt")) not in ((None, None), (args.src, args.tgt)):
-        raise CheckpointError(f"{args.init_from} translates {trained['src']}->{trained['tgt']}, not "
-                              f"{args.src}->{args.tgt}; pass --src {trained['src']} --tgt {trained['tgt']}")
+        raise CheckpointError(
+            f"{args.init_from} translates {trained['src']}->{trained['tgt']}, not "
+            f"{args.src}->{args.tgt}; pass --src {trained['src']} --tgt {trained['tgt']}"
+        )
     return start_from
 
 
 def started_from_record(path, checkpoint: dict) -> dict:
     """What a fine-tuned run started from, kept in its progress so the bundle's manifest can tell the whole story."""
     progress, trained = checkpoint.get("progress") or {}, checkpoint.get("args") or {}
-    return {"checkpoint": str(path), "epochs": progress.get("epoch"), "minutes": progress.get("minutes"),
-            "device": trained.get("device"), "best": progress.get("best"), "history": progress.get("history"),
-            "started_from": progress.get("started_from")}
+    return {
+        "checkpoint": str(path),
+        "epochs": progress.get("epoch"),
+        "minutes": progress.get("minutes"),
+        "device": trained.get("device"),
+        "best": progress.get("best"),
+        "history": progress.get("history"),
+        "started_from": progress.get("started_from"),
+    }
 
 
 def train(args) -> TrainState:
@@ -271,22 +324,33 @@ def train(args) -> TrainState:
         run = _build(args, cluster, precision, saved or start_from)  # the tokenizer and config come with them
         state = restore(run, saved) if saved is not None else TrainState()
         if start_from is not None:
-            run.model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                                       for k, v in start_from["model"].items()})
+            run.model.load_state_dict(
+                {k: v.float() if v.is_floating_point() else v for k, v in start_from["model"].items()}
+            )
             state.started_from = started_from_record(args.init_from, start_from)
-            run.log(f"initialised from {args.init_from} ({start_from.get('saved_because', 'its weights')}); "
-                    "fresh optimizer and LR schedule")
+            run.log(
+                f"initialised from {args.init_from} ({start_from.get('saved_because', 'its weights')}); "
+                "fresh optimizer and LR schedule"
+            )
         run.clock = Clock(state.minutes)
         report = run.data.report
-        run.log(f"data: {report['dataset']} {args.src}->{args.tgt} sizes {report['sizes']} "
-                f"dropped empty {report['dropped_empty']}")
+        run.log(
+            f"data: {report['dataset']} {args.src}->{args.tgt} sizes {report['sizes']} "
+            f"dropped empty {report['dropped_empty']}"
+        )
         if "tokenizer_sample" in report:
-            run.log(f"tokenizer: trained on the first {report['tokenizer_sample']:,} streamed training pairs "
-                    "(--tokenizer-sample)")
-        run.log(f"model: {run.model.num_parameters():,} parameters, attention={run.model.config.attention}, "
-                f"vocab={run.model.config.vocab_size}")
-        run.log(f"device: {cluster.device} ({run.precision.describe()}), {cluster.world_size} process(es), "
-                f"batch {args.batch_size} per process = {args.batch_size * cluster.world_size} sentences per step")
+            run.log(
+                f"tokenizer: trained on the first {report['tokenizer_sample']:,} streamed training pairs "
+                "(--tokenizer-sample)"
+            )
+        run.log(
+            f"model: {run.model.num_parameters():,} parameters, attention={run.model.config.attention}, "
+            f"vocab={run.model.config.vocab_size}"
+        )
+        run.log(
+            f"device: {cluster.device} ({run.precision.describe()}), {cluster.world_size} process(es), "
+            f"batch {args.batch_size} per process = {args.batch_size * cluster.world_size} sentences per step"
+        )
         state = _epochs(run, state)
         cluster.finish()  # ranks leave together: one tearing gloo down while another still talks to it can abort
         return state
@@ -312,8 +376,9 @@ def _epochs(run: Run, state: TrainState) -> TrainState:
     if stop:
         run.log(f"stopped by {stop_reason(stop, args)}: saved {run.out / 'last.pt'}; continue with --resume")
     if state.best is None:  # stopped before the first epoch ended: nothing was validated yet
-        run.log(f"done: no epoch finished in {state.minutes:.1f} min, so there is no best.pt yet; "
-                "continue with --resume")
+        run.log(
+            f"done: no epoch finished in {state.minutes:.1f} min, so there is no best.pt yet; continue with --resume"
+        )
     else:
         run.log(f"done: best validation BLEU {state.best_bleu:.2f} in {state.minutes:.1f} min -> {run.out / 'best.pt'}")
     return state

@@ -1,4 +1,5 @@
 """Validation during training: teacher-forced loss, greedy BLEU, and the average of the last epochs' weights."""
+
 from __future__ import annotations
 
 import contextlib
@@ -37,8 +38,9 @@ def validate(model: Seq2Seq, examples, pairs, tokenizer, batch_size: int, autoca
         with autocast():
             logits = model(src_ids, src_mask, tgt_in)
             out = model.greedy(src_ids, src_mask, max_len=max_target_len(src_ids.size(1)))
-        total_loss += F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=cfg.pad_id,
-                                      reduction="sum").item()
+        total_loss += F.cross_entropy(
+            logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=cfg.pad_id, reduction="sum"
+        ).item()
         total_tokens += int((tgt_out != cfg.pad_id).sum())
         for i, text in zip(batch, decode_ids(tokenizer, out.tolist(), cfg.eos_id)):
             hyps[i] = text
@@ -66,12 +68,14 @@ def snapshot_and_average(model: Seq2Seq, out: Path, epoch: int, keep: int):
     return epochs, average_weights([load_weights(p) for p in snapshots])
 
 
-def validate_sets(model: Seq2Seq, validations: dict, tokenizer, batch_size: int,
-                  autocast=contextlib.nullcontext) -> dict:
+def validate_sets(
+    model: Seq2Seq, validations: dict, tokenizer, batch_size: int, autocast=contextlib.nullcontext
+) -> dict:
     """`validate` on every validation set; loss and BLEU are the plain means over the sets (best.pt is chosen
     on that mean BLEU), and `per_dataset` keeps each set's own numbers."""
-    per_dataset = {name: validate(model, v.examples, v.pairs, tokenizer, batch_size, autocast)
-                   for name, v in validations.items()}
+    per_dataset = {
+        name: validate(model, v.examples, v.pairs, tokenizer, batch_size, autocast) for name, v in validations.items()
+    }
     loss = sum(m["loss"] for m in per_dataset.values()) / len(per_dataset)
     bleu = sum(m["bleu"] for m in per_dataset.values()) / len(per_dataset)
     return {"loss": loss, "ppl": perplexity(loss), "bleu": bleu, "per_dataset": per_dataset}
