@@ -14,6 +14,8 @@ import numpy as np
 from inference import InputError
 from inference.batch_trace import split_sentences, trace_batch
 from inference.document import batch_json
+from inference.examples import EXAMPLES as SENTENCES
+from inference.examples import examples_for
 from page.bmm_panel import batch_picture_value, measure, measured_call, picture_component, timing_figure, timing_table
 from page.heatmap import RULE_TEXT, static_head
 from page.limits import CACHED_BATCHES
@@ -46,6 +48,16 @@ EXAMPLES = {
 
 def examples_text(language: str) -> str:
     return "\n".join(EXAMPLES.get(language, EXAMPLES["en"]))
+
+
+def our_example_in(language: str, text: str) -> str:
+    """`text` when the visitor wrote it; when it is one of our example sentences (any language), the same
+    example in `language` (the lists are parallel), so a pair switch never drops what the visitor typed."""
+    wanted = examples_for(language)
+    for sentences in SENTENCES.values():
+        if text in sentences and sentences.index(text) < len(wanted):
+            return wanted[sentences.index(text)]
+    return text
 
 
 def _token_cell(token: str, real: bool) -> str:
@@ -144,8 +156,20 @@ class BatchTab:
         self.translator_for = translator_for
         self.traces = ResultCache(cache_size)
 
-    def examples_for(self, translator) -> str:
-        return examples_text(translator.src_lang)
+    def examples_for(self, translator, text: str | None = None) -> str:
+        """The Batch sentences for `translator`'s source language: the visitor's own `text` is kept, ours (or
+        none) become ours in that language."""
+        ours = {examples_text(language) for language in EXAMPLES}
+        return (
+            text if isinstance(text, str) and text.strip() and text not in ours else examples_text(translator.src_lang)
+        )
+
+    def on_pair(self, key, pair, text):
+        """After a pair switch: the batch again on the new pair, unless the shown batch already is this one."""
+        saved = self.traces.get(key)
+        if saved is not None and saved.get("pair") == pair and saved.get("text") == text:
+            return (gr.skip(),) * 6
+        return self.on_run(pair, text)
 
     def on_run(self, pair, text):
         try:
@@ -163,7 +187,7 @@ class BatchTab:
             else "fp32: the batch gives each sentence the weights it gets alone, up to float rounding."
         )
         doc = batch_json(trace, translator.name, translator.config)
-        key = self.traces.put({"trace": trace, "doc": doc})
+        key = self.traces.put({"trace": trace, "doc": doc, "pair": translator.name, "text": text})
         return (
             key,
             shapes_markdown(trace, two_h),
@@ -193,7 +217,8 @@ class BatchTab:
         return timing_table(rows), timing_figure(rows, S, two_h), summary, picture
 
     def build(self, pair, translator):
-        """The tab's components and events; returns the sentences box and a function that adds the load event."""
+        """The tab's components and events; returns the sentences box and two functions that add the load event
+        and the batch's rerun after a pair switch."""
         private = dict(api_visibility="private")
         with gr.Tab("Batch", elem_id="batch-tab"):
             gr.Markdown(
@@ -245,4 +270,11 @@ class BatchTab:
             return self.on_timing(key_value, pair_value, progress)
 
         time_button.click(timed, [key, pair], [timing, timing_plot, timing_summary, picture], **private)
-        return text, lambda demo: demo.load(self.on_run, [pair, text], outputs, **private)
+
+        def on_load(demo):
+            return demo.load(self.on_run, [pair, text], outputs, **private)
+
+        def after_pair_switch(event):
+            return event.then(self.on_pair, [key, pair, text], outputs, **private)
+
+        return text, on_load, after_pair_switch

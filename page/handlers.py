@@ -16,7 +16,7 @@ from inference.document import batch_json
 from inference.examples import examples_for
 from inference.explain import explanation
 from page import downloads, reference, translate_tab
-from page.batch_tab import EXAMPLES, BatchTab
+from page.batch_tab import EXAMPLES, BatchTab, our_example_in
 from page.bmm_panel import batch_picture_value, measured_call, picture_value
 from page.limits import CACHED_RESULTS, TOP_K, WORKED_BEAM, check_pair, settings, step_number
 from page.model_card import model_card_markdown
@@ -55,16 +55,16 @@ class DemoApp:
         )
         return Shown(translator.name, asked.text, asked.max_len, result, translator.config)
 
-    def reverse(self, pair: str) -> Translator | None:
-        t = self.translators[pair]
-        return self.translators.get(f"{t.tgt_lang}-{t.src_lang}")
+    def others(self, pair: str) -> list[Translator]:
+        """Every other loaded model, for the direction hint (it leaves out those reading the same language)."""
+        return [t for name, t in self.translators.items() if name != pair]
 
     def explained(self, shown: Shown) -> dict:
         """Occlusion, coverage, confidence and the direction hint, computed once per result and kept in it, so the
         page, its downloads and /explain give the same numbers and a step change costs nothing."""
         if shown.explanation is None:
             shown.explanation = explanation(
-                self.translator(shown.pair), shown.text, shown.result, reverse=self.reverse(shown.pair)
+                self.translator(shown.pair), shown.text, shown.result, reverse=self.others(shown.pair)
             )
         return shown.explanation
 
@@ -74,7 +74,7 @@ class DemoApp:
         try:
             shown = self.run(pair, text, beam, length_penalty, max_len)
         except InputError as error:
-            return self.message(f"⚠️ {md_text(error)}")
+            return self.refused(f"⚠️ {md_text(error)}")
         return self.render(shown, 0)
 
     def on_load(self, request: gr.Request | None = None):
@@ -95,15 +95,26 @@ class DemoApp:
         )
         if "text" in query:
             beam = query.get("beam_size", 5) if query.get("mode") == "beam search" else 1
+            prefix = query.get("prefix")
+            if prefix:
+                beam, shown[1:3] = 1, ["greedy", gr.skip()]  # a continued translation: the forced tokens, then greedy
             try:
-                result = self.run(pair, query["text"], beam, query.get("length_penalty"), query.get("max_len", 0))
+                result = self.run(
+                    pair, query["text"], beam, query.get("length_penalty"), query.get("max_len", 0), prefix=prefix
+                )
             except InputError as error:
                 return (*shown, query["text"], examples, *self.message(f"⚠️ {md_text(error)}"))
+            step, last = query.get("step", 0), len(result.result.target_tokens) - 1
+            lines = [notes] if notes else []
+            if prefix:
+                lines.append(f"Continued from the link's {len(prefix)} forced tokens; the steps after them are greedy.")
+            if step > last:
+                lines.append(f"The link's step={step} is past this translation's last step; showing step {last}.")
             return (
                 *shown,
                 query["text"],
                 examples,
-                *self.render(result, query.get("step", 0), notes, query.get("words", False)),
+                *self.render(result, min(step, last), "  \n".join(lines) or None, query.get("words", False)),
             )
         for text in examples_for(translator.src_lang):
             try:
@@ -142,6 +153,13 @@ class DemoApp:
         return self.render(
             new, step, f"Continued from {md_token(token)} at step {step}; the steps after it are greedy."
         )
+
+    def decoding_of(self, key):
+        """The Decoding radio for the shown result: a continued translation is greedy after its forced tokens."""
+        shown = self.results.get(key)
+        if shown is None:
+            return gr.skip()
+        return "beam search" if shown.translation.decoding["mode"] == "beam" else "greedy"
 
     def on_select(self, key, step):
         shown, step = self.results.get(key), step_number(step)
@@ -222,27 +240,46 @@ class DemoApp:
             reference.attention_figure(scored.source_tokens, scored.target_tokens, scored.attention),
         )
 
-    def on_swap(self, pair, text, mode, beam_size, length_penalty, max_len):
-        """The sentence reads like the other language: switch to the reverse pair and translate it there."""
-        reverse = self.reverse(pair) if pair in self.translators else None
-        if reverse is None:
-            return (gr.skip(),) * 4 + tuple(self.message("No model for the reverse direction is loaded."))
-        name = reverse.name
+    def on_swap(self, key, mode, beam_size, max_len, batch_text=None):
+        """The sentence reads like another loaded model's source language: switch to that pair and translate it
+        there. Returns the pair, its examples, α, Batch sentences, then ResultViews."""
+        shown = self.results.get(key)
+        hint = ((shown.explanation or {}).get("direction") or {}) if shown else {}
+        name = hint.get("reverse") if hint.get("swap") else None
+        if name not in self.translators:
+            return (gr.skip(),) * 4 + tuple(self.message("No model for another direction is loaded."))
         return (
             name,
-            *self.on_pair(name)[:3],
-            *self.on_translate(name, text, mode, beam_size, reverse.length_penalty, max_len),
+            *self.pair_views(name, batch_text),
+            *self.on_translate(name, shown.text, mode, beam_size, self.translators[name].length_penalty, max_len),
         )
 
-    def on_pair(self, pair):
-        """New pair: its examples and tuned α, and the old result cleared so nothing runs on the old pair."""
+    def pair_views(self, pair, batch_text=None) -> tuple:
+        """The new pair's examples, tuned α and Batch sentences: the visitor's own sentences stay, ours are
+        replaced by ours in the new source language."""
         translator = self.translator(pair)
         return (
             gr.Dataset(samples=[[s] for s in examples_for(translator.src_lang)]),
             gr.Slider(value=translator.length_penalty),
-            self.batch.examples_for(translator),
-            *self.cleared(f"Language pair is now {md_text(pair)}: translate a sentence."),
+            self.batch.examples_for(translator, batch_text),
         )
+
+    def on_pair(self, pair, key=None, text="", mode="greedy", beam_size=5, max_len=0, batch_text=None):
+        """A pair really chosen: its examples and tuned α, the visitor's sentence (ours become ours in the new
+        language) translated again on it. Choosing the pair already shown (opening and closing the list, tabbing
+        past it) changes nothing. Returns the examples, α, Batch sentences, sentence box, then ResultViews."""
+        shown = self.results.get(key)
+        if shown is not None and shown.pair == pair:
+            return (gr.skip(),) * (4 + len(ResultViews._fields))
+        translator = self.translator(pair)
+        views = self.pair_views(pair, batch_text)
+        text = our_example_in(translator.src_lang, text if isinstance(text, str) else "")
+        if not text.strip():
+            return (*views, text, *self.cleared(f"Language pair is now {md_text(pair)}: translate a sentence."))
+        result = self.on_translate(pair, text, mode, beam_size, translator.length_penalty, max_len)
+        if not isinstance(result.state, str):  # refused: nothing of the old pair's result stays
+            result = self.cleared(result.status)
+        return (*views, text, *result)
 
     def model_card(self) -> str:
         return "\n\n---\n\n".join(
@@ -292,3 +329,4 @@ class DemoApp:
         return translate_tab.render(self.results.put(shown), shown, step, status, words)
 
     message, cleared = staticmethod(translate_tab.message), staticmethod(translate_tab.cleared)
+    refused = staticmethod(translate_tab.refused)

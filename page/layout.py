@@ -43,7 +43,7 @@ def build(app: DemoApp) -> gr.Blocks:
                         padding=True,
                     )
             reference_panel(app.on_reference, state)
-        batch_text, batch_load = app.batch.build(pair, app.translators[app.default])
+        batch_text, batch_load, batch_after_pair = app.batch.build(pair, app.translators[app.default])
         with gr.Tab("Model card") as card_tab:
             card = gr.Markdown(app.model_card(), latex_delimiters=[], elem_id="model-card")
 
@@ -58,16 +58,30 @@ def build(app: DemoApp) -> gr.Blocks:
         steps.change(
             app.on_select, [state, steps], step_outputs, show_progress="hidden", trigger_mode="always_last", **private
         )  # .change: the page sets the box (see step_input)
-        continue_button.click(app.on_continue, [state, steps, alternatives], result_outputs, **private)
+        examples.load_input_event.then(app.on_translate, translate_inputs, result_outputs, **private)  # no stale result
+        continue_button.click(app.on_continue, [state, steps, alternatives], result_outputs, **private).then(
+            app.decoding_of, state, mode, **private
+        )  # the radio says what the link restores: greedy after the forced tokens
         result["nbest"].select(app.on_hypothesis, state, result_outputs, **private)
         in_batch.click(app.on_in_batch, [state, steps], [result["picture"], status], **private)
         measure.click(app.on_measure, [state, steps], [result["picture"], status], **private)
         prepare.click(app.on_downloads, state, [result["json_file"], result["csv_file"], status], **private)
         mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
-        swap.click(
-            app.on_swap, translate_inputs, [pair, examples.dataset, penalty, batch_text, *result_outputs], **private
+        pair_outputs = [examples.dataset, penalty, batch_text]
+        batch_after_pair(
+            swap.click(
+                app.on_swap, [state, mode, beam, max_len, batch_text], [pair, *pair_outputs, *result_outputs], **private
+            )
         )
-        pair.input(app.on_pair, pair, [examples.dataset, penalty, batch_text, *result_outputs], **private)
+        # .input: only the visitor's choice (the page sets the pair too); on_pair ignores the pair already shown
+        batch_after_pair(
+            pair.input(
+                app.on_pair,
+                [pair, state, source, mode, beam, max_len, batch_text],
+                [*pair_outputs, source, *result_outputs],
+                **private,
+            )
+        )
         card_tab.select(app.model_card, None, card, **private)
         demo.load(
             app.on_load,
