@@ -17,8 +17,9 @@ from inference.document import batch_json
 from inference.examples import EXAMPLES as SENTENCES
 from inference.examples import examples_for
 from page.bmm_panel import batch_picture_value, measure, measured_call, picture_component, timing_figure, timing_table
+from page.gate import DecodeGate, work_of
 from page.heatmap import RULE_TEXT, static_head
-from page.limits import CACHED_BATCHES
+from page.limits import CACHED_BATCHES, DECODE_EVENT
 from page.state import ResultCache
 from page.text import md_text
 
@@ -152,8 +153,9 @@ def alone_differences(translator, trace) -> list[float]:
 class BatchTab:
     """The Batch tab's handlers and layout; traces are kept server-side by key like translations."""
 
-    def __init__(self, translator_for, cache_size: int = CACHED_BATCHES):
+    def __init__(self, translator_for, cache_size: int = CACHED_BATCHES, gate=None):
         self.translator_for = translator_for
+        self.gate = gate or DecodeGate()  # the server-wide decoding gate (page/gate.py)
         self.traces = ResultCache(cache_size)
 
     def examples_for(self, translator, text: str | None = None) -> str:
@@ -174,11 +176,14 @@ class BatchTab:
     def on_run(self, pair, text):
         try:
             translator = self.translator_for(pair)
-            trace = trace_batch(translator, split_sentences(text))
+            texts = split_sentences(text)
+            longest = max(len(translator.source_ids(t)) for t in texts)
+            with self.gate.decoding(work_of(longest, 2 * len(texts))):  # the batch, then each sentence alone
+                trace = trace_batch(translator, texts)
+                differences = alone_differences(translator, trace)
         except InputError as error:
             return (gr.skip(),) * 5 + (f"⚠️ {md_text(error)}",)
         two_h = 2 * translator.config["hidden_dim"]
-        differences = alone_differences(translator, trace)
         precision = str(translator.bundle.manifest.get("precision", "fp32"))
         note = (
             "int8: each row of a batch is quantised with its own scale and multiplied in exact integers, so "
@@ -202,7 +207,8 @@ class BatchTab:
         translator = self.translator_for(pair)
         two_h = 2 * translator.config["hidden_dim"]
         S = saved["trace"].src_ids.shape[1] if saved else 16
-        rows = measure(S, two_h, progress=progress)
+        with self.gate.decoding(work_of(S)):  # numpy products, not a decode, but the same CPUs
+            rows = measure(S, two_h, progress=progress)
         picture = gr.skip()
         if saved is not None:  # the picture's lanes get this batch's own B and S, at its first step
             picture = batch_picture_value(saved["doc"], 0, measured_call(saved["trace"].calls[0].batch, S, two_h))
@@ -219,7 +225,7 @@ class BatchTab:
     def build(self, pair, translator):
         """The tab's components and events; returns the sentences box and two functions that add the load event
         and the batch's rerun after a pair switch."""
-        private = dict(api_visibility="private")
+        private = DECODE_EVENT  # every event here decodes or times: the server-wide gate's workers
         with gr.Tab("Batch", elem_id="batch-tab"):
             gr.Markdown(
                 "Several sentences go through the encoder and decoder as **one padded batch**: here is "

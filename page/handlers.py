@@ -18,7 +18,18 @@ from inference.explain import explanation
 from page import downloads, reference, translate_tab
 from page.batch_tab import EXAMPLES, BatchTab, our_example_in
 from page.bmm_panel import batch_picture_value, measured_call, picture_value
-from page.limits import CACHED_RESULTS, TOP_K, WORKED_BEAM, check_pair, settings, step_number
+from page.gate import DecodeGate, work_of
+from page.limits import (
+    CACHED_RESULTS,
+    CONCURRENCY,
+    HEAVY_WAITING,
+    HEAVY_WORK,
+    TOP_K,
+    WORKED_BEAM,
+    check_pair,
+    settings,
+    step_number,
+)
 from page.model_card import model_card_markdown
 from page.share import state_from_query
 from page.state import ResultCache, Shown
@@ -33,7 +44,8 @@ class DemoApp:
         self.translators = translators
         self.default = "en-de" if "en-de" in translators else next(iter(translators))
         self.results = ResultCache(cache_size)
-        self.batch = BatchTab(self.translator)
+        self.gate = DecodeGate(CONCURRENCY, heavy_waiting=HEAVY_WAITING, heavy_work=HEAVY_WORK)  # server-wide
+        self.batch = BatchTab(self.translator, gate=self.gate)
 
     # ---- model calls ------------------------------------------------------------------------------
     def translator(self, pair) -> Translator:
@@ -44,15 +56,16 @@ class DemoApp:
         bundle's own (tuned on validation)."""
         translator = self.translator(pair)
         asked = settings(text, beam_size, length_penalty, max_len)
-        result = translator.translate(
-            asked.text,
-            beam_size=asked.beam_size,
-            length_penalty=asked.length_penalty,
-            n_best=asked.beam_size,
-            max_len=asked.max_len or None,
-            top_k=TOP_K,
-            prefix=prefix,
-        )
+        with self.gate.decoding(work_of(len(translator.source_ids(asked.text)), asked.beam_size)):
+            result = translator.translate(
+                asked.text,
+                beam_size=asked.beam_size,
+                length_penalty=asked.length_penalty,
+                n_best=asked.beam_size,
+                max_len=asked.max_len or None,
+                top_k=TOP_K,
+                prefix=prefix,
+            )
         return Shown(translator.name, asked.text, asked.max_len, result, translator.config)
 
     def others(self, pair: str) -> list[Translator]:
@@ -63,19 +76,19 @@ class DemoApp:
         """Occlusion, coverage, confidence and the direction hint, computed once per result and kept in it, so the
         page, its downloads and /explain give the same numbers and a step change costs nothing."""
         if shown.explanation is None:
-            shown.explanation = explanation(
-                self.translator(shown.pair), shown.text, shown.result, reverse=self.others(shown.pair)
-            )
+            others = self.others(shown.pair)
+            S = len(shown.translation.source_tokens)
+            with self.gate.decoding(work_of(S, S + 1 + len(others))):  # occlusion: S + 1 rows; one per other model
+                shown.explanation = explanation(self.translator(shown.pair), shown.text, shown.result, reverse=others)
         return shown.explanation
 
     # ---- UI handlers ------------------------------------------------------------------------------
     def on_translate(self, pair, text, mode, beam_size, length_penalty, max_len) -> ResultViews:
         beam = beam_size if mode == "beam search" else 1
         try:
-            shown = self.run(pair, text, beam, length_penalty, max_len)
-        except InputError as error:
+            return self.render(self.run(pair, text, beam, length_penalty, max_len), 0)
+        except InputError as error:  # bad input, or costly work while the costly lane is full (page/gate.py)
             return self.refused(f"⚠️ {md_text(error)}")
-        return self.render(shown, 0)
 
     def on_load(self, request: gr.Request | None = None):
         """A share link (?pair=…&text=…&step=…) restores its translation; without one the page opens on a worked
@@ -189,7 +202,9 @@ class DemoApp:
             return gr.skip(), "Translate a sentence first."
         translator = self.translator(shown.pair)
         others = [t for t in EXAMPLES.get(translator.src_lang, EXAMPLES["en"]) if t != shown.text][:3]
-        trace = trace_batch(translator, [shown.text, *others])
+        texts = [shown.text, *others]
+        with self.gate.decoding(work_of(max(len(translator.source_ids(t)) for t in texts), len(texts))):
+            trace = trace_batch(translator, texts)
         step = min(step or 0, len(trace.calls) - 1)
         return (
             batch_picture_value(batch_json(trace, shown.pair, translator.config), step),
@@ -205,7 +220,8 @@ class DemoApp:
         calls = shown.translation.step_calls
         step = min(max(step or 0, 0), len(calls) - 1)
         B, S = calls[step].batch, len(shown.translation.source_tokens)
-        timing = measured_call(B, S, 2 * shown.model["hidden_dim"])
+        with self.gate.decoding(work_of(S, B)):
+            timing = measured_call(B, S, 2 * shown.model["hidden_dim"])
         return (
             picture_value(shown, step, key, timing),
             f"Measured on this server for B = {B}, S = {S}: one batched matmul {timing['bmm_us']:.1f} µs, "
@@ -230,7 +246,8 @@ class DemoApp:
         if shown is None:
             return "Translate a sentence first, then paste a reference translation of it.", [], None
         try:
-            scored = self.translator(shown.pair).score_reference(shown.text, reference_text, top_k=TOP_K)
+            with self.gate.decoding(work_of(len(shown.translation.source_tokens))):
+                scored = self.translator(shown.pair).score_reference(shown.text, reference_text, top_k=TOP_K)
         except InputError as error:
             return f"⚠️ {md_text(error)}", [], None
         metrics = reference.sentence_metrics(shown.result.text, reference_text)

@@ -14,7 +14,7 @@ import gradio as gr
 from inference.examples import examples_for
 from page.bmm_panel import bmm_markdown, picture_component, picture_value
 from page.heatmap import heatmap_component, heatmap_value, step_input
-from page.limits import MAX_PENALTY
+from page.limits import DECODE_EVENT, MAX_PENALTY
 from page.state import Shown
 from page.text import md_text
 
@@ -187,7 +187,7 @@ def reference_panel(on_reference, state):
             label="Each reference token under the model (forced decoding)",
         )
         heatmap = gr.Plot(label="Attention while reading the reference")
-    reference_button.click(on_reference, [state, reference], [summary, probs, heatmap], api_visibility="private")
+    reference_button.click(on_reference, [state, reference], [summary, probs, heatmap], **DECODE_EVENT)
 
 
 def result_column() -> dict:
