@@ -236,8 +236,7 @@ def axe_violations(page) -> list[dict]:
         path = str(ROOT / ".axe" / "node_modules" / "axe-core" / "axe.min.js")
     if not Path(path).is_file():
         pytest.fail(
-            f"axe-core not found at {path}: run `npm ci` in the repository "
-            "root, or point $AXE_CORE_JS at axe.min.js"
+            f"axe-core not found at {path}: run `npm ci` in the repository root, or point $AXE_CORE_JS at axe.min.js"
         )
     page.add_script_tag(path=path)
     return page.evaluate(
