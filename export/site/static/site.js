@@ -23,7 +23,7 @@ async function translator(pair) {
   if (!state.translators.has(pair)) {
     const started = performance.now();
     const config = state.site.pairs[pair];
-    $("runtime").textContent = `Loading the ${pair} model (${(config.bytes / 1e6).toFixed(1)} MB) into your browser…`;
+    if (pair === $("pair").value) $("runtime").textContent = `Loading the ${pair} model (${(config.bytes / 1e6).toFixed(1)} MB) into your browser…`;
     state.translators.set(pair, loadTranslator(config, state.site.wasm).then((t) => {
       t.loadMs = performance.now() - started;
       return t;
