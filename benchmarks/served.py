@@ -1,11 +1,8 @@
-"""The served, load and browser sections: app.py in a child process on 127.0.0.1, called over plain HTTP
-through Gradio's queue with the documented `/translate` API (POST .../call/translate, then read the event
-stream), against a trivial Gradio app with the same API and queue settings and no model (`python -m
-benchmarks.served --port N` serves it), whose cost is Gradio's own; then the page in headless Chromium
-(Playwright, the system's chromium), each interaction timed inside the page by timed_click.js: from the
-click until a MutationObserver sees the result drawn (a translation: a new heatmap and a filled translation
-box; a step switch: the heatmap marking the step, in the browser, and the server's bmm panel following).
-"""
+"""The served, load and browser sections: app.py in a child process on 127.0.0.1, called over plain HTTP through
+Gradio's queue with the documented `/translate` API (POST .../call/translate, then read the event stream),
+against a trivial Gradio app with the same API and queue settings and no model (`python -m benchmarks.served
+--port N` serves it), whose cost is Gradio's own; then the page in headless Chromium (Playwright, the system's
+chromium), each interaction timed inside the page by timed_click.js."""
 
 import argparse
 import os
@@ -20,34 +17,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import numpy as np
 
-from benchmarks.measure import ROOT, rss_mib, summary_ms
+from benchmarks.measure import ROOT, ms, rss_mib, summary_ms, timed
+from benchmarks.report import INTERACTIONS
 
 TIMED_CLICK = Path(__file__).with_name("timed_click.js")
 # Milliseconds from navigation until the first bmm picture is drawn (the worked example the page opens on).
 FIRST_PICTURE = """new MutationObserver((_, observer) => {
   if (document.querySelector("#bmm-picture .bmm-pic")) { window.firstPictureMs = performance.now(); observer.disconnect(); }
 }).observe(document, {childList: true, subtree: true});"""
-
 # What the trivial app answers: roughly the shape of a real answer for a short sentence.
-CONSTANT = {
-    "pair": "en-de",
-    "source": "A dog runs.",
-    "translation": "Ein Hund rennt.",
-    "source_tokens": ["▁A", "▁dog", "▁runs", ".", "</s>"],
-    "target_tokens": ["▁Ein", "▁Hund", "▁rennt", ".", "</s>"],
-    "target_ids": [10, 11, 12, 13, 3],
-    "attention": [[0.2] * 5 for _ in range(5)],
-    "token_probs": [0.9] * 5,
-    "alternatives": [[{"token": "▁Ein", "prob": 0.9}] * 5 for _ in range(5)],
-    "nbest": [],
-    "score": -0.5,
-    "normalized_score": -0.5,
-    "finished": True,
-    "decoding": {"mode": "greedy"},
-    "timing_ms": {"total": 0.0},
-}
+CONSTANT = dict(pair="en-de", source="A dog runs.", translation="Ein Hund rennt.")
+CONSTANT |= dict(source_tokens="▁A ▁dog ▁runs . </s>".split(), target_tokens="▁Ein ▁Hund ▁rennt . </s>".split())
+CONSTANT |= dict(target_ids=[10, 11, 12, 13, 3], attention=[[0.2] * 5] * 5, token_probs=[0.9] * 5)
+CONSTANT |= dict(alternatives=[[{"token": "▁Ein", "prob": 0.9}] * 5] * 5, nbest=[], score=-0.5, normalized_score=-0.5)
+CONSTANT |= dict(finished=True, decoding={"mode": "greedy"}, timing_ms={"total": 0.0})
 
 
 def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
@@ -55,10 +39,12 @@ def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
     is sent (text, pair "" = the default, beam 1, length_penalty None = the tuned one, max_len 0 = auto):
     Gradio's plain HTTP API fills in no defaults."""
     response = client.post(f"{base}gradio_api/call/translate", json={"data": [text, "", 1, None, 0]})
-    if response.status_code == 503:
-        return "queue full", ""
     if response.status_code != 200:
-        return "error", f"HTTP {response.status_code}: {response.text[:200]}"
+        return (
+            ("queue full", "")
+            if response.status_code == 503
+            else ("error", f"HTTP {response.status_code}: {response.text[:200]}")
+        )
     with client.stream("GET", f"{base}gradio_api/call/translate/{response.json()['event_id']}") as stream:
         event = None
         for line in stream.iter_lines():
@@ -76,13 +62,10 @@ class Server:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        self.name, self.url, self.assets = name, f"http://127.0.0.1:{port}/", assets
-        self.log = tempfile.TemporaryFile()
-        started = time.perf_counter()
-        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-        self.process = subprocess.Popen(
-            command + ["--port", str(port)], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env
-        )
+        self.name, self.url, self.assets, self.log = name, f"http://127.0.0.1:{port}/", assets, tempfile.TemporaryFile()
+        started, env = time.perf_counter(), dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
+        command = [*command, "--port", str(port)]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         with httpx.Client(timeout=30) as client:
             while self.process.poll() is None and time.perf_counter() - started < timeout:
                 try:
@@ -126,11 +109,8 @@ def start_app(bundle_dir: Path, pair: str, probe_text: str) -> Server:
 def start_trivial(probe_text: str) -> Server:
     from page.limits import CONCURRENCY, QUEUE_SIZE  # the same queue as the app's
 
-    return Server(
-        "trivial",
-        [sys.executable, "-m", "benchmarks.served", "--queue-size", str(QUEUE_SIZE), "--concurrency", str(CONCURRENCY)],
-        probe_text,
-    )
+    queue = ["--queue-size", str(QUEUE_SIZE), "--concurrency", str(CONCURRENCY)]
+    return Server("trivial", [sys.executable, "-m", "benchmarks.served", *queue], probe_text)
 
 
 def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
@@ -142,12 +122,12 @@ def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> 
     def client_loop(index: int, deadline: float) -> list[tuple[str, str, float]]:
         outcomes = []
         while time.perf_counter() < deadline:
-            tick, text = time.perf_counter(), texts[(index + len(outcomes) * clients) % len(texts)]
+            text = texts[(index + len(outcomes) * clients) % len(texts)]
             try:
-                outcome, detail = call(connections[index], server.url, text)
+                took, (outcome, detail) = timed(call, connections[index], server.url, text)
             except httpx.HTTPError as error:
-                outcome, detail = "error", f"{type(error).__name__}: {error}"[:200]
-            outcomes.append((outcome, detail, time.perf_counter() - tick))
+                took, outcome, detail = 0.0, "error", f"{type(error).__name__}: {error}"[:200]
+            outcomes.append((outcome, detail, took))
             if outcome == "queue full":
                 time.sleep(0.05)
         return outcomes
@@ -158,27 +138,17 @@ def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> 
     elapsed = time.perf_counter() - start
     for connection in connections:
         connection.close()
-    counts = Counter(outcome for outcome, _, _ in outcomes)
-    latencies = [seconds for outcome, _, seconds in outcomes if outcome == "ok"]
-    return {
-        "server": server.name,
-        "clients": clients,
-        "seconds": round(elapsed, 2),
-        "answers": counts["ok"],
-        "answers_per_s": round(counts["ok"] / elapsed, 2),
-        "queue_full": counts["queue full"],
-        "errors": counts["error"],
-        "answer_median_ms": summary_ms(latencies)["median_ms"],
-        "answer_p99_ms": round(float(np.percentile(latencies, 99)) * 1e3, 1) if latencies else None,
-        "rss_before_mib": rss_before,
-        "rss_after_mib": rss_mib(server.process.pid),
-        "rss_peak_mib": rss_mib(server.process.pid, "VmHWM"),
-        "error_examples": sorted({detail for outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3],
-    }
+    counts, pid = Counter(outcome for outcome, _, _ in outcomes), server.process.pid
+    latencies = [took for outcome, _, took in outcomes if outcome == "ok"]
+    examples = sorted({detail for outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3]
+    run = dict(server=server.name, clients=clients, seconds=round(elapsed, 2), answers=counts["ok"])
+    run |= dict(answers_per_s=round(counts["ok"] / elapsed, 2), queue_full=counts["queue full"], errors=counts["error"])
+    run |= dict(answer_median_ms=ms(latencies), answer_p99_ms=ms(latencies, 99, 1), rss_before_mib=rss_before)
+    return run | dict(rss_after_mib=rss_mib(pid), rss_peak_mib=rss_mib(pid, "VmHWM"), error_examples=examples)
 
 
 def served_section(
-    bundle_dir: Path, pair: str, texts: list[str], clients: int = 8, seconds: float = 10.0, cold_starts: int = 2
+    bundle_dir, pair: str, texts: list[str], clients=8, seconds=10.0, cold_starts=2
 ) -> tuple[dict, Server]:
     """Trivial app and app.py alternately: best cold start and one load run each; returns the app still running."""
     starts = {"trivial": lambda: start_trivial(texts[0]), "app": lambda: start_app(bundle_dir, pair, texts[0])}
@@ -197,17 +167,15 @@ def served_section(
 def load_section(server: Server, texts: list[str], clients=(8, 64), seconds: float = 5.0) -> dict:
     from page.limits import CONCURRENCY, QUEUE_SIZE
 
-    return {
-        "queue_size": QUEUE_SIZE,
-        "concurrency": CONCURRENCY,
-        "rows": [load_run(server, texts, n, seconds) for n in clients],
-    }
+    rows = [load_run(server, texts, n, seconds) for n in clients]
+    return {"queue_size": QUEUE_SIZE, "concurrency": CONCURRENCY, "rows": rows}
 
 
 def _timed(page, selector: str, kind: str, index: int = 0) -> dict:
-    """Seconds from clicking the index-th `selector` until it is drawn: {"page": s} or {"page": s, "panel": s}."""
+    """Seconds from clicking the index-th `selector` until it is drawn: {"page": s}, for a step also "panel" (the
+    server's bmm panel) and "picture" (the bmm picture, when the page has one)."""
     arg = {"selector": selector, "index": index, "kind": kind, "timeout": 60_000}
-    return {key: ms / 1e3 for key, ms in page.evaluate(TIMED_CLICK.read_text(encoding="utf-8"), arg).items()}
+    return {key: value / 1e3 for key, value in page.evaluate(TIMED_CLICK.read_text(encoding="utf-8"), arg).items()}
 
 
 def _translate(page, text: str) -> float:
@@ -226,9 +194,7 @@ def _switch_steps(page, switches: int) -> list[dict]:
     ]
 
 
-def browser_section(
-    url: str, sentences: list[str], page_loads: int = 5, translations: int = 10, switches_per_translation: int = 3
-) -> dict:
+def browser_section(url: str, sentences: list[str], page_loads=5, translations=10, switches_per_translation=3) -> dict:
     """Fresh pages, one first translation each; on the first page also later translations and step switches."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -258,15 +224,10 @@ def browser_section(
             browser.close()
     except PlaywrightError as error:  # a page that never drew its result: say so, keep the other sections
         return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
-    timed = {
-        "first translation on a fresh page, to heatmap": first,
-        "later translation, to heatmap": later,
-        "step switch, heatmap (in the page)": [t["page"] for t in steps],
-        "step switch, bmm panel (server round trip)": [t["panel"] for t in steps],
-        "first bmm picture after load (from navigation)": pictures,
-        "step switch, bmm picture (in the page)": [t["picture"] for t in steps if "picture" in t],
-    }
-    return {"chromium": chromium, "rows": [{"interaction": name, **summary_ms(t)} for name, t in timed.items()]}
+    step, panel, redraw = ([t[key] for t in steps if key in t] for key in ("page", "panel", "picture"))
+    timings = zip(INTERACTIONS.values(), (first, later, step, panel, pictures, redraw))
+    rows = [{"interaction": interaction, **summary_ms(times)} for interaction, times in timings]
+    return {"chromium": chromium, "rows": rows}
 
 
 def serve_trivial(argv=None) -> None:
