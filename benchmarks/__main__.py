@@ -22,7 +22,7 @@ from benchmarks import report
 from benchmarks.bmm import bmm_section
 from benchmarks.decoding_speed import beam_section, floor_section, latency_section
 from benchmarks.measure import ROOT, cpu_translator, load_average, machine, versions
-from benchmarks.served import browser_section, load_section, served_section, start_app
+from benchmarks.served import Server, browser_section, load_section, served_section
 from benchmarks.training_speed import DEFAULT_DATA_DIR, training_section
 
 SECTIONS = "latency bmm beam served load browser training".split()
@@ -33,8 +33,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _sections(text: str) -> tuple[str, ...]:
-    unknown = [n for n in text.split(",") if n not in SECTIONS]
-    if unknown:
+    if unknown := [n for n in text.split(",") if n not in SECTIONS]:
         raise argparse.ArgumentTypeError(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     return tuple(text.split(","))
 
@@ -78,15 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
 def read_sentences(bundle: Path, src: str, data_dir: str, count: int) -> tuple[list[str], str, int]:
     """The first `count` sentences of data_dir/test.jsonl's `src` column (else our example sentences) that the
     bundle accepts (too long or unknown characters: left out), where they came from, their median length."""
-    path = Path(data_dir) / "test.jsonl" if data_dir else None
-    if path is not None and path.is_file():
-        with open(path, encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
+    path = Path(data_dir or "") / "test.jsonl"
+    if data_dir and path.is_file():
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if any(src not in row for row in rows):
-            raise RuntimeError(
-                f"{path} has lines without a '{src}' field (the bundle's source language); "
-                f"pass --data-dir with a test.jsonl in that schema"
-            )
+            schema = "pass --data-dir with a test.jsonl in that schema"
+            raise RuntimeError(f"{path} has lines without a '{src}' field (the bundle's source language); {schema}")
         sources, origin = [row[src] for row in rows], str(path)
     else:
         from inference.examples import examples_for
@@ -95,10 +91,8 @@ def read_sentences(bundle: Path, src: str, data_dir: str, count: int) -> tuple[l
     checked = cpu_translator(bundle).check_sources(sources)
     accepted = [(text, ids) for text, ids in zip(sources, checked) if isinstance(ids, list)][:count]
     if len(accepted) < 2:
-        raise RuntimeError(
-            f"{origin} has fewer than 2 sentences this bundle accepts; pass --data-dir with a "
-            f"test.jsonl whose '{src}' column holds sentences in the bundle's source language"
-        )
+        column = f"test.jsonl whose '{src}' column holds sentences in the bundle's source language"
+        raise RuntimeError(f"{origin} has fewer than 2 sentences this bundle accepts; pass --data-dir with a {column}")
     return [text for text, _ in accepted], origin, int(np.median([len(ids) for _, ids in accepted]))
 
 
@@ -126,7 +120,7 @@ def run_sections(args, bundle: Path, sentences: list[str], results: dict, save) 
             results["served"], app = served_section(bundle, pair, sentences, 8, args.seconds, args.cold_starts)
             save()
         if wanted & {"load", "browser"}:
-            app = app or start_app(bundle, pair, sentences[0])
+            app = app or Server(sentences[0], bundle, pair)
         run("load", lambda: load_section(app, sentences, args.clients, args.seconds))
         switches = 1 if args.quick else 3
         run("browser", lambda: browser_section(app.url, sentences, args.page_loads, args.translations, switches))
@@ -150,30 +144,21 @@ def main(argv=None) -> int:
     try:
         manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        return _error(
-            f"{bundle} is not a bundle folder ({error}); export one with `python -m export CHECKPOINT --out {bundle}`"
-        )
+        export = f"export one with `python -m export CHECKPOINT --out {bundle}`"
+        return _error(f"{bundle} is not a bundle folder ({error}); {export}")
     wanted = max(args.sentences, args.beam_sentences, 2 * args.page_loads + args.translations + 1, 50)
     try:
         sentences, origin, src_len = read_sentences(bundle, manifest["pair"]["src"], args.data_dir, wanted)
     except (RuntimeError, ValueError) as error:
         return _error(error)
-    command = " ".join(["python -m benchmarks"] + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)])
-    inside = bundle.resolve().is_relative_to(ROOT)  # then shown from the root, where the results files are read
-    results = {
-        "meta": {
-            "command": command,
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "machine": machine(),
-            "versions": versions(),
-            "bundle": str(bundle.resolve().relative_to(ROOT) if inside else bundle),
-            "pair": f"{manifest['pair']['src']}-{manifest['pair']['tgt']}",
-            "precision": manifest.get("precision"),
-            "model_config": manifest["model_config"],
-            "sentences": f"the first {len(sentences)} accepted from {origin}",
-            "median_source_tokens": src_len,
-        }
-    }
+    command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
+    date, pair, resolved = datetime.datetime.now().astimezone().isoformat(timespec="seconds"), manifest["pair"], bundle
+    if bundle.resolve().is_relative_to(ROOT):  # then shown from the root, where the results files are read
+        resolved = bundle.resolve().relative_to(ROOT)
+    meta = dict(command=command, date=date, machine=machine(), versions=versions(), bundle=str(resolved))
+    meta |= dict(pair=f"{pair['src']}-{pair['tgt']}", precision=manifest.get("precision"))
+    meta |= dict(model_config=manifest["model_config"], sentences=f"the first {len(sentences)} accepted from {origin}")
+    results = {"meta": meta | dict(median_source_tokens=src_len)}
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:  # each file written whole, then moved into place

@@ -1,5 +1,5 @@
-"""What every section shares: a stopwatch, summary statistics (numpy's), cells taking turns, a child process
-answering in JSON, the machine and package versions a results table must carry to be read later, memory."""
+"""What every section shares: a stopwatch, numpy's statistics, cells taking turns, a child process answering
+in JSON, and the machine and package versions a results table must carry to be read later."""
 
 import contextlib
 import json
@@ -29,7 +29,6 @@ def ms(seconds, q: float = 50, digits: int = 3) -> float | None:
 
 
 def summary_ms(seconds) -> dict:
-    """Count, median and 90th percentile of times in seconds, as ms."""
     return {"n": len(seconds), "median_ms": ms(seconds), "p90_ms": ms(seconds, 90)}
 
 
@@ -67,19 +66,16 @@ def cpu_translator(path, threads: int = 1):
     return Translator(path, device="cpu", threads=threads, verify=False)
 
 
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     usable, python, system = len(os.sched_getaffinity(0)), platform.python_version(), platform.platform()
     return {"cpu": cpu, "usable_cpus": usable, "python": python, "os": system, "load_average": load_average()}
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def versions() -> dict:
@@ -92,8 +88,6 @@ def versions() -> dict:
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float | None:
     """Resident memory (VmRSS) or its peak (VmHWM) of a live process in MiB, from /proc/PID/status."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as f:
-            return next((round(int(line.split()[1]) / 1024, 1) for line in f if line.startswith(field + ":")), None)
-    except OSError:
-        return None
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        return next((round(int(line.split()[1]) / 1024, 1) for line in f if line.startswith(field + ":")), None)
+    return None
