@@ -8,6 +8,8 @@ import numpy as np
 
 from benchmarks.measure import in_turns
 
+COLUMNS = "method B S 2H us_per_call times_bmm max_abs_diff".split()
+
 
 def _methods(query, enc_out) -> dict:
     import torch
@@ -27,12 +29,8 @@ def _methods(query, enc_out) -> dict:
         weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
         return np.matmul(weights / weights.sum(axis=-1, keepdims=True), enc_np)
 
-    return {
-        "torch.bmm": with_bmm,
-        "Python loop": lambda: torch.stack([torch.softmax(q @ k.T, dim=-1) @ k for q, k in zip(query, enc_out)]),
-        "torch.einsum": with_einsum,
-        "numpy.matmul": with_numpy,
-    }
+    loop = lambda: torch.stack([torch.softmax(q @ k.T, dim=-1) @ k for q, k in zip(query, enc_out)])
+    return {"torch.bmm": with_bmm, "Python loop": loop, "torch.einsum": with_einsum, "numpy.matmul": with_numpy}
 
 
 def bmm_section(two_h: int, src_len: int, batch_sizes=(1, 8, 32, 128), rounds: int = 7, seed: int = 0) -> dict:
@@ -52,19 +50,11 @@ def bmm_section(two_h: int, src_len: int, batch_sizes=(1, 8, 32, 128), rounds: i
                 for _ in range(calls):
                     methods[name]()
                 times[name].append((time.perf_counter() - tick) / calls)
+            us = {name: 1e6 * float(np.median(times[name])) for name in methods}
             for name, method in methods.items():
-                us = 1e6 * float(np.median(times[name]))
-                rows.append(
-                    {
-                        "method": name,
-                        "B": batch,
-                        "S": src_len,
-                        "2H": two_h,
-                        "us_per_call": round(us, 1),
-                        "times_bmm": round(us / (1e6 * float(np.median(times["torch.bmm"]))), 2),
-                        "max_abs_diff": float(np.abs(np.asarray(method()).reshape(reference.shape) - reference).max()),
-                    }
-                )
+                diff = float(np.abs(np.asarray(method()).reshape(reference.shape) - reference).max())
+                values = name, batch, src_len, two_h, round(us[name], 1), round(us[name] / us["torch.bmm"], 2), diff
+                rows.append(dict(zip(COLUMNS, values)))
     finally:
         torch.set_num_threads(saved_threads)
     return {"rows": rows, "rounds": rounds}

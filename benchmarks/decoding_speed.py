@@ -1,10 +1,6 @@
-"""The latency, floor and beam sections (what their tables hold: benchmarks/report.py). One checkpoint runs
-as PyTorch eager (`torch`, checkpoint.pt) and onnxruntime `fp32` and `int8` (the shipped bundle for its own
-precision, the other exported from checkpoint.pt), all through the same decoding loop. The floor: the model's
-FLOPs (2 per weight and row) and bytes against numpy's matmul rate and matrix-vector bandwidth, measured in a
-child with one BLAS thread per engine thread; elementwise work is left out (a lower bound), int8 only lowers
-the bytes. Beam: sentences/s of Translator.translate_batch one sentence at a time against 32 at once.
-"""
+"""The latency, floor and beam sections. One checkpoint runs as PyTorch eager (`torch`, checkpoint.pt) and
+onnxruntime `fp32` and `int8` (the shipped bundle for its own precision, the other exported from
+checkpoint.pt), all through the same decoding loop."""
 
 import itertools
 import json
@@ -17,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.measure import child_json, cpu_translator, in_turns, median_ratio, summary_ms
+from benchmarks.measure import child_json, cpu_translator, in_turns, median_ratio, summary_ms, timed
 
 VARIANTS = ("torch", "fp32", "int8")
 WEIGHT_BYTES = {"torch": 4, "fp32": 4, "int8": 1}
@@ -32,19 +28,15 @@ def prepare_variants(bundle_dir: Path, work_dir: Path) -> dict[str, Path]:
         raise FileNotFoundError(f"{checkpoint} is missing: the latency section needs the weights the bundle came from")
     shipped = "int8" if manifest.get("quantization") == "int8" else "fp32"
     other = "fp32" if shipped == "int8" else "int8"
-    exported = work_dir / other / "manifest.json"
-    sha = manifest["files"]["checkpoint.pt"]["sha256"]
-    if not exported.is_file() or json.loads(exported.read_text())["files"]["checkpoint.pt"]["sha256"] != sha:
+    exported, sha = work_dir / other, manifest["files"]["checkpoint.pt"]["sha256"]
+    kept = exported / "manifest.json"
+    if not kept.is_file() or json.loads(kept.read_text())["files"]["checkpoint.pt"]["sha256"] != sha:
         from export.bundle import export_bundle  # torch + onnx: imported only when needed
 
-        print(f"exporting the {other} variant of {checkpoint} to {exported.parent} ...")
-        export_bundle(
-            checkpoint,
-            exported.parent,
-            quantize="int8" if other == "int8" else "none",
-            command=f"benchmarks: {other} variant of {checkpoint}",
-        )
-    paths = {"torch": checkpoint, shipped: bundle_dir, other: exported.parent}
+        print(f"exporting the {other} variant of {checkpoint} to {exported} ...")
+        quantize, command = "int8" if other == "int8" else "none", f"benchmarks: {other} variant of {checkpoint}"
+        export_bundle(checkpoint, exported, quantize=quantize, command=command)
+    paths = {"torch": checkpoint, shipped: bundle_dir, other: exported}
     return {variant: paths[variant] for variant in VARIANTS}
 
 
@@ -60,97 +52,56 @@ def _run_cells(translators: dict, sentences: list[str], beams, block: int, budge
         translator, record = translators[variant], records[variant, beam]
         translator.translate(sentences[first], beam_size=beam)  # untimed: weights back into cache
         for text in sentences[first : first + block]:
-            tick = time.perf_counter()
-            result = translator.translate(text, beam_size=beam)
-            record["seconds"].append(time.perf_counter() - tick)
-            record["tokens"].append(len(result.target_ids))
-            record["src_tokens"].append(len(result.source_tokens))
-            record["ids"].append(list(result.target_ids))
+            seconds, result = timed(translator.translate, text, beam_size=beam)
+            ids = list(result.target_ids)
+            for key, value in zip(record, (seconds, len(ids), len(result.source_tokens), ids)):
+                record[key].append(value)
     return records
 
 
-def latency_section(
-    bundle_dir: Path,
-    work_dir,
-    sentences: list[str],
-    threads=(1, 2),
-    beams=(1, 5),
-    block: int = 10,
-    budget_s: float = 120,
-) -> dict:
+def latency_section(bundle_dir, work_dir, sentences: list[str], threads=(1, 2), beams=(1, 5), block=10, budget_s=120):
     """Rows per cell, speed-up ratios from the same run, how often variants give identical token ids, and the
     raw records for the floor; the other precision goes to work_dir (None: a temporary folder, removed)."""
+    from evaluate.torch_model import torch_translator  # it sets torch's process-wide thread count
+
     rows, ratios, agreement, raw = [], [], [], {}
     names = {beam: "greedy" if beam == 1 else f"beam{beam}" for beam in beams}
-    from evaluate.torch_model import torch_translator
-
     with tempfile.TemporaryDirectory(prefix="bench-variants-") as scratch:
         paths = prepare_variants(Path(bundle_dir), Path(work_dir or scratch))
         for t in threads:  # never mixed in one round: a 2-thread engine's idle threads slow whoever runs next
-            translators = {
-                v: torch_translator(p, threads=t) if v == "torch" else cpu_translator(p, t) for v, p in paths.items()
-            }  # torch_translator sets torch's process-wide thread count
+            engine = lambda v, p: torch_translator(p, threads=t) if v == "torch" else cpu_translator(p, t)
+            translators = {variant: engine(variant, path) for variant, path in paths.items()}
             records = _run_cells(translators, sentences, beams, block, budget_s / len(threads))
-            seconds = {cell: r["seconds"] for cell, r in records.items()}
+            seconds, ids = ({cell: r[key] for cell, r in records.items()} for key in ("seconds", "ids"))
+            cells = {beam: dict(decoding=names[beam], threads=t) for beam in beams}
             for (variant, beam), r in records.items():
                 raw[variant, names[beam], t] = r
-                rows.append(
-                    {
-                        "variant": variant,
-                        "decoding": names[beam],
-                        "threads": t,
-                        **summary_ms(r["seconds"]),
-                        "ms_per_token": round(1e3 * sum(r["seconds"]) / max(1, sum(r["tokens"])), 3),
-                    }
-                )
+                per_token = round(1e3 * sum(r["seconds"]) / max(1, sum(r["tokens"])), 3)
+                rows.append(dict(variant=variant, **cells[beam], **summary_ms(r["seconds"]), ms_per_token=per_token))
             for beam, (slow, fast) in itertools.product(beams, PAIRS):
-                ratios.append(
-                    {
-                        "ratio": f"{fast} speed-up over {slow}",
-                        "decoding": names[beam],
-                        "threads": t,
-                        "value": median_ratio(seconds[slow, beam], seconds[fast, beam]),
-                    }
-                )
-                same = sum(a == b for a, b in zip(records[slow, beam]["ids"], records[fast, beam]["ids"]))
-                agreement.append(
-                    {
-                        "variants": f"{fast} vs {slow}",
-                        "decoding": names[beam],
-                        "threads": t,
-                        "identical": same,
-                        "of": len(records[fast, beam]["ids"]),
-                    }
-                )
-            ratios += [
-                {
-                    "ratio": f"{variant} {names[beam]} latency / greedy latency",
-                    "decoding": "",
-                    "threads": t,
-                    "value": median_ratio(seconds[variant, beam], seconds[variant, beams[0]]),
-                }
-                for variant in paths
-                for beam in beams[1:]
-            ]
+                ratio = median_ratio(seconds[slow, beam], seconds[fast, beam])
+                ratios.append(dict(ratio=f"{fast} speed-up over {slow}", **cells[beam], value=ratio))
+                same, of = sum(a == b for a, b in zip(ids[slow, beam], ids[fast, beam])), len(ids[fast, beam])
+                agreement.append(dict(variants=f"{fast} vs {slow}", **cells[beam], identical=same, of=of))
+            for variant, beam in itertools.product(paths, beams[1:]):
+                ratio = median_ratio(seconds[variant, beam], seconds[variant, beams[0]])
+                name = f"{variant} {names[beam]} latency / greedy latency"
+                ratios.append(dict(ratio=name, decoding="", threads=t, value=ratio))
     return {"rows": rows, "ratios": ratios, "agreement": agreement, "block": block, "raw": raw}
 
 
 def costs(config: dict, src_len: int, weight_bytes: int) -> tuple[dict, dict]:
-    """(encoder, decoder step) FLOPs and bytes for one sentence of src_len tokens, batch 1."""
+    """(encoder, decoder step) FLOPs (2 per weight and row) and bytes for one sentence of src_len tokens, batch 1;
+    elementwise work is left out (a lower bound), int8 only lowers the bytes."""
     E, H, V, S = config["embed_dim"], config["hidden_dim"], config["vocab_size"], src_len
     D, A = 2 * H, config.get("attention_dim", 0) if config["attention"] == "additive" else 0
     keys = {"dot": 0, "general": D * D, "additive": D * A}[config["attention"]]
     gru = 2 * (3 * H * E + 3 * H * H)  # the two directions of the bi-GRU (fp32 even in int8 bundles)
-    encoder = {
-        "flops": 2 * S * (gru + keys) + 2 * D * D,
-        "bytes": 4 * gru + weight_bytes * (keys + D * D) + 4 * S * 2 * D,
-    }
+    encoder_bytes = 4 * gru + weight_bytes * (keys + D * D) + 4 * S * 2 * D
     step_weights = 3 * D * E + 3 * D * D + 2 * D * E + V * E + D * A  # GRU cell, pre-output, output, query projection
-    step = {
-        "flops": 2 * step_weights + 4 * S * D,
-        "bytes": weight_bytes * step_weights + 4 * 2 * S * D,
-    }  # + reading keys and enc_out
-    return encoder, step
+    step_bytes = weight_bytes * step_weights + 4 * 2 * S * D  # + reading keys and enc_out
+    encoder = {"flops": 2 * S * (gru + keys) + 2 * D * D, "bytes": encoder_bytes}
+    return encoder, {"flops": 2 * step_weights + 4 * S * D, "bytes": step_bytes}
 
 
 def measure_rates(working_set_bytes: int, seconds: float = 0.3) -> dict:
@@ -159,9 +110,7 @@ def measure_rates(working_set_bytes: int, seconds: float = 0.3) -> dict:
     def best(work, amount):
         rate, start = 0.0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            tick = time.perf_counter()
-            work()
-            rate = max(rate, amount / (time.perf_counter() - tick))
+            rate = max(rate, amount / timed(work)[0])
         return round(rate / 1e9, 1)
 
     a = np.random.rand(1024, 1024).astype(np.float32)
@@ -171,7 +120,8 @@ def measure_rates(working_set_bytes: int, seconds: float = 0.3) -> dict:
 
 
 def floor_section(config: dict, raw: dict, threads=(1, 2)) -> dict:
-    """Per greedy latency cell: the median of per-sentence floors, and median(measured / floor)."""
+    """Per greedy latency cell: the median of per-sentence floors (model FLOPs and bytes against numpy's matmul
+    rate and bandwidth, measured in a child with one BLAS thread per engine thread), median(measured / floor)."""
     working_set = costs(config, 20, 4)[1]["bytes"]
     code = f"import json, benchmarks.decoding_speed as d; print(json.dumps(d.measure_rates({working_set})))"
     rates = {t: child_json([sys.executable, "-c", code], threads=t, timeout=120) for t in threads}
@@ -181,69 +131,47 @@ def floor_section(config: dict, raw: dict, threads=(1, 2)) -> dict:
             continue
         # the best rate any thread count up to t reached: a t-thread engine could always use fewer
         gflops, gbs = (1e9 * max(r[key] for n, r in rates.items() if n <= t) for key in ("gflops", "gbs"))
-        part = lambda c: max(c["flops"] / gflops, c["bytes"] / gbs)  # noqa: E731
+        part = lambda c: max(c["flops"] / gflops, c["bytes"] / gbs)
         floors = []
         for src_len, out_len in zip(cell["src_tokens"], cell["tokens"]):
             encoder, step = costs(config, src_len, WEIGHT_BYTES[variant])
             floors.append(part(encoder) + out_len * part(step))
-        rows.append(
-            {
-                "variant": variant,
-                "threads": t,
-                "floor_median_ms": round(1e3 * float(np.median(floors)), 3),
-                "measured_median_ms": round(1e3 * float(np.median(cell["seconds"])), 3),
-                "times_floor": round(float(np.median(np.divide(cell["seconds"], floors))), 2),
-            }
-        )
+        floor, measured = (round(1e3 * float(np.median(x)), 3) for x in (floors, cell["seconds"]))
+        times_floor = round(float(np.median(np.divide(cell["seconds"], floors))), 2)
+        keys = "variant threads floor_median_ms measured_median_ms times_floor".split()
+        rows.append(dict(zip(keys, (variant, t, floor, measured, times_floor))))
     return {"rates": {str(t): r for t, r in rates.items()}, "rows": rows}
 
 
 def beam_section(bundle_dir, sentences: list[str], beam: int = 5, batch_sizes=(1, 32), threads=None) -> dict:
-    """translate_batch one sentence at a time against 32 at once, 1 and 2 threads (more threads only pay once a
-    decoder call is big enough); cells take turns chunk by chunk (a chunk = one batch of the larger size), each
-    cell first running the first chunk once, untimed."""
+    """Sentences/s of translate_batch one sentence at a time against 32 at once, 1 and 2 threads (more threads
+    only pay once a decoder call is big enough); cells take turns chunk by chunk (a chunk = one batch of the
+    larger size), each cell first running the first chunk once, untimed."""
     threads = threads or tuple(range(1, min(2, len(os.sched_getaffinity(0))) + 1))
     translators = {n: cpu_translator(bundle_dir, n) for n in threads}
     cells = [(n, size) for n in threads for size in batch_sizes]
     chunk, one, many = max(batch_sizes), batch_sizes[0], batch_sizes[-1]
-    seconds, outputs = {cell: 0.0 for cell in cells}, {cell: [] for cell in cells}
+    seconds, outputs = dict.fromkeys(cells, 0.0), {cell: [] for cell in cells}
     for n, size in cells:
         translators[n].translate_batch(sentences[:chunk], beam_size=beam, batch_size=size)
     chunks = tqdm(range(0, len(sentences), chunk), desc="beam batches", leave=False)
     for start, (n, size) in in_turns(cells, chunks):
-        tick = time.perf_counter()
-        outputs[n, size] += translators[n].translate_batch(
-            sentences[start : start + chunk], beam_size=beam, batch_size=size
-        )
-        seconds[n, size] += time.perf_counter() - tick
-    rows = [
-        {
-            "threads": n,
-            "batch_size": size,
-            "sentences": len(outputs[n, size]),
-            "seconds": round(seconds[n, size], 3),
-            "sentences_per_s": round(len(outputs[n, size]) / seconds[n, size], 2) if seconds[n, size] else None,
-        }
-        for n, size in cells
-    ]
+        texts = sentences[start : start + chunk]
+        took, translations = timed(translators[n].translate_batch, texts, beam_size=beam, batch_size=size)
+        seconds[n, size] += took
+        outputs[n, size] += translations
+    rows = []
+    for n, size in cells:
+        done, took = len(outputs[n, size]), seconds[n, size]
+        rate = round(done / took, 2) if took else None
+        rows.append(dict(threads=n, batch_size=size, sentences=done, seconds=round(took, 3), sentences_per_s=rate))
     compared = [(f"{n} thread{'s' * (n > 1)}", seconds[n, one], seconds[n, many]) for n in threads]
-    compared.append(
-        (
-            "each at its faster thread count",
-            min(seconds[n, one] for n in threads),
-            min(seconds[n, many] for n in threads),
-        )
-    )
+    best = [min(seconds[n, size] for n in threads) for size in (one, many)]
+    compared.append(("each at its faster thread count", *best))
     ratios = [
         {"comparison": f"batch {many} / batch {one}, {how}", "speedup": round(at_one / at_many, 3)}
         for how, at_one, at_many in compared
     ]
-    reference = outputs[cells[0]]
-    return {
-        "beam": beam,
-        "rows": rows,
-        "ratios": ratios,
-        "speedup": ratios[-1]["speedup"],
-        "identical_outputs": min(sum(a == b for a, b in zip(reference, outputs[cell])) for cell in cells),
-        "of": len(sentences),
-    }
+    same = min(sum(a == b for a, b in zip(outputs[cells[0]], outputs[cell])) for cell in cells)
+    speedup = ratios[-1]["speedup"]
+    return dict(beam=beam, rows=rows, ratios=ratios, speedup=speedup, identical_outputs=same, of=len(sentences))

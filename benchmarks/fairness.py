@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 
 from benchmarks.measure import ROOT, rss_mib
-from benchmarks.served import start_app
+from benchmarks.served import Server
 
 NORMAL_TEXT = "A dog runs on the beach."
 
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
 
     bundle = Path(args.bundle)
     costly = costly_text(Translator(bundle, device="cpu", threads=1))
-    server = start_app(bundle, bundle.name, NORMAL_TEXT)
+    server = Server(NORMAL_TEXT, bundle, bundle.name)
     try:
         for count in (int(c) for c in args.costly.split(",")):
             print(json.dumps(fairness_run(server.url, server.process.pid, costly, count, args.seconds)), flush=True)

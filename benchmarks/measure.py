@@ -1,29 +1,35 @@
-"""What every section shares: summary statistics (numpy's), cells taking turns, a child process answering in
-JSON, the machine and package versions a results table must carry to be read later, a process's memory."""
+"""What every section shares: a stopwatch, numpy's statistics, cells taking turns, a child process answering
+in JSON, and the machine and package versions a results table must carry to be read later."""
 
+import contextlib
 import json
 import os
 import platform
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("numpy", "onnxruntime", "torch", "tokenizers", "gradio", "gradio_client", "playwright")
+PACKAGES = "numpy onnxruntime torch tokenizers gradio gradio_client playwright".split()
+
+
+def timed(work, *args, **kwargs) -> tuple[float, object]:
+    """(seconds, result) of one call of work(*args, **kwargs)."""
+    tick = time.perf_counter()
+    result = work(*args, **kwargs)
+    return time.perf_counter() - tick, result
+
+
+def ms(seconds, q: float = 50, digits: int = 3) -> float | None:
+    """The q-th percentile (numpy's linear interpolation) of times in seconds, in ms; None when there are none."""
+    return round(float(np.percentile(np.asarray(seconds) * 1e3, q)), digits) if len(seconds) else None
 
 
 def summary_ms(seconds) -> dict:
-    """Count, median and 90th percentile (numpy's linear interpolation) of times in seconds, as ms."""
-    values = np.asarray(list(seconds), dtype=float) * 1e3
-    if values.size == 0:
-        return {"n": 0, "median_ms": None, "p90_ms": None}
-    return {
-        "n": int(values.size),
-        "median_ms": round(float(np.median(values)), 3),
-        "p90_ms": round(float(np.percentile(values, 90)), 3),
-    }
+    return {"n": len(seconds), "median_ms": ms(seconds), "p90_ms": ms(seconds, 90)}
 
 
 def median_ratio(slow, fast) -> float | None:
@@ -44,13 +50,8 @@ def in_turns(cells: list, rounds):
 
 def child_json(command: list[str], threads: int, timeout: float = 1200):
     """The JSON on the last `{` line `command` prints, run from the repository root with `threads` BLAS threads."""
-    env = dict(
-        os.environ,
-        PYTHONDONTWRITEBYTECODE="1",
-        OPENBLAS_NUM_THREADS=str(threads),
-        OMP_NUM_THREADS=str(threads),
-        MKL_NUM_THREADS=str(threads),
-    )
+    blas = dict.fromkeys("OPENBLAS_NUM_THREADS OMP_NUM_THREADS MKL_NUM_THREADS".split(), str(threads))
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **blas)
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -67,34 +68,26 @@ def cpu_translator(path, threads: int = 1):
 
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "usable_cpus": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "os": platform.platform(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    usable, python, system = len(os.sched_getaffinity(0)), platform.python_version(), platform.platform()
+    return {"cpu": cpu, "usable_cpus": usable, "python": python, "os": system, "load_average": load_average()}
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def versions() -> dict:
     found = {}
     for name in PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return found
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float | None:
     """Resident memory (VmRSS) or its peak (VmHWM) of a live process in MiB, from /proc/PID/status."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as f:
-            return next((round(int(line.split()[1]) / 1024, 1) for line in f if line.startswith(field + ":")), None)
-    except OSError:
-        return None
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        return next((round(int(line.split()[1]) / 1024, 1) for line in f if line.startswith(field + ":")), None)
+    return None

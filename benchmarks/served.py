@@ -1,13 +1,9 @@
-"""The served, load and browser sections: app.py in a child process on 127.0.0.1, called over plain HTTP
-through Gradio's queue with the documented `/translate` API (POST .../call/translate, then read the event
-stream), against a trivial Gradio app with the same API and queue settings and no model (`python -m
-benchmarks.served --port N` serves it), whose cost is Gradio's own; then the page in headless Chromium
-(Playwright, the system's chromium), each interaction timed inside the page by timed_click.js: from the
-click until a MutationObserver sees the result drawn (a translation: a new heatmap and a filled translation
-box; a step switch: the heatmap marking the step, in the browser, and the server's bmm panel following).
-"""
+"""The served, load and browser sections (what they measure: report.SECTIONS): app.py and a trivial Gradio app
+with the same API and queue and no model (`python -m benchmarks.served --port N` serves it) in child processes
+on 127.0.0.1, called over plain HTTP; then the page in headless Chromium (Playwright, the system's chromium)."""
 
 import argparse
+import contextlib
 import os
 import shutil
 import socket
@@ -20,34 +16,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import numpy as np
 
-from benchmarks.measure import ROOT, rss_mib, summary_ms
+from benchmarks.measure import ROOT, ms, rss_mib, summary_ms, timed
+from benchmarks.report import INTERACTIONS
 
 TIMED_CLICK = Path(__file__).with_name("timed_click.js")
 # Milliseconds from navigation until the first bmm picture is drawn (the worked example the page opens on).
 FIRST_PICTURE = """new MutationObserver((_, observer) => {
   if (document.querySelector("#bmm-picture .bmm-pic")) { window.firstPictureMs = performance.now(); observer.disconnect(); }
 }).observe(document, {childList: true, subtree: true});"""
-
 # What the trivial app answers: roughly the shape of a real answer for a short sentence.
-CONSTANT = {
-    "pair": "en-de",
-    "source": "A dog runs.",
-    "translation": "Ein Hund rennt.",
-    "source_tokens": ["▁A", "▁dog", "▁runs", ".", "</s>"],
-    "target_tokens": ["▁Ein", "▁Hund", "▁rennt", ".", "</s>"],
-    "target_ids": [10, 11, 12, 13, 3],
-    "attention": [[0.2] * 5 for _ in range(5)],
-    "token_probs": [0.9] * 5,
-    "alternatives": [[{"token": "▁Ein", "prob": 0.9}] * 5 for _ in range(5)],
-    "nbest": [],
-    "score": -0.5,
-    "normalized_score": -0.5,
-    "finished": True,
-    "decoding": {"mode": "greedy"},
-    "timing_ms": {"total": 0.0},
-}
+CONSTANT = dict(pair="en-de", source="A dog runs.", translation="Ein Hund rennt.")
+CONSTANT |= dict(source_tokens="▁A ▁dog ▁runs . </s>".split(), target_tokens="▁Ein ▁Hund ▁rennt . </s>".split())
+CONSTANT |= dict(target_ids=[10, 11, 12, 13, 3], attention=[[0.2] * 5] * 5, token_probs=[0.9] * 5)
+CONSTANT |= dict(alternatives=[[{"token": "▁Ein", "prob": 0.9}] * 5] * 5, nbest=[], score=-0.5, normalized_score=-0.5)
+CONSTANT |= dict(finished=True, decoding={"mode": "greedy"}, timing_ms={"total": 0.0})
 
 
 def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
@@ -55,10 +38,9 @@ def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
     is sent (text, pair "" = the default, beam 1, length_penalty None = the tuned one, max_len 0 = auto):
     Gradio's plain HTTP API fills in no defaults."""
     response = client.post(f"{base}gradio_api/call/translate", json={"data": [text, "", 1, None, 0]})
-    if response.status_code == 503:
-        return "queue full", ""
     if response.status_code != 200:
-        return "error", f"HTTP {response.status_code}: {response.text[:200]}"
+        full = response.status_code == 503
+        return ("queue full", "") if full else ("error", f"HTTP {response.status_code}: {response.text[:200]}")
     with client.stream("GET", f"{base}gradio_api/call/translate/{response.json()['event_id']}") as stream:
         event = None
         for line in stream.iter_lines():
@@ -70,36 +52,41 @@ def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
 
 
 class Server:
-    """A child process serving on a free port; `cold_start_s` = process start to its first answer."""
+    """app.py on the CPU serving only bundle_dir (a link in a temporary assets folder), or else the trivial app with
+    app.py's queue: a child process on a free port; `cold_start_s` = process start to its first answer."""
 
-    def __init__(self, name: str, command: list[str], probe_text: str, assets: Path | None = None, timeout=180.0):
+    def __init__(self, probe_text: str, bundle_dir=None, pair: str = "", timeout: float = 180.0):
+        from page.limits import CONCURRENCY, QUEUE_SIZE
+
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        self.name, self.url, self.assets = name, f"http://127.0.0.1:{port}/", assets
-        self.log = tempfile.TemporaryFile()
-        started = time.perf_counter()
-        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-        self.process = subprocess.Popen(
-            command + ["--port", str(port)], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env
-        )
+        self.name = "app" if bundle_dir else "trivial"
+        self.url, self.log = f"http://127.0.0.1:{port}/", tempfile.TemporaryFile()
+        self.assets = Path(tempfile.mkdtemp(prefix="bench-assets-")) if bundle_dir else None
+        if bundle_dir:
+            (self.assets / pair).symlink_to(Path(bundle_dir).resolve(), target_is_directory=True)
+            command = [str(ROOT / "app.py"), "--assets", str(self.assets), "--device", "cpu"]
+        else:
+            command = f"-m benchmarks.served --queue-size {QUEUE_SIZE} --concurrency {CONCURRENCY}".split()
+        started, env = time.perf_counter(), dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
+        command = [sys.executable, *command, "--port", str(port)]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         with httpx.Client(timeout=30) as client:
             while self.process.poll() is None and time.perf_counter() - started < timeout:
-                try:
+                with contextlib.suppress(httpx.HTTPError):  # not listening yet
                     outcome, detail = call(client, self.url, probe_text)
-                except httpx.HTTPError:  # not listening yet
-                    outcome, detail = "", ""
-                if outcome == "ok":
-                    self.cold_start_s = round(time.perf_counter() - started, 3)
-                    return
-                if outcome == "error":
-                    self.stop()
-                    raise RuntimeError(f"{name} answered its first request with an error: {detail}")
+                    if outcome == "ok":
+                        self.cold_start_s = round(time.perf_counter() - started, 3)
+                        return
+                    if outcome == "error":
+                        self.stop()
+                        raise RuntimeError(f"{self.name} answered its first request with an error: {detail}")
                 time.sleep(0.05)
         self.log.seek(0)
         log = self.log.read().decode("utf-8", errors="replace")[-1500:]
         self.stop()
-        raise RuntimeError(f"{name} did not answer within {timeout:.0f} s; its log:\n{log}")
+        raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s; its log:\n{log}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -114,25 +101,6 @@ class Server:
             shutil.rmtree(self.assets, ignore_errors=True)  # the link inside, never the bundle it points to
 
 
-def start_app(bundle_dir: Path, pair: str, probe_text: str) -> Server:
-    """app.py serving only this bundle (a temporary assets folder holding a link to it), on the CPU."""
-    assets = Path(tempfile.mkdtemp(prefix="bench-assets-"))
-    (assets / pair).symlink_to(Path(bundle_dir).resolve(), target_is_directory=True)
-    return Server(
-        "app", [sys.executable, str(ROOT / "app.py"), "--assets", str(assets), "--device", "cpu"], probe_text, assets
-    )
-
-
-def start_trivial(probe_text: str) -> Server:
-    from page.limits import CONCURRENCY, QUEUE_SIZE  # the same queue as the app's
-
-    return Server(
-        "trivial",
-        [sys.executable, "-m", "benchmarks.served", "--queue-size", str(QUEUE_SIZE), "--concurrency", str(CONCURRENCY)],
-        probe_text,
-    )
-
-
 def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
     """`clients` threads send /translate back to back for `seconds` (a refused one waits 50 ms, as a polite
     client would): counts, answer latency, the server's memory."""
@@ -142,12 +110,12 @@ def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> 
     def client_loop(index: int, deadline: float) -> list[tuple[str, str, float]]:
         outcomes = []
         while time.perf_counter() < deadline:
-            tick, text = time.perf_counter(), texts[(index + len(outcomes) * clients) % len(texts)]
+            text = texts[(index + len(outcomes) * clients) % len(texts)]
             try:
-                outcome, detail = call(connections[index], server.url, text)
+                took, (outcome, detail) = timed(call, connections[index], server.url, text)
             except httpx.HTTPError as error:
-                outcome, detail = "error", f"{type(error).__name__}: {error}"[:200]
-            outcomes.append((outcome, detail, time.perf_counter() - tick))
+                took, outcome, detail = 0.0, "error", f"{type(error).__name__}: {error}"[:200]
+            outcomes.append((outcome, detail, took))
             if outcome == "queue full":
                 time.sleep(0.05)
         return outcomes
@@ -158,34 +126,21 @@ def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> 
     elapsed = time.perf_counter() - start
     for connection in connections:
         connection.close()
-    counts = Counter(outcome for outcome, _, _ in outcomes)
-    latencies = [seconds for outcome, _, seconds in outcomes if outcome == "ok"]
-    return {
-        "server": server.name,
-        "clients": clients,
-        "seconds": round(elapsed, 2),
-        "answers": counts["ok"],
-        "answers_per_s": round(counts["ok"] / elapsed, 2),
-        "queue_full": counts["queue full"],
-        "errors": counts["error"],
-        "answer_median_ms": summary_ms(latencies)["median_ms"],
-        "answer_p99_ms": round(float(np.percentile(latencies, 99)) * 1e3, 1) if latencies else None,
-        "rss_before_mib": rss_before,
-        "rss_after_mib": rss_mib(server.process.pid),
-        "rss_peak_mib": rss_mib(server.process.pid, "VmHWM"),
-        "error_examples": sorted({detail for outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3],
-    }
+    counts, pid = Counter(outcome for outcome, _, _ in outcomes), server.process.pid
+    latencies = [took for outcome, _, took in outcomes if outcome == "ok"]
+    examples = sorted({detail for outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3]
+    run = dict(server=server.name, clients=clients, seconds=round(elapsed, 2), answers=counts["ok"])
+    run |= dict(answers_per_s=round(counts["ok"] / elapsed, 2), queue_full=counts["queue full"], errors=counts["error"])
+    run |= dict(answer_median_ms=ms(latencies), answer_p99_ms=ms(latencies, 99, 1), rss_before_mib=rss_before)
+    return run | dict(rss_after_mib=rss_mib(pid), rss_peak_mib=rss_mib(pid, "VmHWM"), error_examples=examples)
 
 
-def served_section(
-    bundle_dir: Path, pair: str, texts: list[str], clients: int = 8, seconds: float = 10.0, cold_starts: int = 2
-) -> tuple[dict, Server]:
+def served_section(bundle_dir, pair: str, texts: list[str], clients=8, seconds=10.0, cold_starts=2) -> tuple:
     """Trivial app and app.py alternately: best cold start and one load run each; returns the app still running."""
-    starts = {"trivial": lambda: start_trivial(texts[0]), "app": lambda: start_app(bundle_dir, pair, texts[0])}
     cold, rows = {"trivial": [], "app": []}, []
     for repeat in range(cold_starts):
-        for name, start in starts.items():
-            server = start()
+        for name in cold:
+            server = Server(texts[0], bundle_dir if name == "app" else None, pair)
             cold[name].append(server.cold_start_s)
             if repeat == cold_starts - 1:
                 rows.append({**load_run(server, texts, clients, seconds), "cold_start_best_s": min(cold[name])})
@@ -197,44 +152,33 @@ def served_section(
 def load_section(server: Server, texts: list[str], clients=(8, 64), seconds: float = 5.0) -> dict:
     from page.limits import CONCURRENCY, QUEUE_SIZE
 
-    return {
-        "queue_size": QUEUE_SIZE,
-        "concurrency": CONCURRENCY,
-        "rows": [load_run(server, texts, n, seconds) for n in clients],
-    }
+    rows = [load_run(server, texts, n, seconds) for n in clients]
+    return {"queue_size": QUEUE_SIZE, "concurrency": CONCURRENCY, "rows": rows}
 
 
-def _timed(page, selector: str, kind: str, index: int = 0) -> dict:
-    """Seconds from clicking the index-th `selector` until it is drawn: {"page": s} or {"page": s, "panel": s}."""
-    arg = {"selector": selector, "index": index, "kind": kind, "timeout": 60_000}
-    return {key: ms / 1e3 for key, ms in page.evaluate(TIMED_CLICK.read_text(encoding="utf-8"), arg).items()}
-
-
-def _translate(page, text: str) -> float:
-    page.locator("#source textarea").fill(text)
-    return _timed(page, "#translate", "translate")["page"]
-
-
-def _switch_steps(page, switches: int) -> list[dict]:
-    """Select the next target token `switches` times (wrapping), each timed."""
-    steps = page.locator("#heatmap .bmm-hm-step")
-    if steps.count() < 2:
-        return []
-    current = steps.evaluate_all("buttons => buttons.findIndex(b => b.getAttribute('aria-checked') === 'true')")
-    return [
-        _timed(page, "#heatmap .bmm-hm-step", "step", (current + k) % steps.count()) for k in range(1, switches + 1)
-    ]
-
-
-def browser_section(
-    url: str, sentences: list[str], page_loads: int = 5, translations: int = 10, switches_per_translation: int = 3
-) -> dict:
-    """Fresh pages, one first translation each; on the first page also later translations and step switches."""
+def browser_section(url: str, sentences: list[str], page_loads=5, translations=10, switches_per_translation=3) -> dict:
+    """Fresh pages, one first translation each; on the first page also later translations, each followed by step
+    switches (the next target token, wrapping). timed_click.js times each click, here in seconds: {"page": s}, for a
+    step also "panel" (the server's bmm panel) and "picture" (the bmm picture, when the page has one)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         return {"skipped": "chromium is not installed (apt-get install chromium)"}
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
+
+    def click(page, selector: str, kind: str, index: int = 0) -> dict:
+        arg = {"selector": selector, "index": index, "kind": kind, "timeout": 60_000}
+        return {key: value / 1e3 for key, value in page.evaluate(TIMED_CLICK.read_text(encoding="utf-8"), arg).items()}
+
+    def translate(page, text: str) -> float:
+        page.locator("#source textarea").fill(text)
+        return click(page, "#translate", "translate")["page"]
+
+    def switch_steps(page) -> list[dict]:
+        steps = page.locator("#heatmap .bmm-hm-step")
+        current = steps.evaluate_all("buttons => buttons.findIndex(b => b.getAttribute('aria-checked') === 'true')")
+        switches = range(1, switches_per_translation + 1) if steps.count() > 1 else []
+        return [click(page, "#heatmap .bmm-hm-step", "step", (current + k) % steps.count()) for k in switches]
 
     first, later, steps, pictures = [], [], [], []
     try:
@@ -246,27 +190,20 @@ def browser_section(
                 page.add_init_script(FIRST_PICTURE)
                 page.goto(url)
                 page.locator("#translate").wait_for()
-                page.wait_for_function("window.firstPictureMs !== undefined")
-                pictures.append(page.evaluate("window.firstPictureMs") / 1e3)
-                first.append(_translate(page, sentences[load % len(sentences)]))
+                pictures.append(page.wait_for_function("window.firstPictureMs").json_value() / 1e3)
+                first.append(translate(page, sentences[load % len(sentences)]))
                 if load == 0:  # one longer visit: later translations, and step switches after each
-                    steps += _switch_steps(page, switches_per_translation)
+                    steps += switch_steps(page)
                     for k in range(1, translations + 1):
-                        later.append(_translate(page, sentences[k % len(sentences)]))
-                        steps += _switch_steps(page, switches_per_translation)
+                        later.append(translate(page, sentences[k % len(sentences)]))
+                        steps += switch_steps(page)
                 page.close()
             browser.close()
     except PlaywrightError as error:  # a page that never drew its result: say so, keep the other sections
         return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
-    timed = {
-        "first translation on a fresh page, to heatmap": first,
-        "later translation, to heatmap": later,
-        "step switch, heatmap (in the page)": [t["page"] for t in steps],
-        "step switch, bmm panel (server round trip)": [t["panel"] for t in steps],
-        "first bmm picture after load (from navigation)": pictures,
-        "step switch, bmm picture (in the page)": [t["picture"] for t in steps if "picture" in t],
-    }
-    return {"chromium": chromium, "rows": [{"interaction": name, **summary_ms(t)} for name, t in timed.items()]}
+    step, panel, redraw = ([t[key] for t in steps if key in t] for key in ("page", "panel", "picture"))
+    timings = zip(INTERACTIONS.values(), (first, later, step, panel, pictures, redraw))
+    return {"chromium": chromium, "rows": [{"interaction": name, **summary_ms(times)} for name, times in timings]}
 
 
 def serve_trivial(argv=None) -> None:

@@ -1,26 +1,21 @@
-// The browser section's stopwatch, run in the page by Playwright (benchmarks/served.py): clicks the element and
-// resolves with the milliseconds until the result is drawn ({page} for a translation; for a step, {page, panel}
-// and {picture} when the page has a bmm picture: the heatmap marking the step, the server's panel, the picture).
+// The browser section's stopwatch (benchmarks/served.py): clicks the element, resolves with the ms until drawn:
+// {page} for a translation; for a step {page, panel} and {picture} when the page has a bmm picture.
 async ({selector, index, kind, timeout}) => {
+  const el = sel => document.querySelector(sel);
   const state = () => {
-    const map = document.querySelector('#heatmap .bmm-hm-map') || document.querySelector('#heatmap');
-    const radios = [...document.querySelectorAll('#heatmap .bmm-hm-step')];
-    const panel = document.querySelector('#bmm-panel');
-    const box = document.querySelector('#translation textarea');
-    const picture = document.querySelector('#bmm-picture .bmm-pic');
-    return {map: map ? map.innerText : '', checked: radios.findIndex(r => r.getAttribute('aria-checked') === 'true'),
-            panel: panel ? panel.innerText : '', text: box ? box.value : '',
-            picture: picture ? picture.dataset.step : null};
+    const map = el('#heatmap .bmm-hm-map') || el('#heatmap'), picture = el('#bmm-picture .bmm-pic');
+    return {map: map ? map.innerText : '', panel: el('#bmm-panel')?.innerText ?? '',
+            checked: [...document.querySelectorAll('#heatmap .bmm-hm-step')].findIndex(r => r.ariaChecked === 'true'),
+            text: el('#translation textarea')?.value ?? '', picture: picture ? picture.dataset.step : null};
   };
-  const before = state();
-  const times = {};
+  const before = state(), times = {}, since = () => performance.now() - start;
   let start = 0;
-  const done = s => {
-    if (kind === 'translate') { if (s.text && s.map && s.map !== before.map) times.page = performance.now() - start; }
+  const done = s => {  // a translation: a new heatmap and a filled box; a step: the heatmap, panel and picture on it
+    if (kind === 'translate') { if (s.text && s.map && s.map !== before.map) times.page = since(); }
     else {
-      if (times.page === undefined && s.checked === index) times.page = performance.now() - start;
-      if (times.panel === undefined && s.panel !== before.panel) times.panel = performance.now() - start;
-      if (times.picture === undefined && s.picture === String(index)) times.picture = performance.now() - start;
+      if (times.page === undefined && s.checked === index) times.page = since();
+      if (times.panel === undefined && s.panel !== before.panel) times.panel = since();
+      if (times.picture === undefined && s.picture === String(index)) times.picture = since();
     }
     const pictured = before.picture === null || times.picture !== undefined;
     return times.page !== undefined && (kind === 'translate' || (times.panel !== undefined && pictured));

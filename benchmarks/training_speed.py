@@ -19,29 +19,17 @@ from pathlib import Path
 from benchmarks.measure import ROOT, child_json
 
 DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data" / "multi30k"
-RUN_FLAGS = ("src", "tgt", "max_len", "batch_size", "lr", "label_smoothing", "clip", "seed")  # from the checkpoint
+RUN_FLAGS = "src tgt max_len batch_size lr label_smoothing clip seed".split()  # taken from the checkpoint
+PER_RUN = ("batches_per_epoch", "num_parameters")  # in the worker's answer, the same for every setting
 
 
 def measure(bundle_dir, data_dir, steps: int = 20, warmup: int = 3, settings=((1, 2), (2, 1))) -> list[dict]:
     results, bundle_dir, data_dir = [], Path(bundle_dir).resolve(), Path(data_dir).resolve()
     for processes, threads in settings:
-        torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
-        worker = [
-            "-m",
-            "benchmarks.training_speed",
-            "--worker",
-            "--bundle",
-            str(bundle_dir),
-            "--data-dir",
-            str(data_dir),
-            "--steps",
-            str(steps),
-            "--warmup",
-            str(warmup),
-            "--threads",
-            str(threads),
-        ]
-        results.append(child_json([sys.executable] + torchrun * (processes > 1) + worker, threads=threads))
+        torchrun = f"-m torch.distributed.run --standalone --nproc_per_node {processes}".split() * (processes > 1)
+        worker = f"-m benchmarks.training_speed --worker --steps {steps} --warmup {warmup} --threads {threads}".split()
+        paths = ["--bundle", str(bundle_dir), "--data-dir", str(data_dir)]
+        results.append(child_json([sys.executable, *torchrun, *worker, *paths], threads=threads))
     return results
 
 
@@ -59,21 +47,11 @@ def training_section(bundle_dir, data_dir=None, steps: int = 20) -> dict:
     settings = list(dict.fromkeys([(1, threads), (1, 2), (2, 1)]))
     results = dict(zip(settings, measure(bundle_dir, data_dir, steps, warmup=2, settings=settings)))
     alone = results[1, threads]
-    return {
-        "threads": threads,
-        "batch_size": alone["batch_size_per_process"],
-        "steps_measured": alone["steps"],
-        "batches_per_epoch": alone["batches_per_epoch"],
-        "num_parameters": alone["num_parameters"],
-        "seconds_per_step": alone["seconds_per_step"],
-        "tokens_per_s": alone["tokens_per_s"],
-        "minutes_per_epoch": round(alone["batches_per_epoch"] * alone["seconds_per_step"] / 60, 2),
-        "data_dir": str(data_dir),
-        "rows": [
-            {k: v for k, v in results[setting].items() if k not in ("batches_per_epoch", "num_parameters")}
-            for setting in ((1, 2), (2, 1))
-        ],
-    }
+    minutes = round(alone["batches_per_epoch"] * alone["seconds_per_step"] / 60, 2)
+    section = dict(threads=threads, batch_size=alone["batch_size_per_process"], steps_measured=alone["steps"])
+    section |= {key: alone[key] for key in (*PER_RUN, "seconds_per_step", "tokens_per_s")}
+    rows = [{k: v for k, v in results[setting].items() if k not in PER_RUN} for setting in ((1, 2), (2, 1))]
+    return section | dict(minutes_per_epoch=minutes, data_dir=str(data_dir), rows=rows)
 
 
 def _worker(bundle_dir, data_dir, steps: int, warmup: int, threads: int) -> None:
@@ -107,39 +85,26 @@ def _worker(bundle_dir, data_dir, steps: int, warmup: int, threads: int) -> None
         seconds = time.perf_counter() - tick
         total_tokens, slowest = cluster.reduce([tokens, seconds], op="sum")[0], cluster.reduce([seconds], op="max")[0]
         if cluster.is_main:
-            print(
-                json.dumps(
-                    {
-                        "processes": cluster.world_size,
-                        "threads_per_process": threads,
-                        "device": str(cluster.device),
-                        "batch_size_per_process": args.batch_size,
-                        "steps": steps,
-                        "seconds_per_step": round(slowest / steps, 3),
-                        "tokens_per_s": round(total_tokens / slowest, 1),
-                        "torch": torch.__version__,
-                        "batches_per_epoch": batches_per_epoch * cluster.world_size,
-                        "num_parameters": run.model.num_parameters(),
-                    }
-                )
+            answer = dict(processes=cluster.world_size, threads_per_process=threads, device=str(cluster.device))
+            answer |= dict(
+                batch_size_per_process=args.batch_size, steps=steps, seconds_per_step=round(slowest / steps, 3)
             )
+            answer |= dict(tokens_per_s=round(total_tokens / slowest, 1), torch=torch.__version__)
+            answer |= dict(zip(PER_RUN, (batches_per_epoch * cluster.world_size, run.model.num_parameters())))
+            print(json.dumps(answer))
         cluster.close()
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.training_speed",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--bundle", default=str(ROOT / "assets" / "en-de"), help="bundle with checkpoint.pt (default: %(default)s)"
-    )
-    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="training data folder (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=20, help="timed optimizer steps per setting (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: %(default)s)")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    raw = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser("python -m benchmarks.training_speed", description=__doc__, formatter_class=raw)
+    add = p.add_argument
+    add("--bundle", default=str(ROOT / "assets" / "en-de"), help="bundle with checkpoint.pt (default: %(default)s)")
+    add("--data-dir", default=str(DEFAULT_DATA_DIR), help="training data folder (default: %(default)s)")
+    add("--steps", type=int, default=20, help="timed optimizer steps per setting (default: %(default)s)")
+    add("--warmup", type=int, default=3, help="untimed steps first (default: %(default)s)")
+    add("--worker", action="store_true", help=argparse.SUPPRESS)
+    add("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         _worker(args.bundle, args.data_dir, args.steps, args.warmup, args.threads)
