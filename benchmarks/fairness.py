@@ -49,6 +49,8 @@ def call_api(client: httpx.Client, base: str, api: str, data: list) -> tuple[str
     response = client.post(f"{base}gradio_api/call/{api}", json={"data": data})
     if response.status_code == 503:
         return "queue full", ""
+    if response.status_code == 429:  # refused at the door, before joining the queue
+        return "refused", response.text[:200]
     if response.status_code != 200:
         return "error", f"HTTP {response.status_code}: {response.text[:200]}"
     with client.stream("GET", f"{base}gradio_api/call/{api}/{response.json()['event_id']}") as stream:

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from inference.decoding import greedy_batch
+from inference.source_text import InputError
 from rules import language_name
 
 # Thresholds chosen on Multi30k validation (1,014 sentences, greedy outputs of the shipped en-de, de-en, en-fr
@@ -316,7 +317,15 @@ def direction_hint(forward, reverse, text: str, margin: float = DIRECTION_MARGIN
     if not models:
         return None
     forward_lp = _mean_log_prob(forward.translate(text))
-    others = {m.name: _mean_log_prob(m.translate(text)) for m in models}
+    others = {}
+    for model in models:
+        try:
+            others[model.name] = _mean_log_prob(model.translate(text))
+        except InputError:  # its own tokenizer refuses the text (too many tokens, unknown characters): not a candidate
+            continue
+    models = [m for m in models if m.name in others]
+    if not models:
+        return None
     best = max(models, key=lambda m: others[m.name])
     best_lp = others[best.name]
     swap = best_lp - forward_lp > margin

@@ -54,11 +54,17 @@ def load_translators(assets_dir, device: str = "auto", threads: int | None = Non
 
 
 # ---- the route guard ----------------------------------------------------------------------------------
-class PublicApiOnly:
-    """ASGI middleware: 404 for named calls of anything but PUBLIC_APIS, 403 for uploads."""
+API_CALL = re.compile(r"^/gradio_api/call/(?:v2/)?(translate|explain)/?$")
+MAX_BODY = 64 * 1024  # a call's JSON: 300 characters of text and four numbers
 
-    def __init__(self, app):
-        self.app = app
+
+class PublicApiOnly:
+    """ASGI middleware: 404 for named calls of anything but PUBLIC_APIS, 403 for uploads, and, with a `door`
+    (api, data) -> message or None, 429 for a /translate or /explain call the door refuses before it joins the
+    queue (costly work while the costly lane is full: page/gate.py)."""
+
+    def __init__(self, app, door=None):
+        self.app, self.door = app, door
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
@@ -74,7 +80,42 @@ class PublicApiOnly:
                 )
             if UPLOAD.match(path):
                 return await _refuse(send, 403, "This app takes no files; uploads are turned off.")
+            call = API_CALL.match(path)
+            if call and self.door is not None and scope.get("method") == "POST":
+                body, receive = await _buffered(receive)
+                message = self.door(call.group(1), _data_of(body))
+                if message:
+                    return await _refuse(send, 429, message)
         return await self.app(scope, receive, send)
+
+
+async def _buffered(receive):
+    """The request body read whole (up to MAX_BODY; the rest is left to Gradio), and a receive that replays it."""
+    chunks, more = [], True
+    while more and sum(map(len, chunks)) <= MAX_BODY:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"", receive
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body, sent = b"".join(chunks), False
+
+    async def replay():
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": more}
+
+    return body, replay
+
+
+def _data_of(body: bytes):
+    try:
+        data = json.loads(body).get("data")
+    except (ValueError, AttributeError):
+        return None
+    return data if isinstance(data, list) else None
 
 
 async def _refuse(send, status: int, message: str):

@@ -7,6 +7,8 @@ of them is first come, first served). `work` is a rough cost in decoder rows × 
 and at most `heavy_waiting` wait, and any further costly request is refused at once with a one-line message
 (BusyError) instead of queueing. A cheap request (a greedy sentence) therefore always finds a decoding slot
 after at most one section, and the Gradio workers in front of the gate are never all held by costly waits.
+The API's door (page/api.py PublicApiOnly) asks `refuses` before a /translate or /explain call joins the
+queue, so costly calls refused at once never take a place in it either (HTTP 429 with the same message).
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ import contextlib
 import threading
 
 from inference import InputError
+
+BUSY = (
+    "The server is busy with other long requests; try again in a minute, or ask for less "
+    "(a shorter text, fewer beams, or /translate instead of /explain)."
+)
 
 
 class BusyError(InputError):
@@ -46,16 +53,21 @@ class DecodeGate:
             return self.heavy_running < self.heavy_capacity and self.waiting_light == 0
         return True
 
+    def refuses(self, work: int) -> bool:
+        """Would costly `work` be refused now? (The API's door asks before a request even joins the queue.)"""
+        with self._lock:
+            return self._full(work >= self.heavy_work)
+
+    def _full(self, heavy: bool) -> bool:
+        return heavy and not self._free(True) and self.waiting_heavy >= self.heavy_waiting
+
     @contextlib.contextmanager
     def decoding(self, work: int = 1):
         heavy = work >= self.heavy_work
         with self._lock:
-            if heavy and not self._free(True) and self.waiting_heavy >= self.heavy_waiting:
+            if self._full(heavy):
                 self.refused += 1
-                raise BusyError(
-                    "The server is busy with other long requests; try again in a minute, or ask for less "
-                    "(a shorter text, fewer beams, or /translate instead of /explain)."
-                )
+                raise BusyError(BUSY)
             if heavy:
                 self.waiting_heavy += 1
             else:

@@ -18,7 +18,7 @@ from inference.explain import explanation
 from page import downloads, reference, translate_tab
 from page.batch_tab import EXAMPLES, BatchTab, our_example_in
 from page.bmm_panel import batch_picture_value, measured_call, picture_value
-from page.gate import DecodeGate, work_of
+from page.gate import BUSY, DecodeGate, work_of
 from page.limits import (
     CACHED_RESULTS,
     CONCURRENCY,
@@ -322,6 +322,23 @@ class DemoApp:
         chosen token's log-probability when that token is hidden from attention), coverage with its flags,
         attention entropy and sentence confidence, and the wrong-direction hint: the numbers the page shows."""
         return self.api_call(True, text, pair, beam_size, length_penalty, max_len)
+
+    def api_door(self, api: str, data) -> str | None:
+        """Before a /translate or /explain call joins the queue: the gate's one-line refusal when the call is
+        costly and the costly lane is full, else None (every other check is the handler's, with its message)."""
+        try:
+            text, pair, beam = (list(data) + ["", "", 1])[:3]
+            translator = self.translator(self.default if pair in ("", None) else pair)
+            S, beam = len(translator.source_ids(text)), settings(text, beam).beam_size
+        except (InputError, TypeError, ValueError):
+            return None
+        work = work_of(S, beam)
+        if api == "explain":
+            work = max(work, work_of(S, S + 1 + len(self.others(translator.name))))
+        if self.gate.refuses(work):
+            self.gate.refused += 1
+            return BUSY
+        return None
 
     def api_call(self, explain: bool, text, pair, beam_size, length_penalty, max_len) -> dict:
         """Runs one API request; bad input → one-line gr.Error, a bug → logged here and a one-line gr.Error."""

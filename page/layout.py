@@ -104,6 +104,7 @@ def build(app: DemoApp) -> gr.Blocks:
         shared = dict(concurrency_id="decode", concurrency_limit=DECODE_WORKERS)  # the API goes through app.gate too
         gr.api(app.api_translate, api_name="translate", **shared)
         gr.api(app.api_explain, api_name="explain", **shared)
+    demo.api_door = app.api_door  # launch's route guard asks it before an API call joins the queue
     return demo
 
 
@@ -125,6 +126,6 @@ def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
         max_file_size=MAX_UPLOAD,
         show_error=True,
         state_session_capacity=SESSIONS,
-        app_kwargs={"middleware": [Middleware(PublicApiOnly)]},
+        app_kwargs={"middleware": [Middleware(PublicApiOnly, door=getattr(demo, "api_door", None))]},
         **kwargs,
     )

@@ -167,6 +167,8 @@ def test_direction_hint_looks_at_every_loaded_model(en_de, de_en):
     assert set(hint.others) == {"de-en", "fr-en"}  # en-fr reads English, as en-de does: not a candidate
     assert not explain.direction_hint(en_de, others, "A dog runs on the beach.").swap
     assert explain.direction_hint(en_de, [en_fr], french) is None  # no model reading another language
+    long = " ".join(["Hund"] * 60)  # de-en reads it, fr-en's own tokenizer refuses it: left out, not an error
+    assert "fr-en" not in explain.direction_hint(en_de, others, long).others
 
 
 # ---- what the page and the API show ------------------------------------------------------------------

@@ -58,6 +58,8 @@ def test_the_gate_limits_sections_and_refuses_costly_work_over_its_lane():
 
 def call(client: httpx.Client, base: str, api: str, data: list) -> tuple[str, str]:
     response = client.post(f"{base}gradio_api/call/{api}", json={"data": data})
+    if response.status_code == 429:  # refused at the door, before joining the queue
+        return "refused", response.json()["error"]
     assert response.status_code == 200, response.text
     with client.stream("GET", f"{base}gradio_api/call/{api}/{response.json()['event_id']}") as stream:
         event = None
@@ -99,10 +101,14 @@ def test_every_decoding_handler_shares_one_limit_and_costly_requests_are_refused
     costly = [("explain", [text, "", 3, None, 0])] * 10
     with ThreadPoolExecutor(11) as pool, httpx.Client(timeout=120) as client:
         burst = [pool.submit(call, client, url, *r) for r in costly]
-        time.sleep(0.3)
+        gate, deadline = demo_app.gate, time.monotonic() + 30
+        while not (gate.heavy_running and gate.waiting_heavy >= gate.heavy_waiting) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        later = call(client, url, *costly[0])  # the lane is full now: refused at the door, never queued
         cheap = call(client, url, "translate", [text, "", 1, None, 0])
         outcomes = [f.result() for f in burst]
     assert cheap[0] == "complete"
-    refused = [detail for event, detail in outcomes if event == "error"]
+    refused = [detail for event, detail in outcomes if event in ("error", "refused")]
     assert refused and all("busy with other long requests" in detail for detail in refused)
+    assert later[0] == "refused" and "busy with other long requests" in later[1]
     assert any(event == "complete" for event, _ in outcomes)
