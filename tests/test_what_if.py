@@ -96,3 +96,14 @@ def test_shipped_bundles_carry_a_small_output_graph():
         manifest = json.loads((ROOT / "assets" / pair / "manifest.json").read_text())
         assert manifest["files"]["output.onnx"]["bytes"] < 10 * 1024 * 1024
         assert manifest["verification"]["output_layer_fp32"]["max_abs_diff"] <= 1e-5
+
+
+def test_compare_with_itself_shows_no_difference_and_a_swap_shows_some(tiny_bundle):
+    from inference.compare import compare
+
+    translator = Translator(tiny_bundle)
+    same = compare(translator, SENTENCE, SENTENCE)
+    assert same["same_translation"] and same["changed_tokens"] == [] and same["changed_rows"] == []
+    assert all(step["attention_moved"] == 0 for step in same["steps"])
+    swapped = compare(translator, SENTENCE, "a small dog sees a red cat")
+    assert swapped["changed_tokens"] or swapped["changed_rows"]
