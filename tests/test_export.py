@@ -22,7 +22,13 @@ from training.checkpoint import load_checkpoint, model_from_checkpoint
 def test_bundle_contents_and_manifest(tiny_bundle):
     manifest = json.loads((tiny_bundle / "manifest.json").read_text(encoding="utf-8"))
     # source and target share one vocabulary, so one tokenizer file
-    assert sorted(manifest["files"]) == ["checkpoint.pt", "decoder.onnx", "encoder.onnx", "output.onnx", "tokenizer.json"]
+    assert sorted(manifest["files"]) == [
+        "checkpoint.pt",
+        "decoder.onnx",
+        "encoder.onnx",
+        "output.onnx",
+        "tokenizer.json",
+    ]
     assert manifest["tokenizers"] == {"source": "tokenizer.json", "target": "tokenizer.json", "shared": True}
     folder = tiny_bundle.as_posix()
     assert manifest["export_command"] == f"python -m export {folder}/checkpoint.pt --out {folder}"
