@@ -16,7 +16,14 @@ import torch
 from export.graphs import OPSET, export_graphs
 from export.quantize import quantize_graph
 from export.swap import clean_stale, make_work_folder, normalise_modes, swap_in
-from export.verify import ExportError, check_greedy, check_parity, check_structure, compare_translators
+from export.verify import (
+    ExportError,
+    check_greedy,
+    check_output_layer,
+    check_parity,
+    check_structure,
+    compare_translators,
+)
 from inference.backend import onnx_backend_from_files, special_tokens_of
 from inference.bundle import (
     BUNDLE_FORMAT,
@@ -30,7 +37,7 @@ from inference.examples import examples_for
 from inference.translator import Translator
 from training.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint, strip_for_release, tokenizer_json
 
-GRAPHS = ("encoder.onnx", "decoder.onnx")
+GRAPHS = ("encoder.onnx", "decoder.onnx", "output.onnx")
 
 
 def quantize_int8(folder: Path) -> None:
@@ -130,7 +137,7 @@ def export_bundle(
         graphs = export_graphs(model, work)
         for name in GRAPHS:
             check_structure(work / name)
-        verification = {"parity_fp32": check_parity(model, work)}
+        verification = {"parity_fp32": check_parity(model, work), "output_layer_fp32": check_output_layer(model, work)}
         fp32 = _translator(state, work)
         sentences = examples_for(state.get("args", {}).get("src", "en"))
         verification["greedy_fp32_vs_torch"] = check_greedy(model, fp32, sentences)
@@ -140,6 +147,7 @@ def export_bundle(
             quantize_int8(work)
             for name in GRAPHS:
                 check_structure(work / name)
+            verification["output_layer_int8"] = check_output_layer(model, work, atol=None)
             verification["int8_vs_fp32"] = compare_translators(fp32, _translator(state, work), sentences)
             verification["int8_vs_fp32"]["graph_bytes"] = {
                 "fp32": fp32_bytes,

@@ -1,4 +1,5 @@
-"""torch -> ONNX for the two graphs: the encoder, and exactly one `Decoder.step`."""
+"""torch -> ONNX for the graphs: the encoder, exactly one `Decoder.step`, and the step's output layer alone
+(decoder state + context -> log-probabilities), which lets the page feed an edited attention's context."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ ENCODER_INPUTS = ("src_ids", "src_mask")
 ENCODER_OUTPUTS = ("enc_out", "keys", "hidden")
 DECODER_INPUTS = ("prev_token", "hidden", "keys", "enc_out", "src_mask")
 DECODER_OUTPUTS = ("log_probs", "new_hidden", "attention")
+OUTPUT_INPUTS = ("hidden", "context")
+OUTPUT_OUTPUTS = ("log_probs",)
 
 
 class EncoderGraph(torch.nn.Module):
@@ -37,6 +40,20 @@ class DecoderStepGraph(torch.nn.Module):
 
     def forward(self, prev_token, hidden, keys, enc_out, src_mask):
         return self.model.decoder.step(prev_token, hidden, keys, enc_out, src_mask)  # (B, V), (B, 2H), (B, S)
+
+
+class OutputLayerGraph(torch.nn.Module):
+    """What a step does after attention: the decoder has no input feeding, so a step's context enters only
+    here (pre_output on [GRU state; context], then the tied projection). Feeding it the context of edited
+    weights gives that step's distribution had attention looked elsewhere."""
+
+    def __init__(self, model: Seq2Seq):
+        super().__init__()
+        self.model = model
+
+    def forward(self, hidden, context):
+        logits = self.model.decoder.output_logits(hidden, context)  # (B, V)
+        return torch.log_softmax(logits, dim=-1)
 
 
 def example_inputs(model: Seq2Seq):
@@ -60,6 +77,7 @@ _DYNAMIC_OUTPUTS = {
     "log_probs": {0: BATCH},
     "new_hidden": {0: BATCH},
     "attention": {0: BATCH, 1: SRC_LEN},
+    "context": {0: BATCH},
 }
 
 
@@ -139,7 +157,7 @@ def export_graph(module: torch.nn.Module, args: tuple, path: Path, input_names, 
 
 
 def export_graphs(model: Seq2Seq, folder: Path) -> dict:
-    """Writes encoder.onnx and decoder.onnx into folder; returns their input/output descriptions."""
+    """Writes encoder.onnx, decoder.onnx and output.onnx into folder; returns their input/output descriptions."""
     model.eval()
     enc_args, dec_args = example_inputs(model)
     batch, src_len = torch.export.Dim(BATCH, min=1, max=1024), torch.export.Dim(SRC_LEN, min=2, max=1024)
@@ -165,7 +183,20 @@ def export_graphs(model: Seq2Seq, folder: Path) -> dict:
             "src_mask": {0: batch, 1: src_len},
         },
     )
-    return {"encoder": describe(folder / "encoder.onnx"), "decoder": describe(folder / "decoder.onnx")}
+    hidden = dec_args[1]
+    export_graph(
+        OutputLayerGraph(model),
+        (hidden, torch.ones_like(hidden) * 0.1),
+        folder / "output.onnx",
+        OUTPUT_INPUTS,
+        OUTPUT_OUTPUTS,
+        {"hidden": {0: batch}, "context": {0: batch}},
+    )
+    return {
+        "encoder": describe(folder / "encoder.onnx"),
+        "decoder": describe(folder / "decoder.onnx"),
+        "output": describe(folder / "output.onnx"),
+    }
 
 
 def describe(path: Path) -> dict:

@@ -81,6 +81,33 @@ def check_parity(model: Seq2Seq, folder: Path, atol: float = ATOL) -> dict:
     return {"atol": atol, "shapes": [list(s) for s in PARITY_SHAPES], "max_abs_diff": worst}
 
 
+OUTPUT_ATOL = 1e-5  # the what-if's promise: the model's own weights give back its own log-probabilities
+
+
+@torch.no_grad()
+def check_output_layer(model: Seq2Seq, folder: Path, atol: float | None = OUTPUT_ATOL) -> dict:
+    """output.onnx (decoder state + context -> log-probabilities) against torch's output layer at real decoder
+    states and contexts, including a one-hot context (one source position's enc_out); raises past atol
+    (None: only measure, as for int8 weights, whose drift compare_translators bounds)."""
+    session = make_session(folder / "output.onnx", [CPU])
+    generator = torch.Generator().manual_seed(1)
+    worst = 0.0
+    for batch, length in PARITY_SHAPES:
+        src_ids, src_mask = random_batch(model, batch, length, generator)
+        enc_out, keys, hidden = model.encode(src_ids, src_mask)
+        prev = torch.randint(4, model.config.vocab_size, (batch,), generator=generator)
+        _, state, weights = model.decoder.step(prev, hidden, keys, enc_out, src_mask)
+        contexts = (torch.bmm(weights.unsqueeze(1), enc_out).squeeze(1), enc_out[:, 0])  # (B, 2H) each
+        for context in contexts:
+            expected = torch.log_softmax(model.decoder.output_logits(state, context), dim=-1).numpy()
+            got = session.run(None, {"hidden": state.numpy(), "context": context.numpy()})[0]
+            diff = float(np.abs(expected - got).max())
+            worst = max(worst, diff)
+            if atol is not None and not diff <= atol:
+                raise ExportError(f"output.onnx and torch differ by {diff:.2e} > {atol:g} at batch {batch}")
+    return {"atol": atol, "shapes": [list(s) for s in PARITY_SHAPES], "max_abs_diff": worst}
+
+
 @torch.no_grad()
 def torch_greedy(model: Seq2Seq, src: list[int], max_len: int) -> list[int]:
     ids = torch.tensor([src])

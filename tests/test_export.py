@@ -22,7 +22,13 @@ from training.checkpoint import load_checkpoint, model_from_checkpoint
 def test_bundle_contents_and_manifest(tiny_bundle):
     manifest = json.loads((tiny_bundle / "manifest.json").read_text(encoding="utf-8"))
     # source and target share one vocabulary, so one tokenizer file
-    assert sorted(manifest["files"]) == ["checkpoint.pt", "decoder.onnx", "encoder.onnx", "tokenizer.json"]
+    assert sorted(manifest["files"]) == [
+        "checkpoint.pt",
+        "decoder.onnx",
+        "encoder.onnx",
+        "output.onnx",
+        "tokenizer.json",
+    ]
     assert manifest["tokenizers"] == {"source": "tokenizer.json", "target": "tokenizer.json", "shared": True}
     folder = tiny_bundle.as_posix()
     assert manifest["export_command"] == f"python -m export {folder}/checkpoint.pt --out {folder}"
@@ -56,7 +62,7 @@ def test_every_score_function_exports_with_parity(attention, tmp_path):
     torch.manual_seed(0)
     model = Seq2Seq(ModelConfig(vocab_size=60, embed_dim=8, hidden_dim=6, attention=attention, attention_dim=5)).eval()
     graphs = export_graphs(model, tmp_path)
-    for name in ("encoder.onnx", "decoder.onnx"):
+    for name in ("encoder.onnx", "decoder.onnx", "output.onnx"):
         check_structure(tmp_path / name)
     report = check_parity(model, tmp_path)
     assert max(report["max_abs_diff"].values()) <= 1e-4
@@ -64,7 +70,7 @@ def test_every_score_function_exports_with_parity(attention, tmp_path):
 
 
 def test_every_gru_node_uses_linear_before_reset(tiny_bundle):
-    for name in ("encoder.onnx", "decoder.onnx"):
+    for name in ("encoder.onnx", "decoder.onnx", "output.onnx"):
         model = onnx.load(str(tiny_bundle / name))
         grus = [n for n in model.graph.node if n.op_type == "GRU"]
         # encoder: two one-way GRUs; decoder: the one-step GRU is written as matmuls (model.gru_cell)
