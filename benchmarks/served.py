@@ -25,6 +25,10 @@ import numpy as np
 from benchmarks.measure import ROOT, rss_mib, summary_ms
 
 TIMED_CLICK = Path(__file__).with_name("timed_click.js")
+# Milliseconds from navigation until the first bmm picture is drawn (the worked example the page opens on).
+FIRST_PICTURE = """new MutationObserver((_, observer) => {
+  if (document.querySelector("#bmm-picture .bmm-pic")) { window.firstPictureMs = performance.now(); observer.disconnect(); }
+}).observe(document, {childList: true, subtree: true});"""
 
 # What the trivial app answers: roughly the shape of a real answer for a short sentence.
 CONSTANT = {
@@ -232,15 +236,18 @@ def browser_section(
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
-    first, later, steps = [], [], []
+    first, later, steps, pictures = [], [], [], []
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             for load in range(page_loads):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.set_default_timeout(60_000)
+                page.add_init_script(FIRST_PICTURE)
                 page.goto(url)
                 page.locator("#translate").wait_for()
+                page.wait_for_function("window.firstPictureMs !== undefined")
+                pictures.append(page.evaluate("window.firstPictureMs") / 1e3)
                 first.append(_translate(page, sentences[load % len(sentences)]))
                 if load == 0:  # one longer visit: later translations, and step switches after each
                     steps += _switch_steps(page, switches_per_translation)
@@ -256,6 +263,8 @@ def browser_section(
         "later translation, to heatmap": later,
         "step switch, heatmap (in the page)": [t["page"] for t in steps],
         "step switch, bmm panel (server round trip)": [t["panel"] for t in steps],
+        "first bmm picture after load (from navigation)": pictures,
+        "step switch, bmm picture (in the page)": [t["picture"] for t in steps if "picture" in t],
     }
     return {"chromium": chromium, "rows": [{"interaction": name, **summary_ms(t)} for name, t in timed.items()]}
 

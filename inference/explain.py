@@ -28,7 +28,7 @@ scale per call for the whole batch) put it near 0.002 nats.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -293,36 +293,44 @@ def confidence(attention, token_probs) -> Confidence:
 @dataclass
 class DirectionHint:
     forward: str  # e.g. "de-en"
-    reverse: str  # e.g. "en-de"
+    reverse: str  # the pair suggested: the loaded model that reads the input most confidently, e.g. "en-de"
     forward_mean_log_prob: float  # forward model, its own greedy output for the input
-    reverse_mean_log_prob: float  # reverse model, its own greedy output for the same input
+    reverse_mean_log_prob: float  # the suggested pair's model, its own greedy output for the same input
     margin: float
-    swap: bool  # the input reads like the forward pair's target language
+    swap: bool  # the input reads like the suggested pair's source language
     message: str
+    others: dict = field(default_factory=dict)  # every other source language's model compared: pair -> mean log-prob
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def direction_hint(forward, reverse, text: str, margin: float = DIRECTION_MARGIN) -> DirectionHint | None:
-    """Does `text` look like the forward pair's target language? None without a loaded reverse model.
-    The signal: a model given its own source language is confident in its greedy output; given the other
-    language it is not. Comparing both models on the same input cancels how hard the sentence itself is."""
-    if reverse is None or (reverse.src_lang, reverse.tgt_lang) != (forward.tgt_lang, forward.src_lang):
+    """Does `text` read like another loaded model's source language? `reverse` is one translator or several
+    (every loaded model: those with the forward pair's own source language are left out); None when none is left.
+    The signal: a model given its own source language is confident in its greedy output; given another language it
+    is not. Comparing models on the same input cancels how hard the sentence itself is. The most confident other
+    model is the suggestion."""
+    models = reverse if isinstance(reverse, (list, tuple)) else [reverse]
+    models = [m for m in models if m is not None and m.src_lang != forward.src_lang]
+    if not models:
         return None
-    forward_lp, reverse_lp = (_mean_log_prob(m.translate(text)) for m in (forward, reverse))
-    swap = reverse_lp - forward_lp > margin
-    source, target = language_name(forward.src_lang), language_name(forward.tgt_lang)
+    forward_lp = _mean_log_prob(forward.translate(text))
+    others = {m.name: _mean_log_prob(m.translate(text)) for m in models}
+    best = max(models, key=lambda m: others[m.name])
+    best_lp = others[best.name]
+    swap = best_lp - forward_lp > margin
+    source, other = language_name(forward.src_lang), language_name(best.src_lang)
     message = (
         (
-            f"This looks like {target} text, not {source}: the {reverse.name} model reads it "
-            f"more confidently (mean token log-prob {reverse_lp:.2f} vs {forward_lp:.2f}). "
-            f"Swap the pair to {reverse.name}?"
+            f"This looks like {other} text, not {source}: the {best.name} model reads it "
+            f"more confidently (mean token log-prob {best_lp:.2f} vs {forward_lp:.2f}). "
+            f"Swap the pair to {best.name}?"
         )
         if swap
         else ""
     )
-    return DirectionHint(forward.name, reverse.name, forward_lp, reverse_lp, margin, swap, message)
+    return DirectionHint(forward.name, best.name, forward_lp, best_lp, margin, swap, message, others)
 
 
 def _mean_log_prob(result) -> float:

@@ -14,9 +14,12 @@ import numpy as np
 from inference import InputError
 from inference.batch_trace import split_sentences, trace_batch
 from inference.document import batch_json
+from inference.examples import EXAMPLES as SENTENCES
+from inference.examples import examples_for
 from page.bmm_panel import batch_picture_value, measure, measured_call, picture_component, timing_figure, timing_table
+from page.gate import DecodeGate, work_of
 from page.heatmap import RULE_TEXT, static_head
-from page.limits import CACHED_BATCHES
+from page.limits import CACHED_BATCHES, DECODE_EVENT
 from page.state import ResultCache
 from page.text import md_text
 
@@ -46,6 +49,16 @@ EXAMPLES = {
 
 def examples_text(language: str) -> str:
     return "\n".join(EXAMPLES.get(language, EXAMPLES["en"]))
+
+
+def our_example_in(language: str, text: str) -> str:
+    """`text` when the visitor wrote it; when it is one of our example sentences (any language), the same
+    example in `language` (the lists are parallel), so a pair switch never drops what the visitor typed."""
+    wanted = examples_for(language)
+    for sentences in SENTENCES.values():
+        if text in sentences and sentences.index(text) < len(wanted):
+            return wanted[sentences.index(text)]
+    return text
 
 
 def _token_cell(token: str, real: bool) -> str:
@@ -140,21 +153,37 @@ def alone_differences(translator, trace) -> list[float]:
 class BatchTab:
     """The Batch tab's handlers and layout; traces are kept server-side by key like translations."""
 
-    def __init__(self, translator_for, cache_size: int = CACHED_BATCHES):
+    def __init__(self, translator_for, cache_size: int = CACHED_BATCHES, gate=None):
         self.translator_for = translator_for
+        self.gate = gate or DecodeGate()  # the server-wide decoding gate (page/gate.py)
         self.traces = ResultCache(cache_size)
 
-    def examples_for(self, translator) -> str:
-        return examples_text(translator.src_lang)
+    def examples_for(self, translator, text: str | None = None) -> str:
+        """The Batch sentences for `translator`'s source language: the visitor's own `text` is kept, ours (or
+        none) become ours in that language."""
+        ours = {examples_text(language) for language in EXAMPLES}
+        return (
+            text if isinstance(text, str) and text.strip() and text not in ours else examples_text(translator.src_lang)
+        )
+
+    def on_pair(self, key, pair, text):
+        """After a pair switch: the batch again on the new pair, unless the shown batch already is this one."""
+        saved = self.traces.get(key)
+        if saved is not None and saved.get("pair") == pair and saved.get("text") == text:
+            return (gr.skip(),) * 6
+        return self.on_run(pair, text)
 
     def on_run(self, pair, text):
         try:
             translator = self.translator_for(pair)
-            trace = trace_batch(translator, split_sentences(text))
+            texts = split_sentences(text)
+            longest = max(len(translator.source_ids(t)) for t in texts)
+            with self.gate.decoding(work_of(longest, 2 * len(texts))):  # the batch, then each sentence alone
+                trace = trace_batch(translator, texts)
+                differences = alone_differences(translator, trace)
         except InputError as error:
             return (gr.skip(),) * 5 + (f"⚠️ {md_text(error)}",)
         two_h = 2 * translator.config["hidden_dim"]
-        differences = alone_differences(translator, trace)
         precision = str(translator.bundle.manifest.get("precision", "fp32"))
         note = (
             "int8: each row of a batch is quantised with its own scale and multiplied in exact integers, so "
@@ -163,7 +192,7 @@ class BatchTab:
             else "fp32: the batch gives each sentence the weights it gets alone, up to float rounding."
         )
         doc = batch_json(trace, translator.name, translator.config)
-        key = self.traces.put({"trace": trace, "doc": doc})
+        key = self.traces.put({"trace": trace, "doc": doc, "pair": translator.name, "text": text})
         return (
             key,
             shapes_markdown(trace, two_h),
@@ -178,7 +207,8 @@ class BatchTab:
         translator = self.translator_for(pair)
         two_h = 2 * translator.config["hidden_dim"]
         S = saved["trace"].src_ids.shape[1] if saved else 16
-        rows = measure(S, two_h, progress=progress)
+        with self.gate.decoding(work_of(S)):  # numpy products, not a decode, but the same CPUs
+            rows = measure(S, two_h, progress=progress)
         picture = gr.skip()
         if saved is not None:  # the picture's lanes get this batch's own B and S, at its first step
             picture = batch_picture_value(saved["doc"], 0, measured_call(saved["trace"].calls[0].batch, S, two_h))
@@ -193,8 +223,9 @@ class BatchTab:
         return timing_table(rows), timing_figure(rows, S, two_h), summary, picture
 
     def build(self, pair, translator):
-        """The tab's components and events; returns the sentences box and a function that adds the load event."""
-        private = dict(api_visibility="private")
+        """The tab's components and events; returns the sentences box and two functions that add the load event
+        and the batch's rerun after a pair switch."""
+        private = DECODE_EVENT  # every event here decodes or times: the server-wide gate's workers
         with gr.Tab("Batch", elem_id="batch-tab"):
             gr.Markdown(
                 "Several sentences go through the encoder and decoder as **one padded batch**: here is "
@@ -245,4 +276,11 @@ class BatchTab:
             return self.on_timing(key_value, pair_value, progress)
 
         time_button.click(timed, [key, pair], [timing, timing_plot, timing_summary, picture], **private)
-        return text, lambda demo: demo.load(self.on_run, [pair, text], outputs, **private)
+
+        def on_load(demo):
+            return demo.load(self.on_run, [pair, text], outputs, **private)
+
+        def after_pair_switch(event):
+            return event.then(self.on_pair, [key, pair, text], outputs, **private)
+
+        return text, on_load, after_pair_switch

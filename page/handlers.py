@@ -16,9 +16,20 @@ from inference.document import batch_json
 from inference.examples import examples_for
 from inference.explain import explanation
 from page import downloads, reference, translate_tab
-from page.batch_tab import EXAMPLES, BatchTab
+from page.batch_tab import EXAMPLES, BatchTab, our_example_in
 from page.bmm_panel import batch_picture_value, measured_call, picture_value
-from page.limits import CACHED_RESULTS, TOP_K, WORKED_BEAM, check_pair, settings, step_number
+from page.gate import DecodeGate, work_of
+from page.limits import (
+    CACHED_RESULTS,
+    CONCURRENCY,
+    HEAVY_WAITING,
+    HEAVY_WORK,
+    TOP_K,
+    WORKED_BEAM,
+    check_pair,
+    settings,
+    step_number,
+)
 from page.model_card import model_card_markdown
 from page.share import state_from_query
 from page.state import ResultCache, Shown
@@ -33,7 +44,8 @@ class DemoApp:
         self.translators = translators
         self.default = "en-de" if "en-de" in translators else next(iter(translators))
         self.results = ResultCache(cache_size)
-        self.batch = BatchTab(self.translator)
+        self.gate = DecodeGate(CONCURRENCY, heavy_waiting=HEAVY_WAITING, heavy_work=HEAVY_WORK)  # server-wide
+        self.batch = BatchTab(self.translator, gate=self.gate)
 
     # ---- model calls ------------------------------------------------------------------------------
     def translator(self, pair) -> Translator:
@@ -44,38 +56,39 @@ class DemoApp:
         bundle's own (tuned on validation)."""
         translator = self.translator(pair)
         asked = settings(text, beam_size, length_penalty, max_len)
-        result = translator.translate(
-            asked.text,
-            beam_size=asked.beam_size,
-            length_penalty=asked.length_penalty,
-            n_best=asked.beam_size,
-            max_len=asked.max_len or None,
-            top_k=TOP_K,
-            prefix=prefix,
-        )
+        with self.gate.decoding(work_of(len(translator.source_ids(asked.text)), asked.beam_size)):
+            result = translator.translate(
+                asked.text,
+                beam_size=asked.beam_size,
+                length_penalty=asked.length_penalty,
+                n_best=asked.beam_size,
+                max_len=asked.max_len or None,
+                top_k=TOP_K,
+                prefix=prefix,
+            )
         return Shown(translator.name, asked.text, asked.max_len, result, translator.config)
 
-    def reverse(self, pair: str) -> Translator | None:
-        t = self.translators[pair]
-        return self.translators.get(f"{t.tgt_lang}-{t.src_lang}")
+    def others(self, pair: str) -> list[Translator]:
+        """Every other loaded model, for the direction hint (it leaves out those reading the same language)."""
+        return [t for name, t in self.translators.items() if name != pair]
 
     def explained(self, shown: Shown) -> dict:
         """Occlusion, coverage, confidence and the direction hint, computed once per result and kept in it, so the
         page, its downloads and /explain give the same numbers and a step change costs nothing."""
         if shown.explanation is None:
-            shown.explanation = explanation(
-                self.translator(shown.pair), shown.text, shown.result, reverse=self.reverse(shown.pair)
-            )
+            others = self.others(shown.pair)
+            S = len(shown.translation.source_tokens)
+            with self.gate.decoding(work_of(S, S + 1 + len(others))):  # occlusion: S + 1 rows; one per other model
+                shown.explanation = explanation(self.translator(shown.pair), shown.text, shown.result, reverse=others)
         return shown.explanation
 
     # ---- UI handlers ------------------------------------------------------------------------------
     def on_translate(self, pair, text, mode, beam_size, length_penalty, max_len) -> ResultViews:
         beam = beam_size if mode == "beam search" else 1
         try:
-            shown = self.run(pair, text, beam, length_penalty, max_len)
-        except InputError as error:
-            return self.message(f"⚠️ {md_text(error)}")
-        return self.render(shown, 0)
+            return self.render(self.run(pair, text, beam, length_penalty, max_len), 0)
+        except InputError as error:  # bad input, or costly work while the costly lane is full (page/gate.py)
+            return self.refused(f"⚠️ {md_text(error)}")
 
     def on_load(self, request: gr.Request | None = None):
         """A share link (?pair=…&text=…&step=…) restores its translation; without one the page opens on a worked
@@ -95,15 +108,26 @@ class DemoApp:
         )
         if "text" in query:
             beam = query.get("beam_size", 5) if query.get("mode") == "beam search" else 1
+            prefix = query.get("prefix")
+            if prefix:
+                beam, shown[1:3] = 1, ["greedy", gr.skip()]  # a continued translation: the forced tokens, then greedy
             try:
-                result = self.run(pair, query["text"], beam, query.get("length_penalty"), query.get("max_len", 0))
+                result = self.run(
+                    pair, query["text"], beam, query.get("length_penalty"), query.get("max_len", 0), prefix=prefix
+                )
             except InputError as error:
                 return (*shown, query["text"], examples, *self.message(f"⚠️ {md_text(error)}"))
+            step, last = query.get("step", 0), len(result.result.target_tokens) - 1
+            lines = [notes] if notes else []
+            if prefix:
+                lines.append(f"Continued from the link's {len(prefix)} forced tokens; the steps after them are greedy.")
+            if step > last:
+                lines.append(f"The link's step={step} is past this translation's last step; showing step {last}.")
             return (
                 *shown,
                 query["text"],
                 examples,
-                *self.render(result, query.get("step", 0), notes, query.get("words", False)),
+                *self.render(result, min(step, last), "  \n".join(lines) or None, query.get("words", False)),
             )
         for text in examples_for(translator.src_lang):
             try:
@@ -143,6 +167,13 @@ class DemoApp:
             new, step, f"Continued from {md_token(token)} at step {step}; the steps after it are greedy."
         )
 
+    def decoding_of(self, key):
+        """The Decoding radio for the shown result: a continued translation is greedy after its forced tokens."""
+        shown = self.results.get(key)
+        if shown is None:
+            return gr.skip()
+        return "beam search" if shown.translation.decoding["mode"] == "beam" else "greedy"
+
     def on_select(self, key, step):
         shown, step = self.results.get(key), step_number(step)
         if shown is None or step is None:
@@ -171,7 +202,9 @@ class DemoApp:
             return gr.skip(), "Translate a sentence first."
         translator = self.translator(shown.pair)
         others = [t for t in EXAMPLES.get(translator.src_lang, EXAMPLES["en"]) if t != shown.text][:3]
-        trace = trace_batch(translator, [shown.text, *others])
+        texts = [shown.text, *others]
+        with self.gate.decoding(work_of(max(len(translator.source_ids(t)) for t in texts), len(texts))):
+            trace = trace_batch(translator, texts)
         step = min(step or 0, len(trace.calls) - 1)
         return (
             batch_picture_value(batch_json(trace, shown.pair, translator.config), step),
@@ -187,7 +220,8 @@ class DemoApp:
         calls = shown.translation.step_calls
         step = min(max(step or 0, 0), len(calls) - 1)
         B, S = calls[step].batch, len(shown.translation.source_tokens)
-        timing = measured_call(B, S, 2 * shown.model["hidden_dim"])
+        with self.gate.decoding(work_of(S, B)):
+            timing = measured_call(B, S, 2 * shown.model["hidden_dim"])
         return (
             picture_value(shown, step, key, timing),
             f"Measured on this server for B = {B}, S = {S}: one batched matmul {timing['bmm_us']:.1f} µs, "
@@ -212,7 +246,8 @@ class DemoApp:
         if shown is None:
             return "Translate a sentence first, then paste a reference translation of it.", [], None
         try:
-            scored = self.translator(shown.pair).score_reference(shown.text, reference_text, top_k=TOP_K)
+            with self.gate.decoding(work_of(len(shown.translation.source_tokens))):
+                scored = self.translator(shown.pair).score_reference(shown.text, reference_text, top_k=TOP_K)
         except InputError as error:
             return f"⚠️ {md_text(error)}", [], None
         metrics = reference.sentence_metrics(shown.result.text, reference_text)
@@ -222,27 +257,46 @@ class DemoApp:
             reference.attention_figure(scored.source_tokens, scored.target_tokens, scored.attention),
         )
 
-    def on_swap(self, pair, text, mode, beam_size, length_penalty, max_len):
-        """The sentence reads like the other language: switch to the reverse pair and translate it there."""
-        reverse = self.reverse(pair) if pair in self.translators else None
-        if reverse is None:
-            return (gr.skip(),) * 4 + tuple(self.message("No model for the reverse direction is loaded."))
-        name = reverse.name
+    def on_swap(self, key, mode, beam_size, max_len, batch_text=None):
+        """The sentence reads like another loaded model's source language: switch to that pair and translate it
+        there. Returns the pair, its examples, α, Batch sentences, then ResultViews."""
+        shown = self.results.get(key)
+        hint = ((shown.explanation or {}).get("direction") or {}) if shown else {}
+        name = hint.get("reverse") if hint.get("swap") else None
+        if name not in self.translators:
+            return (gr.skip(),) * 4 + tuple(self.message("No model for another direction is loaded."))
         return (
             name,
-            *self.on_pair(name)[:3],
-            *self.on_translate(name, text, mode, beam_size, reverse.length_penalty, max_len),
+            *self.pair_views(name, batch_text),
+            *self.on_translate(name, shown.text, mode, beam_size, self.translators[name].length_penalty, max_len),
         )
 
-    def on_pair(self, pair):
-        """New pair: its examples and tuned α, and the old result cleared so nothing runs on the old pair."""
+    def pair_views(self, pair, batch_text=None) -> tuple:
+        """The new pair's examples, tuned α and Batch sentences: the visitor's own sentences stay, ours are
+        replaced by ours in the new source language."""
         translator = self.translator(pair)
         return (
             gr.Dataset(samples=[[s] for s in examples_for(translator.src_lang)]),
             gr.Slider(value=translator.length_penalty),
-            self.batch.examples_for(translator),
-            *self.cleared(f"Language pair is now {md_text(pair)}: translate a sentence."),
+            self.batch.examples_for(translator, batch_text),
         )
+
+    def on_pair(self, pair, key=None, text="", mode="greedy", beam_size=5, max_len=0, batch_text=None):
+        """A pair really chosen: its examples and tuned α, the visitor's sentence (ours become ours in the new
+        language) translated again on it. Choosing the pair already shown (opening and closing the list, tabbing
+        past it) changes nothing. Returns the examples, α, Batch sentences, sentence box, then ResultViews."""
+        shown = self.results.get(key)
+        if shown is not None and shown.pair == pair:
+            return (gr.skip(),) * (4 + len(ResultViews._fields))
+        translator = self.translator(pair)
+        views = self.pair_views(pair, batch_text)
+        text = our_example_in(translator.src_lang, text if isinstance(text, str) else "")
+        if not text.strip():
+            return (*views, text, *self.cleared(f"Language pair is now {md_text(pair)}: translate a sentence."))
+        result = self.on_translate(pair, text, mode, beam_size, translator.length_penalty, max_len)
+        if not isinstance(result.state, str):  # refused: nothing of the old pair's result stays
+            result = self.cleared(result.status)
+        return (*views, text, *result)
 
     def model_card(self) -> str:
         return "\n\n---\n\n".join(
@@ -292,3 +346,4 @@ class DemoApp:
         return translate_tab.render(self.results.put(shown), shown, step, status, words)
 
     message, cleared = staticmethod(translate_tab.message), staticmethod(translate_tab.cleared)
+    refused = staticmethod(translate_tab.refused)

@@ -93,6 +93,8 @@ def heatmap_value(shown: Shown | None, step: int = 0, words: bool = False, resul
     }
     if decoding["mode"] == "beam":
         share.update(beam=decoding["beam_size"], penalty=round(decoding["length_penalty"], 3))
+    if decoding.get("prefix_ids"):  # continued from an alternative: the link forces the same tokens first
+        share["prefix"] = ".".join(str(i) for i in decoding["prefix_ids"])
     last = max(len(doc["target_tokens"]) - 1, 0)
     return {
         "key": uuid.uuid4().hex,

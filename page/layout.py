@@ -9,7 +9,17 @@ from starlette.middleware import Middleware
 from page import style
 from page.api import PublicApiOnly
 from page.handlers import DemoApp
-from page.limits import CONCURRENCY, MAX_BEAM, MAX_CHARS, MAX_LEN, MAX_UPLOAD, QUEUE_SIZE, SESSIONS
+from page.limits import (
+    CONCURRENCY,
+    DECODE_EVENT,
+    DECODE_WORKERS,
+    MAX_BEAM,
+    MAX_CHARS,
+    MAX_LEN,
+    MAX_UPLOAD,
+    QUEUE_SIZE,
+    SESSIONS,
+)
 from page.translate_tab import STEP_FIELDS, ResultViews, input_column, picture_block, reference_panel, result_column
 
 
@@ -43,7 +53,7 @@ def build(app: DemoApp) -> gr.Blocks:
                         padding=True,
                     )
             reference_panel(app.on_reference, state)
-        batch_text, batch_load = app.batch.build(pair, app.translators[app.default])
+        batch_text, batch_load, batch_after_pair = app.batch.build(pair, app.translators[app.default])
         with gr.Tab("Model card") as card_tab:
             card = gr.Markdown(app.model_card(), latex_delimiters=[], elem_id="model-card")
 
@@ -53,31 +63,47 @@ def build(app: DemoApp) -> gr.Blocks:
         step_outputs = [shown[name] for name in STEP_FIELDS]
         translate_inputs = [pair, source, mode, beam, penalty, max_len]
         private = dict(api_visibility="private")
+        decode = DECODE_EVENT  # every event that runs a model: one pool of workers in front of app.gate
         for trigger in (button.click, source.submit):
-            trigger(app.on_translate, translate_inputs, result_outputs, **private)
+            trigger(app.on_translate, translate_inputs, result_outputs, **decode)
         steps.change(
             app.on_select, [state, steps], step_outputs, show_progress="hidden", trigger_mode="always_last", **private
         )  # .change: the page sets the box (see step_input)
-        continue_button.click(app.on_continue, [state, steps, alternatives], result_outputs, **private)
-        result["nbest"].select(app.on_hypothesis, state, result_outputs, **private)
-        in_batch.click(app.on_in_batch, [state, steps], [result["picture"], status], **private)
-        measure.click(app.on_measure, [state, steps], [result["picture"], status], **private)
-        prepare.click(app.on_downloads, state, [result["json_file"], result["csv_file"], status], **private)
+        examples.load_input_event.then(app.on_translate, translate_inputs, result_outputs, **decode)  # no stale result
+        continue_button.click(app.on_continue, [state, steps, alternatives], result_outputs, **decode).then(
+            app.decoding_of, state, mode, **private
+        )  # the radio says what the link restores: greedy after the forced tokens
+        result["nbest"].select(app.on_hypothesis, state, result_outputs, **decode)
+        in_batch.click(app.on_in_batch, [state, steps], [result["picture"], status], **decode)
+        measure.click(app.on_measure, [state, steps], [result["picture"], status], **decode)
+        prepare.click(app.on_downloads, state, [result["json_file"], result["csv_file"], status], **decode)
         mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
-        swap.click(
-            app.on_swap, translate_inputs, [pair, examples.dataset, penalty, batch_text, *result_outputs], **private
+        pair_outputs = [examples.dataset, penalty, batch_text]
+        batch_after_pair(
+            swap.click(
+                app.on_swap, [state, mode, beam, max_len, batch_text], [pair, *pair_outputs, *result_outputs], **decode
+            )
         )
-        pair.input(app.on_pair, pair, [examples.dataset, penalty, batch_text, *result_outputs], **private)
+        # .input: only the visitor's choice (the page sets the pair too); on_pair ignores the pair already shown
+        batch_after_pair(
+            pair.input(
+                app.on_pair,
+                [pair, state, source, mode, beam, max_len, batch_text],
+                [*pair_outputs, source, *result_outputs],
+                **decode,
+            )
+        )
         card_tab.select(app.model_card, None, card, **private)
         demo.load(
             app.on_load,
             None,
             [pair, mode, beam, penalty, max_len, source, examples.dataset, *result_outputs],
-            **private,
+            **decode,
         )
         batch_load(demo)
-        gr.api(app.api_translate, api_name="translate")
-        gr.api(app.api_explain, api_name="explain")
+        shared = dict(concurrency_id="decode", concurrency_limit=DECODE_WORKERS)  # the API goes through app.gate too
+        gr.api(app.api_translate, api_name="translate", **shared)
+        gr.api(app.api_explain, api_name="explain", **shared)
     return demo
 
 

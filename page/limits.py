@@ -15,6 +15,14 @@ TOP_K = 5  # alternatives shown per step
 WORKED_BEAM = 5  # the worked example the page opens on is a beam search: its decoder calls batch 5 beams
 CONCURRENCY = 2  # two requests decode at once on a 2-CPU Space, one onnxruntime thread each
 QUEUE_SIZE = 32  # further requests are refused with "queue full" instead of piling up
+# The decoding gate (page/gate.py): CONCURRENCY sections decode at once server-wide; work (decoder rows × source
+# tokens², about 0.3 s here at the threshold) from HEAVY_WORK up is costly: one at a time, HEAVY_WAITING waiting,
+# more refused at once. DECODE_WORKERS Gradio workers feed the gate (all decoding events share them), so costly
+# waits (at most HEAVY_WAITING + 1) never hold every worker and a cheap request always gets in.
+HEAVY_WORK = 40_000
+HEAVY_WAITING = 2
+DECODE_WORKERS = 8
+DECODE_EVENT = dict(api_visibility="private", concurrency_id="decode", concurrency_limit=DECODE_WORKERS)
 MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
 CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
 CACHED_BATCHES = 32  # Batch-tab traces kept server-side
@@ -32,6 +40,10 @@ __all__ = [
     "TOP_K",
     "CONCURRENCY",
     "QUEUE_SIZE",
+    "HEAVY_WORK",
+    "HEAVY_WAITING",
+    "DECODE_WORKERS",
+    "DECODE_EVENT",
     "MAX_UPLOAD",
     "WORKED_BEAM",
     "CACHED_RESULTS",

@@ -30,11 +30,18 @@ def _number(value: str, low: float, high: float) -> float | None:
     return number if math.isfinite(number) and low <= number <= high else None
 
 
+def _prefix(value: str) -> list[int] | None:
+    """The target ids a continued translation forces first ("12.408.7"); the model checks each id's range."""
+    if not re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,6})*", value) or value.count(".") >= MAX_LEN:
+        return None
+    return [int(i) for i in value.split(".")]
+
+
 def state_from_query(params, pairs) -> dict:
     """Validated settings from a share link's query (e.g. dict(gr.Request.query_params)); `pairs` = known pairs.
 
     Returns only the keys whose values passed (pair, text, mode, beam_size, length_penalty, max_len, step,
-    words) and "messages": one line per ignored value saying why. Unknown keys (Gradio's own) are left alone.
+    words, prefix: the target ids a continued translation forced) and "messages": one line per ignored value saying why. Unknown keys (Gradio's own) are left alone.
     """
     state: dict = {"messages": []}
     pairs = list(pairs)
@@ -55,6 +62,7 @@ def state_from_query(params, pairs) -> dict:
         "max_len": ("max_len", lambda v: _whole(v, 0, MAX_LEN), f"must be a whole number from 0 to {MAX_LEN}"),
         "step": ("step", lambda v: _whole(v, 0, MAX_STEP), f"must be a whole number from 0 to {MAX_STEP}"),
         "words": ("words", lambda v: {"0": False, "1": True}.get(v), "must be 0 or 1"),
+        "prefix": ("prefix", _prefix, f"must be 1 to {MAX_LEN} token ids joined by dots"),
     }
     for name, (key, parse, rule) in checks.items():
         if name not in params:

@@ -14,11 +14,13 @@ import gradio as gr
 from inference.examples import examples_for
 from page.bmm_panel import bmm_markdown, picture_component, picture_value
 from page.heatmap import heatmap_component, heatmap_value, step_input
-from page.limits import MAX_PENALTY
+from page.limits import DECODE_EVENT, MAX_PENALTY
 from page.state import Shown
 from page.text import md_text
 
 DECODER_CHOICE = "decoder's choice"
+TRANSLATION_LABEL = "Translation"
+STALE_NOTE = "**Still shown: the previous sentence's translation and attention**, not this one's."
 
 
 class ResultViews(NamedTuple):
@@ -91,6 +93,11 @@ def sentence_confidence(explained: dict) -> str:
 def message(status: str) -> ResultViews:
     """Only the status changes: the previous result stays on screen."""
     return ResultViews(*(gr.skip(),) * len(ResultViews._fields))._replace(status=status)
+
+
+def refused(status: str) -> ResultViews:
+    """A refused input: the previous result stays, and the status says it belongs to the previous sentence."""
+    return message(f"{status}  \n{STALE_NOTE}")
 
 
 def cleared(status: str) -> ResultViews:
@@ -180,12 +187,12 @@ def reference_panel(on_reference, state):
             label="Each reference token under the model (forced decoding)",
         )
         heatmap = gr.Plot(label="Attention while reading the reference")
-    reference_button.click(on_reference, [state, reference], [summary, probs, heatmap], api_visibility="private")
+    reference_button.click(on_reference, [state, reference], [summary, probs, heatmap], **DECODE_EVENT)
 
 
 def result_column() -> dict:
     """The translation, status, n-best, downloads, swap button and heatmap (with its hidden step box), by name."""
-    translation = gr.Textbox(label="Translation", interactive=False, lines=2, elem_id="translation")
+    translation = gr.Textbox(label=TRANSLATION_LABEL, interactive=False, lines=2, elem_id="translation")
     status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
     nbest = gr.Dataframe(
         headers=["#", "translation", "log-prob", "normalised"],

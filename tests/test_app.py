@@ -172,6 +172,28 @@ def test_continue_from_an_alternative_forces_it(demo_app, pair_and_text):
     assert "forced" not in later or len(new["target_tokens"]) == 1
 
 
+def test_a_share_link_after_continue_restores_the_same_translation(demo_app, pair_and_text):
+    pair, text = pair_and_text
+    first = demo_app.on_translate(pair, text, "beam search", 3, 0.6, 0)
+    r = doc_of(demo_app, first.state)
+    alternative = next(j for j, a in enumerate(r["alternatives"][0]) if a["token"] != r["target_tokens"][0])
+    out = demo_app.on_continue(first.state, "0", alternative)
+    assert demo_app.decoding_of(out.state) == "greedy"  # the Decoding radio follows: no longer beam search
+    share = out.heatmap["share"]
+    new = doc_of(demo_app, out.state)
+    assert share["mode"] == "greedy" and share["prefix"] == ".".join(map(str, new["decoding"]["prefix_ids"]))
+    link = {k: str(v) for k, v in share.items()}
+    values = demo_app.on_load(FakeRequest(**link, step="99"))
+    settings, restored = list(values[:5]), ResultViews(*values[LOAD_FIELDS:])
+    assert settings[1] == "greedy" and restored.translation == out.translation
+    assert doc_of(demo_app, restored.state)["target_ids"] == new["target_ids"]
+    last = len(new["target_tokens"]) - 1
+    assert restored.heatmap["step"] == last and "step=99 is past this translation's last step" in restored.status
+    assert "forced tokens" in restored.status
+    values = demo_app.on_load(FakeRequest(pair=pair, text=text, prefix="1.x"))
+    assert "Ignored prefix='1.x'" in views_plain(ResultViews(*values[LOAD_FIELDS:]).status)
+
+
 def test_the_bmm_panel_uses_the_results_own_encoder_output(demo_app, pair_and_text, monkeypatch):
     out = demo_app.on_translate(*pair_and_text, "greedy", 5, 0.6, 0)
     translator = demo_app.translators[pair_and_text[0]]
@@ -215,13 +237,37 @@ def test_bad_input_gives_a_message_and_keeps_the_previous_result(demo_app, pair_
             demo_app.run(**kwargs)
 
 
-def test_switching_the_pair_clears_the_old_result(demo_app, pair_and_text):
-    dataset, slider, batch_text, *cleared = demo_app.on_pair(demo_app.default)
-    assert dataset.samples and batch_text.count("\n") >= 2  # examples follow the source language of the pair
-    assert slider.value == demo_app.translators[demo_app.default].length_penalty  # and α the pair's tuned one
-    cleared = ResultViews(*cleared)
-    assert cleared.state is None and cleared.translation == "" and "translate a sentence" in cleared.status
+def test_a_pair_switch_keeps_the_visitors_work_and_the_same_pair_changes_nothing(demo_app, pair_and_text):
+    pair, text = pair_and_text
+    out = demo_app.on_translate(pair, text, "greedy", 5, 0.6, 0)
+    unchanged = demo_app.on_pair(pair, out.state, text, "greedy", 5, 0, "my own\nsentences")
+    assert all(value == gr.skip() for value in unchanged)  # the list opened and closed, or tabbed past
+
+    dataset, slider, batch_text, source, *views = demo_app.on_pair(pair, None, text, "greedy", 5, 0, "mine\nmine")
+    again = ResultViews(*views)  # a switch (here with no result to compare): the sentence is translated again
+    assert dataset.samples and slider.value == demo_app.translators[pair].length_penalty
+    assert batch_text == "mine\nmine" and source == text and again.translation == out.translation
+    assert "greedy decoding" in again.status
+    _, _, ours, _, *views = demo_app.on_pair(pair, None, "", "greedy", 5, 0, "")
+    cleared = ResultViews(*views)  # nothing typed: our Batch sentences, nothing to translate
+    assert ours.count("\n") >= 2 and cleared.state is None and cleared.translation == ""
+    assert "translate a sentence" in cleared.status
     assert demo_app.on_continue(cleared.state, 0, 1).status == "Translate a sentence first."
+
+
+def test_our_example_follows_the_pair_and_the_visitors_own_text_stays():
+    from inference.examples import EXAMPLES
+    from page.batch_tab import examples_text, our_example_in
+
+    assert our_example_in("de", EXAMPLES["en"][2]) == EXAMPLES["de"][2]
+    assert our_example_in("fr", EXAMPLES["de"][0]) == EXAMPLES["fr"][0]
+    assert our_example_in("de", "My own sentence.") == "My own sentence."
+    from page.batch_tab import BatchTab
+
+    batch = BatchTab(None)
+    french = type("T", (), {"src_lang": "fr"})()
+    assert batch.examples_for(french, examples_text("en")) == examples_text("fr")
+    assert batch.examples_for(french, "mine\nmine") == "mine\nmine"
 
 
 LOAD_FIELDS = 7  # pair, mode, beam, penalty, max_len, source, examples: then ResultViews

@@ -98,7 +98,9 @@ def test_translate_inspect_and_continue(page, served_app, tmp_path):
     two_h = 2 * translator.config["hidden_dim"]
     source_len = len(translator.source_ids(example))
 
-    # An example fills the box; Enter translates and the heatmap is drawn in the page.
+    # The worked example is a beam search; greedy is one click. An example fills the box; Enter translates.
+    assert page.get_by_role("radio", name="beam search").is_checked()
+    page.get_by_role("radio", name="greedy").check()
     page.get_by_text(example, exact=True).first.click()
     page.wait_for_function("text => document.querySelector('#source textarea').value === text", arg=example)
     page.locator("#source textarea").press("Enter")  # the box says Enter translates
@@ -160,12 +162,12 @@ def step_labels(page) -> list[str]:
     return [text.strip() for text in page.locator("#heatmap .bmm-hm-step").all_inner_texts()]
 
 
-def heatmap_shows(page, hypothesis: dict):
+def heatmap_shows(page, hypothesis):
     """Wait until the page's heatmap has this n-best hypothesis' steps, then compare their labels."""
     page.wait_for_function(
-        "n => document.querySelectorAll('#heatmap .bmm-hm-step').length === n", arg=len(hypothesis["target_tokens"])
+        "n => document.querySelectorAll('#heatmap .bmm-hm-step').length === n", arg=len(hypothesis.target_tokens)
     )
-    assert step_labels(page) == [f"{i}: {token}" for i, token in enumerate(hypothesis["target_tokens"])]
+    assert step_labels(page) == [f"{i}: {token}" for i, token in enumerate(hypothesis.target_tokens)]
 
 
 def test_nbest_rows_show_their_own_hypothesis(page, served_app):
@@ -178,24 +180,24 @@ def test_nbest_rows_show_their_own_hypothesis(page, served_app):
     page.locator("#status").get_by_text("beam decoding").wait_for()
     expected = translator.translate(example, beam_size=5, n_best=5, length_penalty=translator.length_penalty)
     best, second = expected.nbest[0], expected.nbest[1]
-    assert second["target_tokens"] != best["target_tokens"]
+    assert second.target_tokens != best.target_tokens
     heatmap_shows(page, best)
 
     # The second row: its own tokens in the page's heatmap, the status says which, the bmm panel follows it.
     page.locator("#nbest [role=gridcell][data-row='1'][data-col='1']").click()
     page.locator("#status").get_by_text("Showing hypothesis 2 of").wait_for()
     heatmap_shows(page, second)
-    assert translation_text(page) == second["text"]
-    last = len(second["target_tokens"]) - 1
+    assert translation_text(page) == second.text
+    last = len(second.target_tokens) - 1
     page.locator("#heatmap .bmm-hm-step").nth(last).click()
     page.locator("#bmm-panel").get_by_text(f"Step {last}:").wait_for()
-    assert f"(p = {second['token_probs'][last]:.3f})" in page.locator("#bmm-panel").inner_text()
+    assert f"(p = {second.token_probs[last]:.3f})" in page.locator("#bmm-panel").inner_text()
 
     # Row 1 is the best again.
     page.locator("#nbest [role=gridcell][data-row='0'][data-col='1']").click()
     page.locator("#status").get_by_text("Showing the best hypothesis").wait_for()
     heatmap_shows(page, best)
-    assert translation_text(page) == best["text"]
+    assert translation_text(page) == best.text
 
 
 def test_hostile_input_is_shown_as_text_and_bad_input_is_explained(page, served_app, tmp_path):
@@ -241,6 +243,7 @@ def test_batch_tab_shows_the_padded_batch(page, served_app, tmp_path):
     page.locator("#batch-text textarea").fill("\n".join(texts))
     page.locator("#batch-run").click()
     page.locator("#batch-status").get_by_text(f"for {len(texts)} sentences").wait_for()
+    page.get_by_text("The numbers: src_ids, mask, enc_out, B per step").click()  # the detail level, folded
     shapes = page.locator("#batch-shapes").inner_text()
     B, S = 2, max(len(translator.source_ids(t)) for t in texts)
     two_h = 2 * translator.config["hidden_dim"]

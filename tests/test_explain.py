@@ -158,6 +158,17 @@ def test_direction_hint_on_the_shipped_pair(en_de, de_en):
     assert explain.direction_hint(en_de, None, english[0]) is None
 
 
+def test_direction_hint_looks_at_every_loaded_model(en_de, de_en):
+    fr_en, en_fr = (Translator(ASSETS / pair, device="cpu", threads=1) for pair in ("fr-en", "en-fr"))
+    others = [de_en, fr_en, en_fr]
+    french = "Le chien court sur la plage."  # into en-de: not German either, so the reverse alone would mislead
+    hint = explain.direction_hint(en_de, others, french)
+    assert hint.swap and hint.reverse == "fr-en" and "looks like French text, not English" in hint.message
+    assert set(hint.others) == {"de-en", "fr-en"}  # en-fr reads English, as en-de does: not a candidate
+    assert not explain.direction_hint(en_de, others, "A dog runs on the beach.").swap
+    assert explain.direction_hint(en_de, [en_fr], french) is None  # no model reading another language
+
+
 # ---- what the page and the API show ------------------------------------------------------------------
 def test_page_and_api_carry_the_same_numbers(en_de):
     text = "A man <b>rides</b> a bike."

@@ -57,33 +57,35 @@
 
   // ---- drawing ------------------------------------------------------------------------------------------
   const BLUE = (w) => `rgb(${Math.round(247 - 239 * w)},${Math.round(251 - 203 * w)},${Math.round(255 - 148 * w)})`;
-  const DIVERGING = (x, top) => { // negative orange, positive blue, 0 white
+  const divergingRgb = (x, top) => { // negative orange, positive blue, 0 white
     const t = Math.max(-1, Math.min(1, x / (top || 1)));
-    return t >= 0 ? `rgb(${Math.round(255 - 200 * t)},${Math.round(255 - 120 * t)},255)`
-      : `rgb(255,${Math.round(255 + 120 * t)},${Math.round(255 + 200 * t)})`;
+    return t >= 0 ? [Math.round(255 - 200 * t), Math.round(255 - 120 * t), 255]
+      : [255, Math.round(255 + 120 * t), Math.round(255 + 200 * t)];
   };
+  const DIVERGING = (x, top) => `rgb(${divergingRgb(x, top).join(",")})`;
 
   function inkOn(rgb) { // black or white text, whichever keeps WCAG AA contrast on this background
     const [r, g, b] = rgb.match(/\d+/g).map((c) => { const v = c / 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
     return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 ? "#111" : "#fff";
   }
 
-  function strip(values, width, height, top) { // a vector as a canvas strip (a 2H-long row of colours)
-    const canvas = el("canvas", "bmm-pic-canvas", null, { width: String(values.length), height: "1", "aria-hidden": "true" });
+  // Tensors as canvases, one pixel per number, written as one ImageData (a pixel-by-pixel fillRect is 10× slower).
+  function pixels(columns, rows, width, height, top, valueAt) {
+    const canvas = el("canvas", "bmm-pic-canvas", null, { width: String(columns), height: String(rows), "aria-hidden": "true" });
     canvas.style.width = `${width}px`; canvas.style.height = `${height}px`;
-    const ctx = canvas.getContext("2d");
-    values.forEach((v, i) => { ctx.fillStyle = DIVERGING(v, top); ctx.fillRect(i, 0, 1, 1); });
+    const ctx = canvas.getContext("2d"), image = ctx.createImageData(columns, rows), data = image.data;
+    for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) {
+      const [r, g, b] = divergingRgb(valueAt(x, y), top), i = 4 * (y * columns + x);
+      data[i] = r; data[i + 1] = g; data[i + 2] = b; data[i + 3] = 255;
+    }
+    ctx.putImageData(image, 0, 0);
     return canvas;
   }
-  function matrix(rowsOfValues, width, height, top, transpose) { // S × 2H (or 2H × S) as a canvas
+  const strip = (values, width, height, top) => pixels(values.length, 1, width, height, top, (x) => values[x]); // a 2H row
+  function matrix(rowsOfValues, width, height, top, transpose) { // S × 2H (or 2H × S)
     const R = rowsOfValues.length, C = rowsOfValues[0].length;
-    const canvas = el("canvas", "bmm-pic-canvas", null,
-      { width: String(transpose ? R : C), height: String(transpose ? C : R), "aria-hidden": "true" });
-    canvas.style.width = `${width}px`; canvas.style.height = `${height}px`;
-    const ctx = canvas.getContext("2d");
-    rowsOfValues.forEach((row, r) => row.forEach((v, c) => {
-      ctx.fillStyle = DIVERGING(v, top); ctx.fillRect(transpose ? r : c, transpose ? c : r, 1, 1); }));
-    return canvas;
+    return transpose ? pixels(R, C, width, height, top, (x, y) => rowsOfValues[x][y])
+      : pixels(C, R, width, height, top, (x, y) => rowsOfValues[y][x]);
   }
   const maxAbs = (arrays) => Math.max(1e-9, ...arrays.flat(2).map(Math.abs));
 

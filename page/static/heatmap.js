@@ -345,7 +345,7 @@
 
   function writeUrl(view) {
     const share = view.value.share || {}, url = new URL(window.location.href), q = url.searchParams;
-    ["pair", "text", "mode", "beam", "penalty", "max_len"].forEach((k) =>
+    ["pair", "text", "mode", "beam", "penalty", "max_len", "prefix"].forEach((k) =>
       share[k] === undefined || share[k] === null ? q.delete(k) : q.set(k, String(share[k])));
     q.set("step", String(view.step));
     if (view.words) q.set("words", "1"); else q.delete("words");
