@@ -32,9 +32,32 @@ PER_LOCALE = 6
 BLENDS = 4000
 # Faker lists these as first names, but in the training sentences they are places, months or surnames.
 NOT_FIRST_NAMES = {
-    "April", "Atlanta", "August", "Bali", "Darwin", "Edison", "Elmo", "France", "Georgia", "Israel", "Jackson",
-    "Jefferson", "Jesus", "Kennedy", "Kobe", "Lincoln", "Madison", "Milton", "Paris", "Phoenix", "Reagan", "Saddam",
-    "Smith", "Sydney", "Washington", "Wilson",
+    "April",
+    "Atlanta",
+    "August",
+    "Bali",
+    "Darwin",
+    "Edison",
+    "Elmo",
+    "France",
+    "Georgia",
+    "Israel",
+    "Jackson",
+    "Jefferson",
+    "Jesus",
+    "Kennedy",
+    "Kobe",
+    "Lincoln",
+    "Madison",
+    "Milton",
+    "Paris",
+    "Phoenix",
+    "Reagan",
+    "Saddam",
+    "Smith",
+    "Sydney",
+    "Washington",
+    "Wilson",
 }
 
 
@@ -104,24 +127,42 @@ def build(folders: list[str], seed: int = 0) -> tuple[list[tuple[str, str]], lis
             blends.add(blend)
     pool = sorted(set(pool) | blends)
     known = set(names) | {"Tom", "Mary", "John", "Alice", "Ken", "Jack", "Jim", "Mike", "Tony", "Lucy", "Taro"}
-    replace = sorted(n for n in known if n not in NOT_FIRST_NAMES and shared[n] >= 3 and lower[n.lower()] * 20 <= shared[n] and n.lower() not in test_names)
+    replace = sorted(
+        n
+        for n in known
+        if n not in NOT_FIRST_NAMES
+        and shared[n] >= 3
+        and lower[n.lower()] * 20 <= shared[n]
+        and n.lower() not in test_names
+    )
     return test, pool, replace
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.name_lists", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", dest="data_dirs", action="append", required=True,
-                        help="a training data folder (train.jsonl); repeat for every training set")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.name_lists", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data-dir",
+        dest="data_dirs",
+        action="append",
+        required=True,
+        help="a training data folder (train.jsonl); repeat for every training set",
+    )
     args = parser.parse_args(argv)
     test, pool, replace = build(args.data_dirs)
     source = "# first names from Faker (MIT licence, github.com/joke2k/faker); made by python -m training.name_lists\n"
     TEST_FILE.parent.mkdir(parents=True, exist_ok=True)
     TEST_FILE.write_text(source + "".join(f"{n}\t{loc}\n" for n, loc in test), encoding="utf-8")
     POOL_FILE.write_text(source + "".join(f"{n}\n" for n in pool), encoding="utf-8")
-    REPLACE_FILE.write_text("# names training pairs share on both sides; made by python -m training.name_lists\n"
-                            + "".join(f"{n}\n" for n in replace), encoding="utf-8")
-    print(f"test {len(test)} names from {len({loc for _, loc in test})} locales, pool {len(pool)}, replace {len(replace)}")
+    REPLACE_FILE.write_text(
+        "# names training pairs share on both sides; made by python -m training.name_lists\n"
+        + "".join(f"{n}\n" for n in replace),
+        encoding="utf-8",
+    )
+    print(
+        f"test {len(test)} names from {len({loc for _, loc in test})} locales, pool {len(pool)}, replace {len(replace)}"
+    )
     return 0
 
 
