@@ -57,14 +57,14 @@ def test_readme_commands_and_ci_agree():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "pip install -r requirements.txt && python app.py" in readme
     test_command = (
-        "apt-get update && apt-get install -y chromium && npm install --prefix .axe axe-core@4.14.1 && "
+        "apt-get update && apt-get install -y chromium && npm ci && "
         "pip install -r requirements-dev.txt && python -m pytest"
     )
     assert test_command in readme
     for step in (
         "apt-get install",
         "chromium",
-        "npm install --silent --no-audit --no-fund --prefix .axe axe-core@4.14.1",
+        "npm ci --silent --no-audit --no-fund",
         "requirements-dev.txt",
         "python -m pytest",
     ):

@@ -1,0 +1,190 @@
+/* The translator in the browser: the bundle's tokenizer (@huggingface/tokenizers), its encoder.onnx and
+ * decoder.onnx on onnxruntime-web (WASM), the decoding loop of decoding.js, and the one translation JSON
+ * (inference/translation.schema.json, as inference.document.translation_json writes it with tensors=True).
+ *
+ *   const t = await loadTranslator(pairConfig);           // pairConfig: one entry of site.json's "pairs"
+ *   const doc = await t.translate("A dog runs.", { beamSize: 5 });
+ */
+import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
+import { Tokenizer } from "./vendor/tokenizers.min.mjs";
+
+const { greedy, beamSearch } = window.BmmDecoding; // decoding.js
+const { checkText } = window.BmmSourceText; // source_text.js
+const MAX_DECODE_LEN = 1000;
+const MAX_TENSOR_NUMBERS = 200000; // inference/document.py: queries are sent while they fit
+export { ort };
+
+// numpy's round(x, decimals): the nearest multiple of 10^-decimals, halves to even
+function round(x, decimals) {
+  const scale = 10 ** decimals, y = x * scale, r = Math.round(y);
+  return (Math.abs(y % 1) === 0.5 ? 2 * Math.round(y / 2) : r) / scale;
+}
+const rounded = (rows, d) => rows.map((row) => Array.from(row, (x) => round(x, d)));
+const maxTargetLen = (sourceLen, ratio = 2.0) => Math.floor(ratio * sourceLen) + 10; // rules.py
+
+let wasmReady = null;
+// onnxruntime-web's .wasm, fetched once (with its subresource-integrity hash when it comes from a CDN).
+export function prepareWasm(wasm) {
+  if (!wasmReady) {
+    wasmReady = (async () => {
+      const response = await fetch(wasm.url, wasm.integrity ? { integrity: wasm.integrity, mode: "cors" } : {});
+      if (!response.ok) throw new Error(`${wasm.url}: HTTP ${response.status}`);
+      ort.env.wasm.wasmBinary = new Uint8Array(await response.arrayBuffer());
+      ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+      return ort.env.wasm.numThreads;
+    })();
+  }
+  return wasmReady;
+}
+
+async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+export async function loadTranslator(config, wasm) {
+  const threads = await prepareWasm(wasm);
+  const options = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
+  const [tokenizerJson, encoderBytes, decoderBytes] = await Promise.all([
+    fetch(config.files.tokenizer).then((r) => r.json()), fetchBytes(config.files.encoder), fetchBytes(config.files.decoder)]);
+  const encoder = await ort.InferenceSession.create(encoderBytes, options);
+  const decoder = await ort.InferenceSession.create(decoderBytes, options);
+  return new Translator(config, tokenizerJson, encoder, decoder, threads);
+}
+
+class Translator {
+  constructor(config, tokenizerJson, encoder, decoder, threads) {
+    Object.assign(this, { config, encoder, decoder, threads });
+    // Typed "</s>" or "<pad>" is text, not a control id (Python: encode_special_tokens = True): the encoding
+    // tokenizer has no added tokens; decoding keeps them so that specials are skipped as Python skips them.
+    const settings = { clean_up_tokenization_spaces: false };
+    this.encoding = new Tokenizer({ ...tokenizerJson, added_tokens: [] }, settings);
+    this.decoding = new Tokenizer(tokenizerJson, settings);
+    this.vocab = new Map(Object.entries(tokenizerJson.model.vocab));
+    const special = config.special_tokens;
+    Object.assign(this, { padId: special.pad, unkId: special.unk, bosId: special.bos, eosId: special.eos });
+    this.model = config.model_config;
+    this.lastMs = null;
+  }
+
+  sourceIds(text) {
+    const encode = (clean) => this.encoding.encode(clean, { add_special_tokens: false }).ids;
+    return [...checkText(text, encode, (c) => this.vocab.has(c), this.config.src), this.eosId];
+  }
+
+  token(id) { return this.decoding.id_to_token(id); }
+  detokenize(ids) { return this.decoding.decode(ids.filter((i) => i !== this.eosId), { skip_special_tokens: true }); }
+
+  async encode(src) {
+    const S = src.length;
+    const out = await this.encoder.run({
+      src_ids: new ort.Tensor("int64", BigInt64Array.from(src, BigInt), [1, S]),
+      src_mask: new ort.Tensor("bool", new Uint8Array(S).fill(1), [1, S]),
+    });
+    return { encOut: out.enc_out.data, keys: out.keys.data, hidden: out.hidden.data, S };
+  }
+
+  // The decoder step as decoding.js wants it; every row is this one sentence, so its tensors are tiled N times.
+  stepFunction(encoded, calls) {
+    const { encOut, keys, S } = encoded, width = encOut.length / S;
+    let tiled = null;
+    return async (prev, hidden, rows) => {
+      const N = rows.length;
+      if (!tiled || tiled.N !== N) {
+        const k = new Float32Array(N * S * width), e = new Float32Array(N * S * width);
+        for (let n = 0; n < N; n++) { k.set(keys, n * S * width); e.set(encOut, n * S * width); }
+        tiled = { N, keys: new ort.Tensor("float32", k, [N, S, width]), encOut: new ort.Tensor("float32", e, [N, S, width]),
+          mask: new ort.Tensor("bool", new Uint8Array(N * S).fill(1), [N, S]) };
+      }
+      const out = await this.decoder.run({
+        prev_token: new ort.Tensor("int64", BigInt64Array.from(prev, BigInt), [N]),
+        hidden: new ort.Tensor("float32", hidden, [N, hidden.length / N]),
+        keys: tiled.keys, enc_out: tiled.encOut, src_mask: tiled.mask,
+      });
+      const result = { logProbs: out.log_probs.data, hidden: out.new_hidden.data, attention: out.attention.data };
+      calls.push({ attention: result.attention.slice(), query: result.hidden.slice(), N });
+      return result;
+    };
+  }
+
+  // Greedy (beamSize 1) or beam search, as Translator.translate on the server with the page's settings
+  // (n_best = beam size, top 5 alternatives); lengthPenalty null = the bundle's own, tuned on validation.
+  async translate(text, { beamSize = 1, lengthPenalty = null, maxLen = 0 } = {}) {
+    const start = performance.now();
+    const alpha = lengthPenalty === null ? this.config.length_penalty : lengthPenalty;
+    const src = this.sourceIds(text);
+    const limit = maxLen ? maxLen : Math.min(maxTargetLen(src.length), MAX_DECODE_LEN);
+    const encoded = await this.encode(src);
+    const done1 = performance.now();
+    const calls = [];
+    const step = this.stepFunction(encoded, calls);
+    const beam = beamSize > 1;
+    const hyps = beam
+      ? await beamSearch(step, encoded.hidden, this.bosId, this.eosId, limit, beamSize, alpha, beamSize, 5)
+      : await greedy(step, encoded.hidden, this.bosId, this.eosId, limit, 5);
+    const done = performance.now();
+    const doc = this.document(text, src, hyps, beam, encoded, calls, { beamSize, alpha, limit });
+    doc.timing_ms = { encode: done1 - start, decode: done - done1, total: done - start };
+    this.lastMs = doc.timing_ms.total;
+    return doc;
+  }
+
+  hypothesisJson(hyp) {
+    return {
+      text: this.detokenize(hyp.ids),
+      target_tokens: hyp.ids.map((i) => this.token(i)),
+      target_ids: hyp.ids.slice(),
+      attention: rounded(hyp.attention, 6),
+      token_probs: hyp.tokenLogProbs.map(Math.exp),
+      score: hyp.score,
+      normalized_score: hyp.normalizedScore,
+      finished: hyp.finished,
+      call_rows: hyp.stepRows.slice(),
+      alternatives: hyp.topIds.map((ids, t) => ids.map((id, j) => (
+        { token: this.token(id), id, prob: Math.fround(Math.exp(hyp.topLogProbs[t][j])) }))),
+    };
+  }
+
+  document(text, src, hyps, beam, encoded, calls, { beamSize, alpha, limit }) {
+    const S = src.length, width = encoded.encOut.length / S, attention = this.model.attention;
+    const best = this.hypothesisJson(hyps[0]);
+    const translation = best.text;
+    delete best.text;
+    const rowsOf = (flat, n, w) => Array.from({ length: n }, (_, r) => flat.subarray(r * w, (r + 1) * w));
+    const encRows = rowsOf(encoded.encOut, S, width), keyRows = rowsOf(encoded.keys, S, width);
+    const withQuery = calls.reduce((n, c) => n + c.N, 0) * width <= MAX_TENSOR_NUMBERS;
+    const bmmScores = attention === "dot" || attention === "general"; // additive attention has no first bmm
+    const stepCalls = calls.map((call) => {
+      const queries = rowsOf(call.query, call.N, width);
+      const out = { batch: call.N, attention: rounded(rowsOf(call.attention, call.N, S), 6) };
+      if (bmmScores) {
+        out.scores = queries.map((q) => keyRows.map((k) => {
+          let s = 0; // float32 accumulation, as numpy's float32 matmul stores it
+          for (let i = 0; i < width; i++) s += q[i] * k[i];
+          return round(Math.fround(s), 5);
+        }));
+      }
+      if (withQuery) out.query = rounded(queries, 5);
+      return out;
+    });
+    const doc = {
+      schema_version: 1,
+      pair: `${this.config.src}-${this.config.tgt}`,
+      source: text,
+      model: { attention, hidden_dim: this.model.hidden_dim },
+      decoding: { mode: beam ? "beam" : "greedy", beam_size: beam ? beamSize : 1, length_penalty: beam ? alpha : 0.0,
+        max_len: limit, prefix_ids: [] },
+      source_tokens: src.map((i) => this.token(i)),
+      source_ids: src.slice(),
+      translation,
+      ...best,
+      nbest: beam ? hyps.map((h) => this.hypothesisJson(h)) : [],
+      step_calls: stepCalls,
+      timing_ms: {},
+      tensors: { enc_out: rounded(encRows, 5), queries: withQuery },
+    };
+    if (attention === "general") doc.tensors.keys = rounded(keyRows, 5);
+    return doc;
+  }
+}
