@@ -69,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PREFIX",
         help="write hypotheses to PREFIX.<test set>.greedy.txt / PREFIX.<test set>.beam5.txt",
     )
+    p.add_argument(
+        "--names",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="names test from DIR's --split: a training name swapped for an unseen one (evaluate/names.py); "
+        "reports the share of translations that copy it verbatim (names_copied) beside BLEU",
+    )
+    p.add_argument(
+        "--everyday",
+        action="store_true",
+        help="also score the 100 everyday sentences written for this project (evaluate/everyday.py)",
+    )
     p.add_argument("--no-write", action="store_true", help="print only; leave the bundle's evaluation.json as it is")
     return p
 
@@ -132,6 +145,22 @@ def main(argv=None) -> int:
                 return fail(f"{data_dir or dataset} has no split {args.split!r}; splits: {', '.join(splits)}")
             pairs = splits[args.split][: args.limit]
             test_sets[name_of_test_set(data_dir, dataset, args.split)] = (data_dir, dataset, pairs)
+        names_kept = {}
+        for data_dir in args.names or []:
+            from evaluate.names import names_pairs, read_test_names
+
+            splits, _ = load_splits(translator.src_lang, translator.tgt_lang, None, None, data_dir)
+            pairs, kept = names_pairs(splits.get(args.split, []), [n for n, _ in read_test_names()], args.limit)
+            name = "names/" + name_of_test_set(data_dir, None, args.split)
+            test_sets[name], names_kept[name] = (data_dir, None, pairs), kept
+        if args.everyday:
+            from evaluate.everyday import EVERYDAY_FILE, everyday_pairs
+
+            test_sets["everyday"] = (
+                str(EVERYDAY_FILE.parent),
+                None,
+                everyday_pairs(translator.src_lang, translator.tgt_lang),
+            )
     except (CheckpointError, BundleError, DataError) as error:
         return fail(str(error))
     store = translator.bundle is not None and not args.no_write and args.limit is None
@@ -141,9 +170,15 @@ def main(argv=None) -> int:
     results = {}
     for name, (data_dir, dataset, pairs) in test_sets.items():
         prefix = f"{args.hyps}.{name.replace('/', '_')}" if args.hyps else None
+        hypotheses = {}
         metrics = evaluate_translator(
-            translator, [p.src for p in pairs], [p.tgt for p in pairs], beams, args.length_penalty, prefix
+            translator, [p.src for p in pairs], [p.tgt for p in pairs], beams, args.length_penalty, prefix, hypotheses
         )
+        if name in names_kept:
+            from evaluate.names import copy_rate
+
+            for key, hyps in hypotheses.items():
+                metrics[key]["names_copied"] = copy_rate(hyps, names_kept[name])
         results[name] = {
             "data_dir": data_dir and str(data_dir),
             "dataset": dataset,
@@ -173,6 +208,7 @@ def _print(name: str, result: dict, model: str, translator: Translator) -> None:
         print(
             f"{key:<10} {r['sacrebleu']:>9.2f} {r['chrf']:>6.2f} {r['bleu_lowercase_tokenized']:>11.2f} "
             f"{r['refused']:>7} {r['seconds']:>8.1f}"
+            + (f"   names copied {r['names_copied']:.1f}%" if "names_copied" in r else "")
         )
     for metric, signature in next(iter(decodings.values()))["signatures"].items():
         print(f"{metric}: {signature}")

@@ -49,6 +49,7 @@ def evaluate_translator(
     beams=(1, 5),
     length_penalty: float | None = None,
     hyps_prefix: str | None = None,
+    hypotheses_out: dict | None = None,
 ) -> dict:
     """{"greedy": {...}, "beam5": {...}}: scores, seconds, refused sentences, beam size and length penalty."""
     length_penalty = translator.length_penalty if length_penalty is None else length_penalty
@@ -64,6 +65,8 @@ def evaluate_translator(
             "beam_size": beam,
             "length_penalty": length_penalty if beam > 1 else None,
         }
+        if hypotheses_out is not None:
+            hypotheses_out[key] = hypotheses
         if hyps_prefix:
             Path(f"{hyps_prefix}.{key}.txt").write_text("\n".join(hypotheses) + "\n", encoding="utf-8")
     return results

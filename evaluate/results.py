@@ -31,7 +31,13 @@ def update_evaluation(bundle: Path, *, test_sets: dict | None = None, length_pen
     evaluation["format"] = FORMAT
     if length_penalty is not None:
         evaluation["length_penalty"] = length_penalty
-    evaluation.setdefault("test_sets", {}).update(test_sets or {})
+    stored = evaluation.setdefault("test_sets", {})
+    for name, result in (test_sets or {}).items():
+        old = stored.get(name, {})
+        if old.get("graphs_sha256") == result.get("graphs_sha256"):  # same graphs: keep the other decodings
+            kept = {k: v for k, v in old.items() if isinstance(v, dict) and "sacrebleu" in v and k not in result}
+            result = {**result, **kept}
+        stored[name] = result
     path = Path(bundle) / EVALUATION_FILE
     write_json_atomic(path, evaluation)
     return path

@@ -24,6 +24,8 @@ EXAMPLES = {
         "Two women are cooking dinner in a small kitchen.",
         "A boy in a blue shirt rides his bike down the hill.",
         "The workers are repairing the road in front of a shop.",
+        "Hello, how are you this morning?",
+        "My name is Amara and I live in Lisbon.",
     ],
     "de": [
         "Ein brauner Hund rennt am Strand entlang.",
@@ -42,6 +44,8 @@ EXAMPLES = {
         "Eine schwarze Katze schläft auf einer sonnigen Fensterbank.",
         "Ein Musiker spielt auf einer belebten Straße Gitarre.",
         "Zwei Frauen kochen in einer kleinen Küche das Abendessen.",
+        "Hallo, wie geht es dir heute Morgen?",
+        "Ich heiße Amara und wohne in Lissabon.",
     ],
     "fr": [
         "Un chien noir court sur la plage.",
@@ -56,6 +60,8 @@ EXAMPLES = {
         "J'ai laissé mon chargeur dans la chambre d'hôtel.",
         "Une petite fille saute dans une piscine.",
         "Tu veux déjeuner avec moi vendredi ?",
+        "Bonjour, comment vas-tu ce matin ?",
+        "Je m'appelle Amara et j'habite à Lisbonne.",
     ],
 }
 

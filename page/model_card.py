@@ -71,6 +71,14 @@ def _metrics_markdown(evaluation: dict) -> list[str]:
                     f"{r.get('bleu_lowercase_tokenized', float('nan')):.2f} |"
                 )
                 signatures = signatures or r.get("signatures", {})
+    copies = [
+        f"{md_text(name)} {md_text(decoding)}: {r['names_copied']:.1f}%"
+        for name, result in test_sets.items()
+        for decoding, r in result.items()
+        if isinstance(r, dict) and "names_copied" in r
+    ]
+    if copies:
+        lines += ["", "**Names copied verbatim** (unseen first names, evaluate/names.py): " + "; ".join(copies) + "."]
     if signatures:
         lines += ["", "Signatures:", "", "```"] + [f"{name}: {sig}" for name, sig in signatures.items()] + ["```"]
     if any(name.startswith("tatoeba") for name in test_sets):

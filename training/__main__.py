@@ -72,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=100_000,
         help="with --streaming, train the tokenizer on the first N training pairs (default: %(default)s)",
     )
+    data.add_argument(
+        "--name-substitution",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="with probability P per name, replace a first name a training pair has on both sides (Tom, "
+        "Mary, ...: training/names/replace.txt) by one from training/names/pool.txt, the same on both "
+        "sides, so the model learns to copy names it has not seen; in-memory data only (default: %(default)s)",
+    )
     model = p.add_argument_group("model")
     # Defaults are ModelConfig's own (training/config.py), so the flags and the dataclass cannot disagree.
     model.add_argument(

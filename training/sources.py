@@ -80,6 +80,18 @@ def _load_in_memory(args):
     return train, validations, report
 
 
+def _substitute(args, train, report):
+    """--name-substitution P: swaps the names training pairs share on both sides (training/names.py)."""
+    probability = getattr(args, "name_substitution", 0.0) or 0.0
+    if probability <= 0 or train is None:
+        return train
+    from training.names import POOL_FILE, REPLACE_FILE, read_names, substitute_names
+
+    train, facts = substitute_names(train, read_names(REPLACE_FILE), read_names(POOL_FILE), probability, args.seed)
+    report["name_substitution"] = facts
+    return train
+
+
 def load_training_data(args, cluster: Cluster, eos_id: int, tokenizer_json: str | None = None) -> TrainingData:
     """Loads the data; trains the tokenizer on rank 0 unless one is given (resume), and shares it with every rank."""
     if args.streaming and len(args.data_dirs or []) > 1:
@@ -92,6 +104,7 @@ def load_training_data(args, cluster: Cluster, eos_id: int, tokenizer_json: str 
             train, validations = None, {report["dataset"]: splits["validation"]}
         else:
             train, validations, report = _load_in_memory(args)
+            train = _substitute(args, train, report)
     if tokenizer_json is None:
         if cluster.is_main:
             if args.streaming:

@@ -338,6 +338,8 @@ def train(args) -> TrainState:
             f"data: {report['dataset']} {args.src}->{args.tgt} sizes {report['sizes']} "
             f"dropped empty {report['dropped_empty']}"
         )
+        if "name_substitution" in report:
+            run.log(f"name substitution: {report['name_substitution']}")
         if "tokenizer_sample" in report:
             run.log(
                 f"tokenizer: trained on the first {report['tokenizer_sample']:,} streamed training pairs "
