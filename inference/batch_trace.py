@@ -69,14 +69,20 @@ def split_sentences(text: str) -> list[str]:
     return lines
 
 
-def trace_batch(translator, texts: list[str], max_len_ratio: float = 2.0) -> BatchTrace:
-    """Greedy decoding of `texts` as one batch, keeping every decoder call (InputError names the bad line)."""
+def source_ids_by_line(translator, texts: list[str]) -> list[list[int]]:
+    """Each text's source ids; an InputError names the bad line."""
     batch_ids = []
     for line, text in enumerate(texts, start=1):
         try:
             batch_ids.append(translator.source_ids(text))
         except InputError as error:
             raise InputError(f"Line {line}: {error}") from None
+    return batch_ids
+
+
+def trace_batch(translator, texts: list[str], max_len_ratio: float = 2.0) -> BatchTrace:
+    """Greedy decoding of `texts` as one batch, keeping every decoder call (InputError names the bad line)."""
+    batch_ids = source_ids_by_line(translator, texts)
     enc_out, keys, hidden, mask = translator.encode(batch_ids)
     src_ids = pad_ids(batch_ids, translator.pad_id)  # what translator.encode fed the encoder
     calls: list[DecoderCall] = []

@@ -327,6 +327,10 @@ def direction_hint(forward, reverse, text: str, margin: float = DIRECTION_MARGIN
     if not models:
         return None
     best = max(models, key=lambda m: others[m.name])
+    # of the models reading that language, the reverse pair keeps the visitor's target language: English typed
+    # into de-en suggests en-de, not en-fr
+    reverse_pair = [m for m in models if m.src_lang == best.src_lang and m.tgt_lang == forward.src_lang]
+    best = reverse_pair[0] if reverse_pair else best
     best_lp = others[best.name]
     swap = best_lp - forward_lp > margin
     source, other = language_name(forward.src_lang), language_name(best.src_lang)

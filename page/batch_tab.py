@@ -12,7 +12,7 @@ import gradio as gr
 import numpy as np
 
 from inference import InputError
-from inference.batch_trace import split_sentences, trace_batch
+from inference.batch_trace import source_ids_by_line, split_sentences, trace_batch
 from inference.document import batch_json
 from inference.examples import EXAMPLES as SENTENCES
 from inference.examples import examples_for
@@ -177,7 +177,7 @@ class BatchTab:
         try:
             translator = self.translator_for(pair)
             texts = split_sentences(text)
-            longest = max(len(translator.source_ids(t)) for t in texts)
+            longest = max(len(ids) for ids in source_ids_by_line(translator, texts))
             with self.gate.decoding(work_of(longest, 2 * len(texts))):  # the batch, then each sentence alone
                 trace = trace_batch(translator, texts)
                 differences = alone_differences(translator, trace)

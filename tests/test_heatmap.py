@@ -96,7 +96,8 @@ def test_heatmap_value_carries_the_data_the_page_needs():
     assert doc["decoding"]["prefix_ids"] == [10]  # the page marks step 0 as forced
     assert doc["source_tokens"] == ["▁a", "b", ".", "</s>"] and len(doc["attention"]) == 3
     assert doc["alternatives"][0] == [{"token": "▁x", "id": 8, "prob": 0.5}, {"token": "▁y", "id": 9, "prob": 0.25}]
-    assert value["share"] == {"pair": "en-de", "text": "a b.", "mode": "greedy", "max_len": 7}
+    # a continued result's link carries its forced prefix, so the link restores this translation
+    assert value["share"] == {"pair": "en-de", "text": "a b.", "mode": "greedy", "max_len": 7, "prefix": "10"}
     jsonschema.Draft202012Validator(load_schema()).validate(doc)
     beam = hm.heatmap_value(_shown("beam", hypotheses=2))
     assert beam["share"]["mode"] == "beam" and beam["share"]["beam"] == 4 and beam["share"]["penalty"] == 1.2

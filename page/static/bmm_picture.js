@@ -66,7 +66,7 @@
 
   function inkOn(rgb) { // black or white text, whichever keeps WCAG AA contrast on this background
     const [r, g, b] = rgb.match(/\d+/g).map((c) => { const v = c / 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 ? "#111" : "#fff";
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 ? "#000" : "#fff";
   }
 
   // Tensors as canvases, one pixel per number, written as one ImageData (a pixel-by-pixel fillRect is 10× slower).
