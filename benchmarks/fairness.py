@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 
 from benchmarks.measure import ROOT, rss_mib
-from benchmarks.served import Server
+from benchmarks.served import Server, answer_event
 
 NORMAL_TEXT = "A dog runs on the beach."
 
@@ -53,17 +53,13 @@ def call_api(client: httpx.Client, base: str, api: str, data: list) -> tuple[str
         return "refused", response.text[:200]
     if response.status_code != 200:
         return "error", f"HTTP {response.status_code}: {response.text[:200]}"
-    with client.stream("GET", f"{base}gradio_api/call/{api}/{response.json()['event_id']}") as stream:
-        event = None
-        for line in stream.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                if event == "complete":
-                    return "ok", ""
-                detail = line[5:].strip()[:200]
-                return ("refused" if "busy" in detail.lower() else "error"), detail
-    return "error", "the event stream ended without an answer"
+    event, data = answer_event(client, base, api, response)
+    if event is None:
+        return "error", "the event stream ended without an answer"
+    if event == "complete":
+        return "ok", ""
+    detail = data[:200]
+    return ("refused" if "busy" in detail.lower() else "error"), detail
 
 
 def fairness_run(url: str, pid: int, costly: str, costly_clients: int, seconds: float) -> dict:

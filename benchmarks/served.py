@@ -41,14 +41,23 @@ def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
     if response.status_code != 200:
         full = response.status_code == 503
         return ("queue full", "") if full else ("error", f"HTTP {response.status_code}: {response.text[:200]}")
-    with client.stream("GET", f"{base}gradio_api/call/translate/{response.json()['event_id']}") as stream:
+    event, data = answer_event(client, base, "translate", response)
+    if event is None:
+        return "error", "the event stream ended without an answer"
+    return ("ok", "") if event == "complete" else ("error", data[:200])
+
+
+def answer_event(client: httpx.Client, base: str, api: str, response: httpx.Response) -> tuple[str | None, str]:
+    """The queued call's answer from its event stream: ("complete" | "error", its data), or (None, "") when the
+    stream ends without one."""
+    with client.stream("GET", f"{base}gradio_api/call/{api}/{response.json()['event_id']}") as stream:
         event = None
         for line in stream.iter_lines():
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
             elif line.startswith("data:") and event in ("complete", "error"):
-                return ("ok", "") if event == "complete" else ("error", line[5:].strip()[:200])
-    return "error", "the event stream ended without an answer"
+                return event, line[5:].strip()
+    return None, ""
 
 
 class Server:

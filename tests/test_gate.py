@@ -12,6 +12,7 @@ import httpx
 import pytest
 from test_app import assets_with, running_app, sentence_for
 
+from benchmarks.served import answer_event
 from page.gate import BusyError, DecodeGate, work_of
 from page.limits import CONCURRENCY
 
@@ -61,14 +62,8 @@ def call(client: httpx.Client, base: str, api: str, data: list) -> tuple[str, st
     if response.status_code == 429:  # refused at the door, before joining the queue
         return "refused", response.json()["error"]
     assert response.status_code == 200, response.text
-    with client.stream("GET", f"{base}gradio_api/call/{api}/{response.json()['event_id']}") as stream:
-        event = None
-        for line in stream.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                return event, line[5:].strip()
-    return "none", ""
+    event, data = answer_event(client, base, api, response)
+    return (event, data) if event else ("none", "")
 
 
 @pytest.fixture(scope="module")
