@@ -172,6 +172,21 @@ async function start() {
 // For tests and benchmarks: the same translation the button runs, as its JSON.
 window.bmmSite = {
   translate: async (pair, text, beamSize = 1) => (await translator(pair)).translate(text, { beamSize }),
+  // Many sentences in one call, each greedy and with every beam size asked: the fields parity tests compare,
+  // with each decoder call's attention unrounded (flat, row after row).
+  compare: async (pair, texts, beamSizes) => {
+    const t = await translator(pair), out = [];
+    for (const text of texts) {
+      for (const beamSize of beamSizes) {
+        const doc = await t.translate(text, { beamSize });
+        const { translation, target_ids, attention, decoding, source_tokens, call_rows } = doc;
+        out.push({ text, beamSize, translation, target_ids, attention, decoding, source_tokens, call_rows,
+          nbest: doc.nbest.map((h) => h.target_ids), calls: doc.rawCallAttention.map((a) => Array.from(a)),
+          ms: doc.timing_ms.total });
+      }
+    }
+    return out;
+  },
   check: async (pair, text) => {
     try { (await translator(pair)).sourceIds(text); return null; } catch (error) { return error.message; }
   },

@@ -126,6 +126,8 @@ class Translator {
     const done = performance.now();
     const doc = this.document(text, src, hyps, beam, encoded, calls, { beamSize, alpha, limit });
     doc.timing_ms = { encode: done1 - start, decode: done - done1, total: done - start };
+    // every decoder call's attention before the JSON's rounding to 6 decimals, for parity checks; not serialised
+    Object.defineProperty(doc, "rawCallAttention", { value: calls.map((call) => call.attention) });
     this.lastMs = doc.timing_ms.total;
     return doc;
   }
