@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import site_page
+import yaml
 from conftest import ROOT
 
+from export.site import ISOLATION_HEADERS
 from inference import Translator
 from inference.document import translation_json
 
@@ -29,43 +27,38 @@ BAD = ["", "   ", "Привет мир", "a\x00b", "x" * 301, "漢字 and words"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    if not (ROOT / "node_modules" / "onnxruntime-web").is_dir():
-        pytest.fail("node_modules is missing: run `npm ci` in the repository root")
-    out = tmp_path_factory.mktemp("built") / "site"
-    subprocess.run([sys.executable, "-m", "export.site", "assets", "--out", str(out)], cwd=ROOT, check=True)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "-d", str(out), "--bind", "127.0.0.1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(1)
-    yield out, f"http://127.0.0.1:{port}/", server
-    server.terminate()
+    out = site_page.build(tmp_path_factory.mktemp("built") / "site")
+    with site_page.served(out) as (url, server):
+        yield out, url, server
 
 
 @pytest.fixture(scope="module")
 def page(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(site[1])
-        page.wait_for_function("() => document.body.dataset.translated", timeout=120_000)
-        yield page
-        browser.close()
+    with site_page.chromium() as browser:
+        yield site_page.open_page(browser, site[1])
 
 
 def test_every_file_is_small_but_the_documented_wasm(site):
     big = [p.name for p in site[0].rglob("*") if p.is_file() and p.stat().st_size >= 10_000_000]
     assert big == ["ort-wasm-simd-threaded.wasm"]
-    assert "sdk: static" in (site[0] / "README.md").read_text(encoding="utf-8")
     html = (site[0] / "index.html").read_text(encoding="utf-8")
     assert "non-commercial" in html and "Tatoeba Project (tatoeba.org, CC BY 2.0 FR)" in html
+
+
+def test_space_front_matter_asks_for_cross_origin_isolation(site):
+    """The static Space's README: sdk static, index.html, and the custom_headers that make the page
+    cross-origin isolated (SharedArrayBuffer, so onnxruntime-web may use threads), those serve.py sends."""
+    text = (site[0] / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    front = yaml.safe_load(text.split("---\n")[1])
+    assert front["sdk"] == "static" and front["app_file"] == "index.html" and front["license"] == "mit"
+    assert front["custom_headers"] == {
+        "cross-origin-embedder-policy": "require-corp",
+        "cross-origin-opener-policy": "same-origin",
+        "cross-origin-resource-policy": "cross-origin",
+    }
+    assert front["custom_headers"] == ISOLATION_HEADERS
+    assert len(front["short_description"]) <= 60 and "Tatoeba Project" in text and "non-commercial" in text
 
 
 def everyday(lang: str) -> list[str]:
