@@ -1,6 +1,7 @@
 """The static site (python -m export.site) in headless Chromium, served by a plain `python -m http.server`:
-tokens and attention equal to the Python Translator for every shipped pair (greedy and beam 5), the same
-input messages, translation after the server is gone, axe-core at 1400 and 390 px. Needs `npm ci`."""
+tokens and attention equal to the Python Translator on 50 of our own sentences for every shipped pair (greedy
+and beam 5), the same input messages, the static Space's front matter, translation after the server is gone,
+axe-core at 1400 and 390 px. The views are in test_site_views.py. Needs `npm ci`."""
 
 from __future__ import annotations
 
