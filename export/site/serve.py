@@ -23,7 +23,9 @@ class IsolatedHandler(SimpleHTTPRequestHandler):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.site.serve", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m export.site.serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("folder", nargs="?", default="site", help="the built site (default: site)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0: any free port)")
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
