@@ -61,6 +61,7 @@ class ResultCache:
     def __init__(self, capacity: int = 256):
         self.capacity = capacity
         self._items: OrderedDict[str, object] = OrderedDict()
+        self._pinned: dict[str, object] = {}
         self._lock = threading.Lock()  # two requests run at once (the queue's concurrency limit)
 
     def put(self, value) -> str:
@@ -71,10 +72,19 @@ class ResultCache:
                 self._items.popitem(last=False)
         return key
 
+    def pin(self, value) -> str:
+        """A value kept for the server's lifetime, outside the capacity (the result every page opens on)."""
+        key = secrets.token_hex(8)
+        with self._lock:
+            self._pinned[key] = value
+        return key
+
     def get(self, key):
         if not isinstance(key, str):
             return None
         with self._lock:
+            if key in self._pinned:
+                return self._pinned[key]
             value = self._items.get(key)
             if value is not None:
                 self._items.move_to_end(key)

@@ -279,13 +279,33 @@ class FakeRequest:
 
 
 def test_the_page_opens_on_a_worked_example(demo_app):
-    values = demo_app.on_load(FakeRequest())
+    # before the page is built, a plain visit computes the worked example: a beam search (its decoder calls batch
+    # 5 beams) that changes no other setting
+    values = DemoApp(demo_app.translators).on_load(FakeRequest())
     settings, (text, examples), out = list(values[:5]), values[5:LOAD_FIELDS], ResultViews(*values[LOAD_FIELDS:])
-    # a plain visit shows a beam search (its decoder calls batch 5 beams) and changes no other setting
     assert settings == [gr.skip(), "beam search", 5, gr.skip(), gr.skip()] and examples == gr.skip()
     assert text and out.translation and "worked example" in out.status and "## Step" in out.bmm
     picture = out.picture["translation"]
     assert picture["decoding"]["mode"] == "beam" and picture["step_calls"][out.picture["step"]]["batch"] > 1
+
+
+def test_the_built_page_already_holds_the_worked_example(demo_app):
+    """The first paint draws the worked example: the components are built holding it, and a plain visit's load
+    event sends nothing (no decode, no round trip before the picture)."""
+    demo_app = DemoApp(demo_app.translators)
+    demo = build(demo_app)
+    text, opening = demo_app.opening()
+    values = {c.elem_id: c.value for c in demo.blocks.values() if getattr(c, "elem_id", None) and hasattr(c, "value")}
+    picture = values["bmm-picture"]
+    assert picture == opening["picture"] and picture["translation"]["step_calls"][picture["step"]]["batch"] > 1
+    assert picture["translation"]["decoding"]["mode"] == "beam"
+    assert values["source"] == text and values["mode"] == "beam search" and values["translation"]
+    assert values["heatmap"]["result"] == opening["state"] == picture["result"]
+    assert demo_app.results.get(opening["state"]) is not None  # pinned: every fresh session's state points at it
+    assert all(v == gr.skip() for v in demo_app.on_load(FakeRequest()))
+    for _ in range(demo_app.results.capacity + 1):  # pinned: outlives the cache's capacity
+        demo_app.results.put(object())
+    assert demo_app.results.get(opening["state"]) is not None
 
 
 def test_a_share_link_restores_its_translation_and_explains_what_it_ignored(demo_app, pair_and_text):
