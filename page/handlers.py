@@ -20,6 +20,7 @@ from page.batch_tab import EXAMPLES, BatchTab, our_example_in
 from page.bmm_panel import batch_picture_value, measured_call, picture_value
 from page.gate import BUSY, DecodeGate, work_of
 from page.limits import (
+    CACHED_RESULT_BYTES,
     CACHED_RESULTS,
     CONCURRENCY,
     HEAVY_WAITING,
@@ -45,7 +46,7 @@ class DemoApp:
     def __init__(self, translators: dict[str, Translator], cache_size: int = CACHED_RESULTS):
         self.translators = translators
         self.default = "en-de" if "en-de" in translators else next(iter(translators))
-        self.results = ResultCache(cache_size)
+        self.results = ResultCache(cache_size, CACHED_RESULT_BYTES)
         self.gate = DecodeGate(CONCURRENCY, heavy_waiting=HEAVY_WAITING, heavy_work=HEAVY_WORK)  # server-wide
         self.batch = BatchTab(self.translator, gate=self.gate)
         self._opening: tuple[str, dict | None] | None = None  # opening(): the worked example the page is built with
