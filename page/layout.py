@@ -98,12 +98,13 @@ def build(app: DemoApp) -> gr.Blocks:
             )
         )
         card_tab.select(app.model_card, None, card, **private)
-        demo.load(
+        demo.load(  # a plain visit: the page already holds the worked example, so this sends nothing back
             app.on_load,
             None,
             [pair, mode, beam, penalty, max_len, source, examples.dataset, *result_outputs],
+            show_progress="minimal",  # no fading overlay over the example the page holds
             **decode,
-        )
+        ).then(None, js="() => { document.body.dataset.loaded = '1'; }")  # the page is settled (tests wait on it)
         batch_load(demo)
         shared = dict(concurrency_id="decode", concurrency_limit=DECODE_WORKERS)  # the API goes through app.gate too
         gr.api(app.api_translate, api_name="translate", **shared)
