@@ -282,6 +282,7 @@ def open_page(browser, url: str, width: int = 1280, height: int = 900):
     opened = context.new_page()
     opened.set_default_timeout(TIMEOUT_MS)
     opened.goto(url)
+    opened.locator("body[data-loaded]").wait_for(state="attached")  # the load event (a share link) is done
     opened.locator("#heatmap .bmm-hm-cell").first.wait_for()
     return opened
 
