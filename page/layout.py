@@ -7,7 +7,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from page import style, translate_tab
-from page.api import PublicApiOnly
+from page.api import PublicApiOnly, queued_by
 from page.handlers import DemoApp
 from page.limits import (
     CONCURRENCY,
@@ -17,6 +17,7 @@ from page.limits import (
     MAX_CHARS,
     MAX_LEN,
     MAX_UPLOAD,
+    PER_VISITOR,
     QUEUE_SIZE,
     SESSIONS,
     WORKED_BEAM,
@@ -110,6 +111,7 @@ def build(app: DemoApp) -> gr.Blocks:
         gr.api(app.api_translate, api_name="translate", **shared)
         gr.api(app.api_explain, api_name="explain", **shared)
     demo.api_door = app.api_door  # launch's route guard asks it before an API call joins the queue
+    demo.queued_by = lambda visitor: queued_by(demo._queue, visitor)  # ...and this before any request does
     return demo
 
 
@@ -131,6 +133,15 @@ def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
         max_file_size=MAX_UPLOAD,
         show_error=True,
         state_session_capacity=SESSIONS,
-        app_kwargs={"middleware": [Middleware(PublicApiOnly, door=getattr(demo, "api_door", None))]},
+        app_kwargs={
+            "middleware": [
+                Middleware(
+                    PublicApiOnly,
+                    door=getattr(demo, "api_door", None),
+                    queued=getattr(demo, "queued_by", None),
+                    per_visitor=PER_VISITOR,
+                )
+            ]
+        },
         **kwargs,
     )

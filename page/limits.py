@@ -15,6 +15,7 @@ TOP_K = 5  # alternatives shown per step
 WORKED_BEAM = 5  # the worked example the page opens on is a beam search: its decoder calls batch 5 beams
 CONCURRENCY = 2  # two requests decode at once on a 2-CPU Space, one onnxruntime thread each
 QUEUE_SIZE = 32  # further requests are refused with "queue full" instead of piling up
+PER_VISITOR = 6  # requests one visitor (address) may have in the queue at once; more are refused (page/api.py)
 # The decoding gate (page/gate.py): CONCURRENCY sections decode at once server-wide; work (decoder rows × source
 # tokens², about 0.3 s here at the threshold) from HEAVY_WORK up is costly: one at a time, HEAVY_WAITING waiting,
 # more refused at once. DECODE_WORKERS Gradio workers feed the gate (all decoding events share them), so costly
@@ -45,6 +46,7 @@ __all__ = [
     "TOP_K",
     "CONCURRENCY",
     "QUEUE_SIZE",
+    "PER_VISITOR",
     "HEAVY_WORK",
     "HEAVY_WAITING",
     "DECODE_WORKERS",
