@@ -23,9 +23,10 @@ from benchmarks.bmm import bmm_section
 from benchmarks.decoding_speed import beam_section, floor_section, latency_section
 from benchmarks.measure import ROOT, cpu_translator, load_average, machine, versions
 from benchmarks.served import Server, browser_section, load_section, served_section
+from benchmarks.site import site_section
 from benchmarks.training_speed import DEFAULT_DATA_DIR, training_section
 
-SECTIONS = "latency bmm beam served load browser training".split()
+SECTIONS = "latency bmm beam served load browser site training".split()
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -50,6 +51,7 @@ SIZES = {
     "clients": (_ints, "8,64", "8,64", "load: client counts"),
     "page_loads": (int, 5, 1, "browser: fresh pages, one first heatmap each"),
     "translations": (int, 10, 2, "browser: later translations on one page, step switches after each"),
+    "site_sentences": (int, 20, 3, "site: sentences timed warm in the browser and natively, greedy and beam 5"),
     "train_steps": (int, 20, 3, "training: measured steps"),
 }
 
@@ -127,6 +129,11 @@ def run_sections(args, bundle: Path, sentences: list[str], results: dict, save) 
     finally:
         if app is not None:
             app.stop()
+    app_rate = next(
+        (r["answers_per_s"] for r in results.get("served", {}).get("rows", []) if r["server"] == "app"), None
+    )
+    texts = sentences[: args.site_sentences]
+    run("site", lambda: site_section(bundle, texts, args.page_loads, rounds, args.seconds, app_rate))
     run("training", lambda: training_section(bundle, args.data_dir, args.train_steps))
 
 

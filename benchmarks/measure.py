@@ -5,8 +5,10 @@ import contextlib
 import json
 import os
 import platform
+import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
@@ -46,6 +48,27 @@ def in_turns(cells: list, rounds):
         shift = number % len(cells)
         for cell in cells[shift:] + cells[:shift]:
             yield item, cell
+
+
+def back_to_back(clients: int, seconds: float, call) -> tuple[list, float]:
+    """`clients` threads calling call(client, calls_so_far) back to back for `seconds`: (every answer, elapsed s)."""
+
+    def loop(client: int, deadline: float) -> list:
+        answers = []
+        while time.perf_counter() < deadline:
+            answers.append(call(client, len(answers)))
+        return answers
+
+    with ThreadPoolExecutor(clients) as pool:
+        start = time.perf_counter()
+        answers = [a for done in pool.map(loop, range(clients), [start + seconds] * clients) for a in done]
+    return answers, time.perf_counter() - start
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def child_json(command: list[str], threads: int, timeout: float = 1200):

@@ -22,6 +22,10 @@ SECTIONS = {
     "waits 50 ms before asking again. Memory is the server's resident set (MiB).",
     "browser": "In the browser: Headless Chromium on the served app; times from the click until the result is drawn, "
     "measured inside the page.",
+    "site": "In the browser, no server: The static site (`python -m export.site`) served by `python -m http.server`, "
+    "in headless Chromium: warm translations timed in the page against native onnxruntime (1 thread, taking turns) "
+    "on the same sentences; cold loads in fresh browser contexts (response bytes, navigation to first translation); "
+    "the static server's files fetched back to back by 8 clients.",
     "training": "Training speed: The real training step of the shipped configuration: one process with the "
     "benchmark's threads, then 1 process x 2 threads vs 2 torchrun processes x 1 thread (DDP, gloo).",
 }
@@ -64,6 +68,7 @@ def measured(r: dict) -> dict:
         "cold start": served("cold_start_best_s", lambda app, trivial: round(app - trivial, 2)),
         "load": sum(row["errors"] for row in _rows(r, "load")) if _rows(r, "load") else None,
         "batched beam": (r.get("beam") or {}).get("speedup"),
+        "site": max((row["browser_over_native"] for row in _rows(r, "site", "ratios")), default=None),
         **{name: _value(r, "browser", "median_ms", interaction=label) for name, label in INTERACTIONS.items()},
     }
 
@@ -77,6 +82,7 @@ TARGETS = (
     ("served app: no errors under 8 clients", "app errors", eq, 0, "{} errors"),
     ("cold start ≤ the trivial app's + 1 s", "cold start", le, 1, "{:+.2f} s"),
     ('under load: every request answered or refused with "queue full", no other errors', "load", eq, 0, "{} errors"),
+    ("in-browser translation ≤ 3× native onnxruntime (warm, greedy and beam 5)", "site", le, 3, "{:.2f}× (worse)"),
     ("first heatmap ≤ 1 s (median, fresh page)", "first", le, 1000, "{:.0f} ms"),
     ("step switch ≤ 50 ms (median)", "step", le, 50, "{:.0f} ms"),
     ("first bmm picture ≤ 1 s after load (median, fresh page)", "picture", le, 1000, "{:.0f} ms"),
@@ -144,7 +150,8 @@ def _section(name: str, data: dict) -> list[str]:
         return out + [f"Not measured: {data.get('skipped') or data.get('error')}", ""]
     scalars = ", ".join(f"{k}: {v}" for k, v in data.items() if not isinstance(v, (list, dict)))
     out += [scalars, ""] if scalars else []
-    out += [line for key in ("rows", "ratios", "agreement") if data.get(key) for line in (table(data[key]), "")]
+    tables = [v for v in data.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+    out += [line for rows in tables for line in (table(rows), "")]
     examples = sorted({e for row in data.get("rows") or [] for e in row.get("error_examples") or []})
     return out + ([f"Error examples: {'; '.join(examples)}", ""] if examples else [])
 
