@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import report
-from benchmarks.bmm import bmm_section
-from benchmarks.decoding_speed import beam_section, floor_section, latency_section
+from benchmarks.decoding_speed import beam_section, bmm_section, floor_section, latency_section
 from benchmarks.measure import ROOT, cpu_translator, load_average, machine, versions
 from benchmarks.served import Server, browser_section, load_section, served_section
 from benchmarks.site import site_section

@@ -1,6 +1,6 @@
-"""The latency, floor and beam sections. One checkpoint runs as PyTorch eager (`torch`, checkpoint.pt) and
-onnxruntime `fp32` and `int8` (the shipped bundle for its own precision, the other exported from
-checkpoint.pt), all through the same decoding loop."""
+"""The latency, floor, beam and bmm sections (what each measures: report.SECTIONS). One checkpoint runs as
+PyTorch eager (`torch`, checkpoint.pt) and onnxruntime `fp32` and `int8` (the shipped bundle for its own
+precision, the other exported from checkpoint.pt), all through the same decoding loop."""
 
 import itertools
 import json
@@ -15,9 +15,10 @@ from tqdm import tqdm
 
 from benchmarks.measure import child_json, cpu_translator, in_turns, median_ratio, summary_ms, timed
 
-VARIANTS = ("torch", "fp32", "int8")
-WEIGHT_BYTES = {"torch": 4, "fp32": 4, "int8": 1}
+VARIANTS, WEIGHT_BYTES = ("torch", "fp32", "int8"), {"torch": 4, "fp32": 4, "int8": 1}
 PAIRS = (("torch", "fp32"), ("torch", "int8"), ("fp32", "int8"))  # (slower, faster) variants compared
+FLOOR_COLUMNS = "variant threads floor_median_ms measured_median_ms times_floor".split()
+BMM_COLUMNS = "method B S 2H us_per_call times_bmm max_abs_diff".split()
 
 
 def prepare_variants(bundle_dir: Path, work_dir: Path) -> dict[str, Path]:
@@ -28,16 +29,15 @@ def prepare_variants(bundle_dir: Path, work_dir: Path) -> dict[str, Path]:
         raise FileNotFoundError(f"{checkpoint} is missing: the latency section needs the weights the bundle came from")
     shipped = "int8" if manifest.get("quantization") == "int8" else "fp32"
     other = "fp32" if shipped == "int8" else "int8"
-    exported, sha = work_dir / other, manifest["files"]["checkpoint.pt"]["sha256"]
-    kept = exported / "manifest.json"
-    if not kept.is_file() or json.loads(kept.read_text())["files"]["checkpoint.pt"]["sha256"] != sha:
+    kept, made = work_dir / other, work_dir / other / "manifest.json"
+    sha = manifest["files"]["checkpoint.pt"]["sha256"]
+    if not made.is_file() or json.loads(made.read_text())["files"]["checkpoint.pt"]["sha256"] != sha:
         from export.bundle import export_bundle  # torch + onnx: imported only when needed
 
-        print(f"exporting the {other} variant of {checkpoint} to {exported} ...")
+        print(f"exporting the {other} variant of {checkpoint} to {kept} ...")
         quantize, command = "int8" if other == "int8" else "none", f"benchmarks: {other} variant of {checkpoint}"
-        export_bundle(checkpoint, exported, quantize=quantize, command=command)
-    paths = {"torch": checkpoint, shipped: bundle_dir, other: exported}
-    return {variant: paths[variant] for variant in VARIANTS}
+        export_bundle(checkpoint, kept, quantize=quantize, command=command)
+    return {"torch": checkpoint, shipped: bundle_dir, other: kept}
 
 
 def _run_cells(translators: dict, sentences: list[str], beams, block: int, budget_s: float) -> dict:
@@ -53,8 +53,8 @@ def _run_cells(translators: dict, sentences: list[str], beams, block: int, budge
         translator.translate(sentences[first], beam_size=beam)  # untimed: weights back into cache
         for text in sentences[first : first + block]:
             seconds, result = timed(translator.translate, text, beam_size=beam)
-            ids = list(result.target_ids)
-            for key, value in zip(record, (seconds, len(ids), len(result.source_tokens), ids)):
+            values = seconds, len(result.target_ids), len(result.source_tokens), list(result.target_ids)
+            for key, value in zip(record, values):
                 record[key].append(value)
     return records
 
@@ -70,8 +70,7 @@ def latency_section(bundle_dir, work_dir, sentences: list[str], threads=(1, 2), 
         paths = prepare_variants(Path(bundle_dir), Path(work_dir or scratch))
         for t in threads:  # never mixed in one round: a 2-thread engine's idle threads slow whoever runs next
             engine = lambda v, p: torch_translator(p, threads=t) if v == "torch" else cpu_translator(p, t)
-            translators = {variant: engine(variant, path) for variant, path in paths.items()}
-            records = _run_cells(translators, sentences, beams, block, budget_s / len(threads))
+            records = _run_cells({v: engine(v, paths[v]) for v in VARIANTS}, sentences, beams, block, budget_s / 2)
             seconds, ids = ({cell: r[key] for cell, r in records.items()} for key in ("seconds", "ids"))
             cells = {beam: dict(decoding=names[beam], threads=t) for beam in beams}
             for (variant, beam), r in records.items():
@@ -83,7 +82,7 @@ def latency_section(bundle_dir, work_dir, sentences: list[str], threads=(1, 2), 
                 ratios.append(dict(ratio=f"{fast} speed-up over {slow}", **cells[beam], value=ratio))
                 same, of = sum(a == b for a, b in zip(ids[slow, beam], ids[fast, beam])), len(ids[fast, beam])
                 agreement.append(dict(variants=f"{fast} vs {slow}", **cells[beam], identical=same, of=of))
-            for variant, beam in itertools.product(paths, beams[1:]):
+            for variant, beam in itertools.product(VARIANTS, beams[1:]):
                 ratio = median_ratio(seconds[variant, beam], seconds[variant, beams[0]])
                 name = f"{variant} {names[beam]} latency / greedy latency"
                 ratios.append(dict(ratio=name, decoding="", threads=t, value=ratio))
@@ -138,36 +137,31 @@ def floor_section(config: dict, raw: dict, threads=(1, 2)) -> dict:
             floors.append(part(encoder) + out_len * part(step))
         floor, measured = (round(1e3 * float(np.median(x)), 3) for x in (floors, cell["seconds"]))
         times_floor = round(float(np.median(np.divide(cell["seconds"], floors))), 2)
-        keys = "variant threads floor_median_ms measured_median_ms times_floor".split()
-        rows.append(dict(zip(keys, (variant, t, floor, measured, times_floor))))
+        rows.append(dict(zip(FLOOR_COLUMNS, (variant, t, floor, measured, times_floor))))
     return {"rates": {str(t): r for t, r in rates.items()}, "rows": rows}
 
 
-def beam_section(bundle_dir, sentences: list[str], beam: int = 5, batch_sizes=(1, 32), threads=None) -> dict:
+def beam_section(bundle_dir, sentences: list[str], beam: int = 5, batch_sizes=(1, 32)) -> dict:
     """Sentences/s of translate_batch one sentence at a time against 32 at once, 1 and 2 threads (more threads
     only pay once a decoder call is big enough); cells take turns chunk by chunk (a chunk = one batch of the
     larger size), each cell first running the first chunk once, untimed."""
-    threads = threads or tuple(range(1, min(2, len(os.sched_getaffinity(0))) + 1))
+    threads = tuple(range(1, min(2, len(os.sched_getaffinity(0))) + 1))
     translators = {n: cpu_translator(bundle_dir, n) for n in threads}
-    cells = [(n, size) for n in threads for size in batch_sizes]
-    chunk, one, many = max(batch_sizes), batch_sizes[0], batch_sizes[-1]
+    cells, (one, many) = [(n, size) for n in threads for size in batch_sizes], batch_sizes
     seconds, outputs = dict.fromkeys(cells, 0.0), {cell: [] for cell in cells}
     for n, size in cells:
-        translators[n].translate_batch(sentences[:chunk], beam_size=beam, batch_size=size)
-    chunks = tqdm(range(0, len(sentences), chunk), desc="beam batches", leave=False)
-    for start, (n, size) in in_turns(cells, chunks):
-        texts = sentences[start : start + chunk]
-        took, translations = timed(translators[n].translate_batch, texts, beam_size=beam, batch_size=size)
-        seconds[n, size] += took
-        outputs[n, size] += translations
+        translators[n].translate_batch(sentences[:many], beam_size=beam, batch_size=size)
+    for start, (n, size) in in_turns(cells, tqdm(range(0, len(sentences), many), desc="beam batches", leave=False)):
+        texts = sentences[start : start + many]
+        took, done = timed(translators[n].translate_batch, texts, beam_size=beam, batch_size=size)
+        seconds[n, size], outputs[n, size] = seconds[n, size] + took, outputs[n, size] + done
     rows = []
     for n, size in cells:
         done, took = len(outputs[n, size]), seconds[n, size]
         rate = round(done / took, 2) if took else None
         rows.append(dict(threads=n, batch_size=size, sentences=done, seconds=round(took, 3), sentences_per_s=rate))
     compared = [(f"{n} thread{'s' * (n > 1)}", seconds[n, one], seconds[n, many]) for n in threads]
-    best = [min(seconds[n, size] for n in threads) for size in (one, many)]
-    compared.append(("each at its faster thread count", *best))
+    compared.append(("each at its faster thread count", *(min(seconds[n, s] for n in threads) for s in (one, many))))
     ratios = [
         {"comparison": f"batch {many} / batch {one}, {how}", "speedup": round(at_one / at_many, 3)}
         for how, at_one, at_many in compared
@@ -175,3 +169,51 @@ def beam_section(bundle_dir, sentences: list[str], beam: int = 5, batch_sizes=(1
     same = min(sum(a == b for a, b in zip(outputs[cells[0]], outputs[cell])) for cell in cells)
     speedup = ratios[-1]["speedup"]
     return dict(beam=beam, rows=rows, ratios=ratios, speedup=speedup, identical_outputs=same, of=len(sentences))
+
+
+def _attention_methods(query, enc_out) -> dict:
+    """One decoder step's attention (scores, softmax, context) four ways on (B, 1, 2H) queries, (B, S, 2H) keys."""
+    import torch
+
+    def with_bmm():
+        scores = torch.bmm(query, enc_out.transpose(1, 2))  # (B, 1, S)
+        return torch.bmm(torch.softmax(scores, dim=-1), enc_out)  # (B, 1, 2H)
+
+    def with_einsum():
+        weights = torch.softmax(torch.einsum("btd,bsd->bts", query, enc_out), dim=-1)
+        return torch.einsum("bts,bsd->btd", weights, enc_out)
+
+    query_np, enc_np = query.numpy(), enc_out.numpy()
+
+    def with_numpy():
+        scores = np.matmul(query_np, enc_np.transpose(0, 2, 1))
+        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        return np.matmul(weights / weights.sum(axis=-1, keepdims=True), enc_np)
+
+    loop = lambda: torch.stack([torch.softmax(q @ k.T, dim=-1) @ k for q, k in zip(query, enc_out)])
+    return {"torch.bmm": with_bmm, "Python loop": loop, "torch.einsum": with_einsum, "numpy.matmul": with_numpy}
+
+
+def bmm_section(two_h: int, src_len: int, batch_sizes=(1, 8, 32, 128), rounds: int = 7, seed: int = 0) -> dict:
+    """Time per call and max |difference| from torch.bmm for each method and batch size: methods take turns round
+    by round, each round timing `calls` calls; torch on one thread, numpy on its BLAS's own (tiny products: one)."""
+    import torch
+
+    saved_threads, rows = torch.get_num_threads(), []
+    torch.set_num_threads(1)
+    try:
+        for batch in batch_sizes:
+            generator = torch.Generator().manual_seed(seed)
+            query = torch.randn(batch, 1, two_h, generator=generator)
+            methods = _attention_methods(query, torch.randn(batch, src_len, two_h, generator=generator))
+            reference, calls, times = methods["torch.bmm"]().numpy(), max(3, 512 // batch), {m: [] for m in methods}
+            for _, name in in_turns(list(methods), range(rounds)):
+                times[name].append(timed(lambda: [methods[name]() for _ in range(calls)])[0] / calls)
+            us = {name: 1e6 * float(np.median(times[name])) for name in methods}
+            for name, method in methods.items():
+                diff = float(np.abs(np.asarray(method()).reshape(reference.shape) - reference).max())
+                values = name, batch, src_len, two_h, round(us[name], 1), round(us[name] / us["torch.bmm"], 2), diff
+                rows.append(dict(zip(BMM_COLUMNS, values)))
+    finally:
+        torch.set_num_threads(saved_threads)
+    return {"rows": rows, "rounds": rounds}

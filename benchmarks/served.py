@@ -6,18 +6,16 @@ import argparse
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
-from benchmarks.measure import ROOT, ms, rss_mib, summary_ms, timed
+from benchmarks.measure import ROOT, back_to_back, free_port, ms, rss_mib, summary_ms, timed
 from benchmarks.report import INTERACTIONS
 
 TIMED_CLICK = Path(__file__).with_name("timed_click.js")
@@ -33,18 +31,27 @@ CONSTANT |= dict(alternatives=[[{"token": "▁Ein", "prob": 0.9}] * 5] * 5, nbes
 CONSTANT |= dict(finished=True, decoding={"mode": "greedy"}, timing_ms={"total": 0.0})
 
 
-def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
-    """One greedy /translate request through the queue: ("ok" | "queue full" | "error", detail). Every parameter
-    is sent (text, pair "" = the default, beam 1, length_penalty None = the tuned one, max_len 0 = auto):
-    Gradio's plain HTTP API fills in no defaults."""
-    response = client.post(f"{base}gradio_api/call/translate", json={"data": [text, "", 1, None, 0]})
+def greedy(text: str) -> list:
+    """/translate's data for greedy decoding: every parameter is sent (pair "" = the default, beam 1, length penalty
+    None = the tuned one, max_len 0 = auto), as Gradio's plain HTTP API fills in no defaults."""
+    return [text, "", 1, None, 0]
+
+
+def call(client: httpx.Client, base: str, data: list, api: str = "translate") -> tuple[str, str]:
+    """One queued call: ("ok" | "queue full" | "refused" (at the door, or busy) | "error", detail)."""
+    response = client.post(f"{base}gradio_api/call/{api}", json={"data": data})
+    if response.status_code == 503:
+        return "queue full", ""
+    if response.status_code == 429:  # refused at the door, before joining the queue
+        return "refused", response.text[:200]
     if response.status_code != 200:
-        full = response.status_code == 503
-        return ("queue full", "") if full else ("error", f"HTTP {response.status_code}: {response.text[:200]}")
-    event, data = answer_event(client, base, "translate", response)
+        return "error", f"HTTP {response.status_code}: {response.text[:200]}"
+    event, detail = answer_event(client, base, api, response)
     if event is None:
         return "error", "the event stream ended without an answer"
-    return ("ok", "") if event == "complete" else ("error", data[:200])
+    if event == "complete":
+        return "ok", ""
+    return ("refused" if "busy" in detail.lower() else "error"), detail[:200]
 
 
 def answer_event(client: httpx.Client, base: str, api: str, response: httpx.Response) -> tuple[str | None, str]:
@@ -67,10 +74,7 @@ class Server:
     def __init__(self, probe_text: str, bundle_dir=None, pair: str = "", timeout: float = 180.0):
         from page.limits import CONCURRENCY, QUEUE_SIZE
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.name = "app" if bundle_dir else "trivial"
+        self.name, port = "app" if bundle_dir else "trivial", free_port()
         self.url, self.log = f"http://127.0.0.1:{port}/", tempfile.TemporaryFile()
         self.assets = Path(tempfile.mkdtemp(prefix="bench-assets-")) if bundle_dir else None
         if bundle_dir:
@@ -84,7 +88,7 @@ class Server:
         with httpx.Client(timeout=30) as client:
             while self.process.poll() is None and time.perf_counter() - started < timeout:
                 with contextlib.suppress(httpx.HTTPError):  # not listening yet
-                    outcome, detail = call(client, self.url, probe_text)
+                    outcome, detail = call(client, self.url, greedy(probe_text))
                     if outcome == "ok":
                         self.cold_start_s = round(time.perf_counter() - started, 3)
                         return
@@ -110,36 +114,37 @@ class Server:
             shutil.rmtree(self.assets, ignore_errors=True)  # the link inside, never the bundle it points to
 
 
-def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
-    """`clients` threads send /translate back to back for `seconds` (a refused one waits 50 ms, as a polite
-    client would): counts, answer latency, the server's memory."""
-    connections = [httpx.Client(timeout=120) for _ in range(clients)]  # made before the clock starts
-    rss_before = rss_mib(server.process.pid)
+def load_run(server: Server, clients: int, seconds: float, request) -> tuple[list, float]:
+    """`clients` threads calling back to back for `seconds`, request(client, n) giving (api, data) of each call (a
+    refused one waits 50 ms, as a polite client would): [(client, outcome, detail, seconds)], elapsed seconds."""
+    connections = [httpx.Client(timeout=300) for _ in range(clients)]  # made before the clock starts
 
-    def client_loop(index: int, deadline: float) -> list[tuple[str, str, float]]:
-        outcomes = []
-        while time.perf_counter() < deadline:
-            text = texts[(index + len(outcomes) * clients) % len(texts)]
-            try:
-                took, (outcome, detail) = timed(call, connections[index], server.url, text)
-            except httpx.HTTPError as error:
-                took, outcome, detail = 0.0, "error", f"{type(error).__name__}: {error}"[:200]
-            outcomes.append((outcome, detail, took))
-            if outcome == "queue full":
-                time.sleep(0.05)
-        return outcomes
+    def one(client: int, n: int) -> tuple:
+        api, data = request(client, n)
+        try:
+            took, (outcome, detail) = timed(call, connections[client], server.url, data, api)
+        except httpx.HTTPError as error:
+            took, outcome, detail = 0.0, "error", f"{type(error).__name__}: {error}"[:200]
+        if outcome in ("queue full", "refused"):
+            time.sleep(0.05)
+        return client, outcome, detail, took
 
-    with ThreadPoolExecutor(clients) as pool:
-        start = time.perf_counter()
-        outcomes = [o for done in pool.map(client_loop, range(clients), [start + seconds] * clients) for o in done]
-    elapsed = time.perf_counter() - start
+    outcomes, elapsed = back_to_back(clients, seconds, one)
     for connection in connections:
         connection.close()
-    counts, pid = Counter(outcome for outcome, _, _ in outcomes), server.process.pid
-    latencies = [took for outcome, _, took in outcomes if outcome == "ok"]
-    examples = sorted({detail for outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3]
+    return outcomes, elapsed
+
+
+def greedy_load(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
+    """Greedy /translate calls back to back: counts, answer latency, the server's memory."""
+    rss_before, pid = rss_mib(server.process.pid), server.process.pid
+    request = lambda client, n: ("translate", greedy(texts[(client + n * clients) % len(texts)]))
+    outcomes, elapsed = load_run(server, clients, seconds, request)
+    counts, latencies = Counter(o[1] for o in outcomes), [o[3] for o in outcomes if o[1] == "ok"]
+    examples = sorted({detail for _, outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3]
     run = dict(server=server.name, clients=clients, seconds=round(elapsed, 2), answers=counts["ok"])
-    run |= dict(answers_per_s=round(counts["ok"] / elapsed, 2), queue_full=counts["queue full"], errors=counts["error"])
+    errors = counts["error"] + counts["refused"]  # nothing but "queue full" may turn a greedy request away
+    run |= dict(answers_per_s=round(counts["ok"] / elapsed, 2), queue_full=counts["queue full"], errors=errors)
     run |= dict(answer_median_ms=ms(latencies), answer_p99_ms=ms(latencies, 99, 1), rss_before_mib=rss_before)
     return run | dict(rss_after_mib=rss_mib(pid), rss_peak_mib=rss_mib(pid, "VmHWM"), error_examples=examples)
 
@@ -152,7 +157,7 @@ def served_section(bundle_dir, pair: str, texts: list[str], clients=8, seconds=1
             server = Server(texts[0], bundle_dir if name == "app" else None, pair)
             cold[name].append(server.cold_start_s)
             if repeat == cold_starts - 1:
-                rows.append({**load_run(server, texts, clients, seconds), "cold_start_best_s": min(cold[name])})
+                rows.append({**greedy_load(server, texts, clients, seconds), "cold_start_best_s": min(cold[name])})
             if name == "trivial" or repeat < cold_starts - 1:
                 server.stop()
     return {"rows": rows, "cold_starts_s": cold}, server  # the last round's app, still running
@@ -161,7 +166,7 @@ def served_section(bundle_dir, pair: str, texts: list[str], clients=8, seconds=1
 def load_section(server: Server, texts: list[str], clients=(8, 64), seconds: float = 5.0) -> dict:
     from page.limits import CONCURRENCY, QUEUE_SIZE
 
-    rows = [load_run(server, texts, n, seconds) for n in clients]
+    rows = [greedy_load(server, texts, n, seconds) for n in clients]
     return {"queue_size": QUEUE_SIZE, "concurrency": CONCURRENCY, "rows": rows}
 
 
@@ -224,11 +229,12 @@ def serve_trivial(argv=None) -> None:
     args = p.parse_args(argv)
     import gradio as gr
 
-    def translate(text: str, pair: str = "", beam_size: int = 1, length_penalty: float = 0.6, max_len: int = 0):
-        return CONSTANT
-
     with gr.Blocks() as demo:
         gr.Markdown("Trivial app: the benchmark's ceiling for Gradio itself.")
+
+        def translate(text: str, pair: str = "", beam_size: int = 1, length_penalty: float = 0.6, max_len: int = 0):
+            return CONSTANT
+
         gr.api(translate, api_name="translate")
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
     demo.launch(server_name="127.0.0.1", server_port=args.port, ssr_mode=False)

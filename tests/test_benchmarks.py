@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks.__main__ import SECTIONS, build_parser, main
-from benchmarks.bmm import bmm_section
-from benchmarks.decoding_speed import costs
+from benchmarks.decoding_speed import bmm_section, costs
 from benchmarks.measure import median_ratio, summary_ms
 from benchmarks.report import MET, NOT_MEASURED, NOT_MET, evaluate_targets, render_markdown, reported_ratios
 
