@@ -70,7 +70,9 @@ def latency_section(bundle_dir, work_dir, sentences: list[str], threads=(1, 2), 
         paths = prepare_variants(Path(bundle_dir), Path(work_dir or scratch))
         for t in threads:  # never mixed in one round: a 2-thread engine's idle threads slow whoever runs next
             engine = lambda v, p: torch_translator(p, threads=t) if v == "torch" else cpu_translator(p, t)
-            records = _run_cells({v: engine(v, paths[v]) for v in VARIANTS}, sentences, beams, block, budget_s / 2)
+            records = _run_cells(
+                {v: engine(v, paths[v]) for v in VARIANTS}, sentences, beams, block, budget_s / len(threads)
+            )
             seconds, ids = ({cell: r[key] for cell, r in records.items()} for key in ("seconds", "ids"))
             cells = {beam: dict(decoding=names[beam], threads=t) for beam in beams}
             for (variant, beam), r in records.items():

@@ -1,25 +1,22 @@
-"""What every section shares: a stopwatch, numpy's statistics, cells taking turns, a child process answering
-in JSON, and the machine and package versions a results table must carry to be read later."""
+"""What the sections share: a stopwatch, numpy's statistics, cells taking turns, clients calling back to back,
+child processes and headless Chromium."""
 
 import contextlib
 import json
 import os
-import platform
+import shutil
 import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = "numpy onnxruntime torch tokenizers gradio gradio_client playwright".split()
 
 
 def timed(work, *args, **kwargs) -> tuple[float, object]:
-    """(seconds, result) of one call of work(*args, **kwargs)."""
     tick = time.perf_counter()
     result = work(*args, **kwargs)
     return time.perf_counter() - tick, result
@@ -89,28 +86,21 @@ def cpu_translator(path, threads: int = 1):
     return Translator(path, device="cpu", threads=threads, verify=False)
 
 
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    usable, python, system = len(os.sched_getaffinity(0)), platform.python_version(), platform.platform()
-    return {"cpu": cpu, "usable_cpus": usable, "python": python, "os": system, "load_average": load_average()}
+@contextlib.contextmanager
+def chromium():
+    """Headless Chromium (the system's, under Playwright), closed on leaving; None when it is not installed."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        yield None
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
 
 
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def versions() -> dict:
-    found = {}
-    for name in PACKAGES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[name] = metadata.version(name)
-    return found
-
-
-def rss_mib(pid: int, field: str = "VmRSS") -> float | None:
-    """Resident memory (VmRSS) or its peak (VmHWM) of a live process in MiB, from /proc/PID/status."""
+def rss_mib(pid: int) -> float | None:
+    """Resident memory of a live process in MiB, from /proc/PID/status."""
     with contextlib.suppress(OSError), open(f"/proc/{pid}/status", encoding="utf-8") as f:
-        return next((round(int(line.split()[1]) / 1024, 1) for line in f if line.startswith(field + ":")), None)
+        return next((round(int(line.split()[1]) / 1024, 1) for line in f if line.startswith("VmRSS:")), None)
     return None

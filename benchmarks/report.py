@@ -44,17 +44,17 @@ def _rows(results: dict, section: str, table: str = "rows") -> list[dict]:
     return (results.get(section) or {}).get(table) or []
 
 
-def _value(results, section, key, table="rows", **match):
+def value(results, section, key, table="rows", **match):
     """`key` of the first row of results[section][table] that has every `match` value (None when none has)."""
     return next((row[key] for row in _rows(results, section, table) if match.items() <= row.items()), None)
 
 
 def measured(r: dict) -> dict:
     """The values the targets and the reported ratios read, by name; None where not measured."""
-    ratio = lambda name, d="greedy": _value(r, "latency", "value", "ratios", ratio=name, decoding=d, threads=1)
+    ratio = lambda name, d="greedy": value(r, "latency", "value", "ratios", ratio=name, decoding=d, threads=1)
 
     def served(key, combine):  # combine(the app's value, the trivial app's value)
-        app, trivial = (_value(r, "served", key, server=name) for name in ("app", "trivial"))
+        app, trivial = (value(r, "served", key, server=name) for name in ("app", "trivial"))
         return None if app is None or trivial is None else combine(app, trivial)
 
     return {
@@ -64,12 +64,12 @@ def measured(r: dict) -> dict:
         "beam/greedy": ratio("int8 beam5 latency / greedy latency", ""),
         "floor": min((row["times_floor"] for row in _rows(r, "floor")), default=None),
         "answers": served("answers_per_s", lambda app, trivial: round(app / trivial, 3) if trivial else None),
-        "app errors": _value(r, "served", "errors", server="app"),
+        "app errors": value(r, "served", "errors", server="app"),
         "cold start": served("cold_start_best_s", lambda app, trivial: round(app - trivial, 2)),
         "load": sum(row["errors"] for row in _rows(r, "load")) if _rows(r, "load") else None,
         "batched beam": (r.get("beam") or {}).get("speedup"),
         "site": max((row["browser_over_native"] for row in _rows(r, "site", "ratios")), default=None),
-        **{name: _value(r, "browser", "median_ms", interaction=label) for name, label in INTERACTIONS.items()},
+        **{name: value(r, "browser", "median_ms", interaction=label) for name, label in INTERACTIONS.items()},
     }
 
 

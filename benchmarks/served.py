@@ -1,8 +1,7 @@
 """The served, load and browser sections (what they measure: report.SECTIONS): app.py and a trivial Gradio app
 with the same API and queue and no model (`python -m benchmarks.served --port N` serves it) in child processes
-on 127.0.0.1, called over plain HTTP; then the page in headless Chromium (Playwright, the system's chromium)."""
+on 127.0.0.1, called over plain HTTP through the queue; then the page in headless Chromium."""
 
-import argparse
 import contextlib
 import os
 import shutil
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.measure import ROOT, back_to_back, free_port, ms, rss_mib, summary_ms, timed
+from benchmarks import measure
 from benchmarks.report import INTERACTIONS
 
 TIMED_CLICK = Path(__file__).with_name("timed_click.js")
@@ -31,27 +30,18 @@ CONSTANT |= dict(alternatives=[[{"token": "▁Ein", "prob": 0.9}] * 5] * 5, nbes
 CONSTANT |= dict(finished=True, decoding={"mode": "greedy"}, timing_ms={"total": 0.0})
 
 
-def greedy(text: str) -> list:
-    """/translate's data for greedy decoding: every parameter is sent (pair "" = the default, beam 1, length penalty
-    None = the tuned one, max_len 0 = auto), as Gradio's plain HTTP API fills in no defaults."""
-    return [text, "", 1, None, 0]
-
-
-def call(client: httpx.Client, base: str, data: list, api: str = "translate") -> tuple[str, str]:
-    """One queued call: ("ok" | "queue full" | "refused" (at the door, or busy) | "error", detail)."""
-    response = client.post(f"{base}gradio_api/call/{api}", json={"data": data})
-    if response.status_code == 503:
-        return "queue full", ""
-    if response.status_code == 429:  # refused at the door, before joining the queue
-        return "refused", response.text[:200]
+def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
+    """One greedy /translate request through the queue: ("ok" | "queue full" | "error", detail). Every parameter
+    is sent (text, pair "" = the default, beam 1, length_penalty None = the tuned one, max_len 0 = auto):
+    Gradio's plain HTTP API fills in no defaults."""
+    response = client.post(f"{base}gradio_api/call/translate", json={"data": [text, "", 1, None, 0]})
     if response.status_code != 200:
-        return "error", f"HTTP {response.status_code}: {response.text[:200]}"
-    event, detail = answer_event(client, base, api, response)
+        full = response.status_code == 503
+        return ("queue full", "") if full else ("error", f"HTTP {response.status_code}: {response.text[:200]}")
+    event, data = answer_event(client, base, "translate", response)
     if event is None:
         return "error", "the event stream ended without an answer"
-    if event == "complete":
-        return "ok", ""
-    return ("refused" if "busy" in detail.lower() else "error"), detail[:200]
+    return ("ok", "") if event == "complete" else ("error", data[:200])
 
 
 def answer_event(client: httpx.Client, base: str, api: str, response: httpx.Response) -> tuple[str | None, str]:
@@ -68,27 +58,23 @@ def answer_event(client: httpx.Client, base: str, api: str, response: httpx.Resp
 
 
 class Server:
-    """app.py on the CPU serving only bundle_dir (a link in a temporary assets folder), or else the trivial app with
-    app.py's queue: a child process on a free port; `cold_start_s` = process start to its first answer."""
+    """app.py on the CPU serving only bundle_dir (a link in a temporary assets folder), or else the trivial app: a
+    child process on a free port; `cold_start_s` = process start to its first answer."""
 
     def __init__(self, probe_text: str, bundle_dir=None, pair: str = "", timeout: float = 180.0):
-        from page.limits import CONCURRENCY, QUEUE_SIZE
-
-        self.name, port = "app" if bundle_dir else "trivial", free_port()
+        self.name, port = "app" if bundle_dir else "trivial", measure.free_port()
         self.url, self.log = f"http://127.0.0.1:{port}/", tempfile.TemporaryFile()
         self.assets = Path(tempfile.mkdtemp(prefix="bench-assets-")) if bundle_dir else None
         if bundle_dir:
             (self.assets / pair).symlink_to(Path(bundle_dir).resolve(), target_is_directory=True)
-            command = [str(ROOT / "app.py"), "--assets", str(self.assets), "--device", "cpu"]
-        else:
-            command = f"-m benchmarks.served --queue-size {QUEUE_SIZE} --concurrency {CONCURRENCY}".split()
+        command = ["app.py", "--assets", str(self.assets), "--device", "cpu"] if bundle_dir else ["-m", __name__]
         started, env = time.perf_counter(), dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-        command = [sys.executable, *command, "--port", str(port)]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        out = dict(stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=measure.ROOT)
+        self.process = subprocess.Popen([sys.executable, *command, "--port", str(port)], **out)
         with httpx.Client(timeout=30) as client:
             while self.process.poll() is None and time.perf_counter() - started < timeout:
                 with contextlib.suppress(httpx.HTTPError):  # not listening yet
-                    outcome, detail = call(client, self.url, greedy(probe_text))
+                    outcome, detail = call(client, self.url, probe_text)
                     if outcome == "ok":
                         self.cold_start_s = round(time.perf_counter() - started, 3)
                         return
@@ -114,39 +100,31 @@ class Server:
             shutil.rmtree(self.assets, ignore_errors=True)  # the link inside, never the bundle it points to
 
 
-def load_run(server: Server, clients: int, seconds: float, request) -> tuple[list, float]:
-    """`clients` threads calling back to back for `seconds`, request(client, n) giving (api, data) of each call (a
-    refused one waits 50 ms, as a polite client would): [(client, outcome, detail, seconds)], elapsed seconds."""
-    connections = [httpx.Client(timeout=300) for _ in range(clients)]  # made before the clock starts
+def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
+    """`clients` threads sending /translate back to back for `seconds` (a refused one waits 50 ms, as a polite
+    client would): counts, answer latency, the server's memory."""
+    connections, pid = [httpx.Client(timeout=120) for _ in range(clients)], server.process.pid
+    rss_before = measure.rss_mib(pid)
 
-    def one(client: int, n: int) -> tuple:
-        api, data = request(client, n)
+    def one(client: int, n: int) -> tuple[str, str, float]:
+        text = texts[(client + n * clients) % len(texts)]
         try:
-            took, (outcome, detail) = timed(call, connections[client], server.url, data, api)
+            took, (outcome, detail) = measure.timed(call, connections[client], server.url, text)
         except httpx.HTTPError as error:
             took, outcome, detail = 0.0, "error", f"{type(error).__name__}: {error}"[:200]
-        if outcome in ("queue full", "refused"):
+        if outcome == "queue full":
             time.sleep(0.05)
-        return client, outcome, detail, took
+        return outcome, detail, took
 
-    outcomes, elapsed = back_to_back(clients, seconds, one)
+    outcomes, elapsed = measure.back_to_back(clients, seconds, one)
     for connection in connections:
         connection.close()
-    return outcomes, elapsed
-
-
-def greedy_load(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
-    """Greedy /translate calls back to back: counts, answer latency, the server's memory."""
-    rss_before, pid = rss_mib(server.process.pid), server.process.pid
-    request = lambda client, n: ("translate", greedy(texts[(client + n * clients) % len(texts)]))
-    outcomes, elapsed = load_run(server, clients, seconds, request)
-    counts, latencies = Counter(o[1] for o in outcomes), [o[3] for o in outcomes if o[1] == "ok"]
-    examples = sorted({detail for _, outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3]
+    counts, latencies = Counter(o[0] for o in outcomes), [took for outcome, _, took in outcomes if outcome == "ok"]
+    examples = sorted({detail for outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3]
     run = dict(server=server.name, clients=clients, seconds=round(elapsed, 2), answers=counts["ok"])
-    errors = counts["error"] + counts["refused"]  # nothing but "queue full" may turn a greedy request away
-    run |= dict(answers_per_s=round(counts["ok"] / elapsed, 2), queue_full=counts["queue full"], errors=errors)
-    run |= dict(answer_median_ms=ms(latencies), answer_p99_ms=ms(latencies, 99, 1), rss_before_mib=rss_before)
-    return run | dict(rss_after_mib=rss_mib(pid), rss_peak_mib=rss_mib(pid, "VmHWM"), error_examples=examples)
+    run |= dict(answers_per_s=round(counts["ok"] / elapsed, 2), queue_full=counts["queue full"], errors=counts["error"])
+    run |= dict(answer_median_ms=measure.ms(latencies), answer_p99_ms=measure.ms(latencies, 99, 1))
+    return run | dict(rss_before_mib=rss_before, rss_after_mib=measure.rss_mib(pid), error_examples=examples)
 
 
 def served_section(bundle_dir, pair: str, texts: list[str], clients=8, seconds=10.0, cold_starts=2) -> tuple:
@@ -157,7 +135,7 @@ def served_section(bundle_dir, pair: str, texts: list[str], clients=8, seconds=1
             server = Server(texts[0], bundle_dir if name == "app" else None, pair)
             cold[name].append(server.cold_start_s)
             if repeat == cold_starts - 1:
-                rows.append({**greedy_load(server, texts, clients, seconds), "cold_start_best_s": min(cold[name])})
+                rows.append({**load_run(server, texts, clients, seconds), "cold_start_best_s": min(cold[name])})
             if name == "trivial" or repeat < cold_starts - 1:
                 server.stop()
     return {"rows": rows, "cold_starts_s": cold}, server  # the last round's app, still running
@@ -166,7 +144,7 @@ def served_section(bundle_dir, pair: str, texts: list[str], clients=8, seconds=1
 def load_section(server: Server, texts: list[str], clients=(8, 64), seconds: float = 5.0) -> dict:
     from page.limits import CONCURRENCY, QUEUE_SIZE
 
-    rows = [greedy_load(server, texts, n, seconds) for n in clients]
+    rows = [load_run(server, texts, n, seconds) for n in clients]
     return {"queue_size": QUEUE_SIZE, "concurrency": CONCURRENCY, "rows": rows}
 
 
@@ -174,11 +152,7 @@ def browser_section(url: str, sentences: list[str], page_loads=5, translations=1
     """Fresh pages, one first translation each; on the first page also later translations, each followed by step
     switches (the next target token, wrapping). timed_click.js times each click, here in seconds: {"page": s}, for a
     step also "panel" (the server's bmm panel) and "picture" (the bmm picture, when the page has one)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        return {"skipped": "chromium is not installed (apt-get install chromium)"}
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
     def click(page, selector: str, kind: str, index: int = 0) -> dict:
         arg = {"selector": selector, "index": index, "kind": kind, "timeout": 60_000}
@@ -196,8 +170,9 @@ def browser_section(url: str, sentences: list[str], page_loads=5, translations=1
 
     first, later, steps, pictures = [], [], [], []
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        with measure.chromium() as browser:
+            if browser is None:
+                return {"skipped": "chromium is not installed (apt-get install chromium)"}
             for load in range(page_loads):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.set_default_timeout(60_000)
@@ -212,33 +187,32 @@ def browser_section(url: str, sentences: list[str], page_loads=5, translations=1
                         later.append(translate(page, sentences[k % len(sentences)]))
                         steps += switch_steps(page)
                 page.close()
-            browser.close()
+            version = browser.version
     except PlaywrightError as error:  # a page that never drew its result: say so, keep the other sections
         return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
     step, panel, redraw = ([t[key] for t in steps if key in t] for key in ("page", "panel", "picture"))
     timings = zip(INTERACTIONS.values(), (first, later, step, panel, pictures, redraw))
-    return {"chromium": chromium, "rows": [{"interaction": name, **summary_ms(times)} for name, times in timings]}
+    return {
+        "chromium": version,
+        "rows": [{"interaction": name, **measure.summary_ms(times)} for name, times in timings],
+    }
 
 
-def serve_trivial(argv=None) -> None:
-    """The trivial app: a `translate` API that ignores its input and answers CONSTANT at once."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.served", description=serve_trivial.__doc__)
-    p.add_argument("--port", type=int, default=7870, help="port on 127.0.0.1 (default: %(default)s)")
-    p.add_argument("--queue-size", type=int, default=32, help="queue max_size, as in app.py (default: %(default)s)")
-    p.add_argument("--concurrency", type=int, default=2, help="concurrency limit, as in app.py (default: %(default)s)")
-    args = p.parse_args(argv)
+def serve_trivial(port: int) -> None:
+    """The trivial app: a `translate` API that ignores its input and answers CONSTANT at once, app.py's queue."""
     import gradio as gr
+
+    from page.limits import CONCURRENCY, QUEUE_SIZE
+
+    def translate(text: str, pair: str = "", beam_size: int = 1, length_penalty: float = 0.6, max_len: int = 0):
+        return CONSTANT
 
     with gr.Blocks() as demo:
         gr.Markdown("Trivial app: the benchmark's ceiling for Gradio itself.")
-
-        def translate(text: str, pair: str = "", beam_size: int = 1, length_penalty: float = 0.6, max_len: int = 0):
-            return CONSTANT
-
         gr.api(translate, api_name="translate")
-    demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
-    demo.launch(server_name="127.0.0.1", server_port=args.port, ssr_mode=False)
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    demo.launch(server_name="127.0.0.1", server_port=port, ssr_mode=False)
 
 
-if __name__ == "__main__":
-    serve_trivial()
+if __name__ == "__main__":  # the trivial app: python -m benchmarks.served --port N
+    serve_trivial(int(sys.argv[2]))

@@ -1,11 +1,10 @@
-"""The site section: the static site of `python -m export.site` for the bundle, served by `python -m http.server`
-and driven in headless Chromium. Warm in-browser translations (the page's own `window.bmmSite.translate`,
-timed inside the page) take turns with native onnxruntime (`Translator.translate`, 1 thread, the page's
-settings) on the same sentences; cold loads in fresh browser contexts; then the static server's files,
-fetched back to back as visitors' browsers fetch them."""
+"""The site section (what it measures: report.SECTIONS): `python -m export.site` for the bundle alone, served by
+`python -m http.server`, in headless Chromium; the page's own `window.bmmSite.translate` timed inside the page
+against `Translator.translate` with the page's settings (n-best = beam size, top 5 alternatives)."""
 
+import contextlib
 import re
-import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,16 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
-from benchmarks.measure import ROOT, back_to_back, cpu_translator, free_port, in_turns, median_ratio, summary_ms, timed
+from benchmarks.measure import (
+    back_to_back,
+    chromium,
+    cpu_translator,
+    free_port,
+    in_turns,
+    median_ratio,
+    summary_ms,
+    timed,
+)
 
 # The page's translations of the texts, one after another, each timed in the page (ms).
 WARM = """async ([pair, texts, beam]) => {
@@ -36,35 +44,34 @@ def cold_load(browser, url: str) -> tuple:
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     responses = []
     page.on("response", lambda response: responses.append(response))
-    took, _ = timed(lambda: page.goto(url) and page.wait_for_function("document.body.dataset.translated"))
-    return took, sum(len(r.body()) for r in responses if r.ok), [r.url for r in responses if r.ok], page
+    start = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function("document.body.dataset.translated", timeout=120_000)
+    took, fetched = time.perf_counter() - start, [r for r in responses if r.ok]
+    return took, sum(len(r.body()) for r in fetched), [r.url for r in fetched], page
 
 
 def site_section(bundle, sentences: list[str], page_loads=3, rounds=3, seconds=8.0, app_answers_per_s=None) -> dict:
     """Rows per (engine, decoding), their ratios, the cold loads, and the static server's rates beside the served
     app's answers/s (8 clients, the served section's app row) when that section ran before in this run."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None or not (ROOT / "node_modules" / "onnxruntime-web").is_dir():
-        return {"skipped": "needs chromium and node_modules (apt-get install chromium; npm ci)"}
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
     from export.site import build_site
 
     bundle, port, native = Path(bundle), free_port(), cpu_translator(bundle, threads=1)
     times = {(engine, beam): [] for engine in ("browser", "native") for beam in (1, 5)}
     with tempfile.TemporaryDirectory(prefix="bench-site-") as folder:
-        site = build_site(bundle.parent, Path(folder) / "site", [bundle.name])
-        command = [sys.executable, "-m", "http.server", str(port), "-d", str(site), "--bind", "127.0.0.1"]
-        server, base = (
-            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-            f"http://127.0.0.1:{port}/",
-        )
         try:
-            while server.poll() is None and not _answers(base):
-                time.sleep(0.05)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            site = build_site(bundle.parent, Path(folder) / "site", [bundle.name])
+        except SystemExit as missing:  # no node_modules
+            return {"skipped": str(missing)}
+        command = [sys.executable, "-m", "http.server", str(port), "-d", str(site), "--bind", "127.0.0.1"]
+        server, base = subprocess.Popen(command, stderr=subprocess.DEVNULL), f"http://127.0.0.1:{port}/"
+        try:
+            wait_listening(port, server)
+            with chromium() as browser:
+                if browser is None:
+                    return {"skipped": "chromium is not installed (apt-get install chromium)"}
                 url = f"{base}?pair={quote(bundle.name)}&text={quote(sentences[0])}"
                 loads = [cold_load(browser, url) for _ in range(page_loads)]
                 page = loads[-1][-1]
@@ -77,7 +84,6 @@ def site_section(bundle, sentences: list[str], page_loads=3, rounds=3, seconds=8
                         times[engine, beam] += [ms / 1e3 for ms in page.evaluate(WARM, [bundle.name, sentences, beam])]
                     else:
                         times[engine, beam] += [timed(native.translate, t, beam, n_best=beam)[0] for t in sentences]
-                browser.close()
             static = static_run(loads[-1][2], 8, seconds)
         except PlaywrightError as error:
             return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
@@ -85,33 +91,31 @@ def site_section(bundle, sentences: list[str], page_loads=3, rounds=3, seconds=8
             server.terminate()
             server.wait()
     if app_answers_per_s:
-        static |= dict(
-            app_answers_per_s=app_answers_per_s, ratio=round(static["requests_per_s"] / app_answers_per_s, 1)
-        )
+        static |= dict(app_answers_per_s=app_answers_per_s, ratio=round(static["requests_per_s"] / app_answers_per_s))
     rows = [dict(engine=e, decoding="greedy" if b == 1 else f"beam{b}", **summary_ms(t)) for (e, b), t in times.items()]
     ratios = [
-        dict(decoding=name, browser_over_native=median_ratio(times["browser", b], times["native", b]))
-        for name, b in (("greedy", 1), ("beam5", 5))
+        dict(decoding=name, browser_over_native=median_ratio(times["browser", beam], times["native", beam]))
+        for name, beam in (("greedy", 1), ("beam5", 5))
     ]
-    cold = dict(cold_loads=len(loads), cold_load_median_s=round(float(np.median([load[0] for load in loads])), 3))
-    cold |= dict(cold_load_megabytes=round(loads[-1][1] / 1e6, 2), files_per_load=len(loads[-1][2]))
-    return dict(runtime=where, **cold, rows=rows, ratios=ratios, static=[static])
+    cold = dict(
+        runtime=where, cold_loads=len(loads), cold_load_median_s=round(float(np.median([x[0] for x in loads])), 3)
+    )
+    return cold | dict(cold_load_mb=round(loads[-1][1] / 1e6, 2), rows=rows, ratios=ratios, static=[static])
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+def wait_listening(port: int, process: subprocess.Popen) -> None:
+    while process.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
 
 
 def static_run(files: list[str], clients: int, seconds: float) -> dict:
-    """`clients` threads fetching a cold load's files in its order, back to back, for `seconds`."""
+    """`clients` threads fetching a cold load's files, in its order, back to back for `seconds`."""
     connections = [httpx.Client(timeout=60) for _ in range(clients)]
-    sizes, elapsed = back_to_back(
-        clients, seconds, lambda c, n: len(connections[c].get(files[(c + n) % len(files)]).content)
-    )
+    fetch = lambda client, n: len(connections[client].get(files[(client + n) % len(files)]).content)
+    sizes, elapsed = back_to_back(clients, seconds, fetch)
     for connection in connections:
         connection.close()
-    rate = dict(clients=clients, requests_per_s=round(len(sizes) / elapsed, 1))
+    rate = dict(clients=clients, files=len(files), requests_per_s=round(len(sizes) / elapsed, 1))
     return rate | dict(megabytes_per_s=round(sum(sizes) / elapsed / 1e6, 1))
