@@ -91,7 +91,10 @@ def site_section(bundle, sentences: list[str], page_loads=3, rounds=3, seconds=8
             server.terminate()
             server.wait()
     if app_answers_per_s:
-        static |= dict(app_answers_per_s=app_answers_per_s, ratio=round(static["requests_per_s"] / app_answers_per_s))
+        static |= dict(
+            app_answers_per_s=app_answers_per_s,
+            requests_per_app_answer=round(static["requests_per_s"] / app_answers_per_s),
+        )
     rows = [dict(engine=e, decoding="greedy" if b == 1 else f"beam{b}", **summary_ms(t)) for (e, b), t in times.items()]
     ratios = [
         dict(decoding=name, browser_over_native=median_ratio(times["browser", beam], times["native", beam]))
