@@ -226,23 +226,8 @@ def test_quick_site_section(tiny_bundle, tiny_corpus, tmp_path):
     """The static site built for the tiny bundle, in Chromium against native onnxruntime, cold loads and files."""
     if not shutil.which("chromium"):
         pytest.skip("chromium is not installed")
-    out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "--bundle",
-                str(tiny_bundle),
-                "--quick",
-                "--only",
-                "site",
-                "--data-dir",
-                str(tiny_corpus),
-                "--out-dir",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    out, only = tmp_path / "out", ["--quick", "--only", "site"]
+    assert main(["--bundle", str(tiny_bundle), *only, "--data-dir", str(tiny_corpus), "--out-dir", str(out)]) == 0
     site = json.loads((out / "results.json").read_text(encoding="utf-8"))["site"]
     if "skipped" in site:
         pytest.skip(site["skipped"])
@@ -252,8 +237,7 @@ def test_quick_site_section(tiny_bundle, tiny_corpus, tmp_path):
     assert all(r["n"] == 3 * 3 and r["median_ms"] > 0 for r in site["rows"])  # 3 sentences x 3 rounds
     assert all(r["browser_over_native"] > 0 for r in site["ratios"]) and "WASM" in site["runtime"]
     assert site["cold_loads"] == 1 and site["cold_load_median_s"] > 0 and site["cold_load_mb"] > 1
-    assert (
-        site["static"][0]["requests_per_s"] > 0 and "app_answers_per_s" not in site["static"][0]
-    )  # served did not run
+    static = site["static"][0]
+    assert static["requests_per_s"] > 0 and "app_answers_per_s" not in static  # served did not run in this run
     text = (out / "results.md").read_text(encoding="utf-8")
     assert "## In the browser, no server" in text and "in-browser translation ≤ 3× native onnxruntime" in text
