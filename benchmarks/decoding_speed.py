@@ -1,4 +1,4 @@
-"""The latency, floor, beam and bmm sections (what each measures: report.SECTIONS). One checkpoint runs as
+"""The latency, floor, beam and bmm sections (report.SECTIONS says what each measures). One checkpoint runs as
 PyTorch eager (`torch`, checkpoint.pt) and onnxruntime `fp32` and `int8` (the shipped bundle for its own
 precision, the other exported from checkpoint.pt), all through the same decoding loop."""
 
@@ -15,10 +15,8 @@ from tqdm import tqdm
 
 from benchmarks.measure import child_json, cpu_translator, in_turns, median_ratio, summary_ms, timed
 
-VARIANTS, WEIGHT_BYTES = ("torch", "fp32", "int8"), {"torch": 4, "fp32": 4, "int8": 1}
+WEIGHT_BYTES = {"torch": 4, "fp32": 4, "int8": 1}  # the variants, by the bytes of their matmul weights
 PAIRS = (("torch", "fp32"), ("torch", "int8"), ("fp32", "int8"))  # (slower, faster) variants compared
-FLOOR_COLUMNS = "variant threads floor_median_ms measured_median_ms times_floor".split()
-BMM_COLUMNS = "method B S 2H us_per_call times_bmm max_abs_diff".split()
 
 
 def prepare_variants(bundle_dir: Path, work_dir: Path) -> dict[str, Path]:
@@ -37,7 +35,7 @@ def prepare_variants(bundle_dir: Path, work_dir: Path) -> dict[str, Path]:
         print(f"exporting the {other} variant of {checkpoint} to {kept} ...")
         quantize, command = "int8" if other == "int8" else "none", f"benchmarks: {other} variant of {checkpoint}"
         export_bundle(checkpoint, kept, quantize=quantize, command=command)
-    return {"torch": checkpoint, shipped: bundle_dir, other: kept}
+    return {"torch": checkpoint, "fp32": kept, "int8": kept} | {shipped: bundle_dir}
 
 
 def _run_cells(translators: dict, sentences: list[str], beams, block: int, budget_s: float) -> dict:
@@ -70,9 +68,8 @@ def latency_section(bundle_dir, work_dir, sentences: list[str], threads=(1, 2), 
         paths = prepare_variants(Path(bundle_dir), Path(work_dir or scratch))
         for t in threads:  # never mixed in one round: a 2-thread engine's idle threads slow whoever runs next
             engine = lambda v, p: torch_translator(p, threads=t) if v == "torch" else cpu_translator(p, t)
-            records = _run_cells(
-                {v: engine(v, paths[v]) for v in VARIANTS}, sentences, beams, block, budget_s / len(threads)
-            )
+            translators = {variant: engine(variant, path) for variant, path in paths.items()}
+            records = _run_cells(translators, sentences, beams, block, budget_s / len(threads))
             seconds, ids = ({cell: r[key] for cell, r in records.items()} for key in ("seconds", "ids"))
             cells = {beam: dict(decoding=names[beam], threads=t) for beam in beams}
             for (variant, beam), r in records.items():
@@ -84,7 +81,7 @@ def latency_section(bundle_dir, work_dir, sentences: list[str], threads=(1, 2), 
                 ratios.append(dict(ratio=f"{fast} speed-up over {slow}", **cells[beam], value=ratio))
                 same, of = sum(a == b for a, b in zip(ids[slow, beam], ids[fast, beam])), len(ids[fast, beam])
                 agreement.append(dict(variants=f"{fast} vs {slow}", **cells[beam], identical=same, of=of))
-            for variant, beam in itertools.product(VARIANTS, beams[1:]):
+            for variant, beam in itertools.product(paths, beams[1:]):
                 ratio = median_ratio(seconds[variant, beam], seconds[variant, beams[0]])
                 name = f"{variant} {names[beam]} latency / greedy latency"
                 ratios.append(dict(ratio=name, decoding="", threads=t, value=ratio))
@@ -139,7 +136,8 @@ def floor_section(config: dict, raw: dict, threads=(1, 2)) -> dict:
             floors.append(part(encoder) + out_len * part(step))
         floor, measured = (round(1e3 * float(np.median(x)), 3) for x in (floors, cell["seconds"]))
         times_floor = round(float(np.median(np.divide(cell["seconds"], floors))), 2)
-        rows.append(dict(zip(FLOOR_COLUMNS, (variant, t, floor, measured, times_floor))))
+        rows.append(dict(variant=variant, threads=t, floor_median_ms=floor, measured_median_ms=measured))
+        rows[-1]["times_floor"] = times_floor
     return {"rates": {str(t): r for t, r in rates.items()}, "rows": rows}
 
 
@@ -214,8 +212,8 @@ def bmm_section(two_h: int, src_len: int, batch_sizes=(1, 8, 32, 128), rounds: i
             us = {name: 1e6 * float(np.median(times[name])) for name in methods}
             for name, method in methods.items():
                 diff = float(np.abs(np.asarray(method()).reshape(reference.shape) - reference).max())
-                values = name, batch, src_len, two_h, round(us[name], 1), round(us[name] / us["torch.bmm"], 2), diff
-                rows.append(dict(zip(BMM_COLUMNS, values)))
+                row = {"method": name, "B": batch, "S": src_len, "2H": two_h, "us_per_call": round(us[name], 1)}
+                rows.append(row | {"times_bmm": round(us[name] / us["torch.bmm"], 2), "max_abs_diff": diff})
     finally:
         torch.set_num_threads(saved_threads)
     return {"rows": rows, "rounds": rounds}

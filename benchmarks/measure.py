@@ -1,5 +1,4 @@
-"""What the sections share: a stopwatch, numpy's statistics, cells taking turns, clients calling back to back,
-child processes and headless Chromium."""
+"""What the sections share: timing, statistics, cells taking turns, clients, child processes, Chromium."""
 
 import contextlib
 import json

@@ -1,6 +1,5 @@
-"""The served, load and browser sections (what they measure: report.SECTIONS): app.py and a trivial Gradio app
-with the same API and queue and no model (`python -m benchmarks.served --port N` serves it) in child processes
-on 127.0.0.1, called over plain HTTP through the queue; then the page in headless Chromium."""
+"""The served, load and browser sections (report.SECTIONS says what they measure): app.py and a trivial Gradio app
+with the same API and queue and no model (`python -m benchmarks.served --port N`), children on 127.0.0.1."""
 
 import contextlib
 import os
@@ -192,10 +191,8 @@ def browser_section(url: str, sentences: list[str], page_loads=5, translations=1
         return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
     step, panel, redraw = ([t[key] for t in steps if key in t] for key in ("page", "panel", "picture"))
     timings = zip(INTERACTIONS.values(), (first, later, step, panel, pictures, redraw))
-    return {
-        "chromium": version,
-        "rows": [{"interaction": name, **measure.summary_ms(times)} for name, times in timings],
-    }
+    rows = [{"interaction": name, **measure.summary_ms(times)} for name, times in timings]
+    return {"chromium": version, "rows": rows}
 
 
 def serve_trivial(port: int) -> None:

@@ -66,7 +66,8 @@ def site_section(bundle, sentences: list[str], page_loads=3, rounds=3, seconds=8
         except SystemExit as missing:  # no node_modules
             return {"skipped": str(missing)}
         command = [sys.executable, "-m", "http.server", str(port), "-d", str(site), "--bind", "127.0.0.1"]
-        server, base = subprocess.Popen(command, stderr=subprocess.DEVNULL), f"http://127.0.0.1:{port}/"
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server, base = subprocess.Popen(command, **quiet), f"http://127.0.0.1:{port}/"
         try:
             wait_listening(port, server)
             with chromium() as browser:
@@ -90,20 +91,17 @@ def site_section(bundle, sentences: list[str], page_loads=3, rounds=3, seconds=8
         finally:
             server.terminate()
             server.wait()
-    if app_answers_per_s:
-        static |= dict(
-            app_answers_per_s=app_answers_per_s,
-            requests_per_app_answer=round(static["requests_per_s"] / app_answers_per_s),
-        )
+    if app_answers_per_s:  # how many of the site's requests the host serves in the time the app gives one answer
+        per_answer = round(static["requests_per_s"] / app_answers_per_s, 1)
+        static |= dict(app_answers_per_s=app_answers_per_s, requests_per_app_answer=per_answer)
     rows = [dict(engine=e, decoding="greedy" if b == 1 else f"beam{b}", **summary_ms(t)) for (e, b), t in times.items()]
     ratios = [
         dict(decoding=name, browser_over_native=median_ratio(times["browser", beam], times["native", beam]))
         for name, beam in (("greedy", 1), ("beam5", 5))
     ]
-    cold = dict(
-        runtime=where, cold_loads=len(loads), cold_load_median_s=round(float(np.median([x[0] for x in loads])), 3)
-    )
-    return cold | dict(cold_load_mb=round(loads[-1][1] / 1e6, 2), rows=rows, ratios=ratios, static=[static])
+    cold = dict(cold_loads=len(loads), cold_load_median_s=round(float(np.median([x[0] for x in loads])), 3))
+    cold |= dict(cold_load_mb=round(loads[-1][1] / 1e6, 2))
+    return dict(runtime=where, **cold, rows=rows, ratios=ratios, static=[static])
 
 
 def wait_listening(port: int, process: subprocess.Popen) -> None:
