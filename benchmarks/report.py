@@ -23,7 +23,7 @@ SECTIONS = {
     "site": "In the browser, no server: The static site (`python -m export.site`) under `python -m http.server` in "
     "headless Chromium: warm translations timed in the page against native onnxruntime (1 thread, taking turns) on "
     "the same sentences; cold loads in fresh browser contexts (all response bodies; navigation to the first "
-    "translation); the site's files fetched back to back by 8 clients, beside the served app's answers/s.",
+    "translation); the site's files fetched back to back by 8 clients (beside the served app's answers/s when `served` ran too).",
     "training": "Training speed: The real training step of the shipped configuration: one process with the "
     "benchmark's threads, then 1 process x 2 threads vs 2 torchrun processes x 1 thread (DDP, gloo).",
 }

@@ -75,6 +75,8 @@ def site_section(bundle, sentences: list[str], page_loads=3, rounds=3, seconds=8
                     return {"skipped": "chromium is not installed (apt-get install chromium)"}
                 url = f"{base}?pair={quote(bundle.name)}&text={quote(sentences[0])}"
                 loads = [cold_load(browser, url) for _ in range(page_loads)]
+                for *_, earlier in loads[:-1]:  # the last one stays for the warm translations
+                    earlier.context.close()
                 page = loads[-1][-1]
                 where = re.search(r"in your browser[^;]*", page.locator("#runtime").inner_text()).group()
                 for beam in (1, 5):  # first calls, untimed
