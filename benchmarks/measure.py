@@ -85,17 +85,19 @@ def cpu_translator(path, threads: int = 1):
     return Translator(path, device="cpu", threads=threads, verify=False)
 
 
-@contextlib.contextmanager
-def chromium():
-    """Headless Chromium (the system's, under Playwright), closed on leaving; None when it is not installed."""
+def in_chromium(work) -> dict:
+    """work(browser) in headless Chromium (the system's, under Playwright); {"skipped": why} when it is not
+    installed, {"error": the first line} when a page never drew what was awaited (the other sections go on)."""
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
-        yield None
-        return
-    from playwright.sync_api import sync_playwright
+        return {"skipped": "chromium is not installed (apt-get install chromium)"}
+    from playwright.sync_api import Error, sync_playwright
 
-    with sync_playwright() as playwright:
-        yield playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+    try:
+        with sync_playwright() as playwright:
+            return work(playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"]))
+    except Error as error:
+        return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
 
 
 def rss_mib(pid: int) -> float | None:

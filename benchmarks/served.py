@@ -151,7 +151,6 @@ def browser_section(url: str, sentences: list[str], page_loads=5, translations=1
     """Fresh pages, one first translation each; on the first page also later translations, each followed by step
     switches (the next target token, wrapping). timed_click.js times each click, here in seconds: {"page": s}, for a
     step also "panel" (the server's bmm panel) and "picture" (the bmm picture, when the page has one)."""
-    from playwright.sync_api import Error as PlaywrightError
 
     def click(page, selector: str, kind: str, index: int = 0) -> dict:
         arg = {"selector": selector, "index": index, "kind": kind, "timeout": 60_000}
@@ -167,32 +166,28 @@ def browser_section(url: str, sentences: list[str], page_loads=5, translations=1
         switches = range(1, switches_per_translation + 1) if steps.count() > 1 else []
         return [click(page, "#heatmap .bmm-hm-step", "step", (current + k) % steps.count()) for k in switches]
 
-    first, later, steps, pictures = [], [], [], []
-    try:
-        with measure.chromium() as browser:
-            if browser is None:
-                return {"skipped": "chromium is not installed (apt-get install chromium)"}
-            for load in range(page_loads):
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(60_000)
-                page.add_init_script(FIRST_PICTURE)
-                page.goto(url)
-                page.locator("#translate").wait_for()
-                pictures.append(page.wait_for_function("window.firstPictureMs").json_value() / 1e3)
-                first.append(translate(page, sentences[load % len(sentences)]))
-                if load == 0:  # one longer visit: later translations, and step switches after each
+    def visit(browser) -> dict:
+        first, later, steps, pictures = [], [], [], []
+        for load in range(page_loads):
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.add_init_script(FIRST_PICTURE)
+            page.goto(url)
+            page.locator("#translate").wait_for()
+            pictures.append(page.wait_for_function("window.firstPictureMs").json_value() / 1e3)
+            first.append(translate(page, sentences[load % len(sentences)]))
+            if load == 0:  # one longer visit: later translations, and step switches after each
+                steps += switch_steps(page)
+                for k in range(1, translations + 1):
+                    later.append(translate(page, sentences[k % len(sentences)]))
                     steps += switch_steps(page)
-                    for k in range(1, translations + 1):
-                        later.append(translate(page, sentences[k % len(sentences)]))
-                        steps += switch_steps(page)
-                page.close()
-            version = browser.version
-    except PlaywrightError as error:  # a page that never drew its result: say so, keep the other sections
-        return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
-    step, panel, redraw = ([t[key] for t in steps if key in t] for key in ("page", "panel", "picture"))
-    timings = zip(INTERACTIONS.values(), (first, later, step, panel, pictures, redraw))
-    rows = [{"interaction": name, **measure.summary_ms(times)} for name, times in timings]
-    return {"chromium": version, "rows": rows}
+            page.close()
+        step, panel, redraw = ([t[key] for t in steps if key in t] for key in ("page", "panel", "picture"))
+        timings = zip(INTERACTIONS.values(), (first, later, step, panel, pictures, redraw))
+        rows = [{"interaction": name, **measure.summary_ms(times)} for name, times in timings]
+        return {"chromium": browser.version, "rows": rows}
+
+    return measure.in_chromium(visit)
 
 
 def serve_trivial(port: int) -> None:
