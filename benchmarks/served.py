@@ -1,23 +1,19 @@
-"""The served, load and browser sections (what they measure: report.SECTIONS): app.py and a trivial Gradio app
-with the same API and queue and no model (`python -m benchmarks.served --port N` serves it) in child processes
-on 127.0.0.1, called over plain HTTP; then the page in headless Chromium (Playwright, the system's chromium)."""
+"""The served, load and browser sections (report.SECTIONS says what they measure): app.py and a trivial Gradio app
+with the same API and queue and no model (`python -m benchmarks.served --port N`), children on 127.0.0.1."""
 
-import argparse
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
-from benchmarks.measure import ROOT, ms, rss_mib, summary_ms, timed
+from benchmarks import measure
 from benchmarks.report import INTERACTIONS
 
 TIMED_CLICK = Path(__file__).with_name("timed_click.js")
@@ -61,26 +57,19 @@ def answer_event(client: httpx.Client, base: str, api: str, response: httpx.Resp
 
 
 class Server:
-    """app.py on the CPU serving only bundle_dir (a link in a temporary assets folder), or else the trivial app with
-    app.py's queue: a child process on a free port; `cold_start_s` = process start to its first answer."""
+    """app.py on the CPU serving only bundle_dir (a link in a temporary assets folder), or else the trivial app: a
+    child process on a free port; `cold_start_s` = process start to its first answer."""
 
     def __init__(self, probe_text: str, bundle_dir=None, pair: str = "", timeout: float = 180.0):
-        from page.limits import CONCURRENCY, QUEUE_SIZE
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.name = "app" if bundle_dir else "trivial"
+        self.name, port = "app" if bundle_dir else "trivial", measure.free_port()
         self.url, self.log = f"http://127.0.0.1:{port}/", tempfile.TemporaryFile()
         self.assets = Path(tempfile.mkdtemp(prefix="bench-assets-")) if bundle_dir else None
         if bundle_dir:
             (self.assets / pair).symlink_to(Path(bundle_dir).resolve(), target_is_directory=True)
-            command = [str(ROOT / "app.py"), "--assets", str(self.assets), "--device", "cpu"]
-        else:
-            command = f"-m benchmarks.served --queue-size {QUEUE_SIZE} --concurrency {CONCURRENCY}".split()
+        command = ["app.py", "--assets", str(self.assets), "--device", "cpu"] if bundle_dir else ["-m", __name__]
         started, env = time.perf_counter(), dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-        command = [sys.executable, *command, "--port", str(port)]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        out = dict(stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=measure.ROOT)
+        self.process = subprocess.Popen([sys.executable, *command, "--port", str(port)], **out)
         with httpx.Client(timeout=30) as client:
             while self.process.poll() is None and time.perf_counter() - started < timeout:
                 with contextlib.suppress(httpx.HTTPError):  # not listening yet
@@ -111,37 +100,30 @@ class Server:
 
 
 def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
-    """`clients` threads send /translate back to back for `seconds` (a refused one waits 50 ms, as a polite
+    """`clients` threads sending /translate back to back for `seconds` (a refused one waits 50 ms, as a polite
     client would): counts, answer latency, the server's memory."""
-    connections = [httpx.Client(timeout=120) for _ in range(clients)]  # made before the clock starts
-    rss_before = rss_mib(server.process.pid)
+    connections, pid = [httpx.Client(timeout=120) for _ in range(clients)], server.process.pid
+    rss_before = measure.rss_mib(pid)
 
-    def client_loop(index: int, deadline: float) -> list[tuple[str, str, float]]:
-        outcomes = []
-        while time.perf_counter() < deadline:
-            text = texts[(index + len(outcomes) * clients) % len(texts)]
-            try:
-                took, (outcome, detail) = timed(call, connections[index], server.url, text)
-            except httpx.HTTPError as error:
-                took, outcome, detail = 0.0, "error", f"{type(error).__name__}: {error}"[:200]
-            outcomes.append((outcome, detail, took))
-            if outcome == "queue full":
-                time.sleep(0.05)
-        return outcomes
+    def one(client: int, n: int) -> tuple[str, str, float]:
+        text = texts[(client + n * clients) % len(texts)]
+        try:
+            took, (outcome, detail) = measure.timed(call, connections[client], server.url, text)
+        except httpx.HTTPError as error:
+            took, outcome, detail = 0.0, "error", f"{type(error).__name__}: {error}"[:200]
+        if outcome == "queue full":
+            time.sleep(0.05)
+        return outcome, detail, took
 
-    with ThreadPoolExecutor(clients) as pool:
-        start = time.perf_counter()
-        outcomes = [o for done in pool.map(client_loop, range(clients), [start + seconds] * clients) for o in done]
-    elapsed = time.perf_counter() - start
+    outcomes, elapsed = measure.back_to_back(clients, seconds, one)
     for connection in connections:
         connection.close()
-    counts, pid = Counter(outcome for outcome, _, _ in outcomes), server.process.pid
-    latencies = [took for outcome, _, took in outcomes if outcome == "ok"]
+    counts, latencies = Counter(o[0] for o in outcomes), [took for outcome, _, took in outcomes if outcome == "ok"]
     examples = sorted({detail for outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3]
     run = dict(server=server.name, clients=clients, seconds=round(elapsed, 2), answers=counts["ok"])
     run |= dict(answers_per_s=round(counts["ok"] / elapsed, 2), queue_full=counts["queue full"], errors=counts["error"])
-    run |= dict(answer_median_ms=ms(latencies), answer_p99_ms=ms(latencies, 99, 1), rss_before_mib=rss_before)
-    return run | dict(rss_after_mib=rss_mib(pid), rss_peak_mib=rss_mib(pid, "VmHWM"), error_examples=examples)
+    run |= dict(answer_median_ms=measure.ms(latencies), answer_p99_ms=measure.ms(latencies, 99, 1))
+    return run | dict(rss_before_mib=rss_before, rss_after_mib=measure.rss_mib(pid), error_examples=examples)
 
 
 def served_section(bundle_dir, pair: str, texts: list[str], clients=8, seconds=10.0, cold_starts=2) -> tuple:
@@ -169,11 +151,6 @@ def browser_section(url: str, sentences: list[str], page_loads=5, translations=1
     """Fresh pages, one first translation each; on the first page also later translations, each followed by step
     switches (the next target token, wrapping). timed_click.js times each click, here in seconds: {"page": s}, for a
     step also "panel" (the server's bmm panel) and "picture" (the bmm picture, when the page has one)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        return {"skipped": "chromium is not installed (apt-get install chromium)"}
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
     def click(page, selector: str, kind: str, index: int = 0) -> dict:
         arg = {"selector": selector, "index": index, "kind": kind, "timeout": 60_000}
@@ -189,40 +166,35 @@ def browser_section(url: str, sentences: list[str], page_loads=5, translations=1
         switches = range(1, switches_per_translation + 1) if steps.count() > 1 else []
         return [click(page, "#heatmap .bmm-hm-step", "step", (current + k) % steps.count()) for k in switches]
 
-    first, later, steps, pictures = [], [], [], []
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            for load in range(page_loads):
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(60_000)
-                page.add_init_script(FIRST_PICTURE)
-                page.goto(url)
-                page.locator("#translate").wait_for()
-                pictures.append(page.wait_for_function("window.firstPictureMs").json_value() / 1e3)
-                first.append(translate(page, sentences[load % len(sentences)]))
-                if load == 0:  # one longer visit: later translations, and step switches after each
+    def visit(browser) -> dict:
+        first, later, steps, pictures = [], [], [], []
+        for load in range(page_loads):
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.add_init_script(FIRST_PICTURE)
+            page.goto(url)
+            page.locator("#translate").wait_for()
+            pictures.append(page.wait_for_function("window.firstPictureMs").json_value() / 1e3)
+            first.append(translate(page, sentences[load % len(sentences)]))
+            if load == 0:  # one longer visit: later translations, and step switches after each
+                steps += switch_steps(page)
+                for k in range(1, translations + 1):
+                    later.append(translate(page, sentences[k % len(sentences)]))
                     steps += switch_steps(page)
-                    for k in range(1, translations + 1):
-                        later.append(translate(page, sentences[k % len(sentences)]))
-                        steps += switch_steps(page)
-                page.close()
-            browser.close()
-    except PlaywrightError as error:  # a page that never drew its result: say so, keep the other sections
-        return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
-    step, panel, redraw = ([t[key] for t in steps if key in t] for key in ("page", "panel", "picture"))
-    timings = zip(INTERACTIONS.values(), (first, later, step, panel, pictures, redraw))
-    return {"chromium": chromium, "rows": [{"interaction": name, **summary_ms(times)} for name, times in timings]}
+            page.close()
+        step, panel, redraw = ([t[key] for t in steps if key in t] for key in ("page", "panel", "picture"))
+        timings = zip(INTERACTIONS.values(), (first, later, step, panel, pictures, redraw))
+        rows = [{"interaction": name, **measure.summary_ms(times)} for name, times in timings]
+        return {"chromium": browser.version, "rows": rows}
+
+    return measure.in_chromium(visit)
 
 
-def serve_trivial(argv=None) -> None:
-    """The trivial app: a `translate` API that ignores its input and answers CONSTANT at once."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.served", description=serve_trivial.__doc__)
-    p.add_argument("--port", type=int, default=7870, help="port on 127.0.0.1 (default: %(default)s)")
-    p.add_argument("--queue-size", type=int, default=32, help="queue max_size, as in app.py (default: %(default)s)")
-    p.add_argument("--concurrency", type=int, default=2, help="concurrency limit, as in app.py (default: %(default)s)")
-    args = p.parse_args(argv)
+def serve_trivial(port: int) -> None:
+    """The trivial app: a `translate` API that ignores its input and answers CONSTANT at once, app.py's queue."""
     import gradio as gr
+
+    from page.limits import CONCURRENCY, QUEUE_SIZE
 
     def translate(text: str, pair: str = "", beam_size: int = 1, length_penalty: float = 0.6, max_len: int = 0):
         return CONSTANT
@@ -230,9 +202,9 @@ def serve_trivial(argv=None) -> None:
     with gr.Blocks() as demo:
         gr.Markdown("Trivial app: the benchmark's ceiling for Gradio itself.")
         gr.api(translate, api_name="translate")
-    demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
-    demo.launch(server_name="127.0.0.1", server_port=args.port, ssr_mode=False)
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    demo.launch(server_name="127.0.0.1", server_port=port, ssr_mode=False)
 
 
-if __name__ == "__main__":
-    serve_trivial()
+if __name__ == "__main__":  # the trivial app: python -m benchmarks.served --port N
+    serve_trivial(int(sys.argv[2]))
