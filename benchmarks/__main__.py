@@ -24,11 +24,11 @@ import numpy as np
 from benchmarks import report
 from benchmarks.decoding_speed import beam_section, bmm_section, floor_section, latency_section
 from benchmarks.measure import ROOT, cpu_translator
-from benchmarks.served import Server, browser_section, load_section, served_section
+from benchmarks.served import Server, browser_section, costly_text, fairness_section, load_section, served_section
 from benchmarks.site import site_section
 from benchmarks.training_speed import DEFAULT_DATA_DIR, training_section
 
-SECTIONS = "latency bmm beam served load browser site training".split()
+SECTIONS = "latency bmm beam served load fairness browser site training".split()
 PACKAGES = "numpy onnxruntime torch tokenizers gradio gradio_client playwright".split()
 
 
@@ -50,6 +50,7 @@ SIZES = {
     "cold_starts": (int, 2, 1, "served: cold starts per server (the best is reported)"),
     "seconds": (float, 8.0, 1.5, "served, load and site: seconds per load run"),
     "clients": (ints, "8,64", "8,64", "load: client counts"),
+    "costly": (ints, "0,8,40", "0,8", "fairness: costly client counts, one run each"),
     "page_loads": (int, 5, 1, "browser and site: fresh pages (site: cold loads), one first translation each"),
     "translations": (int, 10, 2, "browser: later translations on one page, step switches after each"),
     "site_sentences": (int, 20, 3, "site: sentences timed warm in the browser and natively, greedy and beam 5"),
@@ -144,9 +145,10 @@ def run_sections(args, bundle: Path, sentences: list[str], results: dict, save) 
         if "served" in wanted:
             results["served"], app = served_section(bundle, meta["pair"], sentences, 8, args.seconds, args.cold_starts)
             save()
-        if wanted & {"load", "browser"}:
+        if wanted & {"load", "fairness", "browser"}:
             app = app or Server(sentences[0], bundle, meta["pair"])
         run("load", lambda: load_section(app, sentences, args.clients, args.seconds))
+        run("fairness", lambda: fairness_section(app, costly_text(cpu_translator(bundle)), args.costly, args.seconds))
         switches = 1 if args.quick else 3
         run("browser", lambda: browser_section(app.url, sentences, args.page_loads, args.translations, switches))
     finally:

@@ -1,9 +1,12 @@
-"""The served, load and browser sections (report.SECTIONS says what they measure): app.py and a trivial Gradio app
-with the same API and queue and no model (`python -m benchmarks.served --port N`), children on 127.0.0.1."""
+"""The served, load, fairness and browser sections (report.SECTIONS says what they measure): app.py and a trivial
+Gradio app with the same API and queue and no model (`python -m benchmarks.served --port N`), children on
+127.0.0.1; every load client is its own visitor (its own X-Forwarded-For address)."""
 
 import contextlib
 import os
+import random
 import shutil
+import string
 import subprocess
 import sys
 import tempfile
@@ -15,8 +18,10 @@ import httpx
 
 from benchmarks import measure
 from benchmarks.report import INTERACTIONS
+from inference import InputError
 
 TIMED_CLICK = Path(__file__).with_name("timed_click.js")
+NORMAL_TEXT = "A dog runs on the beach."  # the fairness section's normal visitor
 # Milliseconds from navigation until the first bmm picture is drawn (the worked example the page opens on).
 FIRST_PICTURE = """new MutationObserver((_, observer) => {
   if (document.querySelector("#bmm-picture .bmm-pic")) { window.firstPictureMs = performance.now(); observer.disconnect(); }
@@ -29,18 +34,27 @@ CONSTANT |= dict(alternatives=[[{"token": "▁Ein", "prob": 0.9}] * 5] * 5, nbes
 CONSTANT |= dict(finished=True, decoding={"mode": "greedy"}, timing_ms={"total": 0.0})
 
 
-def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
-    """One greedy /translate request through the queue: ("ok" | "queue full" | "error", detail). Every parameter
-    is sent (text, pair "" = the default, beam 1, length_penalty None = the tuned one, max_len 0 = auto):
-    Gradio's plain HTTP API fills in no defaults."""
-    response = client.post(f"{base}gradio_api/call/translate", json={"data": [text, "", 1, None, 0]})
+def visitor(client: int) -> dict:
+    """Headers making load client `client` its own visitor (the app allows each address a few queued requests)."""
+    return {"x-forwarded-for": f"10.0.{client // 256}.{client % 256}"}
+
+
+def call(client: httpx.Client, base: str, text: str, headers=None, api="translate", beam=1) -> tuple[str, str]:
+    """One /translate (or /explain) request through the queue: ("ok" | "queue full" | "refused" | "error",
+    detail). Every parameter is sent (text, pair "" = the default, the beam, length_penalty None = the tuned
+    one, max_len 0 = auto): Gradio's plain HTTP API fills in no defaults. "refused": HTTP 429 or the gate's
+    busy message (page/gate.py)."""
+    response = client.post(f"{base}gradio_api/call/{api}", json={"data": [text, "", beam, None, 0]}, headers=headers)
     if response.status_code != 200:
-        full = response.status_code == 503
-        return ("queue full", "") if full else ("error", f"HTTP {response.status_code}: {response.text[:200]}")
-    event, data = answer_event(client, base, "translate", response)
+        if response.status_code in (429, 503):
+            return ("refused", response.text[:200]) if response.status_code == 429 else ("queue full", "")
+        return "error", f"HTTP {response.status_code}: {response.text[:200]}"
+    event, data = answer_event(client, base, api, response)
     if event is None:
         return "error", "the event stream ended without an answer"
-    return ("ok", "") if event == "complete" else ("error", data[:200])
+    if event == "complete":
+        return "ok", ""
+    return ("refused" if "busy" in data.lower() else "error"), data[:200]
 
 
 def answer_event(client: httpx.Client, base: str, api: str, response: httpx.Response) -> tuple[str | None, str]:
@@ -108,7 +122,7 @@ def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> 
     def one(client: int, n: int) -> tuple[str, str, float]:
         text = texts[(client + n * clients) % len(texts)]
         try:
-            took, (outcome, detail) = measure.timed(call, connections[client], server.url, text)
+            took, (outcome, detail) = measure.timed(call, connections[client], server.url, text, visitor(client))
         except httpx.HTTPError as error:
             took, outcome, detail = 0.0, "error", f"{type(error).__name__}: {error}"[:200]
         if outcome == "queue full":
@@ -145,6 +159,57 @@ def load_section(server: Server, texts: list[str], clients=(8, 64), seconds: flo
 
     rows = [load_run(server, texts, n, seconds) for n in clients]
     return {"queue_size": QUEUE_SIZE, "concurrency": CONCURRENCY, "rows": rows}
+
+
+def costly_text(translator, limit_chars: int = 300, seed: int = 0) -> str:
+    """Made-up four-letter words up to the model's token limit or 300 characters: the longest valid input,
+    whose translation does not stop early."""
+    rng, words = random.Random(seed), []
+    while len(candidate := " ".join(words + ["".join(rng.choices(string.ascii_lowercase, k=4))])) <= limit_chars:
+        try:
+            translator.source_ids(candidate)
+        except InputError:
+            break
+        words = candidate.split()
+    return " ".join(words)
+
+
+def fairness_section(server: Server, costly: str, counts=(0, 8, 40), seconds: float = 8.0) -> dict:
+    """One normal visitor sends greedy /translate of a short sentence back to back while `count` other visitors
+    send the costliest valid requests (beam 10 on `costly`, half to /explain): the normal visitor's answers and
+    latency, what the costly ones got, the server's memory."""
+    rows = []
+    for count in counts:
+        connections, rss_before = (
+            [httpx.Client(timeout=300) for _ in range(count + 1)],
+            measure.rss_mib(server.process.pid),
+        )
+
+        def one(client: int, n: int) -> tuple[str, str, float]:
+            api, beam = ("translate", 1) if client == 0 else (("explain", "translate")[client % 2], 10)
+            took, (outcome, detail) = measure.timed(
+                call,
+                connections[client],
+                server.url,
+                NORMAL_TEXT if client == 0 else costly,
+                visitor(client),
+                api,
+                beam,
+            )
+            if outcome != "ok" and client:
+                time.sleep(0.05)
+            return client, outcome, took if outcome == "ok" else detail
+
+        outcomes, elapsed = measure.back_to_back(count + 1, seconds, one)
+        for connection in connections:
+            connection.close()
+        normal = [took for client, outcome, took in outcomes if client == 0 and outcome == "ok"]
+        costly_counts = Counter(outcome for client, outcome, _ in outcomes if client)
+        row = dict(costly_clients=count, seconds=round(elapsed, 1), normal_answers=len(normal))
+        row |= dict(normal_p50_ms=measure.ms(normal, 50, 1), normal_p95_ms=measure.ms(normal, 95, 1))
+        row |= {f"costly_{k.replace(' ', '_')}": costly_counts[k] for k in ("ok", "refused", "queue full", "error")}
+        rows.append(row | dict(rss_before_mib=rss_before, rss_after_mib=measure.rss_mib(server.process.pid)))
+    return {"costly_text_chars": len(costly), "rows": rows}
 
 
 def browser_section(url: str, sentences: list[str], page_loads=5, translations=10, switches_per_translation=3) -> dict:
