@@ -7,7 +7,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from page import style, translate_tab
-from page.api import PublicApiOnly, queued_by
+from page.api import PublicApiOnly, lean_sessions, queued_by
 from page.handlers import DemoApp
 from page.limits import (
     CONCURRENCY,
@@ -120,6 +120,7 @@ def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
     other than /translate and /explain and uploads are refused (PublicApiOnly), no monitoring page, no
     server-side rendering, no analytics; same settings locally and on a Space. Errors always carry their
     message (our handlers turn bad input into one-line messages; show_error covers what Gradio rejects first)."""
+    lean_sessions()  # a session's page config is built when first read, not for every API call
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY, api_open=False)
     return demo.launch(
         server_name=host,

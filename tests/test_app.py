@@ -561,3 +561,20 @@ def test_selecting_an_nbest_row_shows_that_hypothesis(demo_app, pair_and_text):
     greedy = demo_app.on_translate(*pair_and_text, "greedy", 4, 0.6, 0)
     refused = demo_app.on_hypothesis(greedy.state, gr.SelectData(None, {"index": [1, 0], "value": ""}))
     assert "beam search" in refused.status and refused.heatmap == gr.skip()  # the greedy result stays shown
+
+
+def test_a_session_builds_block_configs_only_when_used(demo_app):
+    """page/api.py LeanSessionState: an API call's session builds no page config up front, yet iterating it gives
+    exactly Gradio's own (what restoring a page reads), and it keeps every attribute Gradio's SessionState has."""
+    from gradio.state_holder import SessionState
+
+    from page.api import LeanSessionState
+
+    demo = build(DemoApp(demo_app.translators))
+    gradios, lean = SessionState(demo), LeanSessionState(demo)
+    assert set(vars(gradios)) <= set(vars(lean)) and len(lean.config_values) == 0
+    key = next(iter(gradios.config_values))
+    lean._update_value_in_config(key, "x")  # what Gradio does for an event's inputs: that block alone is built
+    assert len(lean.config_values) == 1
+    assert dict(lean.config_values.items()).keys() == gradios.config_values.keys()
+    assert [c for c in lean.components if c["id"] != key] == [c for c in gradios.components if c["id"] != key]
