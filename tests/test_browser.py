@@ -392,3 +392,67 @@ def test_phone_and_desktop_layout_and_axe(browser, shipped_app, tmp_path):
     desktop = open_page(browser, url, 1400, 900)  # on a desktop it is open
     assert desktop.evaluate("() => document.querySelector('#header-more').open") is True
     desktop.context.close()
+
+
+def test_the_visitors_work_survives_the_pair_list_and_links(browser, shipped_app):
+    """Opening and closing the pair list keeps the result; a real pair change keeps the visitor's own Batch
+    sentences; French typed into en-de suggests fr-en; a link made after "Continue" restores that translation;
+    Tab reaches the heatmap after the result, in reading order."""
+    url, demo_app, _ = shipped_app
+    page = open_page(browser, url)
+    shown, status = translation_text(page), page.locator("#status").inner_text()
+    page.locator("#pair input").click()
+    page.get_by_role("option", name="en-fr").wait_for()
+    page.keyboard.press("Escape")
+    page.locator("#translate").focus()  # and tabbing past the list
+    page.wait_for_timeout(1500)
+    assert translation_text(page) == shown and page.locator("#status").inner_text() == status
+    assert page.locator("#heatmap .bmm-hm-cell").count() > 0
+
+    page.get_by_role("tab", name="Batch").click()
+    mine = "My cat sleeps on the sofa.\nThe sun is hot today."
+    page.locator("#batch-text textarea").fill(mine)
+    page.locator("#pair input").click()
+    page.get_by_role("option", name="en-fr").click()
+    page.wait_for_function("() => window.location.search.includes('pair=en-fr')")
+    assert page.locator("#batch-text textarea").input_value() == mine
+    page.get_by_role("tab", name="Translate").click()
+
+    page.locator("#pair input").click()
+    page.get_by_role("option", name="en-de").click()
+    page.wait_for_function("() => window.location.search.includes('pair=en-de')")
+    page.locator("#source textarea").fill("Le chien court sur la plage.")
+    page.get_by_role("radio", name="greedy").check()
+    page.locator("#translate").click()
+    page.locator("#swap-pair").get_by_text("Swap to fr-en").wait_for()
+
+    page.locator("#source textarea").fill("Two dogs play in the snow.")
+    page.locator("#translate").click()
+    page.wait_for_function(
+        "() => !document.querySelector('#swap-pair') || !document.querySelector('#swap-pair').offsetParent"
+    )
+    page.locator("#heatmap .bmm-hm-y[data-row='1']").click()
+    page.locator("#bmm-panel").get_by_text("Step 1:").wait_for()
+    page.locator("#alternatives label").filter(has_not_text="decoder's choice").first.click()
+    page.locator("#continue").click()
+    page.locator("#status").get_by_text("Continued from").wait_for()
+    continued = translation_text(page)
+    page.wait_for_function("() => window.location.search.includes('prefix=')")
+    restored = open_page(browser, page.url)
+    restored.wait_for_function("t => document.querySelector('#translation textarea').value === t", arg=continued)
+    assert restored.get_by_role("radio", name="greedy").is_checked()
+    restored.context.close()
+
+    page.locator("#prepare-downloads").focus()  # Tab from the result's last control reaches the heatmap
+    visited = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        visited.append(
+            page.evaluate(
+                "() => { const a = document.activeElement; return `${a.tagName}#${a.id}.${a.className}:${(a.innerText || a.ariaLabel || '').slice(0, 30)}`; }"
+            )
+        )
+        if page.evaluate("() => !!document.activeElement.closest('#heatmap')"):
+            break
+    assert page.evaluate("() => !!document.activeElement.closest('#heatmap')"), visited
+    page.context.close()
