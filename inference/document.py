@@ -106,6 +106,8 @@ def translation_json(
         "step_calls": [{"batch": call.batch, "attention": plain(call.attention)} for call in translation.step_calls],
         "timing_ms": {key: float(translation.timing_ms.get(key, 0.0)) for key in ("encode", "decode", "total")},
     }
+    if translation.beam_tree is not None:
+        doc["beam_tree"] = translation.beam_tree
     if explanation is not None:
         doc["explanation"] = plain(explanation)
     if tensors and translation.enc_out is not None:
