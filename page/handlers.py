@@ -35,6 +35,7 @@ from page.share import state_from_query
 from page.state import ResultCache, Shown
 from page.text import md_text, md_token
 from page.translate_tab import STEP_FIELDS, ResultViews
+from page.what_if_tab import WhatIfTab
 
 
 class DemoApp:
@@ -46,6 +47,7 @@ class DemoApp:
         self.results = ResultCache(cache_size)
         self.gate = DecodeGate(CONCURRENCY, heavy_waiting=HEAVY_WAITING, heavy_work=HEAVY_WORK)  # server-wide
         self.batch = BatchTab(self.translator, gate=self.gate)
+        self.what_if = WhatIfTab(self.translator, self.default, gate=self.gate)
 
     # ---- model calls ------------------------------------------------------------------------------
     def translator(self, pair) -> Translator:
