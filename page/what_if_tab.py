@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import traceback
+import uuid
 
 import gradio as gr
 
@@ -126,7 +127,8 @@ class WhatIfTab:
             model_top_markdown(doc, step),
             gr.Button(visible=False),
             None,
-            f"Greedy: {md_text(doc['translation'])}. Click a target token in the map to choose the step to edit.",
+            f"Greedy translation: “{md_text(doc['translation'])}”. Click a target token in the map to choose the "
+            "step to edit.",
         )
 
     def on_step(self, key, step):
@@ -230,11 +232,13 @@ class WhatIfTab:
         except InputError as error:
             return gr.skip(), f"⚠️ {md_text(error)}"
         a, b = doc["a"], doc["b"]
-        rows_a = [r for r in result["changed_rows"] if r < len(a["target_tokens"])]
-        rows_b = [r for r in result["changed_rows"] if r < len(b["target_tokens"])]
-        maps = one_heatmap(a, f"A: {a['source']} → {a['translation']}", rows_a)
-        maps["sentences"] += one_heatmap(b, f"B: {b['source']} → {b['translation']}", rows_b)["sentences"]
-        return maps, compare_markdown(result, a, b)
+        sentences = []
+        for name, side in (("A", a), ("B", b)):
+            T = len(side["target_tokens"])
+            rows, tokens = ([r for r in result[k] if r < T] for k in ("changed_rows", "changed_tokens"))
+            title = f"{name}: {side['source']} → {side['translation']}"
+            sentences += one_heatmap(side, title, rows, 0, tokens)["sentences"]
+        return {"key": uuid.uuid4().hex, "sentences": sentences}, compare_markdown(result, a, b)
 
     def on_open(self, key, pair, text, beam, text_a, text_b):
         """The tab opened: fill what is still empty (once per visitor), so the three views show an example."""

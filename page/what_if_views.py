@@ -75,10 +75,12 @@ def what_if_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def one_heatmap(doc: dict, title: str, changed_rows=(), step: int = 0) -> dict:
-    """A value for a quiet heatmap (page/static/heatmap.js mountMany) of one translation JSON."""
+def one_heatmap(doc: dict, title: str, changed_rows=(), step: int = 0, changed_tokens=()) -> dict:
+    """A value for a quiet heatmap (page/static/heatmap.js mountMany) of one translation JSON; the rows of
+    `changed_rows` are underlined, the labels of `changed_tokens` filled."""
     sentence = {"key": uuid.uuid4().hex, "step": step, "words": False, "share": None, "translation": doc}
-    return {"key": uuid.uuid4().hex, "sentences": [dict(sentence, title=title, changed_rows=list(changed_rows))]}
+    marks = dict(title=title, changed_rows=list(changed_rows), changed_tokens=list(changed_tokens))
+    return {"key": uuid.uuid4().hex, "sentences": [dict(sentence, **marks)]}
 
 
 def prefix_of(tree: dict, depth: int, index: int) -> list[int]:
@@ -107,7 +109,8 @@ def compare_markdown(result: dict, doc_a: dict, doc_b: dict) -> str:
         head = (
             f"**{len(result['changed_tokens'])} of {len(steps)} target positions changed token, "
             f"{len(result['changed_rows'])} attention rows moved by more than {ROW_CHANGE}** (half the L1 distance "
-            "between the two rows, source position by position; 1 = no overlap). Changed rows are underlined in the maps."
+            "between the two rows, source position by position; 1 = no overlap). In the maps, a changed token's label is "
+            "filled red and a moved row's label underlined."
         )
     lines = [
         head,

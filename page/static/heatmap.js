@@ -229,12 +229,20 @@
     const note = explainNote(view);
     if (note) box.appendChild(note);
     box.appendChild(drawTable(view));
-    if (!view.words) (view.value.changed_rows || []).forEach((r) => { // rows a comparison marks as changed
-      if (view.yLabels[r]) { view.yLabels[r].classList.add("is-changed"); view.yLabels[r].title += " (changed)"; }
-    });
+    if (!view.words) { // what a comparison marks: steps whose token or whose attention row changed
+      (view.value.changed_tokens || []).forEach((r) => mark(view, r, "is-token-changed", "token changed"));
+      (view.value.changed_rows || []).forEach((r) => mark(view, r, "is-changed", "attention row moved"));
+    }
     view.row = -1;
     selectRow(view, view.m.rowOfStep[Math.min(step, data.target_tokens.length - 1)] || 0, false);
     fit(view);
+  }
+
+  function mark(view, row, cls, note) {
+    const label = view.yLabels[row];
+    if (!label) return;
+    label.classList.add(cls);
+    label.title += ` (${note})`;
   }
 
   function fit(view) { // cells share the width (30 to 56 px, else scroll); numbers and horizontal labels only if they fit
