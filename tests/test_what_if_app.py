@@ -115,13 +115,19 @@ def test_what_if_and_compare_over_http(en_de):
         client = Client(url, verbose=False)
         named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
         assert list(named) == ["/translate", "/explain", "/what_if", "/compare"]
-        edited = validate(client.predict(TEXT, "en-de", 1, one_hot(THE), api_name="/what_if"), WHAT_IF)
+        edited = client.predict(text=TEXT, pair="en-de", step=1, weights=one_hot(THE), api_name="/what_if")
+        validate(edited, WHAT_IF)  # the README's example, keyword for keyword
         assert edited["model_choice"]["token"] == "▁Hund" and edited["edited_top"][0]["token"] == "▁Mann"
         assert edited["continued_translation"].startswith("Der Mann")
         same = validate(client.predict(TEXT, TEXT, "", api_name="/compare"), COMPARE)
         assert same["same_translation"] and same["changed_tokens"] == [] and same["changed_rows"] == []
-        swapped = validate(client.predict(TEXT, SWAPPED, "en-de", api_name="/compare"), COMPARE)
-        assert 1 in swapped["changed_tokens"] and swapped["b"]["source"] == SWAPPED
+        swapped = client.predict(text_a=TEXT, text_b=SWAPPED, pair="en-de", api_name="/compare")
+        assert validate(swapped, COMPARE)["changed_tokens"] == [1, 6] and swapped["b"]["source"] == SWAPPED
+        assert (swapped["a"]["translation"], swapped["b"]["translation"]) == (
+            "Der Hund beißt den Mann.",
+            "Der Mann beißt den Hund.",
+        )
+        assert edited["continued_translation"] == "Der Mann beißt den Mann."
         beam = validate_translation(client.predict(TEXT, "en-de", 4, None, 0, api_name="/translate"))
         assert [d["batch"] for d in beam["beam_tree"]["depths"]] == [c["batch"] for c in beam["step_calls"]]
         for args, words in [
