@@ -221,7 +221,8 @@ class WhatIfTab:
         title = f"Prefix at t = {depth} ({picked['status']}, score {picked['score']:.2f}): {prefix}"
         return (
             one_heatmap(cut(doc, len(ids), prefix), title, (), len(ids) - 1),
-            f"The prefix of node {index} at t = {depth}: {len(ids)} tokens forced through the decoder (the attention "
+            f"The prefix of node {index} at t = {depth}: {len(ids)} token{'s' if len(ids) > 1 else ''} forced through "
+            "the decoder (the attention "
             f"beam search computed for them). Greedy from there: {md_text(doc['translation'])}",
         )
 

@@ -66,7 +66,7 @@ def what_if_markdown(result: dict) -> str:
         else f"**Step {result['step']} still chooses {md_text(chosen['token'])}** "
         f"(p = {math.exp(new['log_prob']):.3f} with your weights, {math.exp(chosen['log_prob']):.3f} with the model's)."
     )
-    lines = [verdict, "", "| # | with your weights | p | model's own weights | p |", "|---:|---|---:|---|---:|"]
+    lines = [verdict, "", "| # | your weights | p | model's weights | p |", "|---:|---|---:|---|---:|"]
     for i, (a, b) in enumerate(zip(edited, own)):
         lines.append(
             f"| {i + 1} | {md_text(a['token'])} | {math.exp(a['log_prob']):.3f} | "
@@ -117,7 +117,7 @@ def compare_markdown(result: dict, doc_a: dict, doc_b: dict) -> str:
         "",
         f"A: {md_text(doc_a['translation'])}  \nB: {md_text(doc_b['translation'])}",
         "",
-        "| step | A token | B token | token | attention moved |",
+        "| step | A | B | token | row moved |",
         "|---:|---|---|---|---:|",
     ]
     for s in steps:

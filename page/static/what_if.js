@@ -101,7 +101,7 @@
             title: `${STATUS[node.status]}; extends ${parent}; token log p ${node.log_prob.toFixed(3)}` }));
           button.appendChild(el("span", "bmm-tree-token", node.token));
           button.appendChild(el("span", "bmm-tree-score", `${node.score.toFixed(2)}${node.status === "ended" ? " ■" : ""}${rank}`));
-          button.setAttribute("aria-label", `${node.token}, score ${node.score.toFixed(2)}, ${STATUS[node.status]}${rank ? `, n-best ${rank}` : ""}`);
+          button.appendChild(el("span", "bmm-hm-sr", `, ${STATUS[node.status]}`)); // read, not shown (heatmap.css)
           button.addEventListener("click", () => {
             root.querySelectorAll(".bmm-tree-node.is-selected").forEach((n) => n.classList.remove("is-selected"));
             button.classList.add("is-selected");
