@@ -26,8 +26,26 @@ def en_de(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tab(en_de):
-    return DemoApp(load_translators(en_de, "cpu", threads=1)).what_if
+def app(en_de):
+    return DemoApp(load_translators(en_de, "cpu", threads=1))
+
+
+@pytest.fixture(scope="module")
+def tab(app):
+    return app.what_if
+
+
+def test_a_beam_search_download_carries_its_tree_whichever_hypothesis_is_shown(app):
+    from pathlib import Path
+
+    out = app.on_translate("en-de", TEXT, "beam search", 4, 0.6, 0)
+    second = app.on_hypothesis(out.state, gr.SelectData(None, {"index": [1, 1], "value": ""}))
+    for key in (out.state, second.state):
+        json_button, _, _ = app.on_downloads(key)
+        saved = validate_translation(json.loads(Path(json_button.value["path"]).read_text(encoding="utf-8")))
+        assert [d["batch"] for d in saved["beam_tree"]["depths"]] == [c["batch"] for c in saved["step_calls"]]
+        ranked = {n["nbest"] for d in saved["beam_tree"]["depths"] for n in d["nodes"]} - {None}
+        assert ranked == set(range(len(saved["nbest"])))
 
 
 def one_hot(j: int, S: int = 7) -> list[float]:
