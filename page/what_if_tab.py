@@ -30,7 +30,6 @@ from page.limits import DECODE_EVENT, MAX_BEAM, TOP_K, settings
 from page.state import ResultCache, Shown
 from page.text import md_text, md_token
 from page.what_if_views import (
-    PAIRS_OF_SENTENCES,
     compare_json,
     compare_markdown,
     cut,
@@ -38,6 +37,7 @@ from page.what_if_views import (
     model_top_markdown,
     one_heatmap,
     one_line,
+    ours_in,
     prefix_of,
     sentences_for,
     what_if_markdown,
@@ -247,17 +247,14 @@ class WhatIfTab:
             return (gr.skip(),) * 12
         return (*self.on_decode(pair, text), *self.on_tree(pair, text, beam), *self.on_compare(pair, text_a, text_b))
 
-    def on_pair(self, pair, text, text_a, text_b):
-        """A new pair: our sentences follow its source language; the visitor's own stay. Clears the views."""
+    def on_pair(self, pair, key, text, text_a, text_b, beam):
+        """A new pair: our sentences follow its source language (the visitor's own stay), and the views are drawn
+        again when the tab has been opened. Returns the three sentence boxes, then what on_open returns."""
         language = self.translator_for(pair).src_lang
-        ours = {s for sentences in PAIRS_OF_SENTENCES.values() for s in sentences}
-        a, b = sentences_for(language)
-        return (
-            None,
-            a if text in ours else text,
-            a if text_a in ours else text_a,
-            b if text_b in ours else text_b,
-        )
+        text, text_a, text_b = (ours_in(language, t) for t in (text, text_a, text_b))
+        if key is None:
+            return (text, text_a, text_b, *(gr.skip(),) * 12)
+        return (text, text_a, text_b, *self.on_open(None, pair, text, beam, text_a, text_b))
 
     def build(self, pair, translator):
         """The tab's components and events; returns a function that hooks the tab to a pair switch."""
@@ -317,7 +314,8 @@ class WhatIfTab:
         tab.select(self.on_open, [key, pair, text, beam, text_a, text_b], opened, **decode)
 
         def after_pair_switch(event):
-            return event.then(self.on_pair, [pair, text, text_a, text_b], [key, text, text_a, text_b], **private)
+            inputs = [pair, key, text, text_a, text_b, beam]
+            return event.then(self.on_pair, inputs, [text, text_a, text_b, *opened], **decode)
 
         return after_pair_switch
 

@@ -23,6 +23,14 @@ def sentences_for(language: str) -> tuple[str, str]:
     return PAIRS_OF_SENTENCES.get(language, (examples_for(language)[0], examples_for(language)[1]))
 
 
+def ours_in(language: str, text) -> str:
+    """`text` when the visitor wrote it; one of our sentences becomes the same one in `language`."""
+    for sentences in PAIRS_OF_SENTENCES.values():
+        if text in sentences:
+            return sentences_for(language)[sentences.index(text)]
+    return text if isinstance(text, str) else ""
+
+
 def one_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__

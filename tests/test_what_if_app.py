@@ -166,3 +166,17 @@ def test_what_if_and_compare_over_http(en_de):
 
         refused = httpx.post(f"{url.rstrip('/')}/gradio_api/call/on_edit", json={"data": []}, timeout=30)
         assert refused.status_code == 404 and "/what_if and /compare" in refused.text
+
+
+def test_a_pair_switch_carries_our_sentences_over_and_keeps_the_visitors(tmp_path):
+    assets = assets_with(ROOT / "assets" / "en-de", tmp_path)
+    (tmp_path / "de-en").symlink_to((ROOT / "assets" / "de-en").resolve(), target_is_directory=True)
+    tab = DemoApp(load_translators(assets, "cpu", threads=1)).what_if
+    unopened = tab.on_pair("de-en", None, TEXT, TEXT, "A cat sleeps.", 5)
+    assert unopened[:3] == ("Der Hund beißt den Mann.", "Der Hund beißt den Mann.", "A cat sleeps.")
+    assert unopened[3:] == (gr.skip(),) * 12  # never opened: nothing decoded
+    key = tab.on_decode("en-de", TEXT)[0]
+    opened = tab.on_pair("de-en", key, TEXT, SWAPPED, TEXT, 5)
+    assert opened[1:3] == ("Der Mann beißt den Hund.", "Der Hund beißt den Mann.")
+    assert opened[4]["translation"]["pair"] == "de-en" and opened[4]["translation"]["source"] == opened[0]
+    assert opened[13]["sentences"][0]["translation"]["translation"] == "The man is biting the dog."
