@@ -32,7 +32,7 @@ def settled(page):
     """No component waits for the server any more (Gradio dims pending outputs, which axe reads as low contrast)."""
     page.wait_for_function("() => !document.querySelector('.progress-text, .translucent, .pending')")
     page.wait_for_function(  # and the fade back from the dimmed state has ended
-        "() => [...document.querySelectorAll('.block')].every((b) => getComputedStyle(b).opacity === '1')"
+        "() => [...document.querySelectorAll('.block, .html-container, .prose')].every((b) => getComputedStyle(b).opacity === '1')"
     )
     return page
 
@@ -123,6 +123,7 @@ def test_the_tab_at_1400_and_390_passes_axe(browser, served, tmp_path):  # noqa:
     context, page, errors = open_tab(browser, served[0])
     page.locator(f"#whatif-editor .bmm-wi-token[data-col='{THE}']").click()
     page.locator("#whatif-top").get_by_text("would choose").wait_for()
+    page.locator("#whatif-editor .bmm-wi-note").wait_for()
     page.locator("#whatif-tree .bmm-tree-node").nth(3).click()
     page.locator("#tree-prefix .bmm-hm-one").wait_for()
     assert axe_serious(settled(page)) == []
@@ -134,6 +135,7 @@ def test_the_tab_at_1400_and_390_passes_axe(browser, served, tmp_path):  # noqa:
     assert boxes[1]["y"] > boxes[0]["y"] + boxes[0]["height"] - 1  # stacked on a phone
     page.locator(f"#whatif-editor .bmm-wi-token[data-col='{THE}']").click()
     page.locator("#whatif-top").get_by_text("would choose").wait_for()
+    page.locator("#whatif-editor .bmm-wi-note").wait_for()  # the editor redrawn with the renormalised weights
     assert axe_serious(settled(page)) == []
     shot(page, tmp_path, "what-if-390.png")
     context.close()
