@@ -209,13 +209,18 @@ class WhatIfTab:
             saved = self.results.get(asked.get("key")) if isinstance(asked, dict) else None
             tree = saved["doc"]["beam_tree"] if saved else None
             depth, index = int(asked["depth"]), int(asked["index"])
+            if min(depth, index) < 0:
+                raise IndexError(depth, index)
             picked = tree["depths"][depth]["nodes"][index]
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return gr.skip(), "Run the beam search, then click one of its nodes."
         ids = prefix_of(tree, depth, index)
         translator = self.translator_for(saved["pair"])
-        with self.gate.decoding(work_of(len(saved["doc"]["source_ids"]))):
-            forced = translator.translate(saved["text"], prefix=ids, top_k=TOP_K)
+        try:
+            with self.gate.decoding(work_of(len(saved["doc"]["source_ids"]))):
+                forced = translator.translate(saved["text"], prefix=ids, top_k=TOP_K)
+        except InputError as error:  # the server is busy with costly work (page/gate.py)
+            return gr.skip(), f"⚠️ {md_text(error)}"
         doc = translation_json(forced, saved["pair"], saved["text"], translator.config)
         prefix = translator.detokenize(ids)
         title = f"Prefix at t = {depth} ({picked['status']}, score {picked['score']:.2f}): {prefix}"

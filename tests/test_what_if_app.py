@@ -91,7 +91,9 @@ def test_a_tree_node_draws_its_prefix_and_the_tree_has_b_per_call(tab):
     assert len(doc["target_ids"]) == 3 and doc["target_ids"][2] == depths[2]["nodes"][pruned]["id"]
     assert "pruned" in maps["sentences"][0]["title"] and "Greedy from there" in note
     assert np.asarray(doc["attention"]).shape == (3, len(doc["source_tokens"]))
-    for bad in ("", "[]", json.dumps({"key": "nope", "depth": 0, "index": 0}), json.dumps({"key": tree["key"]})):
+    refused = [json.dumps({"key": "nope", "depth": 0, "index": 0}), json.dumps({"key": tree["key"]})]
+    refused += [json.dumps({"key": tree["key"], "depth": d, "index": i}) for d, i in ((-1, 0), (0, -1), (99, 0))]
+    for bad in ("", "[]", *refused):
         assert tab.on_node(bad) == (gr.skip(), "Run the beam search, then click one of its nodes.")
 
 
