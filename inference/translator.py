@@ -14,7 +14,8 @@ import numpy as np
 
 from inference.backend import SPECIAL_TOKENS, Backend, onnx_backend
 from inference.bundle import BundleError
-from inference.decoding import BeamTree, Hypothesis, beam_search_batch, greedy_batch, length_penalty
+from inference.decoding import BeamTree, Hypothesis, beam_search_batch, greedy_batch
+from inference.document import beam_tree_json
 from inference.source_text import MAX_CHARS, MAX_TOKENS, InputError, check_text, finite_number, whole_number
 from rules import max_target_len, pad_ids
 
@@ -207,7 +208,7 @@ class Translator:
         ]
         result = self._result(src, hyps[0], hyps if mode == "beam" else [], step_calls)
         if trees:
-            result.beam_tree = self.tree_json(trees[0], beam_size, length_penalty)
+            result.beam_tree = beam_tree_json(trees[0], self.tokenizer.id_to_token, beam_size, length_penalty)
         result.enc_out, result.keys = np.asarray(enc_out[0, : len(src)], dtype=np.float32), source_keys
         result.timing_ms = {
             "encode": (encoded - start) * 1e3,
@@ -276,32 +277,6 @@ class Translator:
             return whole_number("max_len", max_len, 1, MAX_DECODE_LEN)
         ratio = finite_number("max_len_ratio", max_len_ratio)
         return min(max_target_len(source_len, ratio), MAX_DECODE_LEN)
-
-    def tree_json(self, tree: BeamTree, beam_size: int, alpha: float) -> dict:
-        """A BeamTree as the translation JSON's `beam_tree`: per depth its B and every ranked candidate."""
-        statuses = {BeamTree.KEPT: "kept", BeamTree.ENDED: "ended", BeamTree.PRUNED: "pruned"}
-        rank = {node: r for r, node in enumerate(tree.nbest)}
-        parts = (tree.parent, tree.token, tree.log_prob, tree.score, tree.status)
-        depths = []
-        for depth, batch in enumerate(tree.batch):
-            last = tree.unfinished and depth == len(tree.batch) - 1
-            nodes = []
-            for i, (parent, token, lp, score, status) in enumerate(zip(*(part[depth].tolist() for part in parts))):
-                name = "max_len" if last and status == BeamTree.KEPT else statuses[status]
-                node = {
-                    "parent": parent,
-                    "id": token,
-                    "token": self.tokenizer.id_to_token(token),
-                    "log_prob": round(lp, 6),
-                    "score": round(score, 6),
-                    "status": name,
-                    "nbest": rank.get((depth, i)),
-                }
-                if name in ("ended", "max_len"):
-                    node["normalized_score"] = round(score / length_penalty(depth + 1, alpha), 6)
-                nodes.append(node)
-            depths.append({"batch": batch, "nodes": nodes})
-        return {"beam_size": beam_size, "depths": depths}
 
     def _steps(self, src: list[int], hyp: Hypothesis) -> dict:
         """What the page shows of one hypothesis: its tokens, attention (T × S), probabilities, alternatives."""

@@ -89,3 +89,14 @@ def test_the_translation_jsons_beam_tree_matches_nbest_and_step_calls(shipped, b
 def test_greedy_has_no_tree(shipped):
     result = shipped.translate("The dog bites the man.")
     assert result.beam_tree is None and "beam_tree" not in translation_json(result, "en-de", "x", shipped.config)
+
+
+def test_a_search_cut_at_max_len_ranks_its_live_prefixes_as_max_len_leaves(shipped):
+    text = "Two children are playing football in the park."
+    result = shipped.translate(text, beam_size=3, n_best=3, max_len=3)
+    doc = validate_translation(translation_json(result, "en-de", text, shipped.config))
+    last = doc["beam_tree"]["depths"][-1]["nodes"]
+    ranked = sorted((node["nbest"], node) for node in last if node["nbest"] is not None)
+    assert len(doc["beam_tree"]["depths"]) == 3 and not any(h["finished"] for h in doc["nbest"])
+    assert [node["status"] for _, node in ranked] == ["max_len"] * 3
+    assert [node["score"] for _, node in ranked] == pytest.approx([h["score"] for h in doc["nbest"]], abs=1e-5)
