@@ -9,27 +9,27 @@ it measures and how. Sections (latency also gives the hardware floor):
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
+import platform
 import shlex
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import report
-from benchmarks.bmm import bmm_section
-from benchmarks.decoding_speed import beam_section, floor_section, latency_section
-from benchmarks.measure import ROOT, cpu_translator, load_average, machine, versions
-from benchmarks.served import Server, browser_section, load_section, served_section
+from benchmarks.decoding_speed import beam_section, bmm_section, floor_section, latency_section
+from benchmarks.measure import ROOT, cpu_translator
+from benchmarks.served import Server, browser_section, costly_text, fairness_section, load_section, served_section
+from benchmarks.site import site_section
 from benchmarks.training_speed import DEFAULT_DATA_DIR, training_section
 
-SECTIONS = "latency bmm beam served load browser training".split()
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",") if x.strip())
+SECTIONS = "latency bmm beam served load fairness browser site training".split()
+PACKAGES = "numpy onnxruntime torch tokenizers gradio gradio_client playwright".split()
 
 
 def _sections(text: str) -> tuple[str, ...]:
@@ -38,18 +38,22 @@ def _sections(text: str) -> tuple[str, ...]:
     return tuple(text.split(","))
 
 
+ints = lambda text: tuple(int(x) for x in text.split(",") if x.strip())
 # Sizes: flag -> (type, full run, --quick, help); the full or quick value is used when the flag is not given.
 SIZES = {
     "sentences": (int, 100, 6, "latency: test sentences per cell"),
     "budget": (float, 240.0, 30.0, "latency: seconds for all its cells, at most"),
-    "threads": (_ints, "1,2", "1,2", "latency: onnxruntime/torch thread counts"),
-    "batch_sizes": (_ints, "1,8,32,128", "1,8", "bmm: batch sizes B"),
+    "threads": (ints, "1,2", "1,2", "latency: onnxruntime/torch thread counts"),
+    "batch_sizes": (ints, "1,8,32,128", "1,8", "bmm: batch sizes B"),
+    "rounds": (int, 7, 3, "bmm and site: rounds of the methods taking turns"),
     "beam_sentences": (int, 128, 8, "beam: the first N test sentences"),
     "cold_starts": (int, 2, 1, "served: cold starts per server (the best is reported)"),
-    "seconds": (float, 8.0, 1.5, "served and load: seconds per load run"),
-    "clients": (_ints, "8,64", "8,64", "load: client counts"),
-    "page_loads": (int, 5, 1, "browser: fresh pages, one first heatmap each"),
+    "seconds": (float, 8.0, 1.5, "served, load and site: seconds per load run"),
+    "clients": (ints, "8,64", "8,64", "load: client counts"),
+    "costly": (ints, "0,8,40", "0,8", "fairness: costly client counts, one run each"),
+    "page_loads": (int, 5, 1, "browser and site: fresh pages (site: cold loads), one first translation each"),
     "translations": (int, 10, 2, "browser: later translations on one page, step switches after each"),
+    "site_sentences": (int, 20, 3, "site: sentences timed warm in the browser and natively, greedy and beam 5"),
     "train_steps": (int, 20, 3, "training: measured steps"),
 }
 
@@ -69,8 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         add("--" + name.replace("_", "-"), type=kind, help=f"{text} (default: {default})")
     where = "latency: where the other-precision bundle is exported and kept for next time"
     add("--work-dir", help=f"{where} (default: a temporary folder, removed)")
-    out = "where results.md and results.json go (default: %(default)s)"
-    add("--out-dir", default=str(ROOT / "benchmarks"), help=out)
+    add(
+        "--out-dir",
+        default=str(ROOT / "benchmarks"),
+        help="where results.md and results.json go (default: %(default)s)",
+    )
     return p
 
 
@@ -96,10 +103,28 @@ def read_sentences(bundle: Path, src: str, data_dir: str, count: int) -> tuple[l
     return [text for text, _ in accepted], origin, int(np.median([len(ids) for _, ids in accepted]))
 
 
+def describe(argv, bundle: Path, manifest: dict) -> dict:
+    """What a results table must carry to be read later: the command, date, machine, versions and bundle."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    machine = dict(cpu=cpu, usable_cpus=len(os.sched_getaffinity(0)), python=platform.python_version())
+    versions = {}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
+    date, pair, shown = datetime.datetime.now().astimezone().isoformat(timespec="seconds"), manifest["pair"], bundle
+    if bundle.resolve().is_relative_to(ROOT):  # then shown from the root, where the results files are read
+        shown = bundle.resolve().relative_to(ROOT)
+    meta = dict(command=command, date=date, machine=machine | dict(os=platform.platform(), load_average=load()))
+    meta |= dict(versions=versions, bundle=str(shown), pair=f"{pair['src']}-{pair['tgt']}")
+    return meta | dict(precision=manifest.get("precision"), model_config=manifest["model_config"])
+
+
 def run_sections(args, bundle: Path, sentences: list[str], results: dict, save) -> None:
     """Each asked-for section in turn, its results saved as soon as it is done."""
     meta, wanted, app = results["meta"], set(args.only), None
-    config, pair = meta["model_config"], meta["pair"]
 
     def run(name, measure):
         if name in wanted:
@@ -108,31 +133,30 @@ def run_sections(args, bundle: Path, sentences: list[str], results: dict, save) 
 
     if "latency" in wanted:
         block, texts = max(1, min(10, args.sentences // 3)), sentences[: args.sentences]
-        latency = latency_section(bundle, args.work_dir, texts, args.threads, block=block, budget_s=args.budget)
-        results["latency"], raw = latency, latency.pop("raw")
-        results["floor"] = floor_section(config, raw, args.threads)
+        results["latency"] = latency_section(
+            bundle, args.work_dir, texts, args.threads, block=block, budget_s=args.budget
+        )
+        results["floor"] = floor_section(meta["model_config"], results["latency"].pop("raw"), args.threads)
         save()
-    rounds = 3 if args.quick else 7
-    run("bmm", lambda: bmm_section(2 * config["hidden_dim"], meta["median_source_tokens"], args.batch_sizes, rounds))
+    two_h, src_len = 2 * meta["model_config"]["hidden_dim"], meta["median_source_tokens"]
+    run("bmm", lambda: bmm_section(two_h, src_len, args.batch_sizes, args.rounds))
     run("beam", lambda: beam_section(bundle, sentences[: args.beam_sentences]))
     try:
         if "served" in wanted:
-            results["served"], app = served_section(bundle, pair, sentences, 8, args.seconds, args.cold_starts)
+            results["served"], app = served_section(bundle, meta["pair"], sentences, 8, args.seconds, args.cold_starts)
             save()
-        if wanted & {"load", "browser"}:
-            app = app or Server(sentences[0], bundle, pair)
+        if wanted & {"load", "fairness", "browser"}:
+            app = app or Server(sentences[0], bundle, meta["pair"])
         run("load", lambda: load_section(app, sentences, args.clients, args.seconds))
+        run("fairness", lambda: fairness_section(app, costly_text(cpu_translator(bundle)), args.costly, args.seconds))
         switches = 1 if args.quick else 3
         run("browser", lambda: browser_section(app.url, sentences, args.page_loads, args.translations, switches))
     finally:
         if app is not None:
             app.stop()
+    app_rate, texts = report.value(results, "served", "answers_per_s", server="app"), sentences[: args.site_sentences]
+    run("site", lambda: site_section(bundle, texts, args.page_loads, args.rounds, args.seconds, app_rate))
     run("training", lambda: training_section(bundle, args.data_dir, args.train_steps))
-
-
-def _error(message) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
 
 
 def main(argv=None) -> int:
@@ -151,23 +175,16 @@ def main(argv=None) -> int:
         sentences, origin, src_len = read_sentences(bundle, manifest["pair"]["src"], args.data_dir, wanted)
     except (RuntimeError, ValueError) as error:
         return _error(error)
-    command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
-    date, pair, resolved = datetime.datetime.now().astimezone().isoformat(timespec="seconds"), manifest["pair"], bundle
-    if bundle.resolve().is_relative_to(ROOT):  # then shown from the root, where the results files are read
-        resolved = bundle.resolve().relative_to(ROOT)
-    meta = dict(command=command, date=date, machine=machine(), versions=versions(), bundle=str(resolved))
-    meta |= dict(pair=f"{pair['src']}-{pair['tgt']}", precision=manifest.get("precision"))
-    meta |= dict(model_config=manifest["model_config"], sentences=f"the first {len(sentences)} accepted from {origin}")
-    results = {"meta": meta | dict(median_source_tokens=src_len)}
+    chosen = dict(sentences=f"the first {len(sentences)} accepted from {origin}", median_source_tokens=src_len)
+    results = {"meta": describe(argv, bundle, manifest) | chosen}
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:  # each file written whole, then moved into place
-        results["meta"]["load_average_end"] = load_average()
+        results["meta"]["load_average_end"] = load()
         files = {"results.json": json.dumps(results, indent=1) + "\n", "results.md": report.render_markdown(results)}
         for name, text in files.items():
-            partial = out_dir / f".{name}.partial"
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, out_dir / name)
+            (out_dir / f".{name}.partial").write_text(text, encoding="utf-8")
+            os.replace(out_dir / f".{name}.partial", out_dir / name)
 
     try:
         run_sections(args, bundle, sentences, results, save)
@@ -177,6 +194,15 @@ def main(argv=None) -> int:
     save()
     print(report.render_markdown(results) + f"\nwrote {out_dir / 'results.md'} and {out_dir / 'results.json'}")
     return 0
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _error(message) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

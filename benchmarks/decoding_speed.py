@@ -1,6 +1,6 @@
-"""The latency, floor and beam sections. One checkpoint runs as PyTorch eager (`torch`, checkpoint.pt) and
-onnxruntime `fp32` and `int8` (the shipped bundle for its own precision, the other exported from
-checkpoint.pt), all through the same decoding loop."""
+"""The latency, floor, beam and bmm sections (report.SECTIONS says what each measures). One checkpoint runs as
+PyTorch eager (`torch`, checkpoint.pt) and onnxruntime `fp32` and `int8` (the shipped bundle for its own
+precision, the other exported from checkpoint.pt), all through the same decoding loop."""
 
 import itertools
 import json
@@ -15,8 +15,7 @@ from tqdm import tqdm
 
 from benchmarks.measure import child_json, cpu_translator, in_turns, median_ratio, summary_ms, timed
 
-VARIANTS = ("torch", "fp32", "int8")
-WEIGHT_BYTES = {"torch": 4, "fp32": 4, "int8": 1}
+WEIGHT_BYTES = {"torch": 4, "fp32": 4, "int8": 1}  # the variants, by the bytes of their matmul weights
 PAIRS = (("torch", "fp32"), ("torch", "int8"), ("fp32", "int8"))  # (slower, faster) variants compared
 
 
@@ -28,16 +27,15 @@ def prepare_variants(bundle_dir: Path, work_dir: Path) -> dict[str, Path]:
         raise FileNotFoundError(f"{checkpoint} is missing: the latency section needs the weights the bundle came from")
     shipped = "int8" if manifest.get("quantization") == "int8" else "fp32"
     other = "fp32" if shipped == "int8" else "int8"
-    exported, sha = work_dir / other, manifest["files"]["checkpoint.pt"]["sha256"]
-    kept = exported / "manifest.json"
-    if not kept.is_file() or json.loads(kept.read_text())["files"]["checkpoint.pt"]["sha256"] != sha:
+    kept, made = work_dir / other, work_dir / other / "manifest.json"
+    sha = manifest["files"]["checkpoint.pt"]["sha256"]
+    if not made.is_file() or json.loads(made.read_text())["files"]["checkpoint.pt"]["sha256"] != sha:
         from export.bundle import export_bundle  # torch + onnx: imported only when needed
 
-        print(f"exporting the {other} variant of {checkpoint} to {exported} ...")
+        print(f"exporting the {other} variant of {checkpoint} to {kept} ...")
         quantize, command = "int8" if other == "int8" else "none", f"benchmarks: {other} variant of {checkpoint}"
-        export_bundle(checkpoint, exported, quantize=quantize, command=command)
-    paths = {"torch": checkpoint, shipped: bundle_dir, other: exported}
-    return {variant: paths[variant] for variant in VARIANTS}
+        export_bundle(checkpoint, kept, quantize=quantize, command=command)
+    return {"torch": checkpoint, "fp32": kept, "int8": kept} | {shipped: bundle_dir}
 
 
 def _run_cells(translators: dict, sentences: list[str], beams, block: int, budget_s: float) -> dict:
@@ -53,8 +51,8 @@ def _run_cells(translators: dict, sentences: list[str], beams, block: int, budge
         translator.translate(sentences[first], beam_size=beam)  # untimed: weights back into cache
         for text in sentences[first : first + block]:
             seconds, result = timed(translator.translate, text, beam_size=beam)
-            ids = list(result.target_ids)
-            for key, value in zip(record, (seconds, len(ids), len(result.source_tokens), ids)):
+            values = seconds, len(result.target_ids), len(result.source_tokens), list(result.target_ids)
+            for key, value in zip(record, values):
                 record[key].append(value)
     return records
 
@@ -138,36 +136,32 @@ def floor_section(config: dict, raw: dict, threads=(1, 2)) -> dict:
             floors.append(part(encoder) + out_len * part(step))
         floor, measured = (round(1e3 * float(np.median(x)), 3) for x in (floors, cell["seconds"]))
         times_floor = round(float(np.median(np.divide(cell["seconds"], floors))), 2)
-        keys = "variant threads floor_median_ms measured_median_ms times_floor".split()
-        rows.append(dict(zip(keys, (variant, t, floor, measured, times_floor))))
+        rows.append(dict(variant=variant, threads=t, floor_median_ms=floor, measured_median_ms=measured))
+        rows[-1]["times_floor"] = times_floor
     return {"rates": {str(t): r for t, r in rates.items()}, "rows": rows}
 
 
-def beam_section(bundle_dir, sentences: list[str], beam: int = 5, batch_sizes=(1, 32), threads=None) -> dict:
+def beam_section(bundle_dir, sentences: list[str], beam: int = 5, batch_sizes=(1, 32)) -> dict:
     """Sentences/s of translate_batch one sentence at a time against 32 at once, 1 and 2 threads (more threads
     only pay once a decoder call is big enough); cells take turns chunk by chunk (a chunk = one batch of the
     larger size), each cell first running the first chunk once, untimed."""
-    threads = threads or tuple(range(1, min(2, len(os.sched_getaffinity(0))) + 1))
+    threads = tuple(range(1, min(2, len(os.sched_getaffinity(0))) + 1))
     translators = {n: cpu_translator(bundle_dir, n) for n in threads}
-    cells = [(n, size) for n in threads for size in batch_sizes]
-    chunk, one, many = max(batch_sizes), batch_sizes[0], batch_sizes[-1]
+    cells, (one, many) = [(n, size) for n in threads for size in batch_sizes], batch_sizes
     seconds, outputs = dict.fromkeys(cells, 0.0), {cell: [] for cell in cells}
     for n, size in cells:
-        translators[n].translate_batch(sentences[:chunk], beam_size=beam, batch_size=size)
-    chunks = tqdm(range(0, len(sentences), chunk), desc="beam batches", leave=False)
-    for start, (n, size) in in_turns(cells, chunks):
-        texts = sentences[start : start + chunk]
-        took, translations = timed(translators[n].translate_batch, texts, beam_size=beam, batch_size=size)
-        seconds[n, size] += took
-        outputs[n, size] += translations
+        translators[n].translate_batch(sentences[:many], beam_size=beam, batch_size=size)
+    for start, (n, size) in in_turns(cells, tqdm(range(0, len(sentences), many), desc="beam batches", leave=False)):
+        texts = sentences[start : start + many]
+        took, done = timed(translators[n].translate_batch, texts, beam_size=beam, batch_size=size)
+        seconds[n, size], outputs[n, size] = seconds[n, size] + took, outputs[n, size] + done
     rows = []
     for n, size in cells:
         done, took = len(outputs[n, size]), seconds[n, size]
         rate = round(done / took, 2) if took else None
         rows.append(dict(threads=n, batch_size=size, sentences=done, seconds=round(took, 3), sentences_per_s=rate))
     compared = [(f"{n} thread{'s' * (n > 1)}", seconds[n, one], seconds[n, many]) for n in threads]
-    best = [min(seconds[n, size] for n in threads) for size in (one, many)]
-    compared.append(("each at its faster thread count", *best))
+    compared.append(("each at its faster thread count", *(min(seconds[n, s] for n in threads) for s in (one, many))))
     ratios = [
         {"comparison": f"batch {many} / batch {one}, {how}", "speedup": round(at_one / at_many, 3)}
         for how, at_one, at_many in compared
@@ -175,3 +169,51 @@ def beam_section(bundle_dir, sentences: list[str], beam: int = 5, batch_sizes=(1
     same = min(sum(a == b for a, b in zip(outputs[cells[0]], outputs[cell])) for cell in cells)
     speedup = ratios[-1]["speedup"]
     return dict(beam=beam, rows=rows, ratios=ratios, speedup=speedup, identical_outputs=same, of=len(sentences))
+
+
+def _attention_methods(query, enc_out) -> dict:
+    """One decoder step's attention (scores, softmax, context) four ways on (B, 1, 2H) queries, (B, S, 2H) keys."""
+    import torch
+
+    def with_bmm():
+        scores = torch.bmm(query, enc_out.transpose(1, 2))  # (B, 1, S)
+        return torch.bmm(torch.softmax(scores, dim=-1), enc_out)  # (B, 1, 2H)
+
+    def with_einsum():
+        weights = torch.softmax(torch.einsum("btd,bsd->bts", query, enc_out), dim=-1)
+        return torch.einsum("bts,bsd->btd", weights, enc_out)
+
+    query_np, enc_np = query.numpy(), enc_out.numpy()
+
+    def with_numpy():
+        scores = np.matmul(query_np, enc_np.transpose(0, 2, 1))
+        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        return np.matmul(weights / weights.sum(axis=-1, keepdims=True), enc_np)
+
+    loop = lambda: torch.stack([torch.softmax(q @ k.T, dim=-1) @ k for q, k in zip(query, enc_out)])
+    return {"torch.bmm": with_bmm, "Python loop": loop, "torch.einsum": with_einsum, "numpy.matmul": with_numpy}
+
+
+def bmm_section(two_h: int, src_len: int, batch_sizes=(1, 8, 32, 128), rounds: int = 7, seed: int = 0) -> dict:
+    """Time per call and max |difference| from torch.bmm for each method and batch size: methods take turns round
+    by round, each round timing `calls` calls; torch on one thread, numpy on its BLAS's own (tiny products: one)."""
+    import torch
+
+    saved_threads, rows = torch.get_num_threads(), []
+    torch.set_num_threads(1)
+    try:
+        for batch in batch_sizes:
+            generator = torch.Generator().manual_seed(seed)
+            query = torch.randn(batch, 1, two_h, generator=generator)
+            methods = _attention_methods(query, torch.randn(batch, src_len, two_h, generator=generator))
+            reference, calls, times = methods["torch.bmm"]().numpy(), max(3, 512 // batch), {m: [] for m in methods}
+            for _, name in in_turns(list(methods), range(rounds)):
+                times[name].append(timed(lambda: [methods[name]() for _ in range(calls)])[0] / calls)
+            us = {name: 1e6 * float(np.median(times[name])) for name in methods}
+            for name, method in methods.items():
+                diff = float(np.abs(np.asarray(method()).reshape(reference.shape) - reference).max())
+                row = {"method": name, "B": batch, "S": src_len, "2H": two_h, "us_per_call": round(us[name], 1)}
+                rows.append(row | {"times_bmm": round(us[name] / us["torch.bmm"], 2), "max_abs_diff": diff})
+    finally:
+        torch.set_num_threads(saved_threads)
+    return {"rows": rows, "rounds": rounds}

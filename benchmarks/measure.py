@@ -1,23 +1,21 @@
-"""What every section shares: a stopwatch, numpy's statistics, cells taking turns, a child process answering
-in JSON, and the machine and package versions a results table must carry to be read later."""
+"""What the sections share: timing, statistics, cells taking turns, clients, child processes, Chromium."""
 
 import contextlib
 import json
 import os
-import platform
+import shutil
+import socket
 import subprocess
 import time
-from importlib import metadata
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = "numpy onnxruntime torch tokenizers gradio gradio_client playwright".split()
 
 
 def timed(work, *args, **kwargs) -> tuple[float, object]:
-    """(seconds, result) of one call of work(*args, **kwargs)."""
     tick = time.perf_counter()
     result = work(*args, **kwargs)
     return time.perf_counter() - tick, result
@@ -48,6 +46,27 @@ def in_turns(cells: list, rounds):
             yield item, cell
 
 
+def back_to_back(clients: int, seconds: float, call) -> tuple[list, float]:
+    """`clients` threads calling call(client, calls_so_far) back to back for `seconds`: (every answer, elapsed s)."""
+
+    def loop(client: int, deadline: float) -> list:
+        answers = []
+        while time.perf_counter() < deadline:
+            answers.append(call(client, len(answers)))
+        return answers
+
+    with ThreadPoolExecutor(clients) as pool:
+        start = time.perf_counter()
+        answers = [a for done in pool.map(loop, range(clients), [start + seconds] * clients) for a in done]
+    return answers, time.perf_counter() - start
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def child_json(command: list[str], threads: int, timeout: float = 1200):
     """The JSON on the last `{` line `command` prints, run from the repository root with `threads` BLAS threads."""
     blas = dict.fromkeys("OPENBLAS_NUM_THREADS OMP_NUM_THREADS MKL_NUM_THREADS".split(), str(threads))
@@ -66,28 +85,23 @@ def cpu_translator(path, threads: int = 1):
     return Translator(path, device="cpu", threads=threads, verify=False)
 
 
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    usable, python, system = len(os.sched_getaffinity(0)), platform.python_version(), platform.platform()
-    return {"cpu": cpu, "usable_cpus": usable, "python": python, "os": system, "load_average": load_average()}
+def in_chromium(work) -> dict:
+    """work(browser) in headless Chromium (the system's, under Playwright); {"skipped": why} when it is not
+    installed, {"error": the first line} when a page never drew what was awaited (the other sections go on)."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        return {"skipped": "chromium is not installed (apt-get install chromium)"}
+    from playwright.sync_api import Error, sync_playwright
+
+    try:
+        with sync_playwright() as playwright:
+            return work(playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"]))
+    except Error as error:
+        return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
 
 
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def versions() -> dict:
-    found = {}
-    for name in PACKAGES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[name] = metadata.version(name)
-    return found
-
-
-def rss_mib(pid: int, field: str = "VmRSS") -> float | None:
-    """Resident memory (VmRSS) or its peak (VmHWM) of a live process in MiB, from /proc/PID/status."""
+def rss_mib(pid: int) -> float | None:
+    """Resident memory of a live process in MiB, from /proc/PID/status."""
     with contextlib.suppress(OSError), open(f"/proc/{pid}/status", encoding="utf-8") as f:
-        return next((round(int(line.split()[1]) / 1024, 1) for line in f if line.startswith(field + ":")), None)
+        return next((round(int(line.split()[1]) / 1024, 1) for line in f if line.startswith("VmRSS:")), None)
     return None

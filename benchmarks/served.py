@@ -1,26 +1,27 @@
-"""The served, load and browser sections (what they measure: report.SECTIONS): app.py and a trivial Gradio app
-with the same API and queue and no model (`python -m benchmarks.served --port N` serves it) in child processes
-on 127.0.0.1, called over plain HTTP; then the page in headless Chromium (Playwright, the system's chromium)."""
+"""The served, load, fairness and browser sections (report.SECTIONS says what they measure): app.py and a trivial
+Gradio app with the same API and queue and no model (`python -m benchmarks.served --port N`), children on
+127.0.0.1; every load client is its own visitor (its own X-Forwarded-For address)."""
 
-import argparse
 import contextlib
 import os
+import random
 import shutil
-import socket
+import string
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
-from benchmarks.measure import ROOT, ms, rss_mib, summary_ms, timed
+from benchmarks import measure
 from benchmarks.report import INTERACTIONS
+from inference import InputError
 
 TIMED_CLICK = Path(__file__).with_name("timed_click.js")
+NORMAL_TEXT = "A dog runs on the beach."  # the fairness section's normal visitor
 # Milliseconds from navigation until the first bmm picture is drawn (the worked example the page opens on).
 FIRST_PICTURE = """new MutationObserver((_, observer) => {
   if (document.querySelector("#bmm-picture .bmm-pic")) { window.firstPictureMs = performance.now(); observer.disconnect(); }
@@ -33,18 +34,27 @@ CONSTANT |= dict(alternatives=[[{"token": "▁Ein", "prob": 0.9}] * 5] * 5, nbes
 CONSTANT |= dict(finished=True, decoding={"mode": "greedy"}, timing_ms={"total": 0.0})
 
 
-def call(client: httpx.Client, base: str, text: str) -> tuple[str, str]:
-    """One greedy /translate request through the queue: ("ok" | "queue full" | "error", detail). Every parameter
-    is sent (text, pair "" = the default, beam 1, length_penalty None = the tuned one, max_len 0 = auto):
-    Gradio's plain HTTP API fills in no defaults."""
-    response = client.post(f"{base}gradio_api/call/translate", json={"data": [text, "", 1, None, 0]})
+def visitor(client: int) -> dict:
+    """Headers making load client `client` its own visitor (the app allows each address a few queued requests)."""
+    return {"x-forwarded-for": f"10.0.{client // 256}.{client % 256}"}
+
+
+def call(client: httpx.Client, base: str, text: str, headers=None, api="translate", beam=1) -> tuple[str, str]:
+    """One /translate (or /explain) request through the queue: ("ok" | "queue full" | "refused" | "error",
+    detail). Every parameter is sent (text, pair "" = the default, the beam, length_penalty None = the tuned
+    one, max_len 0 = auto): Gradio's plain HTTP API fills in no defaults. "refused": HTTP 429 or the gate's
+    busy message (page/gate.py)."""
+    response = client.post(f"{base}gradio_api/call/{api}", json={"data": [text, "", beam, None, 0]}, headers=headers)
     if response.status_code != 200:
-        full = response.status_code == 503
-        return ("queue full", "") if full else ("error", f"HTTP {response.status_code}: {response.text[:200]}")
-    event, data = answer_event(client, base, "translate", response)
+        if response.status_code in (429, 503):
+            return ("refused", response.text[:200]) if response.status_code == 429 else ("queue full", "")
+        return "error", f"HTTP {response.status_code}: {response.text[:200]}"
+    event, data = answer_event(client, base, api, response)
     if event is None:
         return "error", "the event stream ended without an answer"
-    return ("ok", "") if event == "complete" else ("error", data[:200])
+    if event == "complete":
+        return "ok", ""
+    return ("refused" if "busy" in data.lower() else "error"), data[:200]
 
 
 def answer_event(client: httpx.Client, base: str, api: str, response: httpx.Response) -> tuple[str | None, str]:
@@ -61,26 +71,19 @@ def answer_event(client: httpx.Client, base: str, api: str, response: httpx.Resp
 
 
 class Server:
-    """app.py on the CPU serving only bundle_dir (a link in a temporary assets folder), or else the trivial app with
-    app.py's queue: a child process on a free port; `cold_start_s` = process start to its first answer."""
+    """app.py on the CPU serving only bundle_dir (a link in a temporary assets folder), or else the trivial app: a
+    child process on a free port; `cold_start_s` = process start to its first answer."""
 
     def __init__(self, probe_text: str, bundle_dir=None, pair: str = "", timeout: float = 180.0):
-        from page.limits import CONCURRENCY, QUEUE_SIZE
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.name = "app" if bundle_dir else "trivial"
+        self.name, port = "app" if bundle_dir else "trivial", measure.free_port()
         self.url, self.log = f"http://127.0.0.1:{port}/", tempfile.TemporaryFile()
         self.assets = Path(tempfile.mkdtemp(prefix="bench-assets-")) if bundle_dir else None
         if bundle_dir:
             (self.assets / pair).symlink_to(Path(bundle_dir).resolve(), target_is_directory=True)
-            command = [str(ROOT / "app.py"), "--assets", str(self.assets), "--device", "cpu"]
-        else:
-            command = f"-m benchmarks.served --queue-size {QUEUE_SIZE} --concurrency {CONCURRENCY}".split()
+        command = ["app.py", "--assets", str(self.assets), "--device", "cpu"] if bundle_dir else ["-m", __name__]
         started, env = time.perf_counter(), dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-        command = [sys.executable, *command, "--port", str(port)]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        out = dict(stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=measure.ROOT)
+        self.process = subprocess.Popen([sys.executable, *command, "--port", str(port)], **out)
         with httpx.Client(timeout=30) as client:
             while self.process.poll() is None and time.perf_counter() - started < timeout:
                 with contextlib.suppress(httpx.HTTPError):  # not listening yet
@@ -111,37 +114,30 @@ class Server:
 
 
 def load_run(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
-    """`clients` threads send /translate back to back for `seconds` (a refused one waits 50 ms, as a polite
+    """`clients` threads sending /translate back to back for `seconds` (a refused one waits 50 ms, as a polite
     client would): counts, answer latency, the server's memory."""
-    connections = [httpx.Client(timeout=120) for _ in range(clients)]  # made before the clock starts
-    rss_before = rss_mib(server.process.pid)
+    connections, pid = [httpx.Client(timeout=120) for _ in range(clients)], server.process.pid
+    rss_before = measure.rss_mib(pid)
 
-    def client_loop(index: int, deadline: float) -> list[tuple[str, str, float]]:
-        outcomes = []
-        while time.perf_counter() < deadline:
-            text = texts[(index + len(outcomes) * clients) % len(texts)]
-            try:
-                took, (outcome, detail) = timed(call, connections[index], server.url, text)
-            except httpx.HTTPError as error:
-                took, outcome, detail = 0.0, "error", f"{type(error).__name__}: {error}"[:200]
-            outcomes.append((outcome, detail, took))
-            if outcome == "queue full":
-                time.sleep(0.05)
-        return outcomes
+    def one(client: int, n: int) -> tuple[str, str, float]:
+        text = texts[(client + n * clients) % len(texts)]
+        try:
+            took, (outcome, detail) = measure.timed(call, connections[client], server.url, text, visitor(client))
+        except httpx.HTTPError as error:
+            took, outcome, detail = 0.0, "error", f"{type(error).__name__}: {error}"[:200]
+        if outcome == "queue full":
+            time.sleep(0.05)
+        return outcome, detail, took
 
-    with ThreadPoolExecutor(clients) as pool:
-        start = time.perf_counter()
-        outcomes = [o for done in pool.map(client_loop, range(clients), [start + seconds] * clients) for o in done]
-    elapsed = time.perf_counter() - start
+    outcomes, elapsed = measure.back_to_back(clients, seconds, one)
     for connection in connections:
         connection.close()
-    counts, pid = Counter(outcome for outcome, _, _ in outcomes), server.process.pid
-    latencies = [took for outcome, _, took in outcomes if outcome == "ok"]
+    counts, latencies = Counter(o[0] for o in outcomes), [took for outcome, _, took in outcomes if outcome == "ok"]
     examples = sorted({detail for outcome, detail, _ in outcomes if outcome != "ok" and detail})[:3]
     run = dict(server=server.name, clients=clients, seconds=round(elapsed, 2), answers=counts["ok"])
     run |= dict(answers_per_s=round(counts["ok"] / elapsed, 2), queue_full=counts["queue full"], errors=counts["error"])
-    run |= dict(answer_median_ms=ms(latencies), answer_p99_ms=ms(latencies, 99, 1), rss_before_mib=rss_before)
-    return run | dict(rss_after_mib=rss_mib(pid), rss_peak_mib=rss_mib(pid, "VmHWM"), error_examples=examples)
+    run |= dict(answer_median_ms=measure.ms(latencies), answer_p99_ms=measure.ms(latencies, 99, 1))
+    return run | dict(rss_before_mib=rss_before, rss_after_mib=measure.rss_mib(pid), error_examples=examples)
 
 
 def served_section(bundle_dir, pair: str, texts: list[str], clients=8, seconds=10.0, cold_starts=2) -> tuple:
@@ -165,15 +161,61 @@ def load_section(server: Server, texts: list[str], clients=(8, 64), seconds: flo
     return {"queue_size": QUEUE_SIZE, "concurrency": CONCURRENCY, "rows": rows}
 
 
+def costly_text(translator, limit_chars: int = 300, seed: int = 0) -> str:
+    """Made-up four-letter words up to the model's token limit or 300 characters: the longest valid input,
+    whose translation does not stop early."""
+    rng, words = random.Random(seed), []
+    while len(candidate := " ".join(words + ["".join(rng.choices(string.ascii_lowercase, k=4))])) <= limit_chars:
+        try:
+            translator.source_ids(candidate)
+        except InputError:
+            break
+        words = candidate.split()
+    return " ".join(words)
+
+
+def fairness_section(server: Server, costly: str, counts=(0, 8, 40), seconds: float = 8.0) -> dict:
+    """One normal visitor sends greedy /translate of a short sentence back to back while `count` other visitors
+    send the costliest valid requests (beam 10 on `costly`, half to /explain): the normal visitor's answers and
+    latency, what the costly ones got, the server's memory."""
+    rows = []
+    for count in counts:
+        connections, rss_before = (
+            [httpx.Client(timeout=300) for _ in range(count + 1)],
+            measure.rss_mib(server.process.pid),
+        )
+
+        def one(client: int, n: int) -> tuple[str, str, float]:
+            api, beam = ("translate", 1) if client == 0 else (("explain", "translate")[client % 2], 10)
+            took, (outcome, detail) = measure.timed(
+                call,
+                connections[client],
+                server.url,
+                NORMAL_TEXT if client == 0 else costly,
+                visitor(client),
+                api,
+                beam,
+            )
+            if outcome != "ok" and client:
+                time.sleep(0.05)
+            return client, outcome, took if outcome == "ok" else detail
+
+        outcomes, elapsed = measure.back_to_back(count + 1, seconds, one)
+        for connection in connections:
+            connection.close()
+        normal = [took for client, outcome, took in outcomes if client == 0 and outcome == "ok"]
+        costly_counts = Counter(outcome for client, outcome, _ in outcomes if client)
+        row = dict(costly_clients=count, seconds=round(elapsed, 1), normal_answers=len(normal))
+        row |= dict(normal_p50_ms=measure.ms(normal, 50, 1), normal_p95_ms=measure.ms(normal, 95, 1))
+        row |= {f"costly_{k.replace(' ', '_')}": costly_counts[k] for k in ("ok", "refused", "queue full", "error")}
+        rows.append(row | dict(rss_before_mib=rss_before, rss_after_mib=measure.rss_mib(server.process.pid)))
+    return {"costly_text_chars": len(costly), "rows": rows}
+
+
 def browser_section(url: str, sentences: list[str], page_loads=5, translations=10, switches_per_translation=3) -> dict:
     """Fresh pages, one first translation each; on the first page also later translations, each followed by step
     switches (the next target token, wrapping). timed_click.js times each click, here in seconds: {"page": s}, for a
     step also "panel" (the server's bmm panel) and "picture" (the bmm picture, when the page has one)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        return {"skipped": "chromium is not installed (apt-get install chromium)"}
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
     def click(page, selector: str, kind: str, index: int = 0) -> dict:
         arg = {"selector": selector, "index": index, "kind": kind, "timeout": 60_000}
@@ -189,40 +231,35 @@ def browser_section(url: str, sentences: list[str], page_loads=5, translations=1
         switches = range(1, switches_per_translation + 1) if steps.count() > 1 else []
         return [click(page, "#heatmap .bmm-hm-step", "step", (current + k) % steps.count()) for k in switches]
 
-    first, later, steps, pictures = [], [], [], []
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            for load in range(page_loads):
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(60_000)
-                page.add_init_script(FIRST_PICTURE)
-                page.goto(url)
-                page.locator("#translate").wait_for()
-                pictures.append(page.wait_for_function("window.firstPictureMs").json_value() / 1e3)
-                first.append(translate(page, sentences[load % len(sentences)]))
-                if load == 0:  # one longer visit: later translations, and step switches after each
+    def visit(browser) -> dict:
+        first, later, steps, pictures = [], [], [], []
+        for load in range(page_loads):
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.add_init_script(FIRST_PICTURE)
+            page.goto(url)
+            page.locator("#translate").wait_for()
+            pictures.append(page.wait_for_function("window.firstPictureMs").json_value() / 1e3)
+            first.append(translate(page, sentences[load % len(sentences)]))
+            if load == 0:  # one longer visit: later translations, and step switches after each
+                steps += switch_steps(page)
+                for k in range(1, translations + 1):
+                    later.append(translate(page, sentences[k % len(sentences)]))
                     steps += switch_steps(page)
-                    for k in range(1, translations + 1):
-                        later.append(translate(page, sentences[k % len(sentences)]))
-                        steps += switch_steps(page)
-                page.close()
-            browser.close()
-    except PlaywrightError as error:  # a page that never drew its result: say so, keep the other sections
-        return {"error": f"the browser run stopped: {str(error).splitlines()[0]}"}
-    step, panel, redraw = ([t[key] for t in steps if key in t] for key in ("page", "panel", "picture"))
-    timings = zip(INTERACTIONS.values(), (first, later, step, panel, pictures, redraw))
-    return {"chromium": chromium, "rows": [{"interaction": name, **summary_ms(times)} for name, times in timings]}
+            page.close()
+        step, panel, redraw = ([t[key] for t in steps if key in t] for key in ("page", "panel", "picture"))
+        timings = zip(INTERACTIONS.values(), (first, later, step, panel, pictures, redraw))
+        rows = [{"interaction": name, **measure.summary_ms(times)} for name, times in timings]
+        return {"chromium": browser.version, "rows": rows}
+
+    return measure.in_chromium(visit)
 
 
-def serve_trivial(argv=None) -> None:
-    """The trivial app: a `translate` API that ignores its input and answers CONSTANT at once."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.served", description=serve_trivial.__doc__)
-    p.add_argument("--port", type=int, default=7870, help="port on 127.0.0.1 (default: %(default)s)")
-    p.add_argument("--queue-size", type=int, default=32, help="queue max_size, as in app.py (default: %(default)s)")
-    p.add_argument("--concurrency", type=int, default=2, help="concurrency limit, as in app.py (default: %(default)s)")
-    args = p.parse_args(argv)
+def serve_trivial(port: int) -> None:
+    """The trivial app: a `translate` API that ignores its input and answers CONSTANT at once, app.py's queue."""
     import gradio as gr
+
+    from page.limits import CONCURRENCY, QUEUE_SIZE
 
     def translate(text: str, pair: str = "", beam_size: int = 1, length_penalty: float = 0.6, max_len: int = 0):
         return CONSTANT
@@ -230,9 +267,9 @@ def serve_trivial(argv=None) -> None:
     with gr.Blocks() as demo:
         gr.Markdown("Trivial app: the benchmark's ceiling for Gradio itself.")
         gr.api(translate, api_name="translate")
-    demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
-    demo.launch(server_name="127.0.0.1", server_port=args.port, ssr_mode=False)
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    demo.launch(server_name="127.0.0.1", server_port=port, ssr_mode=False)
 
 
-if __name__ == "__main__":
-    serve_trivial()
+if __name__ == "__main__":  # the trivial app: python -m benchmarks.served --port N
+    serve_trivial(int(sys.argv[2]))

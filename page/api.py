@@ -55,16 +55,41 @@ def load_translators(assets_dir, device: str = "auto", threads: int | None = Non
 
 # ---- the route guard ----------------------------------------------------------------------------------
 API_CALL = re.compile(r"^/gradio_api/call/(?:v2/)?(translate|explain)/?$")
+QUEUED = re.compile(r"^/gradio_api/(?:queue/join|call/(?:v2/)?[^/]+)/?$")  # every way into the queue
 MAX_BODY = 64 * 1024  # a call's JSON: 300 characters of text and four numbers
+OVER_SHARE = (
+    "You already have {n} requests waiting or running on this server; wait for their answers, then send more "
+    "(the queue is shared by every visitor)."
+)
+
+
+def visitor_of(forwarded_for: str | None, host: str | None) -> str:
+    """Who sent a request: the first address of X-Forwarded-For (a Space's proxy sets it), else the peer."""
+    first = (forwarded_for or "").split(",")[0].strip()
+    return first or host or "?"
+
+
+def queued_by(queue, visitor: str) -> int:
+    """How many of `visitor`'s events wait in Gradio's queue or run now."""
+    events = [event for waiting in queue.event_queue_per_concurrency_id.values() for event in waiting.queue]
+    events += [event for job in queue.active_jobs if job for event in job]
+    return sum(
+        visitor_of(event.request.headers.get("x-forwarded-for"), getattr(event.request.client, "host", None)) == visitor
+        for event in events
+        if event.request is not None
+    )
 
 
 class PublicApiOnly:
     """ASGI middleware: 404 for named calls of anything but PUBLIC_APIS, 403 for uploads, and, with a `door`
     (api, data) -> message or None, 429 for a /translate or /explain call the door refuses before it joins the
-    queue (costly work while the costly lane is full: page/gate.py)."""
+    queue (costly work while the costly lane is full: page/gate.py). With `queued` (visitor -> events of theirs
+    in the queue), 429 for any request into the queue from a visitor who already has `per_visitor` there, so one
+    client cannot fill the queue that everyone shares."""
 
-    def __init__(self, app, door=None):
-        self.app, self.door = app, door
+    def __init__(self, app, door=None, queued=None, per_visitor: int = 6):
+        self.app, self.door, self.queued, self.per_visitor = app, door, queued, per_visitor
+        self.entering: dict[str, int] = {}  # requests past the check and not yet answered (not yet queued)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
@@ -86,6 +111,19 @@ class PublicApiOnly:
                 message = self.door(call.group(1), _data_of(body))
                 if message:
                     return await _refuse(send, 429, message)
+            if self.queued is not None and scope.get("method") == "POST" and QUEUED.match(path):
+                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+                visitor = visitor_of(headers.get("x-forwarded-for"), (scope.get("client") or (None,))[0])
+                waiting = self.queued(visitor) + self.entering.get(visitor, 0)
+                if waiting >= self.per_visitor:
+                    return await _refuse(send, 429, OVER_SHARE.format(n=self.per_visitor))
+                self.entering[visitor] = self.entering.get(visitor, 0) + 1
+                try:
+                    return await self.app(scope, receive, send)
+                finally:
+                    self.entering[visitor] -= 1
+                    if not self.entering[visitor]:
+                        del self.entering[visitor]
         return await self.app(scope, receive, send)
 
 

@@ -19,7 +19,7 @@ from inference.examples import examples_for
 from page.bmm_panel import batch_picture_value, measure, measured_call, picture_component, timing_figure, timing_table
 from page.gate import DecodeGate, work_of
 from page.heatmap import RULE_TEXT, static_head
-from page.limits import CACHED_BATCHES, DECODE_EVENT
+from page.limits import CACHED_BATCH_BYTES, CACHED_BATCHES, DECODE_EVENT
 from page.state import ResultCache
 from page.text import md_text
 
@@ -156,7 +156,7 @@ class BatchTab:
     def __init__(self, translator_for, cache_size: int = CACHED_BATCHES, gate=None):
         self.translator_for = translator_for
         self.gate = gate or DecodeGate()  # the server-wide decoding gate (page/gate.py)
-        self.traces = ResultCache(cache_size)
+        self.traces = ResultCache(cache_size, CACHED_BATCH_BYTES)
 
     def examples_for(self, translator, text: str | None = None) -> str:
         """The Batch sentences for `translator`'s source language: the visitor's own `text` is kept, ours (or

@@ -34,11 +34,11 @@ TIMING_SIZES = (1, 8, 32, 128)
 
 
 # ---- the picture: B slabs per tensor, drawn in the browser ------------------------------------------------
-def picture_component(elem_id: str = "bmm-picture", **kwargs) -> gr.HTML:
+def picture_component(value: dict | None = None, elem_id: str = "bmm-picture", **kwargs) -> gr.HTML:
     """The bmm picture. Its value is picture_value(...) or batch_picture_value(...); steps, hovers and the
     loop-vs-bmm animation run in the page."""
     return gr.HTML(
-        None,
+        value,
         html_template='<div class="bmm-pic-root"></div>',
         elem_id=elem_id,
         js_on_load="window.BmmPicture.mount(element, props, watch);",

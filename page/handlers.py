@@ -20,6 +20,7 @@ from page.batch_tab import EXAMPLES, BatchTab, our_example_in
 from page.bmm_panel import batch_picture_value, measured_call, picture_value
 from page.gate import BUSY, DecodeGate, work_of
 from page.limits import (
+    CACHED_RESULT_BYTES,
     CACHED_RESULTS,
     CONCURRENCY,
     HEAVY_WAITING,
@@ -37,6 +38,8 @@ from page.text import md_text, md_token
 from page.translate_tab import STEP_FIELDS, ResultViews
 from page.what_if_tab import WhatIfTab
 
+LOAD_FIELDS = ("pair", "mode", "beam_size", "length_penalty", "max_len", "source", "examples")  # then ResultViews
+
 
 class DemoApp:
     """The handlers of the page and its API, over the loaded translators (one per language pair)."""
@@ -44,10 +47,11 @@ class DemoApp:
     def __init__(self, translators: dict[str, Translator], cache_size: int = CACHED_RESULTS):
         self.translators = translators
         self.default = "en-de" if "en-de" in translators else next(iter(translators))
-        self.results = ResultCache(cache_size)
+        self.results = ResultCache(cache_size, CACHED_RESULT_BYTES)
         self.gate = DecodeGate(CONCURRENCY, heavy_waiting=HEAVY_WAITING, heavy_work=HEAVY_WORK)  # server-wide
         self.batch = BatchTab(self.translator, gate=self.gate)
         self.what_if = WhatIfTab(self.translator, self.default, gate=self.gate)
+        self._opening: tuple[str, dict | None] | None = None  # opening(): the worked example the page is built with
 
     # ---- model calls ------------------------------------------------------------------------------
     def translator(self, pair) -> Translator:
@@ -93,9 +97,10 @@ class DemoApp:
             return self.refused(f"⚠️ {md_text(error)}")
 
     def on_load(self, request: gr.Request | None = None):
-        """A share link (?pair=…&text=…&step=…) restores its translation; without one the page opens on a worked
-        example (the first of ours the model can read, as a beam search: B > 1). What the link does not set is left
-        alone (gr.skip()), so a value typed while the page loads is not overwritten. Returns LOAD_FIELDS then ResultViews."""
+        """A share link (?pair=…&text=…&step=…) restores its translation; without one the page already holds the
+        worked example (opening()) and nothing is sent; a link naming only a pair opens on that pair's worked
+        example. What the link does not set is left alone (gr.skip()), so a value typed while the page loads is not
+        overwritten. Returns LOAD_FIELDS then ResultViews."""
         query = state_from_query(dict(request.query_params) if request else {}, self.translators)
         notes = md_text(" ".join(query.pop("messages"))) or None
         pair = query.get("pair", self.default)
@@ -131,27 +136,47 @@ class DemoApp:
                 examples,
                 *self.render(result, min(step, last), "  \n".join(lines) or None, query.get("words", False)),
             )
-        for text in examples_for(translator.src_lang):
+        if not query and not notes and self._opening and self._opening[1]:  # the page holds it already (opening)
+            return (gr.skip(),) * (len(LOAD_FIELDS) + len(ResultViews._fields))
+        worked = self.worked_example(pair)
+        if worked is None:
+            return (*shown, "", examples, *self.message(notes or "Type a sentence and press Enter."))
+        text, result, step, status = worked
+        shown[1:3] = ["beam search", WORKED_BEAM]
+        return (*shown, text, examples, *self.render(result, step, notes or status))
+
+    def worked_example(self, pair: str) -> tuple[str, Shown, int, str] | None:
+        """The first of our examples `pair`'s model can read, as a beam search (its decoder calls really batch B
+        beams), opened at its first step with B > 1, and its status line; None when none can be read."""
+        for text in examples_for(self.translators[pair].src_lang):
             try:
-                result = self.run(pair, text, WORKED_BEAM)  # a beam search: its decoder calls really batch B beams
+                result = self.run(pair, text, WORKED_BEAM)
             except InputError:
                 continue
             first_batched = next((t for t, call in enumerate(result.translation.step_calls) if call.batch > 1), 0)
             step = min(first_batched, len(result.result.target_tokens) - 1)
-            shown[1:3] = ["beam search", WORKED_BEAM]
-            return (
-                *shown,
-                text,
-                examples,
-                *self.render(
-                    result,
-                    step,
-                    notes
-                    or "A worked example (beam search, 5 beams): click any target token below, or type your "
-                    "own sentence.",
-                ),
+            status = (
+                f"A worked example (beam search, {WORKED_BEAM} beams): click any target token below, or type your "
+                "own sentence."
             )
-        return (*shown, "", examples, *self.message(notes or "Type a sentence and press Enter."))
+            return text, result, step, status
+        return None
+
+    def opening(self) -> tuple[str, dict | None]:
+        """The default pair's worked example as plain values (translate_tab.shown_values), computed once:
+        page/layout.py builds the page holding them, so a visitor's first paint shows it with no server round
+        trip. Its cache entry is pinned, since every fresh session's state points at it."""
+        if self._opening is None:
+            worked = self.worked_example(self.default)
+            if worked is None:
+                self._opening = "", None
+            else:
+                text, result, step, status = worked
+                self.explained(result)
+                values = translate_tab.shown_values(self.results.pin(result), result, step, status)
+                values["heatmap"]["opening"] = True  # no share link in the address bar until the visitor acts
+                self._opening = text, values
+        return self._opening
 
     def on_continue(self, key, step, alternative) -> ResultViews:
         shown = self.results.get(key)

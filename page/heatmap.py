@@ -137,7 +137,7 @@ def heatmap_component(
     )
 
 
-def step_input(elem_id: str = STEP_ELEM_ID) -> gr.Textbox:
+def step_input(elem_id: str = STEP_ELEM_ID, value: str = "") -> gr.Textbox:
     """The hidden textbox that carries the selected decoding step to the server: listen with `.change`
     (Gradio 6 fires a Textbox's `.input` only for typed keys; the page sets the value and `.change` follows)."""
-    return gr.Textbox(value="", visible="hidden", elem_id=elem_id, label="Selected decoding step")
+    return gr.Textbox(value=value, visible="hidden", elem_id=elem_id, label="Selected decoding step")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import gradio as gr
 from starlette.middleware import Middleware
 
-from page import style
-from page.api import PublicApiOnly
+from page import style, translate_tab
+from page.api import PublicApiOnly, queued_by
 from page.handlers import DemoApp
 from page.limits import (
     CONCURRENCY,
@@ -17,36 +17,41 @@ from page.limits import (
     MAX_CHARS,
     MAX_LEN,
     MAX_UPLOAD,
+    PER_VISITOR,
     QUEUE_SIZE,
     SESSIONS,
+    WORKED_BEAM,
 )
 from page.translate_tab import STEP_FIELDS, ResultViews, input_column, picture_block, reference_panel, result_column
 
 
 def build(app: DemoApp) -> gr.Blocks:
+    text, opening = app.opening()  # the worked example, drawn with the page's first paint
+    opening = opening or translate_tab.NOTHING_SHOWN
     with gr.Blocks(title="bmm attention explorer", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
-        state = gr.State(None)  # a key into app.results, never the result itself
+        state = gr.State(opening["state"])  # a key into app.results, never the result itself
         gr.Markdown(style.PAGE_HEADER, elem_id="header")
         pair = gr.Dropdown(list(app.translators), value=app.default, label="Language pair", elem_id="pair")
         with gr.Tab("Translate"):
-            picture = picture_block()
+            picture = picture_block(opening)
             with gr.Row(equal_height=False, elem_id="translate-row"):
                 with gr.Column(scale=2, elem_id="input-column"):
                     source, mode, max_len, beam_row, beam, penalty, button, examples = input_column(
-                        app.translators[app.default], MAX_CHARS, MAX_LEN, MAX_BEAM
+                        app.translators[app.default], MAX_CHARS, MAX_LEN, MAX_BEAM, text, WORKED_BEAM if text else 1
                     )
                 with gr.Column(scale=3, elem_id="result-column"):
-                    result = result_column()
+                    result = result_column(opening)
                     prepare, swap = result.pop("prepare"), result.pop("swap")
                     in_batch, measure = picture.pop("in_batch"), picture.pop("measure")
                     result.update(picture)
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2):
-                    alternatives = gr.Radio(label="Top tokens at this step", choices=[], elem_id="alternatives")
+                    choices, label = opening["alternatives"]
+                    alternatives = gr.Radio(label=label, choices=choices, elem_id="alternatives")
                     continue_button = gr.Button("Continue from this alternative", elem_id="continue")
                 with gr.Column(scale=3):
                     bmm = gr.Markdown(
-                        "Translate a sentence, then click a target token.",
+                        opening["bmm"],
                         elem_id="bmm-panel",
                         latex_delimiters=[],
                         container=True,
@@ -102,12 +107,13 @@ def build(app: DemoApp) -> gr.Blocks:
             )
         )
         card_tab.select(app.model_card, None, card, **private)
-        demo.load(
+        demo.load(  # a plain visit: the page already holds the worked example, so this sends nothing back
             app.on_load,
             None,
             [pair, mode, beam, penalty, max_len, source, examples.dataset, *result_outputs],
+            show_progress="minimal",  # no fading overlay over the example the page holds
             **decode,
-        )
+        ).then(None, js="() => { document.body.dataset.loaded = '1'; }")  # the page is settled (tests wait on it)
         batch_load(demo)
         shared = dict(concurrency_id="decode", concurrency_limit=DECODE_WORKERS)  # the API goes through app.gate too
         gr.api(app.api_translate, api_name="translate", **shared)
@@ -115,6 +121,7 @@ def build(app: DemoApp) -> gr.Blocks:
         gr.api(app.what_if.api_what_if, api_name="what_if", **shared)
         gr.api(app.what_if.api_compare, api_name="compare", **shared)
     demo.api_door = app.api_door  # launch's route guard asks it before an API call joins the queue
+    demo.queued_by = lambda visitor: queued_by(demo._queue, visitor)  # ...and this before any request does
     return demo
 
 
@@ -136,6 +143,15 @@ def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
         max_file_size=MAX_UPLOAD,
         show_error=True,
         state_session_capacity=SESSIONS,
-        app_kwargs={"middleware": [Middleware(PublicApiOnly, door=getattr(demo, "api_door", None))]},
+        app_kwargs={
+            "middleware": [
+                Middleware(
+                    PublicApiOnly,
+                    door=getattr(demo, "api_door", None),
+                    queued=getattr(demo, "queued_by", None),
+                    per_visitor=PER_VISITOR,
+                )
+            ]
+        },
         **kwargs,
     )

@@ -15,6 +15,7 @@ TOP_K = 5  # alternatives shown per step
 WORKED_BEAM = 5  # the worked example the page opens on is a beam search: its decoder calls batch 5 beams
 CONCURRENCY = 2  # two requests decode at once on a 2-CPU Space, one onnxruntime thread each
 QUEUE_SIZE = 32  # further requests are refused with "queue full" instead of piling up
+PER_VISITOR = 6  # requests one visitor (address) may have in the queue at once; more are refused (page/api.py)
 # The decoding gate (page/gate.py): CONCURRENCY sections decode at once server-wide; work (decoder rows × source
 # tokens², about 0.3 s here at the threshold) from HEAVY_WORK up is costly: one at a time, HEAVY_WAITING waiting,
 # more refused at once. DECODE_WORKERS Gradio workers feed the gate (all decoding events share them), so costly
@@ -26,6 +27,14 @@ DECODE_EVENT = dict(api_visibility="private", concurrency_id="decode", concurren
 MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped should that ever change
 CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
 CACHED_BATCHES = 32  # Batch-tab traces kept server-side
+# ...and no more than these bytes of them (page/state.py held_bytes, pickled; in memory at most 2.5 times as
+# much: 1.8 measured on the shipped models, 2.4 on the tests' tiny one). Whatever visitors ask, the three caches
+# (results, batches, the What if? tab's) together stay under 200 MiB; the costliest result (300 characters,
+# beam 10) pickles to 1.7 MiB.
+CACHED_RESULT_BYTES = 48 * 2**20
+CACHED_BATCH_BYTES = 16 * 2**20
+CACHED_WHAT_IF = 64  # the What if? tab's greedy translations and beam trees
+CACHED_WHAT_IF_BYTES = 16 * 2**20
 # Gradio keeps each session's copy of the page config (110-180 kB for this page, measured); every API call
 # over plain HTTP is a new session, so the default 10,000 would let memory grow by 1-2 GB. Sessions older
 # than the last 1,000 only lose result keys that CACHED_RESULTS has already dropped.
@@ -40,6 +49,7 @@ __all__ = [
     "TOP_K",
     "CONCURRENCY",
     "QUEUE_SIZE",
+    "PER_VISITOR",
     "HEAVY_WORK",
     "HEAVY_WAITING",
     "DECODE_WORKERS",
@@ -48,6 +58,10 @@ __all__ = [
     "WORKED_BEAM",
     "CACHED_RESULTS",
     "CACHED_BATCHES",
+    "CACHED_RESULT_BYTES",
+    "CACHED_BATCH_BYTES",
+    "CACHED_WHAT_IF",
+    "CACHED_WHAT_IF_BYTES",
     "SESSIONS",
     "Settings",
     "settings",

@@ -27,6 +27,13 @@ HEAD = """<script>
 new MutationObserver(() => document.querySelectorAll("#bmm-panel table, #bmm-panel pre, #model-card pre, #batch-shapes table").forEach((t) => {
   if (!t.hasAttribute("tabindex")) { t.setAttribute("tabindex", "0"); t.setAttribute("aria-label", `${t.tagName === "PRE" ? "code" : "table"} (scrolls sideways)`); }
 })).observe(document.documentElement, {childList: true, subtree: true});
+// On a phone the header's explanation starts folded, so the first screen holds the sentence box and Translate.
+new MutationObserver((_, observer) => {
+  const more = document.querySelector("#header-more");
+  if (!more) return;
+  observer.disconnect();
+  if (window.matchMedia("(max-width: 767px)").matches) more.open = false;
+}).observe(document.documentElement, {childList: true, subtree: true});
 </script>"""
 CSS = """
 .status p { margin: 0.2em 0; }
@@ -46,6 +53,9 @@ button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:
 @media (max-width: 767px) {
   #translate-row { flex-direction: column; align-items: stretch; }
   #input-column { display: contents; }
+  #input-column > :has(#source) { order: -2; }  /* the sentence box (in Gradio's form), Translate, settings */
+  #translate { order: -1; }
+  #header-more summary { font-weight: 600; }
   #result-column { order: 1; width: 100%; min-width: 0; }
   #examples { order: 2; }
   /* The sentence box and Translate first, then the picture, then the rest of the tab. */
@@ -60,9 +70,13 @@ ONE_LINE = "**For B sentences, attention is B independent small matrix products;
 PAGE_HEADER = f"""# What does attention look at?
 {ONE_LINE}
 
+<details open id="header-more"><summary>How to read the picture, and what the models know</summary>
+
 At every output token the decoder's attention is two `torch.bmm` calls: `scores = query × keysᵀ`, then
 `context = weights × enc_out`. The picture draws one step of a beam search, whose decoder call really runs B
 live beams at once: one slab per beam. Hover a score or a weight to see which numbers meet; **click a target
 token** below to move the step; the **Batch** tab runs several sentences through the same calls.
 The models know **image captions** (Multi30k, non-commercial research and education only) and **short everyday
-sentences** (Tatoeba, CC BY 2.0 FR); the **Model card** tab has their scores and credits."""
+sentences** (Tatoeba, CC BY 2.0 FR); the **Model card** tab has their scores and credits.
+
+</details>"""

@@ -41,10 +41,28 @@ class ResultViews(NamedTuple):
     picture: Any  # page/bmm_panel.py picture_value: the step's B slabs, drawn in the browser
 
 
+# shown_values with no result: what the page holds when no example can be read
+NOTHING_SHOWN = dict(
+    state=None,
+    translation="",
+    status="Type a sentence and press Enter.",
+    nbest=[],
+    steps="",
+    json_file=None,
+    csv_file=None,
+    heatmap=None,
+    alternatives=([], "Top tokens at this step"),
+    bmm="Translate a sentence, then click a target token.",
+    swap=None,
+    picture=None,
+)
 STEP_FIELDS = ("alternatives", "bmm")  # what the server redraws when the selected step changes
 
 
-def render(key: str, shown: Shown, step: int, status: str | None = None, words: bool = False) -> ResultViews:
+def shown_values(key: str, shown: Shown, step: int, status: str | None = None, words: bool = False) -> dict:
+    """The plain values of every ResultViews field for one result (the files: none yet). render() wraps them as
+    updates; page/layout.py builds the components with the opening result's values, so the page's first paint
+    already holds the worked example (no round trip)."""
     result, translation = shown.result, shown.translation
     explained = shown.explanation
     if status is None:
@@ -59,24 +77,36 @@ def render(key: str, shown: Shown, step: int, status: str | None = None, words: 
         status += f"  \n⚠️ {md_text(hint['message'])}"
     nbest = [[i + 1, h.text, round(h.score, 3), round(h.normalized_score, 3)] for i, h in enumerate(translation.nbest)]
     heatmap = heatmap_value(shown, step, words, key)
-    swap = (
-        gr.Button(f"Swap to {hint['reverse']} and translate", visible=True)
-        if hint.get("swap")
-        else gr.Button(visible=False)
+    step = heatmap["step"]
+    return dict(
+        state=key,
+        translation=result.text,
+        status=status,
+        nbest=nbest,
+        steps=str(step),
+        json_file=None,
+        csv_file=None,
+        heatmap=heatmap,
+        alternatives=alternatives_of(shown, step),
+        bmm=bmm_markdown(shown, step, step < shown.forced),
+        swap=f"Swap to {hint['reverse']} and translate" if hint.get("swap") else None,
+        picture=picture_value(shown, step, key),
     )
+
+
+def render(key: str, shown: Shown, step: int, status: str | None = None, words: bool = False) -> ResultViews:
+    values = shown_values(key, shown, step, status, words)
     hidden = gr.DownloadButton(value=None, visible=False)  # written on demand for this result
+    choices, label = values["alternatives"]
     return ResultViews(
-        key,
-        result.text,
-        status,
-        gr.Dataframe(value=nbest, visible=bool(nbest)),
-        str(heatmap["step"]),
-        hidden,
-        hidden,
-        heatmap,
-        *step_views(shown, heatmap["step"]),
-        swap,
-        picture_value(shown, heatmap["step"], key),
+        **values
+        | dict(
+            nbest=gr.Dataframe(value=values["nbest"], visible=bool(values["nbest"])),
+            json_file=hidden,
+            csv_file=hidden,
+            alternatives=gr.Radio(choices=choices, value=None, label=label),
+            swap=gr.Button(values["swap"], visible=True) if values["swap"] else gr.Button(visible=False),
+        )
     )
 
 
@@ -118,31 +148,32 @@ def cleared(status: str) -> ResultViews:
     )
 
 
-def step_views(shown: Shown, step: int) -> tuple:
-    """Values for STEP_FIELDS: the alternatives (none picked: the user chooses which one to continue from; the
-    token the translation holds at this step is labelled) and the bmm walkthrough."""
+def alternatives_of(shown: Shown, step: int) -> tuple[list, str]:
+    """The alternatives radio's choices and label at `step` (none picked: the user chooses which one to continue
+    from; the token the translation holds at this step is labelled)."""
     result = shown.result
-    step = min(max(step, 0), len(result.target_tokens) - 1)
     chosen, forced = result.target_tokens[step], step < shown.forced
     alternatives = result.alternatives[step]
     held = "forced" if forced else DECODER_CHOICE
     choices = [
         (f"{tok}  {p:.1%}" + (f"  ({held})" if tok == chosen else ""), j) for j, (tok, p) in enumerate(alternatives)
     ]
-    return (
-        gr.Radio(
-            choices=choices,
-            value=None,
-            label=f"Top-{len(alternatives)} tokens at step {step}: pick one to continue from",
-        ),
-        bmm_markdown(shown, step, forced),
-    )
+    return choices, f"Top-{len(alternatives)} tokens at step {step}: pick one to continue from"
+
+
+def step_views(shown: Shown, step: int) -> tuple:
+    """Values for STEP_FIELDS: the alternatives and the bmm walkthrough."""
+    step = min(max(step, 0), len(shown.result.target_tokens) - 1)
+    choices, label = alternatives_of(shown, step)
+    return gr.Radio(choices=choices, value=None, label=label), bmm_markdown(shown, step, step < shown.forced)
 
 
 # ---- layout pieces ------------------------------------------------------------------------------------
-def input_column(translator, max_chars: int, max_len: int, max_beam: int):
-    """The sentence box, decoding settings, Translate button and our examples (for `translator`'s language)."""
+def input_column(translator, max_chars: int, max_len: int, max_beam: int, text: str = "", beam: int = 1):
+    """The sentence box (holding `text`), decoding settings (beam search when `beam` > 1), Translate button and
+    our examples (for `translator`'s language)."""
     source = gr.Textbox(
+        text,
         label=f"Sentence to translate (up to {max_chars} characters)",
         lines=1,
         max_lines=4,
@@ -151,10 +182,12 @@ def input_column(translator, max_chars: int, max_len: int, max_beam: int):
         elem_id="source",
     )
     with gr.Row():
-        mode = gr.Radio(["greedy", "beam search"], value="greedy", label="Decoding", elem_id="mode")
+        mode = gr.Radio(
+            ["greedy", "beam search"], value="beam search" if beam > 1 else "greedy", label="Decoding", elem_id="mode"
+        )
         max_len = gr.Slider(0, max_len, value=0, step=1, label="Max target tokens (0 = auto)")
-    with gr.Row(visible=False) as beam_row:
-        beam = gr.Slider(2, max_beam, value=5, step=1, label="Beam size", elem_id="beam")
+    with gr.Row(visible=beam > 1) as beam_row:
+        beam = gr.Slider(2, max_beam, value=beam if beam > 1 else 5, step=1, label="Beam size", elem_id="beam")
         penalty = gr.Slider(
             0.0,
             MAX_PENALTY,
@@ -190,13 +223,17 @@ def reference_panel(on_reference, state):
     reference_button.click(on_reference, [state, reference], [summary, probs, heatmap], **DECODE_EVENT)
 
 
-def result_column() -> dict:
-    """The translation, status, n-best, downloads, swap button and heatmap (with its hidden step box), by name."""
-    translation = gr.Textbox(label=TRANSLATION_LABEL, interactive=False, lines=2, elem_id="translation")
-    status = gr.Markdown(elem_classes="status", elem_id="status", latex_delimiters=[])
+def result_column(opening: dict) -> dict:
+    """The translation, status, n-best, downloads, swap button and heatmap (with its hidden step box), by name,
+    holding `opening` (shown_values of the result the page opens on)."""
+    translation = gr.Textbox(
+        opening["translation"], label=TRANSLATION_LABEL, interactive=False, lines=2, elem_id="translation"
+    )
+    status = gr.Markdown(opening["status"], elem_classes="status", elem_id="status", latex_delimiters=[])
     nbest = gr.Dataframe(
+        opening["nbest"],
         headers=["#", "translation", "log-prob", "normalised"],
-        visible=False,
+        visible=bool(opening["nbest"]),
         interactive=False,
         label="n-best (beam search)",
         datatype="str",
@@ -208,9 +245,9 @@ def result_column() -> dict:
         prepare = gr.Button("Download attention + tokens", size="sm", elem_id="prepare-downloads")
         json_file = gr.DownloadButton("JSON", visible=False, size="sm", elem_id="json-file")
         csv_file = gr.DownloadButton("CSV", visible=False, size="sm", elem_id="csv-file")
-    swap = gr.Button(visible=False, size="sm", variant="primary", elem_id="swap-pair")
-    heatmap = heatmap_component()
-    steps = step_input()
+    swap = gr.Button(opening["swap"], visible=bool(opening["swap"]), size="sm", variant="primary", elem_id="swap-pair")
+    heatmap = heatmap_component(opening["heatmap"])
+    steps = step_input(value=opening["steps"])
     return dict(
         translation=translation,
         status=status,
@@ -224,10 +261,11 @@ def result_column() -> dict:
     )
 
 
-def picture_block() -> dict:
-    """The bmm picture of the shown step, with its two server actions (a batch of 4, a timing), by name."""
+def picture_block(opening: dict) -> dict:
+    """The bmm picture of the shown step (at first: `opening`'s), with its two server actions (a batch of 4, a
+    timing), by name."""
     with gr.Column(elem_id="picture-block"):
-        picture = picture_component()
+        picture = picture_component(value=opening["picture"])
         with gr.Row():
             in_batch = gr.Button("See this step in a batch of 4", size="sm", elem_id="picture-in-batch")
             measure = gr.Button("Measure loop vs bmm on this server", size="sm", elem_id="picture-measure")

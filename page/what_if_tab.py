@@ -26,7 +26,7 @@ from inference.source_text import text_value, whole_number
 from inference.what_if import check_weights, what_if
 from page.gate import DecodeGate, work_of
 from page.heatmap import RULE_TEXT, heatmap_component, heatmap_value, static_head, step_input
-from page.limits import DECODE_EVENT, MAX_BEAM, TOP_K, settings
+from page.limits import CACHED_WHAT_IF, CACHED_WHAT_IF_BYTES, DECODE_EVENT, MAX_BEAM, TOP_K, settings
 from page.state import ResultCache, Shown
 from page.text import md_text, md_token
 from page.what_if_views import (
@@ -45,7 +45,6 @@ from page.what_if_views import (
 
 HEATMAP_HEAD = ("heatmap.css", "heatmap_rule.js", "heatmap.js")
 TREE_BEAM = 5
-CACHED = 64
 
 
 # ---- handlers and layout --------------------------------------------------------------------------------
@@ -55,7 +54,7 @@ class WhatIfTab:
     def __init__(self, translator_for, default: str, gate: DecodeGate | None = None):
         self.translator_for, self.default = translator_for, default
         self.gate = gate or DecodeGate()
-        self.results = ResultCache(CACHED)
+        self.results = ResultCache(CACHED_WHAT_IF, CACHED_WHAT_IF_BYTES)
 
     def _pair(self, pair) -> str:
         return self.default if pair in ("", None) else pair

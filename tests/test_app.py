@@ -279,13 +279,33 @@ class FakeRequest:
 
 
 def test_the_page_opens_on_a_worked_example(demo_app):
-    values = demo_app.on_load(FakeRequest())
+    # before the page is built, a plain visit computes the worked example: a beam search (its decoder calls batch
+    # 5 beams) that changes no other setting
+    values = DemoApp(demo_app.translators).on_load(FakeRequest())
     settings, (text, examples), out = list(values[:5]), values[5:LOAD_FIELDS], ResultViews(*values[LOAD_FIELDS:])
-    # a plain visit shows a beam search (its decoder calls batch 5 beams) and changes no other setting
     assert settings == [gr.skip(), "beam search", 5, gr.skip(), gr.skip()] and examples == gr.skip()
     assert text and out.translation and "worked example" in out.status and "## Step" in out.bmm
     picture = out.picture["translation"]
     assert picture["decoding"]["mode"] == "beam" and picture["step_calls"][out.picture["step"]]["batch"] > 1
+
+
+def test_the_built_page_already_holds_the_worked_example(demo_app):
+    """The first paint draws the worked example: the components are built holding it, and a plain visit's load
+    event sends nothing (no decode, no round trip before the picture)."""
+    demo_app = DemoApp(demo_app.translators)
+    demo = build(demo_app)
+    text, opening = demo_app.opening()
+    values = {c.elem_id: c.value for c in demo.blocks.values() if getattr(c, "elem_id", None) and hasattr(c, "value")}
+    picture = values["bmm-picture"]
+    assert picture == opening["picture"] and picture["translation"]["step_calls"][picture["step"]]["batch"] > 1
+    assert picture["translation"]["decoding"]["mode"] == "beam"
+    assert values["source"] == text and values["mode"] == "beam search" and values["translation"]
+    assert values["heatmap"]["result"] == opening["state"] == picture["result"]
+    assert demo_app.results.get(opening["state"]) is not None  # pinned: every fresh session's state points at it
+    assert all(v == gr.skip() for v in demo_app.on_load(FakeRequest()))
+    for _ in range(demo_app.results.capacity + 1):  # pinned: outlives the cache's capacity
+        demo_app.results.put(object())
+    assert demo_app.results.get(opening["state"]) is not None
 
 
 def test_a_share_link_restores_its_translation_and_explains_what_it_ignored(demo_app, pair_and_text):
@@ -366,6 +386,45 @@ def test_model_card_names_every_training_set_with_its_share_and_licence(demo_app
     manifest["training"].update(epochs=2, started_from={"epochs": 11, "device": "cuda"})
     card = model_card_markdown("en-fr", manifest, {}, ["CPUExecutionProvider"], [], None)
     assert "epochs trained: 11 + 2 (fine-tuned from a checkpoint)" in card
+
+
+def test_the_result_cache_is_bounded_by_bytes_when_filled_with_the_costliest_results(demo_app):
+    """The costliest valid request (the longest input at the widest beam, with its explanation), again and again:
+    the cache keeps only what fits its byte budget, and what it holds in memory stays within the stated
+    factor of that budget (page/limits.py: at most 2.5 times the pickled size)."""
+    from page.limits import MAX_BEAM, MAX_CHARS
+    from page.state import ResultCache, held_bytes
+
+    pair = demo_app.default
+    words = "a dog man runs red blue the on water ball street".split()
+    text = " ".join(words[i % len(words)] for i in range(200))[:MAX_CHARS].rsplit(" ", 1)[0]
+    while True:  # the longest input this model accepts: MAX_CHARS characters or its token limit
+        try:
+            demo_app.translator(pair).source_ids(text)
+            break
+        except InputError:
+            text = text.rsplit(" ", 1)[0]
+    probe = demo_app.results.get(demo_app.on_translate(pair, text, "beam search", MAX_BEAM, 1.0, 0).state)
+    assert probe is not None and probe.explanation is not None, "the longest input was refused"
+    costliest = held_bytes(probe)
+    budget = 4 * costliest + costliest // 2
+    small = DemoApp(demo_app.translators)
+    small.results = ResultCache(capacity=200, max_bytes=budget)
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.take_snapshot()
+        keys = [small.on_translate(pair, text, "beam search", MAX_BEAM, 1.0, 0).state for _ in range(12)]
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    held = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert len(small.results) == 4 and small.results.bytes <= budget  # 4 fit, not 12 (nor the 200 of its count)
+    assert small.results.get(keys[-1]) is not None and small.results.get(keys[0]) is None  # the oldest went first
+    assert held <= 2.5 * budget, f"{held / 2**20:.1f} MiB held for a {budget / 2**20:.1f} MiB budget"
+    one = ResultCache(capacity=10, max_bytes=1)  # the newest value is always kept, whatever its size
+    assert one.get(one.put(probe)) is probe and len(one) == 1
 
 
 def test_memory_per_session_stays_bounded(demo_app, pair_and_text):

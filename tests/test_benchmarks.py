@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks.__main__ import SECTIONS, build_parser, main
-from benchmarks.bmm import bmm_section
-from benchmarks.decoding_speed import costs
+from benchmarks.decoding_speed import bmm_section, costs
 from benchmarks.measure import median_ratio, summary_ms
 from benchmarks.report import MET, NOT_MEASURED, NOT_MET, evaluate_targets, render_markdown, reported_ratios
 
@@ -221,3 +220,24 @@ def test_browser_section_reports_a_page_that_never_loads():
 
     result = browser_section("http://127.0.0.1:9/", ["A dog runs.", "A cat sleeps."], page_loads=1, translations=0)
     assert result["error"].startswith("the browser run stopped:") and "rows" not in result
+
+
+def test_quick_site_section(tiny_bundle, tiny_corpus, tmp_path):
+    """The static site built for the tiny bundle, in Chromium against native onnxruntime, cold loads and files."""
+    if not shutil.which("chromium"):
+        pytest.skip("chromium is not installed")
+    out, only = tmp_path / "out", ["--quick", "--only", "site"]
+    assert main(["--bundle", str(tiny_bundle), *only, "--data-dir", str(tiny_corpus), "--out-dir", str(out)]) == 0
+    site = json.loads((out / "results.json").read_text(encoding="utf-8"))["site"]
+    if "skipped" in site:
+        pytest.skip(site["skipped"])
+    assert {(r["engine"], r["decoding"]) for r in site["rows"]} == {
+        (e, d) for e in ("browser", "native") for d in ("greedy", "beam5")
+    }
+    assert all(r["n"] == 3 * 3 and r["median_ms"] > 0 for r in site["rows"])  # 3 sentences x 3 rounds
+    assert all(r["browser_over_native"] > 0 for r in site["ratios"]) and "WASM" in site["runtime"]
+    assert site["cold_loads"] == 1 and site["cold_load_median_s"] > 0 and site["cold_load_mb"] > 1
+    static = site["static"][0]
+    assert static["requests_per_s"] > 0 and "app_answers_per_s" not in static  # served did not run in this run
+    text = (out / "results.md").read_text(encoding="utf-8")
+    assert "## In the browser, no server" in text and "in-browser translation ≤ 3× native onnxruntime" in text

@@ -282,6 +282,7 @@ def open_page(browser, url: str, width: int = 1280, height: int = 900):
     opened = context.new_page()
     opened.set_default_timeout(TIMEOUT_MS)
     opened.goto(url)
+    opened.locator("body[data-loaded]").wait_for(state="attached")  # the load event (a share link) is done
     opened.locator("#heatmap .bmm-hm-cell").first.wait_for()
     return opened
 
@@ -377,3 +378,17 @@ def test_phone_and_desktop_layout_and_axe(browser, shipped_app, tmp_path):
     assert bad == [], bad
     save_screenshot(page, tmp_path, "app-390x844.png")
     page.context.close()
+
+    # A phone's first screen: the header's explanation folded, then the sentence box and Translate.
+    phone = open_page(browser, url, 390, 844)
+    assert phone.evaluate("() => document.querySelector('#header-more').open") is False
+    for name in ("source", "translate"):
+        box = phone.locator(f"#{name}").bounding_box()
+        assert box["y"] + box["height"] <= 844, (name, box)
+    assert phone.locator("#source").bounding_box()["y"] < phone.locator("#translate").bounding_box()["y"]
+    phone.locator("#header-more summary").click()  # the explanation is one tap away
+    phone.locator("#header-more").get_by_text("one slab per beam").wait_for()
+    phone.context.close()
+    desktop = open_page(browser, url, 1400, 900)  # on a desktop it is open
+    assert desktop.evaluate("() => document.querySelector('#header-more').open") is True
+    desktop.context.close()

@@ -57,8 +57,9 @@ def test_the_gate_limits_sections_and_refuses_costly_work_over_its_lane():
     )  # a page sentence with occlusion is cheap; beam 10 on 100 is not
 
 
-def call(client: httpx.Client, base: str, api: str, data: list) -> tuple[str, str]:
-    response = client.post(f"{base}gradio_api/call/{api}", json={"data": data})
+def call(client: httpx.Client, base: str, api: str, data: list, visitor: str = "198.51.100.1") -> tuple[str, str]:
+    """One API call as `visitor` (the address a Space's proxy puts in X-Forwarded-For): its outcome and detail."""
+    response = client.post(f"{base}gradio_api/call/{api}", json={"data": data}, headers={"x-forwarded-for": visitor})
     if response.status_code == 429:  # refused at the door, before joining the queue
         return "refused", response.json()["error"]
     assert response.status_code == 200, response.text
@@ -86,7 +87,7 @@ def test_every_decoding_handler_shares_one_limit_and_costly_requests_are_refused
     monkeypatch.setattr(type(translator), "translate", slow_translate)
     requests = [("translate" if i % 2 else "explain", [text, "", 1 + i % 3, None, 0]) for i in range(12)]
     with ThreadPoolExecutor(12) as pool, httpx.Client(timeout=120) as client:
-        answers = list(pool.map(lambda r: call(client, url, *r), requests))
+        answers = list(pool.map(lambda i: call(client, url, *requests[i], visitor=f"198.51.100.{i}"), range(12)))
     assert [event for event, _ in answers] == ["complete"] * 12
     assert inside.peak <= CONCURRENCY and demo_app.gate.peak <= CONCURRENCY  # 12 at once, 2 decoding
 
@@ -95,7 +96,7 @@ def test_every_decoding_handler_shares_one_limit_and_costly_requests_are_refused
     monkeypatch.setattr(demo_app.gate, "heavy_work", work_of(S, 3))  # beam 3 and /explain are costly here
     costly = [("explain", [text, "", 3, None, 0])] * 10
     with ThreadPoolExecutor(11) as pool, httpx.Client(timeout=120) as client:
-        burst = [pool.submit(call, client, url, *r) for r in costly]
+        burst = [pool.submit(call, client, url, *r, visitor=f"203.0.113.{i}") for i, r in enumerate(costly)]
         gate, deadline = demo_app.gate, time.monotonic() + 30
         while not (gate.heavy_running and gate.waiting_heavy >= gate.heavy_waiting) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -107,3 +108,30 @@ def test_every_decoding_handler_shares_one_limit_and_costly_requests_are_refused
     assert refused and all("busy with other long requests" in detail for detail in refused)
     assert later[0] == "refused" and "busy with other long requests" in later[1]
     assert any(event == "complete" for event, _ in outcomes)
+
+
+def test_one_visitor_cannot_fill_the_queue(gated_app, monkeypatch):
+    """A visitor with PER_VISITOR requests in the queue gets one-line 429 refusals for more, while another visitor
+    is answered and the first one's queued requests all complete."""
+    from page.limits import PER_VISITOR
+
+    url, demo_app, _ = gated_app
+    translator = demo_app.translators[demo_app.default]
+    text, real = sentence_for(translator), type(translator).translate
+
+    def slow_translate(self, *args, **kwargs):  # decodes take long enough for the queue to hold the burst
+        time.sleep(0.3)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(translator), "translate", slow_translate)
+    request = ("translate", [text, "", 1, None, 0])
+    with ThreadPoolExecutor(PER_VISITOR + 6) as pool, httpx.Client(timeout=120) as client:
+        burst = [pool.submit(call, client, url, *request, visitor="192.0.2.7") for _ in range(PER_VISITOR + 5)]
+        time.sleep(0.5)
+        other = call(client, url, *request, visitor="192.0.2.99")
+        outcomes = [f.result() for f in burst]
+    refused = [detail for event, detail in outcomes if event == "refused"]
+    assert other[0] == "complete"
+    assert [event for event, _ in outcomes].count("complete") >= PER_VISITOR and len(refused) >= 1
+    assert all(event in ("complete", "refused") for event, _ in outcomes)
+    assert all(f"already have {PER_VISITOR} requests waiting or running" in detail for detail in refused), refused

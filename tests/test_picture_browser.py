@@ -20,6 +20,7 @@ def open_app(browser, url: str, width: int = 1400, height: int = 900):
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url)
+    page.locator("body[data-loaded]").wait_for(state="attached")  # the load event is done
     page.locator("#bmm-picture .bmm-pic-slab").first.wait_for()
     return page, errors
 

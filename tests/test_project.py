@@ -103,7 +103,8 @@ def test_every_entry_point_has_help_on_every_flag():
     for parser in captured:
         for action in parser._actions:
             assert action.help, f"{parser.prog}: {action.option_strings or action.dest} has no help"
-    for module in ("training", "evaluate", "evaluate.attention", "export", "inference", "benchmarks", "export.table"):
+    modules = ("training", "evaluate", "evaluate.attention", "export", "inference", "benchmarks", "export.table")
+    for module in (*modules, "export.site", "export.site.serve"):
         done = subprocess.run(
             [sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
         )

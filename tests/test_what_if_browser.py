@@ -30,7 +30,7 @@ def shot(page, tmp_path: Path, name: str) -> Path:
 
 def settled(page):
     """No component waits for the server any more (Gradio dims pending outputs, which axe reads as low contrast)."""
-    page.wait_for_function("() => !document.querySelector('.progress-text, .translucent, .pending')")
+    page.wait_for_function("() => !document.querySelector('.progress-text, .translucent:not(.hide), .pending')")
     page.wait_for_function(  # and the fade back from the dimmed state has ended
         "() => [...document.querySelectorAll('.block, .html-container, .prose')].every((b) => getComputedStyle(b).opacity === '1')"
     )

@@ -3,9 +3,10 @@
     python -m export.site assets --out site
 
 Writes index.html, the page's JS and CSS (page/static's views unchanged, plus the decoding loop, the input
-filter and the translator of export/site/static), each bundle's encoder.onnx, decoder.onnx and tokenizer.json,
-site.json, onnxruntime-web and @huggingface/tokenizers from node_modules (`npm ci`), and a README.md with the
-static Space's front matter. Built in a temporary folder next to --out, then renamed into place.
+filter, the share-link reader and the translator of export/site/static), each bundle's encoder.onnx, decoder.onnx
+and tokenizer.json, attention.onnx (one attention step, which the bmm picture times in the browser), site.json,
+onnxruntime-web and @huggingface/tokenizers from node_modules (`npm ci`), and a README.md with the static Space's
+front matter. Built in a temporary folder next to --out, then renamed into place.
 """
 
 from __future__ import annotations
@@ -24,13 +25,22 @@ from rules import language_name
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 PAGE_STATIC = ROOT / "page" / "static"
+SITE_FILES = ("decoding.js", "source_text.js", "share.js", "translator.js", "site.js", "site.css")
 VIEWS = ("heatmap.js", "heatmap.css", "heatmap_rule.js", "bmm_picture.js", "bmm_picture.css")
 ORT_VERSION = "1.30.0"
 WASM = "ort-wasm-simd-threaded.wasm"
+ATTENTION = "attention.onnx"
 CDN = f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{ORT_VERSION}/dist/{WASM}"
 VENDOR = {
     "ort.wasm.bundle.min.mjs": "onnxruntime-web/dist/ort.wasm.bundle.min.mjs",
     "tokenizers.min.mjs": "@huggingface/tokenizers/dist/tokenizers.min.mjs",
+}
+# Cross-origin isolation (SharedArrayBuffer), without which onnxruntime-web runs on one thread: the static Space's
+# custom_headers and `python -m export.site.serve` send these.
+ISOLATION_HEADERS = {
+    "cross-origin-embedder-policy": "require-corp",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "cross-origin",
 }
 LICENCE = (
     "Multi30k is distributed for <strong>non-commercial research and education only</strong>; a model trained on "
@@ -41,6 +51,32 @@ CITATION = (
     "Elliott, Frank, Sima'an, Specia (2016), <em>Multi30K: Multilingual English-German Image Descriptions</em>; "
     "Elliott et al. (2017) for French."
 )
+
+
+def attention_graph() -> bytes:
+    """One dot-attention step as ONNX, for the bmm picture's timing in the browser (the server times the same
+    step in numpy, page/bmm_panel.py attention_batched): context = softmax(query · enc_outᵀ) · enc_out, with
+    query (B, 1, 2H) and enc_out (B, S, 2H); each matmul is what torch.bmm exports to."""
+    from onnx import TensorProto, helper
+
+    def value(name, shape):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+    nodes = [
+        helper.make_node("Transpose", ["enc_out"], ["keys_t"], perm=[0, 2, 1]),  # (B, 2H, S)
+        helper.make_node("MatMul", ["query", "keys_t"], ["scores"]),  # (B, 1, S)
+        helper.make_node("Softmax", ["scores"], ["weights"], axis=-1),  # (B, 1, S)
+        helper.make_node("MatMul", ["weights", "enc_out"], ["context"]),  # (B, 1, 2H)
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "attention_step",
+        [value("query", ["B", 1, "two_h"]), value("enc_out", ["B", "S", "two_h"])],
+        [value("context", ["B", 1, "two_h"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="export.site")
+    model.ir_version = 8
+    return model.SerializeToString()
 
 
 def sri(path: Path) -> str:
@@ -87,8 +123,7 @@ def space_readme(wasm: str) -> str:
         "---\ntitle: Watch bmm attention translate (in your browser)\nemoji: 🔍\ncolorFrom: indigo\n"
         "colorTo: yellow\nsdk: static\napp_file: index.html\nlicense: mit\n"
         "short_description: GRU seq2seq with bmm attention, run in your browser\n"
-        "custom_headers:\n  cross-origin-embedder-policy: require-corp\n  cross-origin-opener-policy: same-origin\n"
-        "  cross-origin-resource-policy: cross-origin\n---\n\n"
+        "custom_headers:\n" + "".join(f"  {name}: {value}\n" for name, value in ISOLATION_HEADERS.items()) + "---\n\n"
         "# Watch `torch.bmm` attention translate, in your browser\n\n"
         "Built by `python -m export.site`. The tokenizer, onnxruntime-web (WASM) and greedy / beam search run in "
         f"the visitor's browser; the host only serves files. {served}.\n\n"
@@ -114,7 +149,7 @@ def build_site(assets: Path, out: Path, pairs: list[str] | None = None, wasm: st
     try:
         for name in VIEWS:
             shutil.copy2(PAGE_STATIC / name, work / name)
-        for name in ("decoding.js", "source_text.js", "translator.js", "site.js", "site.css"):
+        for name in SITE_FILES:
             shutil.copy2(HERE / "static" / name, work / name)
         (work / "vendor").mkdir()
         for name, source in VENDOR.items():
@@ -124,7 +159,13 @@ def build_site(assets: Path, out: Path, pairs: list[str] | None = None, wasm: st
             wasm_entry = {"url": f"vendor/{WASM}", "integrity": sri(wasm_file), "bytes": wasm_file.stat().st_size}
         else:
             wasm_entry = {"url": CDN, "integrity": sri(wasm_file), "bytes": wasm_file.stat().st_size}
-        config = {"pairs": {}, "wasm": wasm_entry, "versions": {"onnxruntime-web": ORT_VERSION}}
+        (work / ATTENTION).write_bytes(attention_graph())
+        config = {
+            "pairs": {},
+            "wasm": wasm_entry,
+            "measure": {"file": ATTENTION},
+            "versions": {"onnxruntime-web": ORT_VERSION},
+        }
         for bundle in bundles:
             target = work / "models" / bundle.name
             target.mkdir(parents=True)
@@ -132,6 +173,7 @@ def build_site(assets: Path, out: Path, pairs: list[str] | None = None, wasm: st
             for file in entry["files"].values():
                 shutil.copy2(bundle / Path(file).name, target / Path(file).name)
             config["pairs"][bundle.name] = entry
+        config["default"] = "en-de" if "en-de" in config["pairs"] else next(iter(config["pairs"]))
         (work / "site.json").write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
         html = (HERE / "static" / "index.html").read_text(encoding="utf-8")
         (work / "index.html").write_text(html.replace("<!-- credits -->", credits_html()), encoding="utf-8")

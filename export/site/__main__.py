@@ -1,4 +1,5 @@
-"""Build the static site: `python -m export.site assets --out site` (then `python -m http.server -d site`)."""
+"""Build the static site: `python -m export.site assets --out site`, then serve it with
+`python -m http.server -d site 8000` (one WASM thread) or `python -m export.site.serve site` (several threads)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
     out = build_site(args.assets, args.out, [p for p in args.pairs.split(",") if p], args.wasm)
-    print(f"wrote {out}")
+    print(f"wrote {out}; serve it with `python -m export.site.serve {args.out}` (threads) or `python -m http.server -d {args.out}`")
     return 0
 
 

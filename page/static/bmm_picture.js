@@ -207,11 +207,30 @@
     view.root.querySelectorAll(".bmm-pic-slab").forEach((slab) => slab.classList.toggle("is-front", Number(slab.dataset.row) === view.row));
   }
 
+  // The timing button's wording and action. The served page times on its server (its own button, outside the
+  // picture); a page without a server passes props.measure = {label, loop_title, bmm_title, run(B, S, twoH) →
+  // Promise of {B, S, bmm_us, loop_us, where}} and the picture draws the button and says where it measured.
+  const SERVER_TIMING = { label: "Measure loop vs bmm on this server", loop_title: "A Python loop: B products one after another",
+    bmm_title: "torch.bmm: all B in one call" };
+
   function lanes(view) { // the same B products: one call, or B calls one after another
-    const m = view.model, t = view.value.timing;
+    const m = view.model, t = view.value.timing, own = view.props.measure || null, opt = { ...SERVER_TIMING, ...own };
     const box = el("div", "bmm-pic-lanes");
-    const timing = (name) => (t && t.B === m.B && t.S === m.S ? ` — measured on this server: ${t[name].toFixed(1)} µs per call`
-      : " — press “Measure loop vs bmm on this server” for this B and S");
+    const timing = (name) => (t && t.B === m.B && t.S === m.S ? ` — measured ${t.where || "on this server"}: ${t[name].toFixed(1)} µs per call`
+      : ` — press “${opt.label}” for this B and S`);
+    if (own) {
+      const button = box.appendChild(el("button", "bmm-pic-measure", opt.label, { type: "button" }));
+      button.addEventListener("click", () => {
+        button.disabled = true;
+        button.textContent = "Measuring…";
+        const value = view.value;
+        own.run(m.B, m.S, m.twoH).then((measured) => {
+          if (view.value !== value) return; // a new translation came meanwhile
+          view.value = { ...value, timing: measured };
+          draw(view);
+        }, (error) => { button.disabled = false; button.textContent = `${opt.label} (failed: ${error.message || error})`; });
+      });
+    }
     const lane = (title, note) => {
       const row = box.appendChild(el("div", "bmm-pic-lane"));
       row.appendChild(el("div", "bmm-pic-lane-title", title + note));
@@ -219,8 +238,8 @@
       m.rows.forEach((_, b) => track.appendChild(el("span", "bmm-pic-product", `${b}`, { "data-row": String(b) })));
       return track;
     };
-    view.loopTrack = lane("A Python loop: B products one after another", timing("loop_us"));
-    view.bmmTrack = lane("torch.bmm: all B in one call", timing("bmm_us"));
+    view.loopTrack = lane(opt.loop_title, timing("loop_us"));
+    view.bmmTrack = lane(opt.bmm_title, timing("bmm_us"));
     box.appendChild(el("p", "bmm-pic-tutorial", "The PyTorch tutorial's torch.bmm(attn_weights.unsqueeze(0), " +
       "encoder_outputs.unsqueeze(0)) is the b = 1 case of the second call; ours is context = torch.bmm(weights, enc_out) " +
       `with b = B = ${m.B}.`));

@@ -282,7 +282,7 @@
     view.root.dataset.words = view.words ? "1" : "0";
     if (view.quiet) return; // one of several heatmaps (the Batch tab): no link, no server box, no picture to drive
     if (view.props.local) { if (byUser) notify(view); return; } // its own tab's map: its step box only
-    writeUrl(view);
+    if (byUser || !view.value.opening) writeUrl(view); // the page's own opening example needs no link until used
     if (byUser) notify(view);
     // The bmm picture of the same result follows the selected step (page/static/bmm_picture.js).
     document.dispatchEvent(new CustomEvent("bmm-step", { detail: { result: view.value.result, step: view.step } }));

@@ -9,7 +9,7 @@ import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
 import { Tokenizer } from "./vendor/tokenizers.min.mjs";
 
 const { greedy, beamSearch } = window.BmmDecoding; // decoding.js
-const { checkText } = window.BmmSourceText; // source_text.js
+const { checkText, InputError } = window.BmmSourceText; // source_text.js
 const MAX_DECODE_LEN = 1000;
 const MAX_TENSOR_NUMBERS = 200000; // inference/document.py: queries are sent while they fit
 export { ort };
@@ -50,7 +50,53 @@ export async function loadTranslator(config, wasm) {
     fetch(config.files.tokenizer).then((r) => r.json()), fetchBytes(config.files.encoder), fetchBytes(config.files.decoder)]);
   const encoder = await ort.InferenceSession.create(encoderBytes, options);
   const decoder = await ort.InferenceSession.create(decoderBytes, options);
-  return new Translator(config, tokenizerJson, encoder, decoder, threads);
+  // what onnxruntime-web settled on once its runtime started (it falls back to 1 without cross-origin isolation)
+  return new Translator(config, tokenizerJson, encoder, decoder, ort.env.wasm.numThreads || threads);
+}
+
+// ---- the bmm picture's timing: one attention step (export/site's attention.onnx: softmax(query · enc_outᵀ) ·
+// enc_out, keys = enc_out as in dot attention) for B rows, as one call and as a loop of B one-row calls ------------
+let attentionSession = null;
+function normals(n, seed) { // standard normal numbers from a small deterministic generator (Box-Muller)
+  let x = seed >>> 0;
+  const uniform = () => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return (x + 1) / 4294967297; };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(uniform())), a = 2 * Math.PI * uniform();
+    out[i] = r * Math.cos(a);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(a);
+  }
+  return out;
+}
+
+export async function measureAttention(graph, B, S, twoH, budgetMs = 300) {
+  if (!attentionSession) attentionSession = fetchBytes(graph.file).then((bytes) => ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] }));
+  const session = await attentionSession;
+  const query = normals(B * twoH, 1), encOut = normals(B * S * twoH, 2);
+  const all = { query: new ort.Tensor("float32", query, [B, 1, twoH]), enc_out: new ort.Tensor("float32", encOut, [B, S, twoH]) };
+  const rows = Array.from({ length: B }, (_, b) => ({
+    query: new ort.Tensor("float32", query.subarray(b * twoH, (b + 1) * twoH), [1, 1, twoH]),
+    enc_out: new ort.Tensor("float32", encOut.subarray(b * S * twoH, (b + 1) * S * twoH), [1, S, twoH]) }));
+  const batched = async () => (await session.run(all)).context.data;
+  const loop = async () => {
+    const out = new Float32Array(B * twoH);
+    for (let b = 0; b < B; b++) out.set((await session.run(rows[b])).context.data, b * twoH);
+    return out;
+  };
+  const one = await batched(), many = await loop(); // also the warm-up of both
+  const difference = one.reduce((m, x, i) => Math.max(m, Math.abs(x - many[i])), 0);
+  const t0 = performance.now();
+  await loop();
+  const number = Math.max(3, Math.floor(budgetMs / 10 / Math.max(performance.now() - t0, 0.01)));
+  const best = { batched: Infinity, loop: Infinity };
+  for (let r = 0; r < 5; r++) { // best of 5 repeats, the two methods taking turns
+    for (const [name, method] of [["batched", batched], ["loop", loop]]) {
+      const t = performance.now();
+      for (let i = 0; i < number; i++) await method();
+      best[name] = Math.min(best[name], (performance.now() - t) / number);
+    }
+  }
+  return { B, S, bmm_us: 1000 * best.batched, loop_us: 1000 * best.loop, max_abs_difference: difference };
 }
 
 class Translator {
@@ -62,6 +108,8 @@ class Translator {
     this.encoding = new Tokenizer({ ...tokenizerJson, added_tokens: [] }, settings);
     this.decoding = new Tokenizer(tokenizerJson, settings);
     this.vocab = new Map(Object.entries(tokenizerJson.model.vocab));
+    // tokenizers' get_vocab_size(): the model's ids and the added tokens' ids
+    this.vocabSize = new Set([...this.vocab.values(), ...(tokenizerJson.added_tokens || []).map((t) => t.id)]).size;
     const special = config.special_tokens;
     Object.assign(this, { padId: special.pad, unkId: special.unk, bosId: special.bos, eosId: special.eos });
     this.model = config.model_config;
@@ -109,23 +157,32 @@ class Translator {
   }
 
   // Greedy (beamSize 1) or beam search, as Translator.translate on the server with the page's settings
-  // (n_best = beam size, top 5 alternatives); lengthPenalty null = the bundle's own, tuned on validation.
-  async translate(text, { beamSize = 1, lengthPenalty = null, maxLen = 0 } = {}) {
+  // (n_best = beam size, top 5 alternatives); lengthPenalty null = the bundle's own, tuned on validation;
+  // maxLen 0 = automatic; `prefix` (target ids) is forced first, then decoding continues greedily.
+  async translate(text, { beamSize = 1, lengthPenalty = null, maxLen = 0, prefix = [] } = {}) {
     const start = performance.now();
     const alpha = lengthPenalty === null ? this.config.length_penalty : lengthPenalty;
     const src = this.sourceIds(text);
     const limit = maxLen ? maxLen : Math.min(maxTargetLen(src.length), MAX_DECODE_LEN);
+    const vocabSize = this.vocabSize;
+    for (const id of prefix) {
+      if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) {
+        throw new InputError(`prefix id must be a whole number from 0 to ${vocabSize - 1}; got the number ${id}.`);
+      }
+    }
     const encoded = await this.encode(src);
     const done1 = performance.now();
     const calls = [];
     const step = this.stepFunction(encoded, calls);
-    const beam = beamSize > 1;
-    const hyps = beam
+    const mode = prefix.length ? "prefix+greedy" : beamSize > 1 ? "beam" : "greedy";
+    const hyps = mode === "beam"
       ? await beamSearch(step, encoded.hidden, this.bosId, this.eosId, limit, beamSize, alpha, beamSize, 5)
-      : await greedy(step, encoded.hidden, this.bosId, this.eosId, limit, 5);
+      : await greedy(step, encoded.hidden, this.bosId, this.eosId, mode === "greedy" ? limit : Math.max(limit, prefix.length + 1), 5, prefix);
     const done = performance.now();
-    const doc = this.document(text, src, hyps, beam, encoded, calls, { beamSize, alpha, limit });
+    const doc = this.document(text, src, hyps, mode, encoded, calls, { beamSize, alpha, limit, prefix });
     doc.timing_ms = { encode: done1 - start, decode: done - done1, total: done - start };
+    // every decoder call's attention before the JSON's rounding to 6 decimals, for parity checks; not serialised
+    Object.defineProperty(doc, "rawCallAttention", { value: calls.map((call) => call.attention) });
     this.lastMs = doc.timing_ms.total;
     return doc;
   }
@@ -146,7 +203,8 @@ class Translator {
     };
   }
 
-  document(text, src, hyps, beam, encoded, calls, { beamSize, alpha, limit }) {
+  document(text, src, hyps, mode, encoded, calls, { beamSize, alpha, limit, prefix }) {
+    const beam = mode === "beam";
     const S = src.length, width = encoded.encOut.length / S, attention = this.model.attention;
     const best = this.hypothesisJson(hyps[0]);
     const translation = best.text;
@@ -173,8 +231,8 @@ class Translator {
       pair: `${this.config.src}-${this.config.tgt}`,
       source: text,
       model: { attention, hidden_dim: this.model.hidden_dim },
-      decoding: { mode: beam ? "beam" : "greedy", beam_size: beam ? beamSize : 1, length_penalty: beam ? alpha : 0.0,
-        max_len: limit, prefix_ids: [] },
+      decoding: { mode, beam_size: beam ? beamSize : 1, length_penalty: beam ? alpha : 0.0,
+        max_len: limit, prefix_ids: mode === "prefix+greedy" ? prefix.slice() : [] },
       source_tokens: src.map((i) => this.token(i)),
       source_ids: src.slice(),
       translation,
