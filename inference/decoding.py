@@ -29,6 +29,7 @@ class Hypothesis:
     normalized_score: float  # score / length penalty, what beam search ranks by
     finished: bool = True  # False when max length was hit before EOS
     step_rows: list[int] = field(default_factory=list)  # at step t, this hypothesis' row in the decoder call
+    node: tuple[int, int] | None = None  # beam search with a tree: (depth, index) of its last node there
 
 
 def decoding_name(beam_size: int) -> str:
@@ -138,6 +139,7 @@ def beam_search_batch(
     alpha: float = 0.6,
     n_best: int = 1,
     top_k: int = 5,
+    trees: list | None = None,
 ) -> list[list[Hypothesis]]:
     """Beam search for every sentence of a batch (hidden is (B, D)); the live beams of all sentences share
     one decoder call per step, and each sentence's search is exactly what it would be alone.
@@ -146,11 +148,12 @@ def beam_search_batch(
     Stops when `beam_size` hypotheses are finished and no live prefix, ended now, would rank above the best
     of them (exact for alpha = 0; for alpha > 0 a heuristic: a longer prefix is divided by a larger length
     penalty and could still overtake), or at its max length (live prefixes are then kept as unfinished).
-    Returns, per sentence, the `n_best` best by normalized score.
+    Returns, per sentence, the `n_best` best by normalized score. A list passed as `trees` gets each sentence's
+    BeamTree: every candidate the search ranked at every step (kept, ended with EOS or pruned), with its parent.
     """
     batch = hidden.shape[0]
     max_lens = np.broadcast_to(np.asarray(max_lens, dtype=np.int64), (batch,))
-    searches = [_Search(int(limit)) for limit in max_lens]
+    searches = [_Search(int(limit), BeamTree() if trees is not None else None) for limit in max_lens]
     active = list(range(batch))  # sentences with live prefixes, in the order of their decoder rows
     prev, rows = np.full(batch, bos_id, dtype=np.int64), np.arange(batch)
     t = 0
@@ -186,7 +189,34 @@ def beam_search_batch(
             prev = np.concatenate([searches[s].steps[-1]["token"] for s in active])
             rows = np.concatenate([np.full(len(searches[s].scores), s, dtype=np.int64) for s in active])
         t += 1
-    return [sorted(search.finished, key=lambda hyp: -hyp.normalized_score)[:n_best] for search in searches]
+    best = [sorted(search.finished, key=lambda hyp: -hyp.normalized_score)[:n_best] for search in searches]
+    if trees is not None:
+        for search, hyps in zip(searches, best):
+            search.tree.nbest = [hyp.node for hyp in hyps]
+            trees.append(search.tree)
+    return best
+
+
+@dataclass
+class BeamTree:
+    """Every candidate one sentence's beam search ranked, depth by depth, as indices and numbers only.
+
+    Depth t is decoder call t: `batch[t]` live prefixes (B of that call) were extended, and its candidates are the
+    2 × beam_size best (prefix, token) pairs by score, best first (those beyond cannot be kept). `parent[t][i]` is
+    the node at depth t - 1 the candidate extends (-1: the start), `status[t][i]` is KEPT (a live prefix of the
+    next call), ENDED (it emitted EOS: a finished hypothesis) or PRUNED (ranked, not kept). When the search stops
+    at its max length the last depth's kept prefixes end unfinished (`unfinished`). `nbest[r]` is the (depth,
+    index) node of the r-th returned hypothesis."""
+
+    KEPT, ENDED, PRUNED = 0, 1, 2
+    batch: list[int] = field(default_factory=list)
+    parent: list[np.ndarray] = field(default_factory=list)
+    token: list[np.ndarray] = field(default_factory=list)
+    log_prob: list[np.ndarray] = field(default_factory=list)  # the token's own log-probability
+    score: list[np.ndarray] = field(default_factory=list)  # the prefix's summed log-probability
+    status: list[np.ndarray] = field(default_factory=list)
+    unfinished: bool = False
+    nbest: list[tuple[int, int] | None] = field(default_factory=list)
 
 
 class _Search:
@@ -196,8 +226,10 @@ class _Search:
     step costs the same however long the prefixes are; a hypothesis' records are gathered when it ends.
     """
 
-    def __init__(self, max_len: int):
+    def __init__(self, max_len: int, tree: BeamTree | None = None):
         self.max_len = max_len
+        self.tree = tree
+        self.nodes = np.full(1, -1)  # (n,) each live prefix's node in the tree's last depth (-1: the start)
         self.scores = np.zeros(1)  # (n,) sum of log-probs of the n live prefixes
         # per step, for its n live prefixes: parent, token, lp, attn, top_ids, top_lp, rows
         self.steps: list[dict] = []
@@ -223,19 +255,36 @@ class _Search:
         beams = np.repeat(np.arange(len(self.scores)), best_ids.shape[1])
         tokens = best_ids.ravel()
         order = np.lexsort((beams * log_probs.shape[1] + tokens, -candidates))  # best first; ties: lower beam, id
-        kept_beams, kept_tokens = [], []
-        for beam, token in zip(beams[order[: 2 * beam_size]].tolist(), tokens[order[: 2 * beam_size]].tolist()):
+        kept_beams, kept_tokens, kept_nodes = [], [], []
+        ranked = order[: 2 * beam_size]
+        status = np.full(len(ranked), BeamTree.PRUNED, dtype=np.int8) if self.tree is not None else None
+        for i, (beam, token) in enumerate(zip(beams[ranked].tolist(), tokens[ranked].tolist())):
             if token == eos_id:
                 self.finished.append(
                     self._hypothesis(beam, token, log_probs, attention, top_ids, top_lp, offset, alpha, True)
                 )
+                if status is not None:
+                    status[i] = BeamTree.ENDED
+                    self.finished[-1].node = (len(self.steps), i)
             else:
                 kept_beams.append(beam)
                 kept_tokens.append(token)
+                kept_nodes.append(i)
+                if status is not None:
+                    status[i] = BeamTree.KEPT
             if len(kept_beams) == beam_size:
                 break
+        if status is not None:
+            tree, ranked_beams = self.tree, beams[ranked]
+            tree.batch.append(len(self.scores))
+            tree.parent.append(self.nodes[ranked_beams])
+            tree.token.append(tokens[ranked])
+            tree.log_prob.append(log_probs[ranked_beams, tokens[ranked]].astype(np.float64))
+            tree.score.append(candidates[ranked])
+            tree.status.append(status)
         if not kept_beams:
             return None
+        self.nodes = np.array(kept_nodes)
         beams, tokens = np.array(kept_beams), np.array(kept_tokens)
         step_lp = log_probs[beams, tokens].astype(np.float64)
         self.steps.append(
@@ -255,10 +304,12 @@ class _Search:
         ) >= self.scores.max() / length_penalty(len(self.steps), alpha):
             return None
         if t + 1 >= self.max_len:
-            self.finished += [
-                self._hypothesis(beam, None, None, None, None, None, 0, alpha, False)
-                for beam in range(len(self.scores))
-            ]
+            for beam in range(len(self.scores)):
+                self.finished.append(self._hypothesis(beam, None, None, None, None, None, 0, alpha, False))
+                if self.tree is not None:
+                    self.finished[-1].node = (len(self.steps) - 1, int(self.nodes[beam]))
+            if self.tree is not None:
+                self.tree.unfinished = True
             return None
         return beams
 

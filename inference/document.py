@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.decoding import BeamTree, length_penalty
+
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("translation.schema.json")
 MAX_TENSOR_NUMBERS = 200_000  # query vectors are sent while all of them together stay under this (about 1.6 MB)
@@ -106,6 +108,8 @@ def translation_json(
         "step_calls": [{"batch": call.batch, "attention": plain(call.attention)} for call in translation.step_calls],
         "timing_ms": {key: float(translation.timing_ms.get(key, 0.0)) for key in ("encode", "decode", "total")},
     }
+    if translation.beam_tree is not None:
+        doc["beam_tree"] = translation.beam_tree
     if explanation is not None:
         doc["explanation"] = plain(explanation)
     if tensors and translation.enc_out is not None:
@@ -116,6 +120,34 @@ def translation_json(
         if model["attention"] == "general":
             doc["tensors"]["keys"] = _rounded(translation.keys)
     return doc
+
+
+def beam_tree_json(tree: BeamTree, token_of, beam_size: int, alpha: float) -> dict:
+    """An inference.decoding.BeamTree as the translation JSON's `beam_tree`: per depth its B and every ranked
+    candidate (`token_of(id)` names its token; alpha is the length penalty the search ranked with)."""
+    statuses = {BeamTree.KEPT: "kept", BeamTree.ENDED: "ended", BeamTree.PRUNED: "pruned"}
+    rank = {node: r for r, node in enumerate(tree.nbest)}
+    parts = (tree.parent, tree.token, tree.log_prob, tree.score, tree.status)
+    depths = []
+    for depth, batch in enumerate(tree.batch):
+        last = tree.unfinished and depth == len(tree.batch) - 1
+        nodes = []
+        for i, (parent, token, lp, score, status) in enumerate(zip(*(part[depth].tolist() for part in parts))):
+            name = "max_len" if last and status == BeamTree.KEPT else statuses[status]
+            node = {
+                "parent": parent,
+                "id": token,
+                "token": token_of(token),
+                "log_prob": round(lp, 6),
+                "score": round(score, 6),
+                "status": name,
+                "nbest": rank.get((depth, i)),
+            }
+            if name in ("ended", "max_len"):
+                node["normalized_score"] = round(score / length_penalty(depth + 1, alpha), 6)
+            nodes.append(node)
+        depths.append({"batch": batch, "nodes": nodes})
+    return {"beam_size": beam_size, "depths": depths}
 
 
 def batch_json(trace, pair: str, model: dict) -> dict:

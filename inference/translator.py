@@ -14,7 +14,8 @@ import numpy as np
 
 from inference.backend import SPECIAL_TOKENS, Backend, onnx_backend
 from inference.bundle import BundleError
-from inference.decoding import Hypothesis, beam_search_batch, greedy_batch
+from inference.decoding import BeamTree, Hypothesis, beam_search_batch, greedy_batch
+from inference.document import beam_tree_json
 from inference.source_text import MAX_CHARS, MAX_TOKENS, InputError, check_text, finite_number, whole_number
 from rules import max_target_len, pad_ids
 
@@ -56,6 +57,7 @@ class Translation:
     call_rows: list[int] = field(default_factory=list)  # at step t, this hypothesis' row in step_calls[t]
     step_calls: list[StepCall] = field(default_factory=list, repr=False)
     nbest: list[Translation] = field(default_factory=list)
+    beam_tree: dict | None = None  # beam search: every candidate ranked per depth (inference/document.py)
     timing_ms: dict = field(default_factory=dict)
     decoding: dict = field(default_factory=dict)
     enc_out: np.ndarray | None = field(default=None, repr=False, compare=False)  # (S, 2H) float32
@@ -178,6 +180,7 @@ class Translator:
         enc_out, keys, hidden, mask = self.encode([src])
         encoded = time.perf_counter()
         calls: list[tuple[np.ndarray, np.ndarray]] = []
+        trees: list[BeamTree] = []
         step = _recording(self.step_function(enc_out, keys, mask), calls)
         if forced is not None:
             hyps, mode = greedy_batch(step, hidden, self.bos_id, self.eos_id, len(forced), top_k, [forced]), "forced"
@@ -186,7 +189,7 @@ class Translator:
             mode = "prefix+greedy"
         elif beam_size > 1:
             hyps = beam_search_batch(
-                step, hidden, self.bos_id, self.eos_id, limit, beam_size, length_penalty, n_best, top_k
+                step, hidden, self.bos_id, self.eos_id, limit, beam_size, length_penalty, n_best, top_k, trees
             )[0]
             mode = "beam"
         else:
@@ -204,6 +207,8 @@ class Translator:
             for weights, query in calls
         ]
         result = self._result(src, hyps[0], hyps if mode == "beam" else [], step_calls)
+        if trees:
+            result.beam_tree = beam_tree_json(trees[0], self.tokenizer.id_to_token, beam_size, length_penalty)
         result.enc_out, result.keys = np.asarray(enc_out[0, : len(src)], dtype=np.float32), source_keys
         result.timing_ms = {
             "encode": (encoded - start) * 1e3,

@@ -14,12 +14,14 @@ The rooms (app.py at the repository root builds the page from them and serves it
 | `heatmap` | the attention heatmap component (drawn by `static/heatmap.js` from the translation JSON), word rule |
 | `bmm_panel` | "how bmm computes this step" with the real shapes, and the live bmm-vs-loop timing |
 | `batch_tab` | the Batch tab: several sentences as one padded batch, with that batch's real numbers |
+| `what_if_tab` | the What if? tab: edit one step's attention, the beam-search tree, two sentences compared; `/what_if`, `/compare` |
+| `what_if_views` | its views as values and Markdown (pure functions) |
 | `reference` | scoring a pasted reference translation (forced decoding, sentence BLEU/chrF) |
 | `downloads` | the JSON (the translation document) and CSV downloads, written whole or not at all |
 | `model_card` | the Model card tab: data, licence, citation, model, files, scores |
 | `style` | theme, CSS, head script and the header with the one-line answer |
 | `text` | rendering user text literally in Markdown and plot labels |
-| `static/` | the browser side: `heatmap.js`, `heatmap_rule.js`, `heatmap.css` |
+| `static/` | the browser side: `heatmap.js`, `heatmap_rule.js`, `heatmap.css`, `what_if.js` + `what_if.css` (the attention editor and the beam tree) |
 
 Every view reads a `Shown` or its translation JSON (inference/translation.schema.json, written only by
 inference.document.translation_json). Nothing here imports torch, onnxruntime, training or export: models run

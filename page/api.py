@@ -1,10 +1,10 @@
 """The app's public surface: loading the bundles it serves, and the ASGI guard that keeps every route except the
-documented API (`/translate`, `/explain`) and the page's own queue closed.
+documented API (`/translate`, `/explain`, `/what_if`, `/compare`) and the page's own queue closed.
 
 Gradio 6.31 serves every event handler by name at /gradio_api/call/<name> (and, with the queue's API
 open, at /gradio_api/run/<name>, skipping the queue) even when its api_visibility is "private"; the
 page itself only needs /gradio_api/queue/join with the handler's index. So the guard answers 404 for
-named calls other than `translate` and `explain` (the page's own /run/predict stays), refuses uploads (no
+named calls other than the PUBLIC_APIS (the page's own /run/predict stays), refuses uploads (no
 component takes files), and the queue is started with api_open=False so both wait in the queue with the
 page's limits.
 """
@@ -20,7 +20,7 @@ from gradio import state_holder
 
 from inference import BundleError, Translator, find_bundles
 
-PUBLIC_APIS = ("translate", "explain")
+PUBLIC_APIS = ("translate", "explain", "what_if", "compare")
 # The page posts events that skip the queue (loading an example into the text box) to /run/predict by
 # index; Gradio itself refuses queued handlers there because the queue's API is closed.
 PAGE_ROUTE = "/gradio_api/run/predict"
@@ -142,7 +142,7 @@ class PublicApiOnly:
                     send,
                     404,
                     f"No API endpoint {named.group(1)!r}: the API is "
-                    f"{' and '.join('/' + a for a in PUBLIC_APIS)} (see the page's "
+                    f"{', '.join('/' + a for a in PUBLIC_APIS[:-1])} and /{PUBLIC_APIS[-1]} (see the page's "
                     "'Use via API' link).",
                 )
             if UPLOAD.match(path):

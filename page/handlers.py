@@ -36,6 +36,7 @@ from page.share import state_from_query
 from page.state import ResultCache, Shown
 from page.text import md_text, md_token
 from page.translate_tab import STEP_FIELDS, ResultViews
+from page.what_if_tab import WhatIfTab
 
 LOAD_FIELDS = ("pair", "mode", "beam_size", "length_penalty", "max_len", "source", "examples")  # then ResultViews
 
@@ -49,6 +50,7 @@ class DemoApp:
         self.results = ResultCache(cache_size, CACHED_RESULT_BYTES)
         self.gate = DecodeGate(CONCURRENCY, heavy_waiting=HEAVY_WAITING, heavy_work=HEAVY_WORK)  # server-wide
         self.batch = BatchTab(self.translator, gate=self.gate)
+        self.what_if = WhatIfTab(self.translator, self.default, gate=self.gate)
         self._opening: tuple[str, dict | None] | None = None  # opening(): the worked example the page is built with
 
     # ---- model calls ------------------------------------------------------------------------------

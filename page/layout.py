@@ -59,6 +59,7 @@ def build(app: DemoApp) -> gr.Blocks:
                     )
             reference_panel(app.on_reference, state)
         batch_text, batch_load, batch_after_pair = app.batch.build(pair, app.translators[app.default])
+        what_if_after_pair = app.what_if.build(pair, app.translators[app.default])
         with gr.Tab("Model card") as card_tab:
             card = gr.Markdown(app.model_card(), latex_delimiters=[], elem_id="model-card")
 
@@ -84,18 +85,25 @@ def build(app: DemoApp) -> gr.Blocks:
         prepare.click(app.on_downloads, state, [result["json_file"], result["csv_file"], status], **decode)
         mode.change(lambda m: gr.Row(visible=m == "beam search"), mode, beam_row, **private)
         pair_outputs = [examples.dataset, penalty, batch_text]
-        batch_after_pair(
-            swap.click(
-                app.on_swap, [state, mode, beam, max_len, batch_text], [pair, *pair_outputs, *result_outputs], **decode
+        what_if_after_pair(
+            batch_after_pair(
+                swap.click(
+                    app.on_swap,
+                    [state, mode, beam, max_len, batch_text],
+                    [pair, *pair_outputs, *result_outputs],
+                    **decode,
+                )
             )
         )
         # .input: only the visitor's choice (the page sets the pair too); on_pair ignores the pair already shown
-        batch_after_pair(
-            pair.input(
-                app.on_pair,
-                [pair, state, source, mode, beam, max_len, batch_text],
-                [*pair_outputs, source, *result_outputs],
-                **decode,
+        what_if_after_pair(
+            batch_after_pair(
+                pair.input(
+                    app.on_pair,
+                    [pair, state, source, mode, beam, max_len, batch_text],
+                    [*pair_outputs, source, *result_outputs],
+                    **decode,
+                )
             )
         )
         card_tab.select(app.model_card, None, card, **private)
@@ -110,6 +118,8 @@ def build(app: DemoApp) -> gr.Blocks:
         shared = dict(concurrency_id="decode", concurrency_limit=DECODE_WORKERS)  # the API goes through app.gate too
         gr.api(app.api_translate, api_name="translate", **shared)
         gr.api(app.api_explain, api_name="explain", **shared)
+        gr.api(app.what_if.api_what_if, api_name="what_if", **shared)
+        gr.api(app.what_if.api_compare, api_name="compare", **shared)
     demo.api_door = app.api_door  # launch's route guard asks it before an API call joins the queue
     demo.queued_by = lambda visitor: queued_by(demo._queue, visitor)  # ...and this before any request does
     return demo
@@ -117,7 +127,7 @@ def build(app: DemoApp) -> gr.Blocks:
 
 def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
     """Queue sized for 2 CPUs; the queue is the only way in (api_open=False: no /run/ shortcut), named calls
-    other than /translate and /explain and uploads are refused (PublicApiOnly), no monitoring page, no
+    other than /translate, /explain, /what_if and /compare and uploads are refused (PublicApiOnly), no monitoring page, no
     server-side rendering, no analytics; same settings locally and on a Space. Errors always carry their
     message (our handlers turn bad input into one-line messages; show_error covers what Gradio rejects first)."""
     lean_sessions()  # a session's page config is built when first read, not for every API call

@@ -28,10 +28,13 @@ MAX_UPLOAD = "4kb"  # no component takes files; uploads are refused, and capped 
 CACHED_RESULTS = 200  # results kept server-side for all sessions together (each a few tens of kB)
 CACHED_BATCHES = 32  # Batch-tab traces kept server-side
 # ...and no more than these bytes of them (page/state.py held_bytes, pickled; in memory at most 2.5 times as
-# much: 1.8 measured on the shipped models, 2.4 on the tests' tiny one). Whatever visitors ask, the two caches
-# together stay under 160 MiB; the costliest result (300 characters, beam 10) pickles to 1.7 MiB.
+# much: 1.8 measured on the shipped models, 2.4 on the tests' tiny one). Whatever visitors ask, the three caches
+# (results, batches, the What if? tab's) together stay under 200 MiB; the costliest result (300 characters,
+# beam 10) pickles to 1.7 MiB.
 CACHED_RESULT_BYTES = 48 * 2**20
 CACHED_BATCH_BYTES = 16 * 2**20
+CACHED_WHAT_IF = 64  # the What if? tab's greedy translations and beam trees
+CACHED_WHAT_IF_BYTES = 16 * 2**20
 # Gradio keeps each session's copy of the page config (110-180 kB for this page, measured); every API call
 # over plain HTTP is a new session, so the default 10,000 would let memory grow by 1-2 GB. Sessions older
 # than the last 1,000 only lose result keys that CACHED_RESULTS has already dropped.
@@ -57,6 +60,8 @@ __all__ = [
     "CACHED_BATCHES",
     "CACHED_RESULT_BYTES",
     "CACHED_BATCH_BYTES",
+    "CACHED_WHAT_IF",
+    "CACHED_WHAT_IF_BYTES",
     "SESSIONS",
     "Settings",
     "settings",

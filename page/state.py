@@ -48,7 +48,11 @@ class Shown:
         if self.hypothesis:
             shown = self.result
             translation = replace(
-                shown, nbest=translation.nbest, timing_ms=translation.timing_ms, decoding=translation.decoding
+                shown,
+                nbest=translation.nbest,
+                beam_tree=translation.beam_tree,
+                timing_ms=translation.timing_ms,
+                decoding=translation.decoding,
             )
         return translation_json(
             translation, self.pair, self.text, self.model, self.explanation if with_explanation else None, tensors

@@ -62,6 +62,8 @@ button[role="tab"].selected { color: #3730a3; }  /* indigo-500 on white is 4.46:
   #picture-block ~ * { order: 3; }
   #translate-row { order: 1; }
   #picture-block { order: 2; }
+  /* Four tabs fit a 390 px screen with half of Gradio's padding, so none hides behind the overflow menu. */
+  .tab-wrapper .tab-container > button { padding: 0 var(--size-2); }  /* the measured copies too */
 }
 """
 ONE_LINE = "**For B sentences, attention is B independent small matrix products; `torch.bmm` does all B in one call.**"

@@ -1,4 +1,5 @@
-"""Validate documents against inference/translation.schema.json (the translation JSON and its $defs/batch)."""
+"""Validate documents against inference/translation.schema.json (the translation JSON, its $defs/batch, $defs/what_if
+and $defs/compare)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,20 @@ from inference.document import load_schema
 SCHEMA = load_schema()
 REGISTRY = Registry().with_resource(SCHEMA["$id"], DRAFT202012.create_resource(SCHEMA))
 TRANSLATION = jsonschema.Draft202012Validator(SCHEMA, registry=REGISTRY)
-BATCH = jsonschema.Draft202012Validator({"$ref": f"{SCHEMA['$id']}#/$defs/batch"}, registry=REGISTRY)
+BATCH, WHAT_IF, COMPARE = (
+    jsonschema.Draft202012Validator({"$ref": f"{SCHEMA['$id']}#/$defs/{name}"}, registry=REGISTRY)
+    for name in ("batch", "what_if", "compare")
+)
+
+
+def validate(doc: dict, validator=TRANSLATION) -> dict:
+    validator.validate(doc)
+    return doc
 
 
 def validate_translation(doc: dict) -> dict:
-    TRANSLATION.validate(doc)
-    return doc
+    return validate(doc)
 
 
 def validate_batch(doc: dict) -> dict:
-    BATCH.validate(doc)
-    return doc
+    return validate(doc, BATCH)

@@ -70,7 +70,7 @@ def test_server_api_translate_and_errors(app_assets, pair_and_text):
         assert demo.state_session_capacity == limits.SESSIONS  # bounded memory under plain-HTTP API calls
         client = Client(url, verbose=False)
         named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-        assert list(named) == ["/translate", "/explain"]
+        assert list(named) == ["/translate", "/explain", "/what_if", "/compare"]
         result = client.predict(text, pair, 3, 0.6, 0, api_name="/translate")
         S, T = len(result["source_tokens"]), len(result["target_tokens"])
         assert result["translation"] and result["pair"] == pair and result["decoding"]["mode"] == "beam"
@@ -140,7 +140,10 @@ def test_server_has_no_way_around_the_queue(app_assets, pair_and_text):
         for name in ("on_translate", "on_select", "on_continue", "model_card", "on_downloads", "on_run", "lambda"):
             for route in ("run", "call", "api", "call/v2"):
                 refused = _post(url, f"/gradio_api/{route}/{name}", {"data": []})
-                assert refused.status_code == 404 and "the API is /translate and /explain" in refused.text, (
+                assert (
+                    refused.status_code == 404
+                    and "the API is /translate, /explain, /what_if and /compare" in refused.text
+                ), (
                     route,
                     name,
                 )

@@ -179,7 +179,7 @@
     view.wordsBox.checked = view.words;
     label.appendChild(document.createTextNode(" Merge subword pieces into words"));
     view.wordsBox.addEventListener("change", () => { view.words = view.wordsBox.checked; draw(view, true); });
-    if (view.quiet) return bar;
+    if (view.quiet || view.props.local) return bar; // several maps, or a map of its own tab: no share link
     const copy = bar.appendChild(el("button", "bmm-hm-copy", "Copy link", { type: "button" }));
     view.copied = bar.appendChild(el("span", "bmm-hm-copied", "", { role: "status" }));
     copy.addEventListener("click", () => copyLink(view));
@@ -229,9 +229,20 @@
     const note = explainNote(view);
     if (note) box.appendChild(note);
     box.appendChild(drawTable(view));
+    if (!view.words) { // what a comparison marks: steps whose token or whose attention row changed
+      (view.value.changed_tokens || []).forEach((r) => mark(view, r, "is-token-changed", "token changed"));
+      (view.value.changed_rows || []).forEach((r) => mark(view, r, "is-changed", "attention row moved"));
+    }
     view.row = -1;
     selectRow(view, view.m.rowOfStep[Math.min(step, data.target_tokens.length - 1)] || 0, false);
     fit(view);
+  }
+
+  function mark(view, row, cls, note) {
+    const label = view.yLabels[row];
+    if (!label) return;
+    label.classList.add(cls);
+    label.title += ` (${note})`;
   }
 
   function fit(view) { // cells share the width (30 to 56 px, else scroll); numbers and horizontal labels only if they fit
@@ -270,6 +281,7 @@
     view.root.dataset.step = String(view.step);
     view.root.dataset.words = view.words ? "1" : "0";
     if (view.quiet) return; // one of several heatmaps (the Batch tab): no link, no server box, no picture to drive
+    if (view.props.local) { if (byUser) notify(view); return; } // its own tab's map: its step box only
     if (byUser || !view.value.opening) writeUrl(view); // the page's own opening example needs no link until used
     if (byUser) notify(view);
     // The bmm picture of the same result follows the selected step (page/static/bmm_picture.js).
@@ -389,8 +401,8 @@
       root.replaceChildren();
       const sentences = (props.value && props.value.sentences) || [];
       sentences.forEach((value, b) => {
-        const box = root.appendChild(el("section", "bmm-hm-one", null, { "aria-label": `Sentence ${b}'s attention` }));
-        box.appendChild(el("h3", "bmm-hm-one-title", `sentence ${b}: ${value.translation.source}`));
+        const box = root.appendChild(el("section", "bmm-hm-one", null, { "aria-label": value.title ? `Attention: ${value.title}` : `Sentence ${b}'s attention` }));
+        box.appendChild(el("h3", "bmm-hm-one-title", value.title || `sentence ${b}: ${value.translation.source}`));
         const view = { props: { value, rule_text: props.rule_text }, words: false, step: 0, row: -1, timer: null,
           quiet: true, root: box.appendChild(el("div")), value, data: value.translation,
           explain: explainRows(value.translation.explanation) };
@@ -401,5 +413,5 @@
     watch(["value"], refresh);
   }
 
-  window.BmmHeatmap = { mount, mountMany };
+  window.BmmHeatmap = { mount, mountMany, el };
 })();
