@@ -25,7 +25,7 @@ import pytest
 import app
 from inference import BundleError, InputError
 from inference.document import load_schema
-from page import downloads, reference
+from page import downloads, handlers, reference
 from page.api import load_translators
 from page.handlers import DemoApp
 from page.layout import build, launch
@@ -270,7 +270,7 @@ def test_our_example_follows_the_pair_and_the_visitors_own_text_stays():
     assert batch.examples_for(french, "mine\nmine") == "mine\nmine"
 
 
-LOAD_FIELDS = 7  # pair, mode, beam, penalty, max_len, source, examples: then ResultViews
+LOAD_FIELDS = len(handlers.LOAD_FIELDS)  # pair, mode, beam, penalty, max_len, source, examples: then ResultViews
 
 
 class FakeRequest:
