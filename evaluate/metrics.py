@@ -68,7 +68,9 @@ def evaluate_translator(
         if hypotheses_out is not None:
             hypotheses_out[key] = hypotheses
         if hyps_prefix:
-            Path(f"{hyps_prefix}.{key}.txt").write_text("\n".join(hypotheses) + "\n", encoding="utf-8")
+            path = Path(f"{hyps_prefix}.{key}.txt")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(hypotheses) + "\n", encoding="utf-8")
     return results
 
 

@@ -22,11 +22,11 @@ def column(folder, split, language):
 
 
 def test_bleu_equals_sacrebleu_command_line(tiny_run, tiny_corpus, tmp_path):
-    hyps = tmp_path / "hyps"
+    hyps = tmp_path / "not-yet-made" / "hyps"  # --hyps makes its folder
     assert main([str(tiny_run / "best.pt"), "--data-dir", str(tiny_corpus), "--beams", "1", "--hyps", str(hyps)]) == 0
     refs = tmp_path / "refs.txt"
     refs.write_text("\n".join(column(tiny_corpus, "test", "de")) + "\n", encoding="utf-8")
-    (hyp_file,) = tmp_path.glob("hyps.*.greedy.txt")
+    (hyp_file,) = hyps.parent.glob("hyps.*.greedy.txt")
     from evaluate.metrics import scores
 
     ours = scores(hyp_file.read_text(encoding="utf-8").splitlines(), refs.read_text(encoding="utf-8").splitlines())
