@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from evaluate.everyday import TOPICS, everyday_pairs, read_everyday
 from evaluate.names import copied, copy_rate, names_pairs, read_test_names
 from training.corpus import Pair
@@ -52,6 +54,27 @@ def test_substitution_replaces_both_sides_consistently():
     assert out[1] == pairs[1] and report["pairs_changed"] == 1
     unchanged, _ = substitute_names(pairs, ["Tom"], ["Zelda"], 0.0, seed=0)
     assert unchanged == pairs
+
+
+def test_bpe_dropout_splits_training_words_and_leaves_the_tokenizer_alone():
+    from tokenizers import Tokenizer
+
+    from training.errors import DataError
+    from training.sources import with_bpe_dropout
+
+    tokenizer = Tokenizer.from_file(str(Path(__file__).resolve().parents[1] / "assets" / "en-de" / "tokenizer.json"))
+    text = "Elisabeth and Stanisław went to the market yesterday with their grandmother."
+    full = tokenizer.encode(text, add_special_tokens=False)
+    assert with_bpe_dropout(tokenizer, 0.0) is tokenizer
+    dropped = with_bpe_dropout(tokenizer, 0.5)
+    pieces = [dropped.encode(text, add_special_tokens=False) for _ in range(20)]
+    assert all(p.ids != full.ids for p in pieces) and len({tuple(p.ids) for p in pieces}) > 1
+    # every split still spells the same text, and the original keeps every merge
+    assert all(dropped.decode(p.ids) == tokenizer.decode(full.ids) for p in pieces)
+    assert tokenizer.encode(text, add_special_tokens=False).ids == full.ids
+    for bad in (1.0, -0.1):
+        with pytest.raises(DataError, match="between 0 and 1"):
+            with_bpe_dropout(tokenizer, bad)
 
 
 def test_names_pairs_and_copy_rate():

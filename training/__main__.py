@@ -81,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Mary, ...: training/names/replace.txt) by one from training/names/pool.txt, the same on both "
         "sides, so the model learns to copy names it has not seen; in-memory data only (default: %(default)s)",
     )
+    data.add_argument(
+        "--bpe-dropout",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="BPE-dropout: skip each merge with probability P when the training pairs are encoded (once per "
+        "run), so words also come in smaller pieces and the model practises copying rare spellings piece by "
+        "piece; validation and inference keep every merge; in-memory data only (default: %(default)s)",
+    )
     model = p.add_argument_group("model")
     # Defaults are ModelConfig's own (training/config.py), so the flags and the dataclass cannot disagree.
     model.add_argument(

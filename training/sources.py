@@ -92,10 +92,25 @@ def _substitute(args, train, report):
     return train
 
 
+def with_bpe_dropout(tokenizer: Tokenizer, probability: float) -> Tokenizer:
+    """A copy of a BPE tokenizer that skips each merge with the probability (the tokenizer itself when 0)."""
+    if not probability:
+        return tokenizer
+    if not 0 < probability < 1:
+        raise DataError(f"--bpe-dropout must be between 0 and 1, not {probability}")
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    if not hasattr(copy.model, "dropout"):
+        raise DataError(f"--bpe-dropout needs a BPE tokenizer; this one is {type(copy.model).__name__}")
+    copy.model.dropout = probability
+    return copy
+
+
 def load_training_data(args, cluster: Cluster, eos_id: int, tokenizer_json: str | None = None) -> TrainingData:
     """Loads the data; trains the tokenizer on rank 0 unless one is given (resume), and shares it with every rank."""
     if args.streaming and len(args.data_dirs or []) > 1:
         raise DataError("--streaming reads one dataset; mix several --data-dir folders without --streaming")
+    if args.streaming and getattr(args, "bpe_dropout", 0.0):
+        raise DataError("--bpe-dropout encodes in-memory data; leave out --streaming to use it")
     with cluster.main_first():  # rank 0 fills the datasets cache, the others then read it
         if args.streaming:
             from training.streaming import open_stream
@@ -122,7 +137,9 @@ def load_training_data(args, cluster: Cluster, eos_id: int, tokenizer_json: str 
 
         batches = StreamBatches(stream, tokenizer, args, eos_id, cluster)
     else:
-        examples = encode_pairs(train, tokenizer, eos_id, args.max_len)
+        examples = encode_pairs(
+            train, with_bpe_dropout(tokenizer, getattr(args, "bpe_dropout", 0.0)), eos_id, args.max_len
+        )
         batches = MemoryBatches(examples, args.batch_size, args.seed, cluster)
     validations = {
         name: Validation(pairs, encode_pairs(pairs, tokenizer, eos_id, args.max_len))
