@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="BPE-dropout: skip each merge with probability P when the training pairs are encoded (once per "
         "run), so words also come in smaller pieces and the model practises copying rare spellings piece by "
-        "piece; validation and inference keep every merge; in-memory data only (default: %(default)s)",
+        "piece; validation and inference keep every merge; in-memory data only. The tokenizer draws the skips "
+        "from its own random generator, which --seed does not fix (default: %(default)s)",
     )
     model = p.add_argument_group("model")
     # Defaults are ModelConfig's own (training/config.py), so the flags and the dataclass cannot disagree.

@@ -109,7 +109,8 @@ def load_training_data(args, cluster: Cluster, eos_id: int, tokenizer_json: str 
     """Loads the data; trains the tokenizer on rank 0 unless one is given (resume), and shares it with every rank."""
     if args.streaming and len(args.data_dirs or []) > 1:
         raise DataError("--streaming reads one dataset; mix several --data-dir folders without --streaming")
-    if args.streaming and getattr(args, "bpe_dropout", 0.0):
+    bpe_dropout = getattr(args, "bpe_dropout", 0.0)
+    if args.streaming and bpe_dropout:
         raise DataError("--bpe-dropout encodes in-memory data; leave out --streaming to use it")
     with cluster.main_first():  # rank 0 fills the datasets cache, the others then read it
         if args.streaming:
@@ -137,9 +138,7 @@ def load_training_data(args, cluster: Cluster, eos_id: int, tokenizer_json: str 
 
         batches = StreamBatches(stream, tokenizer, args, eos_id, cluster)
     else:
-        examples = encode_pairs(
-            train, with_bpe_dropout(tokenizer, getattr(args, "bpe_dropout", 0.0)), eos_id, args.max_len
-        )
+        examples = encode_pairs(train, with_bpe_dropout(tokenizer, bpe_dropout), eos_id, args.max_len)
         batches = MemoryBatches(examples, args.batch_size, args.seed, cluster)
     validations = {
         name: Validation(pairs, encode_pairs(pairs, tokenizer, eos_id, args.max_len))
